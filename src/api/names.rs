@@ -1,0 +1,105 @@
+//! Naming rules enforced at admission (CEL) and the namespace names derived
+//! from them.
+//!
+//! A workspace's namespace is `<organization>--<workspace>`. Neither name may
+//! contain `--`, start or end with `-`, so the double dash splits every
+//! namespace name in exactly one way: two organizations can never produce the
+//! same namespace, and an organization namespace (no `--`) never equals a
+//! workspace namespace. Lengths: 30 + 2 + 31 = 63, the namespace name limit.
+
+/// Longest organization name: leaves room for `--` and a workspace name.
+pub const MAX_ORGANIZATION_NAME: usize = 30;
+/// Longest workspace name.
+pub const MAX_WORKSPACE_NAME: usize = 31;
+/// What separates organization and workspace in a namespace name.
+pub const NAMESPACE_SEPARATOR: &str = "--";
+
+pub const ORGANIZATION_NAME_RULE: &str = "self.metadata.name.size() <= 30 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && !self.metadata.name.contains('--')";
+pub const ORGANIZATION_NAME_MESSAGE: &str = "organization name must be at most 30 lowercase letters, digits and single '-' (no '--', no leading or trailing '-'), so that '<organization>--<workspace>' namespace names fit 63 characters";
+
+pub const NOT_RESERVED_RULE: &str = "!(self.metadata.name in ['default', 'kube-system', 'kube-public', 'kube-node-lease']) && !self.metadata.name.startsWith('kube-')";
+pub const NOT_RESERVED_MESSAGE: &str =
+    "organization name is reserved by Kubernetes (default, kube-*): choose another name";
+
+pub const WORKSPACE_OBJECT_NAME_RULE: &str = "self.metadata.name.size() <= 31 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && !self.metadata.name.contains('--')";
+pub const WORKSPACE_NAME_RULE: &str =
+    "self.size() <= 31 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && !self.contains('--')";
+pub const WORKSPACE_NAME_MESSAGE: &str = "workspace name must be at most 31 lowercase letters, digits and single '-' (no '--', no leading or trailing '-'), so that '<organization>--<workspace>' namespace names fit 63 characters";
+
+pub const OBJECT_DNS_LABEL_RULE: &str =
+    "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
+pub const DNS_LABEL_RULE: &str = "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
+pub const DNS_LABEL_MESSAGE: &str =
+    "must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit";
+
+pub const DNS_SUBDOMAIN_RULE: &str =
+    "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
+pub const DNS_SUBDOMAIN_MESSAGE: &str =
+    "must be a valid object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";
+
+pub const MAP_KEYS_ARE_DNS_LABELS_RULE: &str =
+    "self.all(k, k.size() <= 63 && k.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))";
+
+pub const MAP_KEYS_ARE_RESOURCE_NAMES_RULE: &str =
+    "self.all(k, k.size() <= 253 && k.matches('^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$'))";
+pub const RESOURCE_NAME_MESSAGE: &str =
+    "keys must be resource names such as pods, requests.cpu, limits.memory or count/deployments.apps";
+
+/// The namespace of an organization: its own name. Admission guarantees the
+/// name contains no `--`, so it never equals a workspace namespace.
+pub fn organization_namespace(organization: &str) -> String {
+    organization.to_string()
+}
+
+/// The namespace of a workspace: `<organization>--<workspace>`.
+pub fn workspace_namespace(organization: &str, workspace: &str) -> String {
+    format!("{organization}{NAMESPACE_SEPARATOR}{workspace}")
+}
+
+/// Splits a workspace namespace back into organization and workspace, or
+/// `None` when the name is not one the operator would derive.
+pub fn split_workspace_namespace(namespace: &str) -> Option<(&str, &str)> {
+    let (org, ws) = namespace.split_once(NAMESPACE_SEPARATOR)?;
+    let valid = |s: &str, max: usize| {
+        !s.is_empty()
+            && s.len() <= max
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+            && !s.contains(NAMESPACE_SEPARATOR)
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    (valid(org, MAX_ORGANIZATION_NAME) && valid(ws, MAX_WORKSPACE_NAME)).then_some((org, ws))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_namespace_round_trips() {
+        let ns = workspace_namespace("acme", "payments-eu");
+        assert_eq!(ns, "acme--payments-eu");
+        assert_eq!(split_workspace_namespace(&ns), Some(("acme", "payments-eu")));
+    }
+
+    #[test]
+    fn longest_names_fit_a_namespace() {
+        let org = "o".repeat(MAX_ORGANIZATION_NAME);
+        let ws = "w".repeat(MAX_WORKSPACE_NAME);
+        assert_eq!(workspace_namespace(&org, &ws).len(), 63);
+    }
+
+    #[test]
+    fn names_that_admission_refuses_do_not_split() {
+        assert_eq!(split_workspace_namespace("acme-payments"), None);
+        assert_eq!(split_workspace_namespace("acme---payments"), None);
+        assert_eq!(split_workspace_namespace("a--b--c"), None);
+        assert_eq!(split_workspace_namespace("--payments"), None);
+    }
+
+    #[test]
+    fn organization_namespace_is_never_a_workspace_namespace() {
+        // Organization names cannot contain "--"; workspace namespaces always do.
+        assert_eq!(split_workspace_namespace(&organization_namespace("acme")), None);
+    }
+}

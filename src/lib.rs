@@ -1,0 +1,6 @@
+//! workspace-operator: organizations, workspaces, roles and members as
+//! Kubernetes objects, turned into namespaces, RBAC, quotas, network
+//! isolation and shared credentials.
+
+pub mod api;
+pub mod crds;
