@@ -41,7 +41,7 @@ mod tests {
         serde_json::to_value(crd).unwrap()
     }
 
-    fn find_key<'a>(v: &'a serde_json::Value, key: &str, path: String, out: &mut Vec<String>) {
+    fn find_key(v: &serde_json::Value, key: &str, path: String, out: &mut Vec<String>) {
         match v {
             serde_json::Value::Object(m) => {
                 for (k, child) in m {
@@ -97,7 +97,10 @@ mod tests {
             let mut missing = vec![];
             walk(schema, "", &mut missing);
             // Kubernetes' own Condition fields come documented from k8s-openapi.
-            assert!(missing.is_empty(), "{file}: undocumented fields {missing:?}");
+            assert!(
+                missing.is_empty(),
+                "{file}: undocumented fields {missing:?}"
+            );
         }
     }
 
@@ -110,5 +113,35 @@ mod tests {
                 "{file}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod drift {
+    use super::*;
+
+    #[test]
+    fn committed_crds_match_the_rust_types() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+        let mut stale = vec![];
+        for (file, crd) in all() {
+            let committed = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+            if committed != to_yaml(&crd) {
+                stale.push(file);
+            }
+        }
+        let mut extra: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        extra.retain(|f| !all().iter().any(|(name, _)| name == f));
+        assert!(
+            stale.is_empty() && extra.is_empty(),
+            "crds/ is out of date (stale: {stale:?}, not generated: {extra:?}); \
+             run `cargo run -- crds --write crds` (or `make crds`) to regenerate"
+        );
     }
 }

@@ -15,35 +15,31 @@ pub const MAX_WORKSPACE_NAME: usize = 31;
 pub const NAMESPACE_SEPARATOR: &str = "--";
 
 pub const ORGANIZATION_NAME_RULE: &str = "self.metadata.name.size() <= 30 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && !self.metadata.name.contains('--')";
-pub const ORGANIZATION_NAME_MESSAGE: &str = "organization name must be at most 30 lowercase letters, digits and single '-' (no '--', no leading or trailing '-'), so that '<organization>--<workspace>' namespace names fit 63 characters";
+pub const ORGANIZATION_NAME_MESSAGE: &str = "metadata.name: an organization name must be at most 30 lowercase letters, digits and single '-' (no '--', no leading or trailing '-'), so that '<organization>--<workspace>' namespace names fit 63 characters";
 
 pub const NOT_RESERVED_RULE: &str = "!(self.metadata.name in ['default', 'kube-system', 'kube-public', 'kube-node-lease']) && !self.metadata.name.startsWith('kube-')";
-pub const NOT_RESERVED_MESSAGE: &str =
-    "organization name is reserved by Kubernetes (default, kube-*): choose another name";
+pub const NOT_RESERVED_MESSAGE: &str = "metadata.name: the organization name is reserved by Kubernetes (default, kube-*): choose another name";
 
 pub const WORKSPACE_OBJECT_NAME_RULE: &str = "self.metadata.name.size() <= 31 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && !self.metadata.name.contains('--')";
 pub const WORKSPACE_NAME_RULE: &str =
     "self.size() <= 31 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && !self.contains('--')";
+pub const WORKSPACE_OBJECT_NAME_MESSAGE: &str = "metadata.name: a workspace name must be at most 31 lowercase letters, digits and single '-' (no '--', no leading or trailing '-'), so that '<organization>--<workspace>' namespace names fit 63 characters";
 pub const WORKSPACE_NAME_MESSAGE: &str = "workspace name must be at most 31 lowercase letters, digits and single '-' (no '--', no leading or trailing '-'), so that '<organization>--<workspace>' namespace names fit 63 characters";
 
-pub const OBJECT_DNS_LABEL_RULE: &str =
-    "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
+pub const OBJECT_DNS_LABEL_RULE: &str = "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
 pub const DNS_LABEL_RULE: &str = "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
-pub const DNS_LABEL_MESSAGE: &str =
-    "must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit";
+pub const DNS_LABEL_MESSAGE: &str = "must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit";
 
 pub const DNS_SUBDOMAIN_RULE: &str =
     "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
-pub const DNS_SUBDOMAIN_MESSAGE: &str =
-    "must be a valid object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";
+pub const DNS_SUBDOMAIN_MESSAGE: &str = "must be a valid object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";
 
 pub const MAP_KEYS_ARE_DNS_LABELS_RULE: &str =
     "self.all(k, k.size() <= 63 && k.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))";
 
 pub const MAP_KEYS_ARE_RESOURCE_NAMES_RULE: &str =
     "self.all(k, k.size() <= 253 && k.matches('^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$'))";
-pub const RESOURCE_NAME_MESSAGE: &str =
-    "keys must be resource names such as pods, requests.cpu, limits.memory or count/deployments.apps";
+pub const RESOURCE_NAME_MESSAGE: &str = "keys must be resource names such as pods, requests.cpu, limits.memory or count/deployments.apps";
 
 /// The namespace of an organization: its own name. Admission guarantees the
 /// name contains no `--`, so it never equals a workspace namespace.
@@ -66,7 +62,8 @@ pub fn split_workspace_namespace(namespace: &str) -> Option<(&str, &str)> {
             && !s.starts_with('-')
             && !s.ends_with('-')
             && !s.contains(NAMESPACE_SEPARATOR)
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
     (valid(org, MAX_ORGANIZATION_NAME) && valid(ws, MAX_WORKSPACE_NAME)).then_some((org, ws))
 }
@@ -79,7 +76,10 @@ mod tests {
     fn workspace_namespace_round_trips() {
         let ns = workspace_namespace("acme", "payments-eu");
         assert_eq!(ns, "acme--payments-eu");
-        assert_eq!(split_workspace_namespace(&ns), Some(("acme", "payments-eu")));
+        assert_eq!(
+            split_workspace_namespace(&ns),
+            Some(("acme", "payments-eu"))
+        );
     }
 
     #[test]
@@ -100,6 +100,9 @@ mod tests {
     #[test]
     fn organization_namespace_is_never_a_workspace_namespace() {
         // Organization names cannot contain "--"; workspace namespaces always do.
-        assert_eq!(split_workspace_namespace(&organization_namespace("acme")), None);
+        assert_eq!(
+            split_workspace_namespace(&organization_namespace("acme")),
+            None
+        );
     }
 }

@@ -27,8 +27,8 @@ use super::names;
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", priority = "1"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new(names::ORGANIZATION_NAME_RULE).message(names::ORGANIZATION_NAME_MESSAGE).field_path(".metadata.name"),
-    validation = Rule::new(names::NOT_RESERVED_RULE).message(names::NOT_RESERVED_MESSAGE).field_path(".metadata.name")
+    validation = Rule::new(names::ORGANIZATION_NAME_RULE).message(names::ORGANIZATION_NAME_MESSAGE),
+    validation = Rule::new(names::NOT_RESERVED_RULE).message(names::NOT_RESERVED_MESSAGE)
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("(has(self.defaultWorkspace) ? self.defaultWorkspace.name : 'default') == (has(oldSelf.defaultWorkspace) ? oldSelf.defaultWorkspace.name : 'default')").message("defaultWorkspace.name cannot change after creation: the default workspace is protected; create a new Organization instead").field_path(".defaultWorkspace"))]

@@ -25,7 +25,7 @@ use super::names;
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", priority = "1"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new(names::OBJECT_DNS_LABEL_RULE).message("role name must be a DNS label: at most 63 lowercase letters, digits and '-'").field_path(".metadata.name")
+    validation = Rule::new(names::OBJECT_DNS_LABEL_RULE).message("metadata.name: a role name must be a DNS label: at most 63 lowercase letters, digits and '-'")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("(has(self.rules) && size(self.rules) > 0) || (has(self.clusterRoles) && size(self.clusterRoles) > 0)").message("a role needs at least one entry in rules or clusterRoles"))]

@@ -32,7 +32,7 @@ use super::names;
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", priority = "1"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new(names::WORKSPACE_OBJECT_NAME_RULE).message(names::WORKSPACE_NAME_MESSAGE).field_path(".metadata.name")
+    validation = Rule::new(names::WORKSPACE_OBJECT_NAME_RULE).message(names::WORKSPACE_OBJECT_NAME_MESSAGE)
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceSpec {
