@@ -4,3 +4,6 @@
 
 pub mod api;
 pub mod crds;
+pub mod error;
+pub mod labels;
+pub mod resources;

@@ -13,6 +13,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Go usually lives here when it is not on PATH (non-login shells, CI).
+[[ -d /usr/local/go/bin ]] && PATH="$PATH:/usr/local/go/bin"
 # shellcheck source=versions.sh
 source "$HERE/versions.sh"
 

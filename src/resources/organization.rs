@@ -1,0 +1,189 @@
+//! Organization → its namespace, its admins' access, the predefined roles
+//! and the default workspace.
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef};
+use kube::api::ObjectMeta;
+use kube::{Resource, ResourceExt};
+
+use super::{owner_reference, predefined_roles, rbac_subject};
+use crate::api::names::organization_namespace;
+use crate::api::workspace::WorkspaceSpec;
+use crate::api::{Organization, Workspace, WorkspaceRole};
+use crate::labels;
+
+pub const ADMIN_ROLE: &str = "workspaces.dev:organization-admin";
+pub const DEFAULT_WORKSPACE_NAME: &str = "default";
+
+/// Everything an organization wants to exist.
+pub struct OrganizationChildren {
+    pub namespace: Namespace,
+    /// What org admins may do in the organization namespace.
+    pub admin_role: Role,
+    /// Binds the admins to `admin_role`; None when there are no admins.
+    pub admin_binding: Option<RoleBinding>,
+    /// Lets the admins read their own Organization object.
+    pub reader_cluster_role: ClusterRole,
+    pub reader_binding: Option<ClusterRoleBinding>,
+    pub predefined_roles: Vec<WorkspaceRole>,
+    pub default_workspace: Workspace,
+}
+
+pub fn default_workspace_name(org: &Organization) -> &str {
+    org.spec.default_workspace.as_ref().map_or(DEFAULT_WORKSPACE_NAME, |d| d.name.as_str())
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str], names: Option<Vec<String>>) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(groups.iter().map(|s| s.to_string()).collect()),
+        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
+        verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        resource_names: names,
+        non_resource_urls: None,
+    }
+}
+
+/// Builds the organization's children. `org` must have a name and a UID.
+pub fn build(org: &Organization) -> OrganizationChildren {
+    let name = org.name_any();
+    let uid = org.uid().unwrap_or_default();
+    let ns = organization_namespace(&name);
+    let marks = |component: &str| labels::child_labels(&name, None, &uid, component);
+    let meta = |n: &str, component: &str| ObjectMeta {
+        name: Some(n.to_string()),
+        namespace: Some(ns.clone()),
+        labels: Some(marks(component)),
+        ..Default::default()
+    };
+    let owner = owner_reference(org);
+    let subjects: Vec<_> = org.spec.admins.iter().flatten().map(rbac_subject).collect();
+    let all = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
+
+    let admin_role = Role {
+        metadata: meta(ADMIN_ROLE, "organization-access"),
+        rules: Some(vec![
+            rule(&["workspaces.dev"], &["workspaces", "workspaceroles", "workspacemembers"], &all, None),
+            rule(&["workspaces.dev"], &["workspaces/status", "workspaceroles/status", "workspacemembers/status"], &["get", "list", "watch"], None),
+            rule(&[""], &["secrets", "configmaps"], &all, None),
+            rule(&[""], &["events"], &["get", "list", "watch"], None),
+            rule(&["events.k8s.io"], &["events"], &["get", "list", "watch"], None),
+        ]),
+    };
+    let role_ref = |kind: &str, n: &str| RoleRef {
+        api_group: "rbac.authorization.k8s.io".into(),
+        kind: kind.into(),
+        name: n.into(),
+    };
+    let admin_binding = (!subjects.is_empty()).then(|| RoleBinding {
+        metadata: meta("workspaces.dev:organization-admins", "organization-access"),
+        role_ref: role_ref("Role", ADMIN_ROLE),
+        subjects: Some(subjects.clone()),
+    });
+
+    let reader_name = format!("workspaces.dev:organization:{name}");
+    let cluster_meta = || ObjectMeta {
+        name: Some(reader_name.clone()),
+        labels: Some(marks("organization-access")),
+        owner_references: owner.clone().map(|o| vec![o]),
+        ..Default::default()
+    };
+    let reader_cluster_role = ClusterRole {
+        metadata: cluster_meta(),
+        rules: Some(vec![rule(
+            &["workspaces.dev"],
+            &["organizations", "organizations/status"],
+            &["get", "watch"],
+            Some(vec![name.clone()]),
+        )]),
+        aggregation_rule: None,
+    };
+    let reader_binding = (!subjects.is_empty()).then(|| ClusterRoleBinding {
+        metadata: cluster_meta(),
+        role_ref: role_ref("ClusterRole", &reader_name),
+        subjects: Some(subjects),
+    });
+
+    let predefined_roles = predefined_roles::all()
+        .into_iter()
+        .map(|(role, spec)| {
+            let mut r = WorkspaceRole::new(role, spec);
+            let mut l = marks("predefined-role");
+            l.insert(labels::PREDEFINED.into(), "true".into());
+            r.metadata.namespace = Some(ns.clone());
+            r.metadata.labels = Some(l);
+            r
+        })
+        .collect();
+
+    // Only the mark: the spec stays the users' to set (GitOps may own it).
+    let mut default_workspace = Workspace::new(default_workspace_name(org), empty_workspace_spec());
+    default_workspace.metadata.namespace = Some(ns.clone());
+    default_workspace.metadata.labels = Some(
+        [(labels::DEFAULT_WORKSPACE.to_string(), "true".to_string())].into(),
+    );
+
+    OrganizationChildren {
+        namespace: Namespace {
+            metadata: ObjectMeta {
+                name: Some(ns.clone()),
+                labels: Some(marks("organization-namespace")),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        admin_role,
+        admin_binding,
+        reader_cluster_role,
+        reader_binding,
+        predefined_roles,
+        default_workspace,
+    }
+}
+
+fn empty_workspace_spec() -> WorkspaceSpec {
+    serde_json::from_value(serde_json::json!({})).expect("every workspace field is optional")
+}
+
+/// Whether `ws` is the default workspace of `org`.
+pub fn is_default_workspace(org: &Organization, ws: &Workspace) -> bool {
+    ws.meta().namespace.as_deref() == Some(organization_namespace(&org.name_any()).as_str())
+        && ws.name_any() == default_workspace_name(org)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(yaml: &str) -> Organization {
+        let mut o: Organization = serde_yaml::from_str(yaml).unwrap();
+        o.metadata.uid = Some("uid-1".into());
+        o
+    }
+
+    #[test]
+    fn admins_get_the_org_namespace_and_read_their_organization_only() {
+        let o = org("{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {admins: [{kind: User, name: alice}]}}");
+        let c = build(&o);
+        assert_eq!(c.namespace.metadata.name.as_deref(), Some("acme"));
+        let binding = c.admin_binding.unwrap();
+        assert_eq!(binding.metadata.namespace.as_deref(), Some("acme"));
+        assert_eq!(binding.subjects.unwrap()[0].name, "alice");
+        let reader = &c.reader_cluster_role.rules.as_ref().unwrap()[0];
+        assert_eq!(reader.resource_names.as_deref(), Some(&["acme".to_string()][..]));
+        assert!(c.admin_role.rules.unwrap().iter().all(|r| !r.api_groups.as_ref().unwrap().contains(&"rbac.authorization.k8s.io".to_string())));
+    }
+
+    #[test]
+    fn no_admins_no_bindings() {
+        let c = build(&org("{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {}}"));
+        assert!(c.admin_binding.is_none() && c.reader_binding.is_none());
+    }
+
+    #[test]
+    fn default_workspace_carries_only_its_mark() {
+        let c = build(&org("{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {defaultWorkspace: {name: main}}}"));
+        assert_eq!(c.default_workspace.metadata.name.as_deref(), Some("main"));
+        assert_eq!(serde_json::to_value(&c.default_workspace.spec).unwrap(), serde_json::json!({}));
+        assert_eq!(c.predefined_roles.len(), 3);
+    }
+}

@@ -1,0 +1,379 @@
+//! Workspace → its namespace, access bindings, quota, limits, network
+//! isolation and the `workspace-info` ConfigMap.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
+};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
+};
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+use kube::api::ObjectMeta;
+
+use super::{predefined_roles, rbac_subject, role_cluster_role_name};
+use crate::api::common::QuantityValue;
+use crate::api::names::workspace_namespace;
+use crate::api::organization::Plan;
+use crate::api::workspace::DeletionPolicy;
+use crate::api::{Organization, Subject, SubjectKind, Workspace};
+use crate::labels;
+
+pub const INFO_CONFIGMAP: &str = "workspace-info";
+pub const QUOTA: &str = "workspace-quota";
+pub const LIMITS: &str = "workspace-limits";
+pub const ISOLATION_POLICY: &str = "workspace-isolation";
+/// Components of the children, so each kind can be listed and pruned alone.
+pub const ACCESS_COMPONENT: &str = "workspace-access";
+
+/// The values in effect for a workspace after organization and operator defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Effective {
+    pub accept_anonymous: bool,
+    pub anonymous_role: String,
+    pub plan: Option<String>,
+    pub network_isolation: bool,
+    pub archived: bool,
+    pub time_zone: String,
+    pub deletion_policy: DeletionPolicy,
+}
+
+pub fn effective(ws: &Workspace, org: &Organization) -> Effective {
+    let defaults = org.spec.defaults.as_ref();
+    Effective {
+        accept_anonymous: ws
+            .spec
+            .accept_anonymous
+            .or(defaults.and_then(|d| d.accept_anonymous))
+            .unwrap_or(true),
+        anonymous_role: ws
+            .spec
+            .anonymous_role
+            .clone()
+            .or(defaults.and_then(|d| d.anonymous_role.clone()))
+            .unwrap_or_else(|| predefined_roles::VIEWER.to_string()),
+        plan: ws.spec.plan.clone().or(defaults.and_then(|d| d.plan.clone())),
+        network_isolation: ws
+            .spec
+            .network_isolation
+            .or(defaults.and_then(|d| d.network_isolation))
+            .unwrap_or(true),
+        archived: ws.spec.archived.unwrap_or(false),
+        time_zone: ws.spec.time_zone.clone().unwrap_or_else(|| "UTC".into()),
+        deletion_policy: ws.spec.deletion_policy.unwrap_or_default(),
+    }
+}
+
+/// Why a workspace cannot be set up as written: waits for a spec change.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    #[error("plan {plan:?} is not defined in Organization {organization}'s spec.plans (defined: {defined})")]
+    UnknownPlan { plan: String, organization: String, defined: String },
+    #[error("time zone {0:?} is not an IANA time zone (for example UTC or Europe/Bucharest)")]
+    InvalidTimeZone(String),
+}
+
+impl SpecError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SpecError::UnknownPlan { .. } => "UnknownPlan",
+            SpecError::InvalidTimeZone(_) => "InvalidTimeZone",
+        }
+    }
+}
+
+/// Everything a workspace wants to exist in its namespace.
+#[derive(Clone, Debug)]
+pub struct WorkspaceChildren {
+    pub namespace: Namespace,
+    pub role_bindings: Vec<RoleBinding>,
+    pub quota: Option<ResourceQuota>,
+    pub limit_range: Option<LimitRange>,
+    pub network_policy: Option<NetworkPolicy>,
+    pub info: ConfigMap,
+}
+
+fn quantities(map: &BTreeMap<String, QuantityValue>) -> BTreeMap<String, Quantity> {
+    map.iter().map(|(k, v)| (k.clone(), Quantity(v.0.clone()))).collect()
+}
+
+/// Checks what admission could not, and builds the children. `ws` and `org`
+/// must have names and UIDs; `org` is the organization whose namespace `ws`
+/// lives in.
+pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, SpecError> {
+    let eff = effective(ws, org);
+    if jiff::tz::TimeZone::get(&eff.time_zone).is_err() {
+        return Err(SpecError::InvalidTimeZone(eff.time_zone));
+    }
+    let plan: Option<&Plan> = match &eff.plan {
+        None => None,
+        Some(p) => Some(org.spec.plans.as_ref().and_then(|plans| plans.get(p)).ok_or_else(|| {
+            SpecError::UnknownPlan {
+                plan: p.clone(),
+                organization: org.name_any(),
+                defined: org
+                    .spec
+                    .plans
+                    .iter()
+                    .flat_map(|p| p.keys().cloned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })?),
+    };
+
+    let org_name = org.name_any();
+    let ws_name = ws.name_any();
+    let uid = ws.uid().unwrap_or_default();
+    let ns = workspace_namespace(&org_name, &ws_name);
+    let marks = |component: &str| labels::child_labels(&org_name, Some(&ws_name), &uid, component);
+    let meta = |name: &str, component: &str| ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(ns.clone()),
+        labels: Some(marks(component)),
+        ..Default::default()
+    };
+
+    // Archive mode: every binding grants the viewer role instead.
+    let granted = |role: &str| {
+        if eff.archived { predefined_roles::VIEWER.to_string() } else { role.to_string() }
+    };
+    let binding = |purpose: &str, role: &str, subjects: Vec<&Subject>| RoleBinding {
+        // roleRef cannot change, so the role is part of the name: a new role
+        // makes a new binding and the old one is pruned.
+        metadata: meta(&format!("workspaces.dev:{purpose}:{role}"), ACCESS_COMPONENT),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: role_cluster_role_name(&org_name, role),
+        },
+        subjects: Some(subjects.into_iter().map(rbac_subject).collect()),
+    };
+    let mut role_bindings = vec![];
+    if let Some(owner) = &ws.spec.owner {
+        role_bindings.push(binding("owner", &granted(predefined_roles::ADMIN), vec![owner]));
+    }
+    let admins: Vec<&Subject> = org.spec.admins.iter().flatten().collect();
+    if !admins.is_empty() {
+        role_bindings.push(binding("organization-admins", &granted(predefined_roles::ADMIN), admins));
+    }
+    let member_groups: Vec<Subject> = org
+        .spec
+        .member_groups
+        .iter()
+        .flatten()
+        .map(|g| Subject { kind: SubjectKind::Group, name: g.clone(), namespace: None })
+        .collect();
+    if eff.accept_anonymous && !member_groups.is_empty() {
+        role_bindings.push(binding("anonymous", &granted(&eff.anonymous_role), member_groups.iter().collect()));
+    }
+
+    let quota = plan.and_then(|p| p.quota.as_ref()).map(|hard| ResourceQuota {
+        metadata: meta(QUOTA, "quota"),
+        spec: Some(ResourceQuotaSpec { hard: Some(quantities(hard)), ..Default::default() }),
+        status: None,
+    });
+    let limit_range = plan.and_then(|p| p.limit_range.as_ref()).map(|l| LimitRange {
+        metadata: meta(LIMITS, "limits"),
+        spec: Some(LimitRangeSpec {
+            limits: vec![LimitRangeItem {
+                type_: "Container".into(),
+                default: l.default.as_ref().map(quantities),
+                default_request: l.default_request.as_ref().map(quantities),
+                max: l.max.as_ref().map(quantities),
+                min: l.min.as_ref().map(quantities),
+                max_limit_request_ratio: None,
+            }],
+        }),
+    });
+    let network_policy = eff.network_isolation.then(|| isolation_policy(meta(ISOLATION_POLICY, "network-isolation")));
+
+    let mut data = BTreeMap::from([
+        ("WORKSPACE_NAME".to_string(), ws_name.clone()),
+        ("WORKSPACE_ORGANIZATION".to_string(), org_name.clone()),
+        ("WORKSPACE_NAMESPACE".to_string(), ns.clone()),
+        ("WORKSPACE_TIME_ZONE".to_string(), eff.time_zone.clone()),
+        ("WORKSPACE_ARCHIVED".to_string(), eff.archived.to_string()),
+    ]);
+    if let Some(d) = &ws.spec.display_name {
+        data.insert("WORKSPACE_DISPLAY_NAME".into(), d.clone());
+    }
+    if let Some(p) = &eff.plan {
+        data.insert("WORKSPACE_PLAN".into(), p.clone());
+    }
+    for (k, v) in ws.spec.variables.iter().flatten() {
+        data.insert(k.clone(), v.clone());
+    }
+
+    Ok(WorkspaceChildren {
+        namespace: Namespace {
+            metadata: ObjectMeta {
+                name: Some(ns.clone()),
+                labels: Some(marks("workspace-namespace")),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        role_bindings,
+        quota,
+        limit_range,
+        network_policy,
+        info: ConfigMap { metadata: meta(INFO_CONFIGMAP, "info"), data: Some(data), ..Default::default() },
+    })
+}
+
+/// Admits traffic only from pods of the same namespace; lets pods talk to
+/// each other and to cluster DNS, nothing else.
+fn isolation_policy(metadata: ObjectMeta) -> NetworkPolicy {
+    let same_namespace = NetworkPolicyPeer { pod_selector: Some(LabelSelector::default()), ..Default::default() };
+    let dns_port = |protocol: &str| NetworkPolicyPort {
+        port: Some(IntOrString::Int(53)),
+        protocol: Some(protocol.into()),
+        end_port: None,
+    };
+    NetworkPolicy {
+        metadata,
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ingress: Some(vec![NetworkPolicyIngressRule { from: Some(vec![same_namespace.clone()]), ports: None }]),
+            egress: Some(vec![
+                NetworkPolicyEgressRule { to: Some(vec![same_namespace]), ports: None },
+                NetworkPolicyEgressRule {
+                    to: Some(vec![NetworkPolicyPeer {
+                        namespace_selector: Some(LabelSelector::default()),
+                        pod_selector: Some(LabelSelector {
+                            match_labels: Some([("k8s-app".to_string(), "kube-dns".to_string())].into()),
+                            ..Default::default()
+                        }),
+                        ip_block: None,
+                    }]),
+                    ports: Some(vec![dns_port("UDP"), dns_port("TCP")]),
+                },
+            ]),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    fn org() -> Organization {
+        let mut o: Organization = parse(
+            r#"
+apiVersion: workspaces.dev/v1alpha1
+kind: Organization
+metadata: {name: acme}
+spec:
+  admins: [{kind: Group, name: acme-platform}]
+  memberGroups: [acme-staff]
+  defaults: {plan: free}
+  plans:
+    free: {quota: {pods: 20, requests.cpu: "2"}}
+    pro: {quota: {pods: 200}, limitRange: {default: {cpu: 500m}}}
+"#,
+        );
+        o.metadata.uid = Some("org-uid".into());
+        o
+    }
+
+    fn ws(spec: &str) -> Workspace {
+        let mut w: Workspace = parse(&format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: acme}}, spec: {spec}}}"
+        ));
+        w.metadata.uid = Some("ws-uid".into());
+        w
+    }
+
+    fn binding_roles(c: &WorkspaceChildren) -> Vec<(String, String)> {
+        c.role_bindings
+            .iter()
+            .map(|b| (b.metadata.name.clone().unwrap(), b.role_ref.name.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn everything_lands_in_the_workspace_namespace_with_marks() {
+        let c = build(&ws("{owner: {kind: User, name: alice}}"), &org()).unwrap();
+        assert_eq!(c.namespace.metadata.name.as_deref(), Some("acme--pay"));
+        let labels = c.namespace.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels[labels::OWNER_UID], "ws-uid");
+        for b in &c.role_bindings {
+            assert_eq!(b.metadata.namespace.as_deref(), Some("acme--pay"));
+        }
+        assert_eq!(c.info.metadata.namespace.as_deref(), Some("acme--pay"));
+    }
+
+    #[test]
+    fn owner_and_admins_are_admin_and_members_get_the_anonymous_role() {
+        let c = build(&ws("{owner: {kind: User, name: alice}}"), &org()).unwrap();
+        assert_eq!(
+            binding_roles(&c),
+            vec![
+                ("workspaces.dev:owner:admin".into(), "workspaces.dev:acme:admin".into()),
+                ("workspaces.dev:organization-admins:admin".into(), "workspaces.dev:acme:admin".into()),
+                ("workspaces.dev:anonymous:viewer".into(), "workspaces.dev:acme:viewer".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn invite_only_has_no_anonymous_binding() {
+        let c = build(&ws("{acceptAnonymous: false}"), &org()).unwrap();
+        assert!(c.role_bindings.iter().all(|b| !b.metadata.name.as_ref().unwrap().contains("anonymous")));
+    }
+
+    #[test]
+    fn archive_makes_every_binding_view_only() {
+        let c = build(&ws("{owner: {kind: User, name: alice}, archived: true, anonymousRole: editor}"), &org()).unwrap();
+        assert!(c.role_bindings.iter().all(|b| b.role_ref.name == "workspaces.dev:acme:viewer"));
+        assert_eq!(c.info.data.as_ref().unwrap()["WORKSPACE_ARCHIVED"], "true");
+    }
+
+    #[test]
+    fn plan_comes_from_the_workspace_or_the_organization_default() {
+        let c = build(&ws("{}"), &org()).unwrap();
+        assert_eq!(c.quota.unwrap().spec.unwrap().hard.unwrap()["pods"], Quantity("20".into()));
+        assert!(c.limit_range.is_none());
+        let c = build(&ws("{plan: pro}"), &org()).unwrap();
+        assert_eq!(c.quota.unwrap().spec.unwrap().hard.unwrap()["pods"], Quantity("200".into()));
+        assert!(c.limit_range.is_some());
+    }
+
+    #[test]
+    fn unknown_plan_and_time_zone_are_spec_errors() {
+        let err = build(&ws("{plan: gold}"), &org()).unwrap_err();
+        assert_eq!(err.reason(), "UnknownPlan");
+        assert!(err.to_string().contains("free, pro"), "{err}");
+        let err = build(&ws("{timeZone: Mars/Olympus}"), &org()).unwrap_err();
+        assert_eq!(err, SpecError::InvalidTimeZone("Mars/Olympus".into()));
+        assert!(build(&ws("{timeZone: Europe/Bucharest}"), &org()).is_ok());
+    }
+
+    #[test]
+    fn isolation_can_be_switched_off() {
+        assert!(build(&ws("{}"), &org()).unwrap().network_policy.is_some());
+        assert!(build(&ws("{networkIsolation: false}"), &org()).unwrap().network_policy.is_none());
+    }
+
+    #[test]
+    fn variables_and_facts_are_published() {
+        let c = build(&ws("{displayName: Payments, variables: {REGION: eu}}"), &org()).unwrap();
+        let data = c.info.data.unwrap();
+        assert_eq!(data["REGION"], "eu");
+        assert_eq!(data["WORKSPACE_DISPLAY_NAME"], "Payments");
+        assert_eq!(data["WORKSPACE_ORGANIZATION"], "acme");
+        assert_eq!(data["WORKSPACE_TIME_ZONE"], "UTC");
+    }
+}
