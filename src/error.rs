@@ -14,10 +14,16 @@ pub enum Error {
     },
     /// The object's spec cannot be carried out as written; waits for a change.
     #[error("{message}")]
-    Spec { reason: &'static str, message: String },
+    Spec {
+        reason: &'static str,
+        message: String,
+    },
     /// Something the object needs is held by someone else; waits for a change.
     #[error("{message}")]
-    Conflict { reason: &'static str, message: String },
+    Conflict {
+        reason: &'static str,
+        message: String,
+    },
     /// The object could not be decoded (a schema the operator does not know).
     #[error("object cannot be decoded: {0}")]
     InvalidObject(String),
@@ -45,3 +51,20 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why `workspace-operator run` could not start.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error("cannot configure the Kubernetes client: {0}")]
+    Config(String),
+    #[error(
+        "cannot list {plural}.workspaces.dev ({source}); are the CRDs installed? `kubectl apply --server-side -f crds/`"
+    )]
+    CrdMissing {
+        plural: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("the cache of {kind} did not fill: {message}")]
+    Cache { kind: &'static str, message: String },
+}

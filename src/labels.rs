@@ -63,7 +63,10 @@ mod tests {
     fn ownership_needs_both_marks_and_the_same_uid() {
         let labels = child_labels("acme", Some("pay"), "uid-1", "namespace");
         assert!(is_owned_by(Some(&labels), "uid-1"));
-        assert!(!is_owned_by(Some(&labels), "uid-2"), "a recreated owner is not the owner");
+        assert!(
+            !is_owned_by(Some(&labels), "uid-2"),
+            "a recreated owner is not the owner"
+        );
         let mut forged = labels.clone();
         forged.remove(MANAGED_BY);
         assert!(!is_owned_by(Some(&forged), "uid-1"));

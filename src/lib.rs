@@ -3,6 +3,9 @@
 //! isolation and shared credentials.
 
 pub mod api;
+pub mod apply;
+pub mod conditions;
+pub mod controllers;
 pub mod crds;
 pub mod error;
 pub mod labels;

@@ -26,6 +26,8 @@ trap cleanup EXIT
 source "$DIR/env"
 
 cd "$REPO"
+cargo build --locked --bin workspace-operator
+"$CP/operator.sh" start "$DIR" "$REPO/target/debug/workspace-operator"
 set +e
 cargo test --locked --test integration "$@" -- --color never
 status=$?

@@ -2,7 +2,9 @@
 //! and the default workspace.
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
+};
 use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
@@ -30,10 +32,18 @@ pub struct OrganizationChildren {
 }
 
 pub fn default_workspace_name(org: &Organization) -> &str {
-    org.spec.default_workspace.as_ref().map_or(DEFAULT_WORKSPACE_NAME, |d| d.name.as_str())
+    org.spec
+        .default_workspace
+        .as_ref()
+        .map_or(DEFAULT_WORKSPACE_NAME, |d| d.name.as_str())
 }
 
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str], names: Option<Vec<String>>) -> PolicyRule {
+fn rule(
+    groups: &[&str],
+    resources: &[&str],
+    verbs: &[&str],
+    names: Option<Vec<String>>,
+) -> PolicyRule {
     PolicyRule {
         api_groups: Some(groups.iter().map(|s| s.to_string()).collect()),
         resources: Some(resources.iter().map(|s| s.to_string()).collect()),
@@ -57,16 +67,44 @@ pub fn build(org: &Organization) -> OrganizationChildren {
     };
     let owner = owner_reference(org);
     let subjects: Vec<_> = org.spec.admins.iter().flatten().map(rbac_subject).collect();
-    let all = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
+    let all = [
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ];
 
     let admin_role = Role {
         metadata: meta(ADMIN_ROLE, "organization-access"),
         rules: Some(vec![
-            rule(&["workspaces.dev"], &["workspaces", "workspaceroles", "workspacemembers"], &all, None),
-            rule(&["workspaces.dev"], &["workspaces/status", "workspaceroles/status", "workspacemembers/status"], &["get", "list", "watch"], None),
+            rule(
+                &["workspaces.dev"],
+                &["workspaces", "workspaceroles", "workspacemembers"],
+                &all,
+                None,
+            ),
+            rule(
+                &["workspaces.dev"],
+                &[
+                    "workspaces/status",
+                    "workspaceroles/status",
+                    "workspacemembers/status",
+                ],
+                &["get", "list", "watch"],
+                None,
+            ),
             rule(&[""], &["secrets", "configmaps"], &all, None),
             rule(&[""], &["events"], &["get", "list", "watch"], None),
-            rule(&["events.k8s.io"], &["events"], &["get", "list", "watch"], None),
+            rule(
+                &["events.k8s.io"],
+                &["events"],
+                &["get", "list", "watch"],
+                None,
+            ),
         ]),
     };
     let role_ref = |kind: &str, n: &str| RoleRef {
@@ -118,9 +156,8 @@ pub fn build(org: &Organization) -> OrganizationChildren {
     // Only the mark: the spec stays the users' to set (GitOps may own it).
     let mut default_workspace = Workspace::new(default_workspace_name(org), empty_workspace_spec());
     default_workspace.metadata.namespace = Some(ns.clone());
-    default_workspace.metadata.labels = Some(
-        [(labels::DEFAULT_WORKSPACE.to_string(), "true".to_string())].into(),
-    );
+    default_workspace.metadata.labels =
+        Some([(labels::DEFAULT_WORKSPACE.to_string(), "true".to_string())].into());
 
     OrganizationChildren {
         namespace: Namespace {
@@ -162,28 +199,45 @@ mod tests {
 
     #[test]
     fn admins_get_the_org_namespace_and_read_their_organization_only() {
-        let o = org("{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {admins: [{kind: User, name: alice}]}}");
+        let o = org(
+            "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {admins: [{kind: User, name: alice}]}}",
+        );
         let c = build(&o);
         assert_eq!(c.namespace.metadata.name.as_deref(), Some("acme"));
         let binding = c.admin_binding.unwrap();
         assert_eq!(binding.metadata.namespace.as_deref(), Some("acme"));
         assert_eq!(binding.subjects.unwrap()[0].name, "alice");
         let reader = &c.reader_cluster_role.rules.as_ref().unwrap()[0];
-        assert_eq!(reader.resource_names.as_deref(), Some(&["acme".to_string()][..]));
-        assert!(c.admin_role.rules.unwrap().iter().all(|r| !r.api_groups.as_ref().unwrap().contains(&"rbac.authorization.k8s.io".to_string())));
+        assert_eq!(
+            reader.resource_names.as_deref(),
+            Some(&["acme".to_string()][..])
+        );
+        assert!(c.admin_role.rules.unwrap().iter().all(|r| {
+            !r.api_groups
+                .as_ref()
+                .unwrap()
+                .contains(&"rbac.authorization.k8s.io".to_string())
+        }));
     }
 
     #[test]
     fn no_admins_no_bindings() {
-        let c = build(&org("{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {}}"));
+        let c = build(&org(
+            "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {}}",
+        ));
         assert!(c.admin_binding.is_none() && c.reader_binding.is_none());
     }
 
     #[test]
     fn default_workspace_carries_only_its_mark() {
-        let c = build(&org("{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {defaultWorkspace: {name: main}}}"));
+        let c = build(&org(
+            "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {defaultWorkspace: {name: main}}}",
+        ));
         assert_eq!(c.default_workspace.metadata.name.as_deref(), Some("main"));
-        assert_eq!(serde_json::to_value(&c.default_workspace.spec).unwrap(), serde_json::json!({}));
+        assert_eq!(
+            serde_json::to_value(&c.default_workspace.spec).unwrap(),
+            serde_json::json!({})
+        );
         assert_eq!(c.predefined_roles.len(), 3);
     }
 }

@@ -12,7 +12,16 @@ pub const EDITOR: &str = "editor";
 pub const VIEWER: &str = "viewer";
 
 const READ: &[&str] = &["get", "list", "watch"];
-const WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
+const WRITE: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> RoleRule {
     RoleRule {
@@ -28,10 +37,21 @@ fn workload_rules(verbs: &[&str]) -> Vec<RoleRule> {
     vec![
         rule(
             &[""],
-            &["pods", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts", "replicationcontrollers"],
+            &[
+                "pods",
+                "services",
+                "configmaps",
+                "persistentvolumeclaims",
+                "serviceaccounts",
+                "replicationcontrollers",
+            ],
             verbs,
         ),
-        rule(&["apps"], &["deployments", "statefulsets", "daemonsets", "replicasets"], verbs),
+        rule(
+            &["apps"],
+            &["deployments", "statefulsets", "daemonsets", "replicasets"],
+            verbs,
+        ),
         rule(&["batch"], &["jobs", "cronjobs"], verbs),
         rule(&["networking.k8s.io"], &["ingresses"], verbs),
         rule(&["autoscaling"], &["horizontalpodautoscalers"], verbs),
@@ -42,7 +62,17 @@ fn workload_rules(verbs: &[&str]) -> Vec<RoleRule> {
 /// Read-only access to what a person looks at to understand a workspace.
 fn observer_rules() -> Vec<RoleRule> {
     vec![
-        rule(&[""], &["pods/log", "events", "endpoints", "resourcequotas", "limitranges"], READ),
+        rule(
+            &[""],
+            &[
+                "pods/log",
+                "events",
+                "endpoints",
+                "resourcequotas",
+                "limitranges",
+            ],
+            READ,
+        ),
         rule(&["events.k8s.io"], &["events"], READ),
         rule(&["discovery.k8s.io"], &["endpointslices"], READ),
         rule(&["networking.k8s.io"], &["networkpolicies"], READ),
@@ -63,8 +93,20 @@ pub fn editor() -> WorkspaceRoleSpec {
     let mut rules = workload_rules(WRITE);
     rules.extend(observer_rules());
     rules.push(rule(&[""], &["secrets"], WRITE));
-    rules.push(rule(&[""], &["pods/exec", "pods/attach", "pods/portforward"], &["get", "create"]));
-    rules.push(rule(&["apps"], &["deployments/scale", "statefulsets/scale", "replicasets/scale"], WRITE));
+    rules.push(rule(
+        &[""],
+        &["pods/exec", "pods/attach", "pods/portforward"],
+        &["get", "create"],
+    ));
+    rules.push(rule(
+        &["apps"],
+        &[
+            "deployments/scale",
+            "statefulsets/scale",
+            "replicasets/scale",
+        ],
+        WRITE,
+    ));
     WorkspaceRoleSpec {
         description: Some("Change workloads, configuration and Secrets; no access control".into()),
         rules: Some(rules),
@@ -76,7 +118,11 @@ pub fn admin() -> WorkspaceRoleSpec {
     let mut spec = editor();
     let rules = spec.rules.get_or_insert_with(Vec::new);
     rules.push(rule(&["networking.k8s.io"], &["networkpolicies"], WRITE));
-    rules.push(rule(&["rbac.authorization.k8s.io"], &["roles", "rolebindings"], READ));
+    rules.push(rule(
+        &["rbac.authorization.k8s.io"],
+        &["roles", "rolebindings"],
+        READ,
+    ));
     spec.description =
         Some("Everything editor can do, plus network policies and reading access control".into());
     spec
@@ -102,7 +148,12 @@ mod tests {
     #[test]
     fn no_predefined_role_can_grant_access_itself() {
         for (name, spec) in all() {
-            for resource in ["rolebindings", "roles", "clusterroles", "clusterrolebindings"] {
+            for resource in [
+                "rolebindings",
+                "roles",
+                "clusterroles",
+                "clusterrolebindings",
+            ] {
                 for verb in ["create", "update", "patch", "bind", "escalate"] {
                     assert!(
                         !grants(&spec, "rbac.authorization.k8s.io", resource, verb),
@@ -110,7 +161,10 @@ mod tests {
                     );
                 }
             }
-            assert!(!grants(&spec, "", "resourcequotas", "update"), "{name} can change its quota");
+            assert!(
+                !grants(&spec, "", "resourcequotas", "update"),
+                "{name} can change its quota"
+            );
         }
     }
 
@@ -127,7 +181,12 @@ mod tests {
         let (a, e) = (admin(), editor());
         assert!(grants(&e, "apps", "deployments", "update"));
         assert!(grants(&e, "", "secrets", "get"));
-        assert!(!grants(&e, "networking.k8s.io", "networkpolicies", "create"));
+        assert!(!grants(
+            &e,
+            "networking.k8s.io",
+            "networkpolicies",
+            "create"
+        ));
         assert!(grants(&a, "networking.k8s.io", "networkpolicies", "create"));
     }
 }

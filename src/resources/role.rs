@@ -55,13 +55,20 @@ mod tests {
         let a = cluster_role("acme", "admin", "u1", &predefined_roles::admin(), &[]);
         let b = cluster_role("globex", "admin", "u2", &predefined_roles::admin(), &[]);
         assert_ne!(a.metadata.name, b.metadata.name);
-        assert_eq!(a.metadata.name.as_deref(), Some("workspaces.dev:acme:admin"));
+        assert_eq!(
+            a.metadata.name.as_deref(),
+            Some("workspaces.dev:acme:admin")
+        );
     }
 
     #[test]
     fn included_rules_are_added_once_without_non_resource_urls() {
         let included = vec![
-            PolicyRule { verbs: vec!["get".into()], non_resource_urls: Some(vec!["/metrics".into()]), ..Default::default() },
+            PolicyRule {
+                verbs: vec!["get".into()],
+                non_resource_urls: Some(vec!["/metrics".into()]),
+                ..Default::default()
+            },
             policy_rule(&predefined_roles::viewer().rules.unwrap()[0]),
         ];
         let cr = cluster_role("acme", "r", "u", &predefined_roles::viewer(), &included);

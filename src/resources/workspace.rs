@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
+    ConfigMap, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota,
+    ResourceQuotaSpec,
 };
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec,
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
 };
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -58,7 +59,11 @@ pub fn effective(ws: &Workspace, org: &Organization) -> Effective {
             .clone()
             .or(defaults.and_then(|d| d.anonymous_role.clone()))
             .unwrap_or_else(|| predefined_roles::VIEWER.to_string()),
-        plan: ws.spec.plan.clone().or(defaults.and_then(|d| d.plan.clone())),
+        plan: ws
+            .spec
+            .plan
+            .clone()
+            .or(defaults.and_then(|d| d.plan.clone())),
         network_isolation: ws
             .spec
             .network_isolation
@@ -73,8 +78,14 @@ pub fn effective(ws: &Workspace, org: &Organization) -> Effective {
 /// Why a workspace cannot be set up as written: waits for a spec change.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum SpecError {
-    #[error("plan {plan:?} is not defined in Organization {organization}'s spec.plans (defined: {defined})")]
-    UnknownPlan { plan: String, organization: String, defined: String },
+    #[error(
+        "plan {plan:?} is not defined in Organization {organization}'s spec.plans (defined: {defined})"
+    )]
+    UnknownPlan {
+        plan: String,
+        organization: String,
+        defined: String,
+    },
     #[error("time zone {0:?} is not an IANA time zone (for example UTC or Europe/Bucharest)")]
     InvalidTimeZone(String),
 }
@@ -100,7 +111,9 @@ pub struct WorkspaceChildren {
 }
 
 fn quantities(map: &BTreeMap<String, QuantityValue>) -> BTreeMap<String, Quantity> {
-    map.iter().map(|(k, v)| (k.clone(), Quantity(v.0.clone()))).collect()
+    map.iter()
+        .map(|(k, v)| (k.clone(), Quantity(v.0.clone())))
+        .collect()
 }
 
 /// Checks what admission could not, and builds the children. `ws` and `org`
@@ -113,19 +126,23 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
     }
     let plan: Option<&Plan> = match &eff.plan {
         None => None,
-        Some(p) => Some(org.spec.plans.as_ref().and_then(|plans| plans.get(p)).ok_or_else(|| {
-            SpecError::UnknownPlan {
-                plan: p.clone(),
-                organization: org.name_any(),
-                defined: org
-                    .spec
-                    .plans
-                    .iter()
-                    .flat_map(|p| p.keys().cloned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
-        })?),
+        Some(p) => Some(
+            org.spec
+                .plans
+                .as_ref()
+                .and_then(|plans| plans.get(p))
+                .ok_or_else(|| SpecError::UnknownPlan {
+                    plan: p.clone(),
+                    organization: org.name_any(),
+                    defined: org
+                        .spec
+                        .plans
+                        .iter()
+                        .flat_map(|p| p.keys().cloned())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?,
+        ),
     };
 
     let org_name = org.name_any();
@@ -142,12 +159,19 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
 
     // Archive mode: every binding grants the viewer role instead.
     let granted = |role: &str| {
-        if eff.archived { predefined_roles::VIEWER.to_string() } else { role.to_string() }
+        if eff.archived {
+            predefined_roles::VIEWER.to_string()
+        } else {
+            role.to_string()
+        }
     };
     let binding = |purpose: &str, role: &str, subjects: Vec<&Subject>| RoleBinding {
         // roleRef cannot change, so the role is part of the name: a new role
         // makes a new binding and the old one is pruned.
-        metadata: meta(&format!("workspaces.dev:{purpose}:{role}"), ACCESS_COMPONENT),
+        metadata: meta(
+            &format!("workspaces.dev:{purpose}:{role}"),
+            ACCESS_COMPONENT,
+        ),
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "ClusterRole".into(),
@@ -157,42 +181,67 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
     };
     let mut role_bindings = vec![];
     if let Some(owner) = &ws.spec.owner {
-        role_bindings.push(binding("owner", &granted(predefined_roles::ADMIN), vec![owner]));
+        role_bindings.push(binding(
+            "owner",
+            &granted(predefined_roles::ADMIN),
+            vec![owner],
+        ));
     }
     let admins: Vec<&Subject> = org.spec.admins.iter().flatten().collect();
     if !admins.is_empty() {
-        role_bindings.push(binding("organization-admins", &granted(predefined_roles::ADMIN), admins));
+        role_bindings.push(binding(
+            "organization-admins",
+            &granted(predefined_roles::ADMIN),
+            admins,
+        ));
     }
     let member_groups: Vec<Subject> = org
         .spec
         .member_groups
         .iter()
         .flatten()
-        .map(|g| Subject { kind: SubjectKind::Group, name: g.clone(), namespace: None })
+        .map(|g| Subject {
+            kind: SubjectKind::Group,
+            name: g.clone(),
+            namespace: None,
+        })
         .collect();
     if eff.accept_anonymous && !member_groups.is_empty() {
-        role_bindings.push(binding("anonymous", &granted(&eff.anonymous_role), member_groups.iter().collect()));
+        role_bindings.push(binding(
+            "anonymous",
+            &granted(&eff.anonymous_role),
+            member_groups.iter().collect(),
+        ));
     }
 
-    let quota = plan.and_then(|p| p.quota.as_ref()).map(|hard| ResourceQuota {
-        metadata: meta(QUOTA, "quota"),
-        spec: Some(ResourceQuotaSpec { hard: Some(quantities(hard)), ..Default::default() }),
-        status: None,
-    });
-    let limit_range = plan.and_then(|p| p.limit_range.as_ref()).map(|l| LimitRange {
-        metadata: meta(LIMITS, "limits"),
-        spec: Some(LimitRangeSpec {
-            limits: vec![LimitRangeItem {
-                type_: "Container".into(),
-                default: l.default.as_ref().map(quantities),
-                default_request: l.default_request.as_ref().map(quantities),
-                max: l.max.as_ref().map(quantities),
-                min: l.min.as_ref().map(quantities),
-                max_limit_request_ratio: None,
-            }],
-        }),
-    });
-    let network_policy = eff.network_isolation.then(|| isolation_policy(meta(ISOLATION_POLICY, "network-isolation")));
+    let quota = plan
+        .and_then(|p| p.quota.as_ref())
+        .map(|hard| ResourceQuota {
+            metadata: meta(QUOTA, "quota"),
+            spec: Some(ResourceQuotaSpec {
+                hard: Some(quantities(hard)),
+                ..Default::default()
+            }),
+            status: None,
+        });
+    let limit_range = plan
+        .and_then(|p| p.limit_range.as_ref())
+        .map(|l| LimitRange {
+            metadata: meta(LIMITS, "limits"),
+            spec: Some(LimitRangeSpec {
+                limits: vec![LimitRangeItem {
+                    type_: "Container".into(),
+                    default: l.default.as_ref().map(quantities),
+                    default_request: l.default_request.as_ref().map(quantities),
+                    max: l.max.as_ref().map(quantities),
+                    min: l.min.as_ref().map(quantities),
+                    max_limit_request_ratio: None,
+                }],
+            }),
+        });
+    let network_policy = eff
+        .network_isolation
+        .then(|| isolation_policy(meta(ISOLATION_POLICY, "network-isolation")));
 
     let mut data = BTreeMap::from([
         ("WORKSPACE_NAME".to_string(), ws_name.clone()),
@@ -224,14 +273,21 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
         quota,
         limit_range,
         network_policy,
-        info: ConfigMap { metadata: meta(INFO_CONFIGMAP, "info"), data: Some(data), ..Default::default() },
+        info: ConfigMap {
+            metadata: meta(INFO_CONFIGMAP, "info"),
+            data: Some(data),
+            ..Default::default()
+        },
     })
 }
 
 /// Admits traffic only from pods of the same namespace; lets pods talk to
 /// each other and to cluster DNS, nothing else.
 fn isolation_policy(metadata: ObjectMeta) -> NetworkPolicy {
-    let same_namespace = NetworkPolicyPeer { pod_selector: Some(LabelSelector::default()), ..Default::default() };
+    let same_namespace = NetworkPolicyPeer {
+        pod_selector: Some(LabelSelector::default()),
+        ..Default::default()
+    };
     let dns_port = |protocol: &str| NetworkPolicyPort {
         port: Some(IntOrString::Int(53)),
         protocol: Some(protocol.into()),
@@ -242,14 +298,22 @@ fn isolation_policy(metadata: ObjectMeta) -> NetworkPolicy {
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-            ingress: Some(vec![NetworkPolicyIngressRule { from: Some(vec![same_namespace.clone()]), ports: None }]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![same_namespace.clone()]),
+                ports: None,
+            }]),
             egress: Some(vec![
-                NetworkPolicyEgressRule { to: Some(vec![same_namespace]), ports: None },
+                NetworkPolicyEgressRule {
+                    to: Some(vec![same_namespace]),
+                    ports: None,
+                },
                 NetworkPolicyEgressRule {
                     to: Some(vec![NetworkPolicyPeer {
                         namespace_selector: Some(LabelSelector::default()),
                         pod_selector: Some(LabelSelector {
-                            match_labels: Some([("k8s-app".to_string(), "kube-dns".to_string())].into()),
+                            match_labels: Some(
+                                [("k8s-app".to_string(), "kube-dns".to_string())].into(),
+                            ),
                             ..Default::default()
                         }),
                         ip_block: None,
@@ -321,9 +385,18 @@ spec:
         assert_eq!(
             binding_roles(&c),
             vec![
-                ("workspaces.dev:owner:admin".into(), "workspaces.dev:acme:admin".into()),
-                ("workspaces.dev:organization-admins:admin".into(), "workspaces.dev:acme:admin".into()),
-                ("workspaces.dev:anonymous:viewer".into(), "workspaces.dev:acme:viewer".into()),
+                (
+                    "workspaces.dev:owner:admin".into(),
+                    "workspaces.dev:acme:admin".into()
+                ),
+                (
+                    "workspaces.dev:organization-admins:admin".into(),
+                    "workspaces.dev:acme:admin".into()
+                ),
+                (
+                    "workspaces.dev:anonymous:viewer".into(),
+                    "workspaces.dev:acme:viewer".into()
+                ),
             ]
         );
     }
@@ -331,23 +404,44 @@ spec:
     #[test]
     fn invite_only_has_no_anonymous_binding() {
         let c = build(&ws("{acceptAnonymous: false}"), &org()).unwrap();
-        assert!(c.role_bindings.iter().all(|b| !b.metadata.name.as_ref().unwrap().contains("anonymous")));
+        assert!(
+            c.role_bindings.iter().all(|b| !b
+                .metadata
+                .name
+                .as_ref()
+                .unwrap()
+                .contains("anonymous"))
+        );
     }
 
     #[test]
     fn archive_makes_every_binding_view_only() {
-        let c = build(&ws("{owner: {kind: User, name: alice}, archived: true, anonymousRole: editor}"), &org()).unwrap();
-        assert!(c.role_bindings.iter().all(|b| b.role_ref.name == "workspaces.dev:acme:viewer"));
+        let c = build(
+            &ws("{owner: {kind: User, name: alice}, archived: true, anonymousRole: editor}"),
+            &org(),
+        )
+        .unwrap();
+        assert!(
+            c.role_bindings
+                .iter()
+                .all(|b| b.role_ref.name == "workspaces.dev:acme:viewer")
+        );
         assert_eq!(c.info.data.as_ref().unwrap()["WORKSPACE_ARCHIVED"], "true");
     }
 
     #[test]
     fn plan_comes_from_the_workspace_or_the_organization_default() {
         let c = build(&ws("{}"), &org()).unwrap();
-        assert_eq!(c.quota.unwrap().spec.unwrap().hard.unwrap()["pods"], Quantity("20".into()));
+        assert_eq!(
+            c.quota.unwrap().spec.unwrap().hard.unwrap()["pods"],
+            Quantity("20".into())
+        );
         assert!(c.limit_range.is_none());
         let c = build(&ws("{plan: pro}"), &org()).unwrap();
-        assert_eq!(c.quota.unwrap().spec.unwrap().hard.unwrap()["pods"], Quantity("200".into()));
+        assert_eq!(
+            c.quota.unwrap().spec.unwrap().hard.unwrap()["pods"],
+            Quantity("200".into())
+        );
         assert!(c.limit_range.is_some());
     }
 
@@ -364,12 +458,21 @@ spec:
     #[test]
     fn isolation_can_be_switched_off() {
         assert!(build(&ws("{}"), &org()).unwrap().network_policy.is_some());
-        assert!(build(&ws("{networkIsolation: false}"), &org()).unwrap().network_policy.is_none());
+        assert!(
+            build(&ws("{networkIsolation: false}"), &org())
+                .unwrap()
+                .network_policy
+                .is_none()
+        );
     }
 
     #[test]
     fn variables_and_facts_are_published() {
-        let c = build(&ws("{displayName: Payments, variables: {REGION: eu}}"), &org()).unwrap();
+        let c = build(
+            &ws("{displayName: Payments, variables: {REGION: eu}}"),
+            &org(),
+        )
+        .unwrap();
         let data = c.info.data.unwrap();
         assert_eq!(data["REGION"], "eu");
         assert_eq!(data["WORKSPACE_DISPLAY_NAME"], "Payments");

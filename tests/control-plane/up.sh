@@ -47,6 +47,8 @@ ossl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -
     'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc')
 client_cert admin "/O=system:masters/CN=wsop-admin"
 client_cert kube-controller-manager "/CN=system:kube-controller-manager"
+# The operator runs as its own user, with only the RBAC of deploy/operator-rbac.yaml.
+client_cert workspace-operator "/CN=workspace-operator"
 # One RSA key both signs and verifies service-account tokens.
 ossl genrsa -out "$pki/sa.key" 2048
 ossl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
@@ -85,6 +87,8 @@ EOF
 }
 kubeconfig "$DIR/admin.kubeconfig" "    client-certificate: $pki/admin.crt
     client-key: $pki/admin.key"
+kubeconfig "$DIR/operator.kubeconfig" "    client-certificate: $pki/workspace-operator.crt
+    client-key: $pki/workspace-operator.key"
 kubeconfig "$DIR/kube-controller-manager.kubeconfig" "    client-certificate: $pki/kube-controller-manager.crt
     client-key: $pki/kube-controller-manager.key"
 for entry in "${users[@]}"; do
@@ -117,6 +121,11 @@ start etcd "$BIN_DIR/etcd" --name default --data-dir "$DIR/etcd" \
   --unsafe-no-fsync --quota-backend-bytes=8589934592 --log-level=warn
 wait_for etcd 60 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
+# Audit log of every write (reads are left out): tests count the operator's
+# mutating requests from what the API server itself recorded.
+printf '%s\n' 'apiVersion: audit.k8s.io/v1' 'kind: Policy' 'omitStages: [RequestReceived]' \
+  'rules:' '- level: None' '  verbs: [get, list, watch]' '- level: Metadata' >"$pki/audit-policy.yaml"
+
 log "kube-apiserver on $SERVER"
 start kube-apiserver "$BIN_DIR/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
@@ -130,6 +139,8 @@ start kube-apiserver "$BIN_DIR/kube-apiserver" \
   --disable-admission-plugins=ServiceAccount \
   --endpoint-reconciler-type=none \
   --max-requests-inflight=800 --max-mutating-requests-inflight=400 \
+  --audit-policy-file="$pki/audit-policy.yaml" --audit-log-path="$DIR/logs/audit.log" \
+  --audit-log-maxsize=1024 --audit-log-maxbackup=1 \
   --profiling=false
 readyz() {
   curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$SERVER/readyz"

@@ -1,0 +1,155 @@
+//! The controllers, run together in one process: one module per kind, each a
+//! thin pipeline of read → build (pure, in `resources`) → apply → status.
+
+pub mod context;
+pub mod organization;
+pub mod role;
+pub mod workspace;
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use kube::api::Api;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tracing::{info, warn};
+
+pub use context::{Context, Settings};
+
+use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
+use crate::error::StartupError;
+use crate::labels;
+
+/// A watch over the metadata of what this operator made of kind `K`,
+/// narrowed by `extra_selector`, which survives API errors with backoff.
+pub fn children_metadata<K>(
+    client: &Client,
+    extra_selector: &str,
+) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    let selector = format!("{},{extra_selector}", labels::managed_selector());
+    watcher(
+        Api::<PartialObjectMeta<K>>::all(client.clone()),
+        watcher::Config::default().labels(&selector),
+    )
+    .default_backoff()
+    .touched_objects()
+}
+
+/// The object inside a guard, or None when it could not be decoded.
+pub fn valid<K>(guard: &DeserializeGuard<K>) -> Option<&K> {
+    guard.0.as_ref().ok()
+}
+
+/// A reference to the `K` named by a label pair on a child.
+pub fn ref_from_labels<K>(
+    meta: &kube::api::ObjectMeta,
+    namespaced: bool,
+) -> Option<ObjectRef<DeserializeGuard<K>>>
+where
+    K: Resource<DynamicType = ()>,
+    DeserializeGuard<K>: Resource<DynamicType = ()>,
+    <DeserializeGuard<K> as Resource>::DynamicType: Eq + Hash + Clone,
+{
+    let labels = meta.labels.as_ref()?;
+    let org = labels.get(labels::ORGANIZATION)?;
+    if namespaced {
+        let ws = labels.get(labels::WORKSPACE)?;
+        Some(ObjectRef::new(ws).within(&crate::api::names::organization_namespace(org)))
+    } else {
+        Some(ObjectRef::new(org))
+    }
+}
+
+/// Runs every controller until SIGTERM or Ctrl-C, then lets in-flight
+/// reconciles finish.
+pub async fn run(client: Client, settings: Settings) -> Result<(), StartupError> {
+    let ctx = Context::new(client.clone(), settings).await?;
+    let shutdown = shutdown_signal();
+    info!(
+        concurrency = ctx.settings.concurrency,
+        "starting controllers"
+    );
+    let orgs = organization::controller(&ctx, shutdown.clone());
+    let workspaces = workspace::controller(&ctx, shutdown.clone());
+    let roles = role::controller(&ctx, shutdown.clone());
+    futures::join!(orgs, workspaces, roles);
+    info!("controllers stopped");
+    Ok(())
+}
+
+/// Resolves once SIGTERM or SIGINT arrives; cloneable so every controller
+/// can wait on it.
+fn shutdown_signal() -> futures::future::Shared<futures::future::BoxFuture<'static, ()>> {
+    use futures::FutureExt;
+    async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
+        }
+    }
+    .boxed()
+    .shared()
+}
+
+/// Logs each reconcile result; the stream must be driven for the controller to run.
+pub async fn drain<S, T, E>(kind: &'static str, stream: S)
+where
+    S: Stream<Item = Result<T, E>>,
+    T: Debug,
+    E: std::fmt::Display,
+{
+    stream
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                warn!(kind, error = %e, "controller event");
+            }
+        })
+        .await;
+}
+
+/// Every kind the operator serves, for a startup check that the CRDs exist.
+pub async fn check_crds(client: &Client) -> Result<(), StartupError> {
+    use kube::api::ListParams;
+    let lp = ListParams::default().limit(1);
+    Api::<Organization>::all(client.clone())
+        .list_metadata(&lp)
+        .await
+        .map_err(crd_missing("organizations"))?;
+    Api::<Workspace>::all(client.clone())
+        .list_metadata(&lp)
+        .await
+        .map_err(crd_missing("workspaces"))?;
+    Api::<WorkspaceRole>::all(client.clone())
+        .list_metadata(&lp)
+        .await
+        .map_err(crd_missing("workspaceroles"))?;
+    Api::<WorkspaceMember>::all(client.clone())
+        .list_metadata(&lp)
+        .await
+        .map_err(crd_missing("workspacemembers"))?;
+    Ok(())
+}
+
+fn crd_missing(plural: &'static str) -> impl FnOnce(kube::Error) -> StartupError {
+    move |source| StartupError::CrdMissing { plural, source }
+}
+
+/// Shared shape of every reconcile result's error handling: the per-object
+/// backoff in `Context`.
+pub fn error_action<K: Resource<DynamicType = ()>>(
+    obj: &K,
+    err: &crate::error::Error,
+    ctx: &Arc<Context>,
+) -> kube::runtime::controller::Action {
+    ctx.failure_action(obj, err)
+}

@@ -1,0 +1,367 @@
+//! Organization controller: its namespace, its admins' access, the predefined
+//! roles and the default workspace; on deletion, waits for its workspaces.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{BoxFuture, Shared};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tracing::instrument;
+
+use super::{Context, children_metadata, drain, ref_from_labels, valid};
+use crate::api::common::conditions::DELETION_BLOCKED;
+use crate::api::names::organization_namespace;
+use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
+use crate::api::{Organization, Workspace, WorkspaceRole};
+use crate::apply::{delete_owned, ensure, ensure_owned};
+use crate::conditions::{self, Outcome};
+use crate::error::{Error, Result};
+use crate::labels::{self, FIELD_MANAGER, FINALIZER};
+use crate::resources::organization::{self as build, default_workspace_name};
+use crate::resources::predefined_roles;
+
+type Guard = DeserializeGuard<Organization>;
+
+pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
+    let client = ctx.client.clone();
+    let org_children = format!("!{}", labels::WORKSPACE);
+    let controller = Controller::new(
+        Api::<Guard>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
+    // Workspaces change the count, and their deletion unblocks ours.
+    .watches(
+        Api::<DeserializeGuard<Workspace>>::all(client.clone()),
+        watcher::Config::default(),
+        |ws| ws.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
+    )
+    .watches(
+        Api::<DeserializeGuard<WorkspaceRole>>::all(client.clone()),
+        watcher::Config::default().labels(labels::PREDEFINED),
+        |r| r.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
+    )
+    .watches_stream(
+        children_metadata::<Namespace>(&client, &org_children),
+        |m| ref_from_labels(&m.metadata, false),
+    )
+    .watches_stream(children_metadata::<Role>(&client, &org_children), |m| {
+        ref_from_labels(&m.metadata, false)
+    })
+    .watches_stream(
+        children_metadata::<RoleBinding>(&client, &org_children),
+        |m| ref_from_labels(&m.metadata, false),
+    )
+    .watches_stream(
+        children_metadata::<ClusterRoleBinding>(&client, &org_children),
+        |m| ref_from_labels(&m.metadata, false),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx.clone());
+    drain("Organization", controller).await;
+}
+
+fn error_policy(guard: Arc<Guard>, err: &Error, ctx: Arc<Context>) -> Action {
+    match valid(&guard) {
+        Some(org) => ctx.failure_action(org, err),
+        None => Action::await_change(),
+    }
+}
+
+fn workspaces_of(org: &Organization, ctx: &Context) -> Vec<Workspace> {
+    let ns = organization_namespace(&org.name_any());
+    let mut list: Vec<Workspace> = ctx
+        .workspaces
+        .state()
+        .iter()
+        .filter_map(|g| valid(g).cloned())
+        .filter(|w| w.namespace().as_deref() == Some(ns.as_str()))
+        .collect();
+    list.sort_by_key(|w| w.name_any());
+    list
+}
+
+#[instrument(skip_all, fields(organization = %guard.name_any()))]
+async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
+    let org = match &guard.0 {
+        Ok(org) => org,
+        Err(invalid) => {
+            tracing::warn!(error = %invalid, "Organization cannot be decoded; waiting for it to change");
+            return Ok(Action::await_change());
+        }
+    };
+    if org.meta().deletion_timestamp.is_some() {
+        return finalize(org, &ctx).await;
+    }
+    if !org.finalizers().iter().any(|f| f == FINALIZER) {
+        patch_finalizers(org, &ctx, true).await?;
+    }
+    match apply_children(org, &ctx).await {
+        Ok(()) => {
+            ctx.succeeded(org);
+            let ns = organization_namespace(&org.name_any());
+            let outcome = Outcome::Ready {
+                reason: "Ready",
+                message: format!(
+                    "namespace {ns}, admin access, roles and the default workspace are in place"
+                ),
+            };
+            write_status(org, &ctx, outcome, None).await?;
+            Ok(Action::requeue(ctx.settings.resync))
+        }
+        Err(err @ (Error::Spec { .. } | Error::Conflict { .. })) => {
+            write_status(
+                org,
+                &ctx,
+                Outcome::Stalled {
+                    reason: err.category(),
+                    message: err.to_string(),
+                },
+                None,
+            )
+            .await?;
+            Ok(Action::requeue(Duration::from_secs(300)))
+        }
+        Err(err) => {
+            write_status(
+                org,
+                &ctx,
+                Outcome::Progressing {
+                    reason: "Reconciling",
+                    message: err.to_string(),
+                },
+                None,
+            )
+            .await?;
+            Err(err)
+        }
+    }
+}
+
+async fn apply_children(org: &Organization, ctx: &Context) -> Result<()> {
+    let children = build::build(org);
+    let uid = org.uid().unwrap_or_default();
+    let client = &ctx.client;
+    let ns = organization_namespace(&org.name_any());
+
+    ensure_owned(
+        &Api::<Namespace>::all(client.clone()),
+        &children.namespace,
+        &uid,
+    )
+    .await?;
+    let roles: Api<Role> = Api::namespaced(client.clone(), &ns);
+    ensure(&roles, &children.admin_role).await?;
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
+    match &children.admin_binding {
+        Some(b) => ensure(&bindings, b).await.map(drop)?,
+        None => delete_owned(&bindings, "workspaces.dev:organization-admins", &uid)
+            .await
+            .map(drop)?,
+    }
+    let cluster_roles: Api<ClusterRole> = Api::all(client.clone());
+    ensure(&cluster_roles, &children.reader_cluster_role).await?;
+    let cluster_bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    match &children.reader_binding {
+        Some(b) => ensure(&cluster_bindings, b).await.map(drop)?,
+        None => delete_owned(
+            &cluster_bindings,
+            &children.reader_cluster_role.name_any(),
+            &uid,
+        )
+        .await
+        .map(drop)?,
+    }
+    let workspace_roles: Api<WorkspaceRole> = Api::namespaced(client.clone(), &ns);
+    for role in &children.predefined_roles {
+        ensure(&workspace_roles, role).await?;
+    }
+    let workspaces: Api<Workspace> = Api::namespaced(client.clone(), &ns);
+    ensure(&workspaces, &children.default_workspace).await?;
+    Ok(())
+}
+
+async fn patch_finalizers(org: &Organization, ctx: &Context, add: bool) -> Result<()> {
+    let api: Api<Organization> = Api::all(ctx.client.clone());
+    let mut finalizers: Vec<String> = org
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if add {
+        finalizers.push(FINALIZER.into());
+    }
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": org.resource_version()}});
+    match api
+        .patch(
+            &org.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 && !add => Ok(()),
+        Err(e) => Err(Error::kube("updating finalizers")(e)),
+    }
+}
+
+async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {
+    if !org.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let name = org.name_any();
+    let ns = organization_namespace(&name);
+    let workspaces = workspaces_of(org, ctx);
+    let default_name = default_workspace_name(org);
+    let others: Vec<String> = workspaces
+        .iter()
+        .map(|w| w.name_any())
+        .filter(|n| n != default_name)
+        .collect();
+    if !others.is_empty() {
+        let why = format!(
+            "{} workspace(s) remain: {}. Delete them first: kubectl delete workspace -n {ns} {}",
+            others.len(),
+            others.join(", "),
+            others.join(" ")
+        );
+        let was = org.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == DELETION_BLOCKED && c.message == why)
+        });
+        if !was {
+            ctx.event(org, EventType::Warning, "DeletionBlocked", why.clone())
+                .await;
+        }
+        write_status(
+            org,
+            ctx,
+            Outcome::Progressing {
+                reason: "DeletionBlocked",
+                message: why.clone(),
+            },
+            Some(&why),
+        )
+        .await?;
+        return Ok(Action::await_change());
+    }
+    // Only the default workspace is left: delete it, and wait until it is gone
+    // (its own finalizer removes its namespace).
+    if let Some(default) = workspaces.first() {
+        if default.meta().deletion_timestamp.is_none() {
+            let api: Api<Workspace> = Api::namespaced(ctx.client.clone(), &ns);
+            match api.delete(default_name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(Error::kube("deleting the default workspace")(e)),
+            }
+        }
+        let why = format!("waiting for the default workspace {default_name} to be deleted");
+        write_status(
+            org,
+            ctx,
+            Outcome::Progressing {
+                reason: "Deleting",
+                message: why,
+            },
+            None,
+        )
+        .await?;
+        return Ok(Action::await_change());
+    }
+    let uid = org.uid().unwrap_or_default();
+    if delete_owned(&Api::<Namespace>::all(ctx.client.clone()), &ns, &uid).await? {
+        ctx.event(
+            org,
+            EventType::Normal,
+            "NamespaceDeleted",
+            format!("namespace {ns} is being deleted"),
+        )
+        .await;
+    }
+    // The reader ClusterRole and its binding carry an owner reference to the
+    // organization: the garbage collector removes them.
+    patch_finalizers(org, ctx, false).await?;
+    Ok(Action::await_change())
+}
+
+async fn write_status(
+    org: &Organization,
+    ctx: &Context,
+    outcome: Outcome,
+    deletion_blocked: Option<&str>,
+) -> Result<()> {
+    let old = org.status.clone().unwrap_or_default();
+    let conditions = conditions::next(
+        &old.conditions,
+        &outcome,
+        deletion_blocked,
+        org.meta().generation,
+        &conditions::now(),
+    );
+    let defaults = org.spec.defaults.as_ref();
+    let status = OrganizationStatus {
+        namespace: Some(organization_namespace(&org.name_any())),
+        workspaces: Some(workspaces_of(org, ctx).len() as i32),
+        default_workspace: Some(default_workspace_name(org).to_string()),
+        effective_defaults: Some(WorkspaceDefaults {
+            accept_anonymous: Some(defaults.and_then(|d| d.accept_anonymous).unwrap_or(true)),
+            anonymous_role: Some(
+                defaults
+                    .and_then(|d| d.anonymous_role.clone())
+                    .unwrap_or_else(|| predefined_roles::VIEWER.into()),
+            ),
+            plan: defaults.and_then(|d| d.plan.clone()),
+            network_isolation: Some(defaults.and_then(|d| d.network_isolation).unwrap_or(true)),
+        }),
+        conditions,
+        observed_generation: org.meta().generation,
+    };
+    if status == old {
+        return Ok(());
+    }
+    let old_ready = old
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.reason.clone());
+    if let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready")
+        && old_ready.as_deref() != Some(ready.reason.as_str())
+        && deletion_blocked.is_none()
+    {
+        let type_ = if ready.status == "True"
+            || ready.reason == "Reconciling"
+            || ready.reason == "Deleting"
+        {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        ctx.event(org, type_, &ready.reason, ready.message.clone())
+            .await;
+    }
+    let patch = serde_json::json!({"apiVersion": "workspaces.dev/v1alpha1", "kind": "Organization", "status": status});
+    match Api::<Organization>::all(ctx.client.clone())
+        .patch_status(
+            &org.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube("writing status")(e)),
+    }
+}

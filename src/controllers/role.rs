@@ -1,0 +1,253 @@
+//! WorkspaceRole controller: one ClusterRole per role, holding its rules and
+//! those of the ClusterRoles it includes. The API server's escalation check
+//! is the ceiling: a role granting more than the operator holds is refused,
+//! and the refusal is reported on the role instead of retried.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{BoxFuture, Shared};
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tracing::instrument;
+
+use super::{Context, children_metadata, drain, valid};
+use crate::api::WorkspaceRole;
+use crate::api::role::WorkspaceRoleStatus;
+use crate::apply::{delete_owned, ensure};
+use crate::conditions::{self, Outcome};
+use crate::error::{Error, Result};
+use crate::labels::{self, FIELD_MANAGER, FINALIZER};
+use crate::resources::{owner_reference, role as build, role_cluster_role_name};
+
+type Guard = DeserializeGuard<WorkspaceRole>;
+
+pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
+    let client = ctx.client.clone();
+    let controller = Controller::new(
+        Api::<Guard>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
+    .watches_stream(
+        children_metadata::<ClusterRole>(&client, &format!("{}=role", labels::COMPONENT)),
+        |m| {
+            // workspaces.dev:<org>:<role> → the role <role> in namespace <org>.
+            let name = m.metadata.name.as_deref()?;
+            let mut parts = name.strip_prefix("workspaces.dev:")?.splitn(2, ':');
+            let (org, role) = (parts.next()?, parts.next()?);
+            Some(ObjectRef::<Guard>::new(role).within(org))
+        },
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx.clone());
+    drain("WorkspaceRole", controller).await;
+}
+
+fn error_policy(guard: Arc<Guard>, err: &Error, ctx: Arc<Context>) -> Action {
+    match valid(&guard) {
+        Some(role) => ctx.failure_action(role, err),
+        None => Action::await_change(),
+    }
+}
+
+#[instrument(skip_all, fields(role = %guard.name_any(), namespace = guard.namespace().unwrap_or_default()))]
+async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
+    let role = match &guard.0 {
+        Ok(role) => role,
+        Err(invalid) => {
+            tracing::warn!(error = %invalid, "WorkspaceRole cannot be decoded; waiting for it to change");
+            return Ok(Action::await_change());
+        }
+    };
+    let org_name = role.namespace().unwrap_or_default();
+    let uid = role.uid().unwrap_or_default();
+    let cluster_roles: Api<ClusterRole> = Api::all(ctx.client.clone());
+    let cr_name = role_cluster_role_name(&org_name, &role.name_any());
+
+    if role.meta().deletion_timestamp.is_some() {
+        if role.finalizers().iter().any(|f| f == FINALIZER) {
+            delete_owned(&cluster_roles, &cr_name, &uid).await?;
+            patch_finalizers(role, &ctx, false).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    let Some(org) = ctx.organization(&org_name).and_then(|g| valid(&g).cloned()) else {
+        let outcome = Outcome::Stalled {
+            reason: "OrganizationNotFound",
+            message: format!(
+                "no Organization named {org_name:?}: a WorkspaceRole must live in its organization's namespace"
+            ),
+        };
+        write_status(role, &ctx, outcome, None).await?;
+        return Ok(Action::await_change());
+    };
+    if !role.finalizers().iter().any(|f| f == FINALIZER) {
+        patch_finalizers(role, &ctx, true).await?;
+    }
+
+    let mut included: Vec<PolicyRule> = vec![];
+    let mut missing = vec![];
+    for name in role.spec.cluster_roles.iter().flatten() {
+        match cluster_roles
+            .get_opt(name)
+            .await
+            .map_err(Error::kube(format!("reading ClusterRole {name}")))?
+        {
+            Some(cr) => included.extend(cr.rules.unwrap_or_default()),
+            None => missing.push(name.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        let outcome = Outcome::Stalled {
+            reason: "ClusterRoleNotFound",
+            message: format!("included ClusterRole(s) not found: {}", missing.join(", ")),
+        };
+        write_status(role, &ctx, outcome, Some(&cr_name)).await?;
+        return Ok(Action::requeue(Duration::from_secs(300)));
+    }
+    let mut desired = build::cluster_role(&org_name, &role.name_any(), &uid, &role.spec, &included);
+    // Also owned by the organization, so deleting it cleans up even if this
+    // role's finalizer never ran.
+    desired.metadata.owner_references = owner_reference(&org).map(|o| vec![o]);
+    match ensure(&cluster_roles, &desired).await {
+        Ok(_) => {
+            ctx.succeeded(role);
+            let outcome = Outcome::Ready {
+                reason: "Ready",
+                message: format!("ClusterRole {cr_name} holds the role's permissions"),
+            };
+            write_status(role, &ctx, outcome, Some(&cr_name)).await?;
+            // Included ClusterRoles may change without an event here.
+            Ok(Action::requeue(if role.spec.cluster_roles.is_some() {
+                Duration::from_secs(300)
+            } else {
+                ctx.settings.resync
+            }))
+        }
+        Err(Error::Kube {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 403 => {
+            // Beyond the operator's ceiling: the API server refused it. A
+            // retry cannot help until the role or the ceiling changes.
+            let outcome = Outcome::Stalled {
+                reason: "BeyondCeiling",
+                message: format!(
+                    "the API server refused to grant this role's permissions: {}",
+                    s.message
+                ),
+            };
+            write_status(role, &ctx, outcome, Some(&cr_name)).await?;
+            Ok(Action::await_change())
+        }
+        Err(err) => {
+            write_status(
+                role,
+                &ctx,
+                Outcome::Progressing {
+                    reason: "Reconciling",
+                    message: err.to_string(),
+                },
+                Some(&cr_name),
+            )
+            .await?;
+            Err(err)
+        }
+    }
+}
+
+async fn patch_finalizers(role: &WorkspaceRole, ctx: &Context, add: bool) -> Result<()> {
+    let api: Api<WorkspaceRole> =
+        Api::namespaced(ctx.client.clone(), &role.namespace().unwrap_or_default());
+    let mut finalizers: Vec<String> = role
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if add {
+        finalizers.push(FINALIZER.into());
+    }
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": role.resource_version()}});
+    match api
+        .patch(
+            &role.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 && !add => Ok(()),
+        Err(e) => Err(Error::kube("updating finalizers")(e)),
+    }
+}
+
+async fn write_status(
+    role: &WorkspaceRole,
+    ctx: &Context,
+    outcome: Outcome,
+    cluster_role: Option<&str>,
+) -> Result<()> {
+    let old = role.status.clone().unwrap_or_default();
+    let conditions = conditions::next(
+        &old.conditions,
+        &outcome,
+        None,
+        role.meta().generation,
+        &conditions::now(),
+    );
+    let ns = role.namespace();
+    let members = ctx
+        .members
+        .state()
+        .iter()
+        .filter_map(|g| valid(g))
+        .filter(|m| m.namespace() == ns && m.spec.roles.contains(&role.name_any()))
+        .count() as i32;
+    let status = WorkspaceRoleStatus {
+        cluster_role: cluster_role.map(String::from),
+        members: Some(members),
+        conditions,
+        observed_generation: role.meta().generation,
+    };
+    if status == old {
+        return Ok(());
+    }
+    let old_ready = old
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.reason.clone());
+    if let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready")
+        && old_ready.as_deref() != Some(ready.reason.as_str())
+    {
+        let type_ = if ready.status == "True" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        ctx.event(role, type_, &ready.reason, ready.message.clone())
+            .await;
+    }
+    let patch = serde_json::json!({"apiVersion": "workspaces.dev/v1alpha1", "kind": "WorkspaceRole", "status": status});
+    match Api::<WorkspaceRole>::namespaced(ctx.client.clone(), &ns.unwrap_or_default())
+        .patch_status(
+            &role.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube("writing status")(e)),
+    }
+}

@@ -1,0 +1,490 @@
+//! Workspace controller: read the world, build the children (pure), apply
+//! them, write status; on deletion, enforce unlink-before-delete.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{BoxFuture, Shared};
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tracing::{info, instrument};
+
+use super::{Context, children_metadata, drain, ref_from_labels, valid};
+use crate::api::names::workspace_namespace;
+use crate::api::workspace::{DeletionPolicy, WorkspacePhase, WorkspaceStatus};
+use crate::api::{Organization, Workspace, WorkspaceMember};
+use crate::apply::{delete_owned, ensure, ensure_owned, prune};
+use crate::conditions::{self, Outcome};
+use crate::error::{Error, Result};
+use crate::labels::{self, FIELD_MANAGER, FINALIZER};
+use crate::resources::organization::is_default_workspace;
+use crate::resources::workspace::{
+    self as build, ACCESS_COMPONENT, Effective, INFO_CONFIGMAP, ISOLATION_POLICY, LIMITS, QUOTA,
+};
+
+type Guard = DeserializeGuard<Workspace>;
+
+pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
+    let client = ctx.client.clone();
+    let workspaces = ctx.workspaces.clone();
+    let ws_children = format!("{}", labels::WORKSPACE);
+    let controller = Controller::new(
+        Api::<Guard>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
+    // An organization change (plans, admins, defaults) touches all its workspaces.
+    .watches(
+        Api::<DeserializeGuard<Organization>>::all(client.clone()),
+        watcher::Config::default(),
+        move |org| {
+            let name = org.name_any();
+            workspaces
+                .state()
+                .into_iter()
+                .filter(|w| w.namespace().as_deref() == Some(name.as_str()))
+                .map(|w| ObjectRef::from_obj(&*w))
+                .collect::<Vec<_>>()
+        },
+    )
+    // Members change counts and unblock deletions.
+    .watches(
+        Api::<DeserializeGuard<WorkspaceMember>>::all(client.clone()),
+        watcher::Config::default(),
+        |m| {
+            let ns = m.namespace()?;
+            let ws = valid(&m)?.spec.workspace.clone();
+            Some(ObjectRef::<Guard>::new(&ws).within(&ns))
+        },
+    )
+    // Children edited or deleted by hand are restored.
+    .watches_stream(children_metadata::<Namespace>(&client, &ws_children), |m| {
+        ref_from_labels(&m.metadata, true)
+    })
+    .watches_stream(
+        children_metadata::<RoleBinding>(&client, &ws_children),
+        |m| ref_from_labels(&m.metadata, true),
+    )
+    .watches_stream(
+        children_metadata::<ResourceQuota>(&client, &ws_children),
+        |m| ref_from_labels(&m.metadata, true),
+    )
+    .watches_stream(
+        children_metadata::<LimitRange>(&client, &ws_children),
+        |m| ref_from_labels(&m.metadata, true),
+    )
+    .watches_stream(
+        children_metadata::<NetworkPolicy>(&client, &ws_children),
+        |m| ref_from_labels(&m.metadata, true),
+    )
+    .watches_stream(children_metadata::<ConfigMap>(&client, &ws_children), |m| {
+        ref_from_labels(&m.metadata, true)
+    })
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx.clone());
+    drain("Workspace", controller).await;
+}
+
+fn error_policy(guard: Arc<Guard>, err: &Error, ctx: Arc<Context>) -> Action {
+    match valid(&guard) {
+        Some(ws) => ctx.failure_action(ws, err),
+        None => Action::await_change(),
+    }
+}
+
+#[instrument(skip_all, fields(workspace = %guard.name_any(), namespace = guard.namespace().unwrap_or_default()))]
+async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
+    let ws = match &guard.0 {
+        Ok(ws) => ws,
+        Err(invalid) => {
+            tracing::warn!(error = %invalid, "Workspace cannot be decoded; waiting for it to change");
+            return Ok(Action::await_change());
+        }
+    };
+    let org_name = ws.namespace().unwrap_or_default();
+    let org = ctx.organization(&org_name).and_then(|g| valid(&g).cloned());
+
+    if ws.meta().deletion_timestamp.is_some() {
+        return finalize(ws, org.as_ref(), &ctx).await;
+    }
+    let Some(org) = org else {
+        // Not (yet) in an organization namespace: nothing to make, nothing to delete.
+        let outcome = Outcome::Stalled {
+            reason: "OrganizationNotFound",
+            message: format!(
+                "no Organization named {org_name:?}: a Workspace must live in its organization's namespace, which has the organization's name"
+            ),
+        };
+        write_status(ws, &ctx, outcome, None, None).await?;
+        return Ok(Action::await_change());
+    };
+    if !ws.finalizers().iter().any(|f| f == FINALIZER) {
+        add_finalizer(ws, &ctx).await?;
+    }
+
+    let result = apply_children(ws, &org, &ctx).await;
+    let effective = build::effective(ws, &org);
+    let action = match result {
+        Ok(()) => {
+            ctx.succeeded(ws);
+            let message = if effective.archived {
+                "archived: everything is in place, every access is read-only".to_string()
+            } else {
+                format!(
+                    "namespace {} and its access, plan and isolation are in place",
+                    ws_namespace(ws)
+                )
+            };
+            write_status(
+                ws,
+                &ctx,
+                Outcome::Ready {
+                    reason: "Ready",
+                    message,
+                },
+                Some(&effective),
+                Some(&org),
+            )
+            .await?;
+            Action::requeue(ctx.settings.resync)
+        }
+        Err(err @ (Error::Spec { .. } | Error::Conflict { .. })) => {
+            let outcome = Outcome::Stalled {
+                reason: err.category(),
+                message: err.to_string(),
+            };
+            write_status(ws, &ctx, outcome, Some(&effective), Some(&org)).await?;
+            // A conflict may clear without a change to the Workspace (the
+            // other namespace is deleted): look again now and then.
+            Action::requeue(Duration::from_secs(300))
+        }
+        Err(err) => {
+            let outcome = Outcome::Progressing {
+                reason: "Reconciling",
+                message: err.to_string(),
+            };
+            write_status(ws, &ctx, outcome, Some(&effective), Some(&org)).await?;
+            return Err(err);
+        }
+    };
+    Ok(action)
+}
+
+fn ws_namespace(ws: &Workspace) -> String {
+    workspace_namespace(&ws.namespace().unwrap_or_default(), &ws.name_any())
+}
+
+async fn apply_children(ws: &Workspace, org: &Organization, ctx: &Context) -> Result<()> {
+    let children = build::build(ws, org).map_err(|e| Error::Spec {
+        reason: e.reason(),
+        message: e.to_string(),
+    })?;
+    let uid = ws.uid().unwrap_or_default();
+    let client = &ctx.client;
+    let ns = ws_namespace(ws);
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    ensure_owned(&namespaces, &children.namespace, &uid).await?;
+
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
+    let mut keep = BTreeSet::new();
+    for b in &children.role_bindings {
+        ensure(&bindings, b).await?;
+        keep.insert(b.name_any());
+    }
+    prune(&bindings, &uid, ACCESS_COMPONENT, &keep).await?;
+
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    match &children.quota {
+        Some(q) => ensure(&quotas, q).await.map(drop)?,
+        None => delete_owned(&quotas, QUOTA, &uid).await.map(drop)?,
+    }
+    let limits: Api<LimitRange> = Api::namespaced(client.clone(), &ns);
+    match &children.limit_range {
+        Some(l) => ensure(&limits, l).await.map(drop)?,
+        None => delete_owned(&limits, LIMITS, &uid).await.map(drop)?,
+    }
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    match &children.network_policy {
+        Some(p) => ensure(&policies, p).await.map(drop)?,
+        None => delete_owned(&policies, ISOLATION_POLICY, &uid)
+            .await
+            .map(drop)?,
+    }
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    ensure(&config_maps, &children.info).await?;
+    debug_assert_eq!(children.info.name_any(), INFO_CONFIGMAP);
+    Ok(())
+}
+
+async fn add_finalizer(ws: &Workspace, ctx: &Context) -> Result<()> {
+    let api: Api<Workspace> =
+        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    let mut finalizers = ws.finalizers().to_vec();
+    finalizers.push(FINALIZER.into());
+    // JSON merge with the resourceVersion: fails rather than drop someone
+    // else's finalizer added meanwhile.
+    let patch = serde_json::json!({
+        "metadata": {"finalizers": finalizers, "resourceVersion": ws.resource_version()}
+    });
+    api.patch(
+        &ws.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(Error::kube("adding the finalizer"))?;
+    Ok(())
+}
+
+async fn remove_finalizer(ws: &Workspace, ctx: &Context) -> Result<()> {
+    let api: Api<Workspace> =
+        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    let finalizers: Vec<_> = ws
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    let patch = serde_json::json!({
+        "metadata": {"finalizers": finalizers, "resourceVersion": ws.resource_version()}
+    });
+    match api
+        .patch(
+            &ws.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube("removing the finalizer")(e)),
+    }
+}
+
+/// Members linked to `ws`, except one for its owner (the owner is never unlinked).
+pub fn linked_members(
+    ws: &Workspace,
+    members: &[Arc<DeserializeGuard<WorkspaceMember>>],
+) -> Vec<String> {
+    let ns = ws.namespace();
+    let mut names: Vec<String> = members
+        .iter()
+        .filter_map(|g| valid(g))
+        .filter(|m| m.namespace() == ns && m.spec.workspace == ws.name_any())
+        .filter(|m| ws.spec.owner.as_ref() != Some(&m.spec.subject))
+        .map(|m| m.name_any())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> Result<Action> {
+    if !ws.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let ns_name = ws.namespace().unwrap_or_default();
+    let blocked = match org {
+        Some(org) if org.meta().deletion_timestamp.is_none() && is_default_workspace(org, ws) => {
+            Some(format!(
+                "{} is the default workspace of Organization {}: it cannot be deleted while the organization exists. Delete the Organization instead",
+                ws.name_any(),
+                org.name_any()
+            ))
+        }
+        _ => {
+            let linked = linked_members(ws, &ctx.members.state());
+            (!linked.is_empty()).then(|| {
+                format!(
+                    "{} member(s) still linked: {}. Unlink them first: kubectl delete workspacemember -n {ns_name} {}",
+                    linked.len(),
+                    linked.join(", "),
+                    linked.join(" ")
+                )
+            })
+        }
+    };
+    if let Some(why) = blocked {
+        let was_blocked = ws.status.as_ref().is_some_and(|s| {
+            s.conditions.iter().any(|c| {
+                c.type_ == crate::api::common::conditions::DELETION_BLOCKED && c.message == why
+            })
+        });
+        if !was_blocked {
+            ctx.event(ws, EventType::Warning, "DeletionBlocked", why.clone())
+                .await;
+        }
+        let outcome = Outcome::Progressing {
+            reason: "DeletionBlocked",
+            message: why.clone(),
+        };
+        write_status_with(
+            ws,
+            ctx,
+            outcome,
+            Some(&why),
+            None,
+            None,
+            Some(WorkspacePhase::Terminating),
+        )
+        .await?;
+        return Ok(Action::await_change());
+    }
+
+    let uid = ws.uid().unwrap_or_default();
+    let namespace = ws_namespace(ws);
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    match ws.spec.deletion_policy.unwrap_or_default() {
+        DeletionPolicy::Delete => {
+            if delete_owned(&namespaces, &namespace, &uid).await? {
+                info!(namespace, "deleted the workspace namespace");
+                ctx.event(
+                    ws,
+                    EventType::Normal,
+                    "NamespaceDeleted",
+                    format!("namespace {namespace} is being deleted"),
+                )
+                .await;
+            }
+        }
+        DeletionPolicy::Retain => {
+            if let Some(live) = namespaces
+                .get_opt(&namespace)
+                .await
+                .map_err(Error::kube("reading the namespace"))?
+                && labels::is_owned_by(live.meta().labels.as_ref(), &uid)
+            {
+                // Applying an object without labels drops the labels this
+                // field manager set: the namespace no longer carries our marks.
+                let release = Namespace {
+                    metadata: ObjectMeta {
+                        name: Some(namespace.clone()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                namespaces
+                    .patch(
+                        &namespace,
+                        &PatchParams::apply(FIELD_MANAGER).force(),
+                        &Patch::Apply(&release),
+                    )
+                    .await
+                    .map_err(Error::kube("releasing the namespace"))?;
+                ctx.event(
+                    ws,
+                    EventType::Normal,
+                    "NamespaceRetained",
+                    format!("namespace {namespace} is kept and released"),
+                )
+                .await;
+            }
+        }
+    }
+    remove_finalizer(ws, ctx).await?;
+    Ok(Action::await_change())
+}
+
+async fn write_status(
+    ws: &Workspace,
+    ctx: &Context,
+    outcome: Outcome,
+    effective: Option<&Effective>,
+    org: Option<&Organization>,
+) -> Result<()> {
+    let phase = match (&outcome, effective) {
+        (Outcome::Ready { .. }, Some(e)) if e.archived => WorkspacePhase::Archived,
+        (Outcome::Ready { .. }, _) => WorkspacePhase::Ready,
+        (Outcome::Stalled { .. }, _) => WorkspacePhase::Failed,
+        (Outcome::Progressing { .. }, _) => WorkspacePhase::Pending,
+    };
+    write_status_with(ws, ctx, outcome, None, effective, org, Some(phase)).await
+}
+
+async fn write_status_with(
+    ws: &Workspace,
+    ctx: &Context,
+    outcome: Outcome,
+    deletion_blocked: Option<&str>,
+    effective: Option<&Effective>,
+    org: Option<&Organization>,
+    phase: Option<WorkspacePhase>,
+) -> Result<()> {
+    let old = ws.status.clone().unwrap_or_default();
+    let conditions = conditions::next(
+        &old.conditions,
+        &outcome,
+        deletion_blocked,
+        ws.meta().generation,
+        &conditions::now(),
+    );
+    let members = linked_members(ws, &ctx.members.state()).len() as i32;
+    let status = WorkspaceStatus {
+        organization: Some(ws.namespace().unwrap_or_default()),
+        namespace: org.map(|_| ws_namespace(ws)).or(old.namespace.clone()),
+        phase,
+        members: Some(members),
+        plan: effective.and_then(|e| e.plan.clone()),
+        accept_anonymous: effective.map(|e| e.accept_anonymous),
+        anonymous_role: effective.map(|e| e.anonymous_role.clone()),
+        network_isolation: effective.map(|e| e.network_isolation),
+        default: org.map(|o| is_default_workspace(o, ws)),
+        conditions,
+        observed_generation: ws.meta().generation,
+    };
+    if status == old {
+        return Ok(());
+    }
+    // An Event only when the Ready reason changes, not on every status write.
+    let old_ready = old
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.reason.clone());
+    let new_ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .cloned();
+    if let Some(ready) = &new_ready
+        && old_ready.as_deref() != Some(ready.reason.as_str())
+        && deletion_blocked.is_none()
+    {
+        let type_ = if ready.status == "True" || ready.reason == "Reconciling" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        ctx.event(ws, type_, &ready.reason, ready.message.clone())
+            .await;
+    }
+    let api: Api<Workspace> =
+        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": "workspaces.dev/v1alpha1",
+        "kind": "Workspace",
+        "status": status,
+    });
+    match api
+        .patch_status(
+            &ws.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube("writing status")(e)),
+    }
+}
