@@ -36,7 +36,7 @@ type Guard = DeserializeGuard<Workspace>;
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     let client = ctx.client.clone();
     let workspaces = ctx.workspaces.clone();
-    let ws_children = format!("{}", labels::WORKSPACE);
+    let ws_children = labels::WORKSPACE.to_string();
     let controller = Controller::new(
         Api::<Guard>::all(client.clone()),
         watcher::Config::default(),
