@@ -9,15 +9,7 @@ CP := tests/control-plane
 .PHONY: up down test unit integration components crds lint fmt
 
 up: components
-	@$(CP)/up.sh $(CLUSTER_DIR) >/dev/null
-	@. $(CLUSTER_DIR)/env && kubectl apply --server-side -f crds/ >/dev/null && \
-	  kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
-	@echo
-	@echo "Control plane running. In your shell:"
-	@echo "  source $(CLUSTER_DIR)/env        # KUBECONFIG (admin) and PATH (kubectl, helm)"
-	@echo "  kubectl get tenancy -A"
-	@echo "  KUBECONFIG=$(CLUSTER_DIR)/users/bob.kubeconfig kubectl auth whoami"
-	@echo "Stop it with: make down"
+	@$(CP)/quickstart.sh $(CLUSTER_DIR)
 
 down:
 	@$(CP)/down.sh $(CLUSTER_DIR) --purge

@@ -153,3 +153,15 @@ pub fn error_action<K: Resource<DynamicType = ()>>(
 ) -> kube::runtime::controller::Action {
     ctx.failure_action(obj, err)
 }
+
+/// After an error the spec causes: wait for the next change of the object,
+/// no retry loop. A conflict over a name can clear without such a change (the
+/// other object is deleted), so it is looked at again now and then.
+pub fn spec_error_action(err: &crate::error::Error) -> kube::runtime::controller::Action {
+    match err {
+        crate::error::Error::Conflict { .. } => {
+            kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(300))
+        }
+        _ => kube::runtime::controller::Action::await_change(),
+    }
+}

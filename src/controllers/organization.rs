@@ -2,7 +2,6 @@
 //! roles and the default workspace; on deletion, waits for its workspaces.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::Namespace;
@@ -128,7 +127,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                 None,
             )
             .await?;
-            Ok(Action::requeue(Duration::from_secs(300)))
+            Ok(super::spec_error_action(&err))
         }
         Err(err) => {
             write_status(

@@ -3,13 +3,12 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
@@ -18,7 +17,7 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::{info, instrument};
 
-use super::{Context, children_metadata, drain, ref_from_labels, valid};
+use super::{Context, children_metadata, drain, ref_from_labels, spec_error_action, valid};
 use crate::api::names::workspace_namespace;
 use crate::api::workspace::{DeletionPolicy, WorkspacePhase, WorkspaceStatus};
 use crate::api::{Organization, Workspace, WorkspaceMember};
@@ -163,9 +162,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                 message: err.to_string(),
             };
             write_status(ws, &ctx, outcome, Some(&effective), Some(&org)).await?;
-            // A conflict may clear without a change to the Workspace (the
-            // other namespace is deleted): look again now and then.
-            Action::requeue(Duration::from_secs(300))
+            spec_error_action(&err)
         }
         Err(err) => {
             let outcome = Outcome::Progressing {
@@ -364,21 +361,18 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
                 .map_err(Error::kube("reading the namespace"))?
                 && labels::is_owned_by(live.meta().labels.as_ref(), &uid)
             {
-                // Applying an object without labels drops the labels this
-                // field manager set: the namespace no longer carries our marks.
-                let release = Namespace {
-                    metadata: ObjectMeta {
-                        name: Some(namespace.clone()),
-                        ..Default::default()
+                // Drop the ownership marks (a merge patch: the namespace was
+                // created, not applied, so an apply could not remove them).
+                // Nothing of the operator's may ever delete it again.
+                let release = serde_json::json!({"metadata": {
+                    "labels": {
+                        labels::MANAGED_BY: null, labels::OWNER_UID: null, labels::COMPONENT: null,
+                        labels::ORGANIZATION: null, labels::WORKSPACE: null,
                     },
-                    ..Default::default()
-                };
+                    "annotations": {crate::apply::DESIRED_HASH: null},
+                }});
                 namespaces
-                    .patch(
-                        &namespace,
-                        &PatchParams::apply(FIELD_MANAGER).force(),
-                        &Patch::Apply(&release),
-                    )
+                    .patch(&namespace, &PatchParams::default(), &Patch::Merge(&release))
                     .await
                     .map_err(Error::kube("releasing the namespace"))?;
                 ctx.event(

@@ -1,9 +1,13 @@
 //! Integration tests against a real control plane (kube-apiserver, etcd,
-//! kube-controller-manager) started by `tests/control-plane/up.sh`; run them
-//! with `make test`. One binary, so they share one control plane and run in
-//! parallel, each in its own scope.
+//! kube-controller-manager) started by `tests/control-plane/up.sh`, with the
+//! operator running as its own user; run them with `make test`. One binary,
+//! so they share one control plane and run in parallel, each in its own scope.
 
 mod support;
 
+mod access;
 mod api;
 mod control_plane;
+mod deletion;
+mod idle;
+mod organizations;

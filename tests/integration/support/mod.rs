@@ -319,3 +319,214 @@ pub async fn delete_namespace(client: &Client, name: &str) {
         .delete(name, &DeleteParams::background())
         .await;
 }
+
+// ---- helpers for tests that run the operator ----------------------------
+
+/// Applies a YAML document (one object) as `client` with server-side apply.
+pub async fn apply_yaml(client: &Client, yaml: &str) -> kube::api::DynamicObject {
+    let value: serde_json::Value = serde_yaml::from_str(yaml).expect("valid YAML");
+    apply_value(client, &value)
+        .await
+        .unwrap_or_else(|e| panic!("apply failed: {e}\n{yaml}"))
+}
+
+/// Applies one object given as JSON; the error is the API server's answer.
+pub async fn apply_value(
+    client: &Client,
+    value: &serde_json::Value,
+) -> Result<kube::api::DynamicObject, kube::Error> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let api_version = value["apiVersion"].as_str().expect("apiVersion");
+    let kind = value["kind"].as_str().expect("kind");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+    let name = value["metadata"]["name"].as_str().expect("metadata.name");
+    let api: Api<DynamicObject> = match value["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(value),
+    )
+    .await
+}
+
+/// The Ready condition of a workspaces.dev object, once it describes the
+/// current generation.
+pub fn ready_condition<K>(obj: &K) -> Option<(String, String, String)>
+where
+    K: kube::Resource + serde::Serialize,
+{
+    let v = serde_json::to_value(obj).ok()?;
+    let generation = v["metadata"]["generation"].as_i64();
+    if v["status"]["observedGeneration"].as_i64() != generation {
+        return None;
+    }
+    let c = v["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?;
+    Some((
+        c["status"].as_str()?.to_string(),
+        c["reason"].as_str()?.to_string(),
+        c["message"].as_str()?.to_string(),
+    ))
+}
+
+/// Waits until `name` has Ready=`status` for its current generation and
+/// returns the object.
+pub async fn wait_ready<K>(api: &Api<K>, name: &str, status: &str, limit: Duration) -> K
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
+{
+    eventually(&format!("{name} Ready={status}"), limit, || async {
+        let obj = api.get(name).await.map_err(|e| e.to_string())?;
+        match ready_condition(&obj) {
+            Some((s, _, _)) if s == status => Ok(obj),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+/// Waits until `name` no longer exists.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str, limit: Duration)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    eventually(&format!("{name} to be gone"), limit, || async {
+        match api.get_opt(name).await {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err("still there".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+/// Whether `client`'s user may `verb` `resource` (`group/resource` or a core
+/// resource) in `namespace`, as the API server decides for that user.
+pub async fn can(client: &Client, verb: &str, resource: &str, namespace: Option<&str>) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let (group, resource) = resource.split_once('/').unwrap_or(("", resource));
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                verb: Some(verb.into()),
+                namespace: namespace.map(String::from),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .expect("access review")
+        .status
+        .is_some_and(|s| s.allowed)
+}
+
+/// Waits until `client` may (`allowed`) or may not do something.
+pub async fn wait_access(
+    client: &Client,
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+    allowed: bool,
+) {
+    eventually(
+        &format!(
+            "{verb} {resource} in {namespace} to be {}",
+            if allowed { "allowed" } else { "denied" }
+        ),
+        Duration::from_secs(30),
+        || async {
+            if can(client, verb, resource, Some(namespace)).await == allowed {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        },
+    )
+    .await
+}
+
+/// Mutating requests the operator made that concern objects whose name or
+/// namespace contains `marker`, from the API server's own audit log.
+pub fn operator_writes_about(marker: &str) -> Vec<String> {
+    let dir = cluster()
+        .dir
+        .as_ref()
+        .expect("the audit log exists on the local control plane");
+    let text = std::fs::read_to_string(dir.join("logs/audit.log")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["user"]["username"] == "workspace-operator")
+        .filter(|e| {
+            matches!(
+                e["verb"].as_str(),
+                Some("create" | "update" | "patch" | "delete" | "deletecollection")
+            )
+        })
+        .filter(|e| {
+            let r = &e["objectRef"];
+            r["namespace"].as_str().is_some_and(|n| n.contains(marker))
+                || r["name"].as_str().is_some_and(|n| n.contains(marker))
+        })
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["verb"].as_str().unwrap_or(""),
+                e["requestURI"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// Restarts the operator the test run started (all tests share it).
+pub fn restart_operator() {
+    let dir = cluster()
+        .dir
+        .as_ref()
+        .expect("the operator runs on the local control plane");
+    let out = Command::new(repo_root().join("tests/control-plane/operator.sh"))
+        .arg("restart")
+        .arg(dir)
+        .output()
+        .expect("operator.sh runs");
+    assert!(
+        out.status.success(),
+        "restart failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Events whose regarding object is `name` (in `namespace`), as "Reason: note".
+pub async fn events_for(client: &Client, namespace: &str, name: &str) -> Vec<String> {
+    use k8s_openapi::api::events::v1::Event;
+    Api::<Event>::namespaced(client.clone(), namespace)
+        .list(&kube::api::ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e.reason.unwrap_or_default(),
+                        e.note.unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
