@@ -15,7 +15,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tracing::{debug, warn};
 
-use crate::api::{Organization, Workspace, WorkspaceMember};
+use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::error::{Error, StartupError};
 
 /// Tunables of `workspace-operator run`.
@@ -47,6 +47,7 @@ pub struct Context {
     pub organizations: Store<DeserializeGuard<Organization>>,
     pub workspaces: Store<DeserializeGuard<Workspace>>,
     pub members: Store<DeserializeGuard<WorkspaceMember>>,
+    pub roles: Store<DeserializeGuard<WorkspaceRole>>,
     recorder: Recorder,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -92,6 +93,7 @@ impl Context {
         let organizations = cache::<Organization>(&client);
         let workspaces = cache::<Workspace>(&client);
         let members = cache::<WorkspaceMember>(&client);
+        let roles = cache::<WorkspaceRole>(&client);
         let cache_error = |kind| {
             move |e: reflector::store::WriterDropped| StartupError::Cache {
                 kind,
@@ -123,6 +125,7 @@ impl Context {
             organizations,
             workspaces,
             members,
+            roles,
             recorder,
             failures: Mutex::new(HashMap::new()),
         }))
@@ -131,6 +134,34 @@ impl Context {
     /// The Organization named `name`, if cached and decodable.
     pub fn organization(&self, name: &str) -> Option<Arc<DeserializeGuard<Organization>>> {
         self.organizations.get(&reflector::ObjectRef::new(name))
+    }
+
+    /// The Workspace `name` in organization namespace `namespace`.
+    pub fn workspace(&self, namespace: &str, name: &str) -> Option<Workspace> {
+        let guard = self
+            .workspaces
+            .get(&reflector::ObjectRef::new(name).within(namespace))?;
+        valid_ref(&guard).cloned()
+    }
+
+    /// The decodable WorkspaceRoles of organization namespace `namespace`.
+    pub fn roles_in(&self, namespace: &str) -> Vec<WorkspaceRole> {
+        self.roles
+            .state()
+            .iter()
+            .filter_map(|g| valid_ref(g).cloned())
+            .filter(|r| r.namespace().as_deref() == Some(namespace))
+            .collect()
+    }
+
+    /// The decodable WorkspaceMembers of organization namespace `namespace`.
+    pub fn members_in(&self, namespace: &str) -> Vec<WorkspaceMember> {
+        self.members
+            .state()
+            .iter()
+            .filter_map(|g| valid_ref(g).cloned())
+            .filter(|m| m.namespace().as_deref() == Some(namespace))
+            .collect()
     }
 
     /// Publishes an Event about `obj`; failures are logged, never fatal.
@@ -193,6 +224,10 @@ pub fn backoff_delay(base: Duration, max: Duration, attempt: u32) -> Duration {
         .subsec_nanos();
     let jitter = capped.mul_f64(f64::from(nanos % 100) / 1000.0);
     capped + jitter
+}
+
+fn valid_ref<K>(guard: &DeserializeGuard<K>) -> Option<&K> {
+    guard.0.as_ref().ok()
 }
 
 fn truncate(mut s: String, max: usize) -> String {

@@ -2,6 +2,7 @@
 //! thin pipeline of read → build (pure, in `resources`) → apply → status.
 
 pub mod context;
+pub mod member;
 pub mod organization;
 pub mod role;
 pub mod workspace;
@@ -80,7 +81,8 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), StartupError>
     let orgs = organization::controller(&ctx, shutdown.clone());
     let workspaces = workspace::controller(&ctx, shutdown.clone());
     let roles = role::controller(&ctx, shutdown.clone());
-    futures::join!(orgs, workspaces, roles);
+    let members = member::controller(&ctx, shutdown.clone());
+    futures::join!(orgs, workspaces, roles, members);
     info!("controllers stopped");
     Ok(())
 }

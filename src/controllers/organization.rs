@@ -31,7 +31,11 @@ type Guard = DeserializeGuard<Organization>;
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     let client = ctx.client.clone();
-    let org_children = format!("!{}", labels::WORKSPACE);
+    let org_children = format!(
+        "!{},!{}",
+        labels::WORKSPACE,
+        crate::resources::member::MEMBER_LABEL
+    );
     let controller = Controller::new(
         Api::<Guard>::all(client.clone()),
         watcher::Config::default(),

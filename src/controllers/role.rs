@@ -18,8 +18,8 @@ use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
 use super::{Context, children_metadata, drain, valid};
-use crate::api::WorkspaceRole;
 use crate::api::role::WorkspaceRoleStatus;
+use crate::api::{WorkspaceMember, WorkspaceRole};
 use crate::apply::{delete_owned, ensure};
 use crate::conditions::{self, Outcome};
 use crate::error::{Error, Result};
@@ -43,6 +43,19 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             let mut parts = name.strip_prefix("workspaces.dev:")?.splitn(2, ':');
             let (org, role) = (parts.next()?, parts.next()?);
             Some(ObjectRef::<Guard>::new(role).within(org))
+        },
+    )
+    // Members change the count, and stopping to use a role unblocks its deletion.
+    .watches(
+        Api::<DeserializeGuard<WorkspaceMember>>::all(client.clone()),
+        watcher::Config::default(),
+        |m| {
+            let ns = m.namespace().unwrap_or_default();
+            let roles = valid(&m).map(|m| m.spec.roles.clone()).unwrap_or_default();
+            roles
+                .into_iter()
+                .map(move |r| ObjectRef::<Guard>::new(&r).within(&ns))
+                .collect::<Vec<_>>()
         },
     )
     .graceful_shutdown_on(shutdown)
@@ -72,10 +85,28 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     let cr_name = role_cluster_role_name(&org_name, &role.name_any());
 
     if role.meta().deletion_timestamp.is_some() {
-        if role.finalizers().iter().any(|f| f == FINALIZER) {
-            delete_owned(&cluster_roles, &cr_name, &uid).await?;
-            patch_finalizers(role, &ctx, false).await?;
+        if !role.finalizers().iter().any(|f| f == FINALIZER) {
+            return Ok(Action::await_change());
         }
+        if let Some(why) = deletion_blocker(role, &ctx) {
+            let was = role.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| {
+                    c.type_ == crate::api::common::conditions::DELETION_BLOCKED && c.message == why
+                })
+            });
+            if !was {
+                ctx.event(role, EventType::Warning, "DeletionBlocked", why.clone())
+                    .await;
+            }
+            let outcome = Outcome::Progressing {
+                reason: "DeletionBlocked",
+                message: why.clone(),
+            };
+            write_status_with(role, &ctx, outcome, Some(&cr_name), Some(&why)).await?;
+            return Ok(Action::await_change());
+        }
+        delete_owned(&cluster_roles, &cr_name, &uid).await?;
+        patch_finalizers(role, &ctx, false).await?;
         return Ok(Action::await_change());
     }
     let Some(org) = ctx.organization(&org_name).and_then(|g| valid(&g).cloned()) else {
@@ -190,17 +221,67 @@ async fn patch_finalizers(role: &WorkspaceRole, ctx: &Context, add: bool) -> Res
     }
 }
 
+/// Why `role` cannot go yet: members or workspaces still use it, or it is a
+/// predefined role of a living organization.
+fn deletion_blocker(role: &WorkspaceRole, ctx: &Context) -> Option<String> {
+    let ns = role.namespace().unwrap_or_default();
+    let name = role.name_any();
+    let org_alive = ctx
+        .organization(&ns)
+        .and_then(|g| valid(&g).map(|o| o.meta().deletion_timestamp.is_none()))
+        .unwrap_or(false);
+    if org_alive && role.labels().contains_key(labels::PREDEFINED) {
+        return Some(format!(
+            "{name} is a predefined role of Organization {ns}: it is kept as defined while the organization exists"
+        ));
+    }
+    let mut users: Vec<String> = ctx
+        .members_in(&ns)
+        .into_iter()
+        .filter(|m| m.spec.roles.contains(&name))
+        .map(|m| format!("WorkspaceMember {}", m.name_any()))
+        .collect();
+    users.extend(
+        ctx.workspaces
+            .state()
+            .iter()
+            .filter_map(|g| valid(g))
+            .filter(|w| {
+                w.namespace().as_deref() == Some(ns.as_str())
+                    && w.spec.anonymous_role.as_deref() == Some(name.as_str())
+            })
+            .map(|w| format!("Workspace {} (anonymousRole)", w.name_any())),
+    );
+    users.sort();
+    (!users.is_empty()).then(|| {
+        format!(
+            "role {name} is still used by {}: remove it from them (or delete those members) first",
+            users.join(", ")
+        )
+    })
+}
+
 async fn write_status(
     role: &WorkspaceRole,
     ctx: &Context,
     outcome: Outcome,
     cluster_role: Option<&str>,
 ) -> Result<()> {
+    write_status_with(role, ctx, outcome, cluster_role, None).await
+}
+
+async fn write_status_with(
+    role: &WorkspaceRole,
+    ctx: &Context,
+    outcome: Outcome,
+    cluster_role: Option<&str>,
+    deletion_blocked: Option<&str>,
+) -> Result<()> {
     let old = role.status.clone().unwrap_or_default();
     let conditions = conditions::next(
         &old.conditions,
         &outcome,
-        None,
+        deletion_blocked,
         role.meta().generation,
         &conditions::now(),
     );
@@ -228,6 +309,7 @@ async fn write_status(
         .map(|c| c.reason.clone());
     if let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready")
         && old_ready.as_deref() != Some(ready.reason.as_str())
+        && deletion_blocked.is_none()
     {
         let type_ = if ready.status == "True" {
             EventType::Normal

@@ -35,7 +35,11 @@ type Guard = DeserializeGuard<Workspace>;
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     let client = ctx.client.clone();
     let workspaces = ctx.workspaces.clone();
-    let ws_children = labels::WORKSPACE.to_string();
+    let ws_children = format!(
+        "{},!{}",
+        labels::WORKSPACE,
+        crate::resources::member::MEMBER_LABEL
+    );
     let controller = Controller::new(
         Api::<Guard>::all(client.clone()),
         watcher::Config::default(),

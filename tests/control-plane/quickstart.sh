@@ -25,10 +25,12 @@ log "building the operator"
 "$HERE/operator.sh" stop "$DIR"
 "$HERE/operator.sh" start "$DIR" "$REPO/target/debug/workspace-operator"
 
-log "applying examples/ (organization, roles, workspaces, members)"
-kubectl apply -f "$REPO/examples/01-organization.yaml" -f "$REPO/examples/02-roles.yaml" \
-  -f "$REPO/examples/03-workspaces.yaml" -f "$REPO/examples/04-members.yaml" >/dev/null
+log "applying examples/: the organization first (the operator makes its namespace)"
+kubectl apply -f "$REPO/examples/01-organization.yaml" >/dev/null
 kubectl wait --for=condition=Ready organization/acme --timeout=120s >/dev/null
+log "then roles, workspaces and members"
+kubectl apply -f "$REPO/examples/02-roles.yaml" -f "$REPO/examples/03-workspaces.yaml" \
+  -f "$REPO/examples/04-members.yaml" >/dev/null
 kubectl wait --for=condition=Ready workspaces --all -n acme --timeout=120s >/dev/null
 # The credentials live in namespaces the operator has just made.
 kubectl apply -f "$REPO/examples/05-credentials.yaml" >/dev/null
@@ -37,6 +39,8 @@ echo
 kubectl get organizations
 echo
 kubectl get workspaces -A
+echo
+kubectl get workspacemembers -A
 cat <<EOF
 
 Control plane and operator running. In your shell:

@@ -1,0 +1,380 @@
+//! WorkspaceMember controller: a RoleBinding per role in the workspace
+//! namespace, read access to its own Workspace, removal on expiry (at that
+//! moment) and on deletion (before the object goes).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{BoxFuture, Shared};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use tracing::instrument;
+
+use super::{Context, children_metadata, drain, valid};
+use crate::api::member::{MemberPhase, WorkspaceMemberStatus};
+use crate::api::names::workspace_namespace;
+use crate::api::{Workspace, WorkspaceMember, WorkspaceRole};
+use crate::apply::{delete_owned, ensure, prune};
+use crate::conditions::{self, Outcome};
+use crate::error::{Error, Result};
+use crate::labels::{self, FIELD_MANAGER, FINALIZER};
+use crate::resources::member::{self as build, ACCESS_COMPONENT, MEMBER_LABEL};
+
+type Guard = DeserializeGuard<WorkspaceMember>;
+
+pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
+    let client = ctx.client.clone();
+    let (by_workspace, by_role) = (ctx.clone(), ctx.clone());
+    let controller = Controller::new(
+        Api::<Guard>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
+    // Archive mode and the workspace's existence change what members get.
+    .watches(
+        Api::<DeserializeGuard<Workspace>>::all(client.clone()),
+        watcher::Config::default(),
+        move |ws| {
+            let (ns, name) = (ws.namespace().unwrap_or_default(), ws.name_any());
+            by_workspace
+                .members_in(&ns)
+                .into_iter()
+                .filter(|m| m.spec.workspace == name)
+                .map(|m| ObjectRef::<Guard>::new(&m.name_any()).within(&ns))
+                .collect::<Vec<_>>()
+        },
+    )
+    // A role appearing, disappearing or becoming ready.
+    .watches(
+        Api::<DeserializeGuard<WorkspaceRole>>::all(client.clone()),
+        watcher::Config::default(),
+        move |role| {
+            let (ns, name) = (role.namespace().unwrap_or_default(), role.name_any());
+            by_role
+                .members_in(&ns)
+                .into_iter()
+                .filter(|m| m.spec.roles.contains(&name))
+                .map(|m| ObjectRef::<Guard>::new(&m.name_any()).within(&ns))
+                .collect::<Vec<_>>()
+        },
+    )
+    .watches_stream(
+        children_metadata::<RoleBinding>(&client, MEMBER_LABEL),
+        |m| member_ref(&m.metadata),
+    )
+    .watches_stream(children_metadata::<Role>(&client, MEMBER_LABEL), |m| {
+        member_ref(&m.metadata)
+    })
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx.clone());
+    drain("WorkspaceMember", controller).await;
+}
+
+fn member_ref(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
+    let labels = meta.labels.as_ref()?;
+    Some(ObjectRef::new(labels.get(MEMBER_LABEL)?).within(labels.get(labels::ORGANIZATION)?))
+}
+
+fn error_policy(guard: Arc<Guard>, err: &Error, ctx: Arc<Context>) -> Action {
+    match valid(&guard) {
+        Some(m) => ctx.failure_action(m, err),
+        None => Action::await_change(),
+    }
+}
+
+fn role_ready(role: &WorkspaceRole) -> bool {
+    role.status.as_ref().is_some_and(|s| {
+        s.observed_generation == role.meta().generation
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+#[instrument(skip_all, fields(member = %guard.name_any(), namespace = guard.namespace().unwrap_or_default()))]
+async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
+    let member = match &guard.0 {
+        Ok(m) => m,
+        Err(invalid) => {
+            tracing::warn!(error = %invalid, "WorkspaceMember cannot be decoded; waiting for it to change");
+            return Ok(Action::await_change());
+        }
+    };
+    let org = member.namespace().unwrap_or_default();
+    if member.meta().deletion_timestamp.is_some() {
+        if member.finalizers().iter().any(|f| f == FINALIZER) {
+            remove_access(member, &ctx).await?;
+            patch_finalizers(member, &ctx, false).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    if !member.finalizers().iter().any(|f| f == FINALIZER) {
+        patch_finalizers(member, &ctx, true).await?;
+    }
+
+    let Some(ws) = ctx.workspace(&org, &member.spec.workspace) else {
+        remove_access(member, &ctx).await?;
+        let outcome = Outcome::Stalled {
+            reason: "WorkspaceNotFound",
+            message: format!(
+                "no Workspace {:?} in namespace {org}; this membership grants nothing",
+                member.spec.workspace
+            ),
+        };
+        write_status(member, &ctx, outcome, MemberPhase::Pending, vec![]).await?;
+        return Ok(Action::await_change());
+    };
+
+    if let Some(expires) = &member.spec.expires_at {
+        let left = expires.0.duration_since(jiff::Timestamp::now());
+        if left.is_negative() || left.is_zero() {
+            remove_access(member, &ctx).await?;
+            let outcome = Outcome::Stalled {
+                reason: "Expired",
+                message: format!(
+                    "the membership expired at {}; its access is removed. Set a later expiresAt to renew it",
+                    expires.0
+                ),
+            };
+            let first_time =
+                member.status.as_ref().and_then(|s| s.phase) != Some(MemberPhase::Expired);
+            write_status(member, &ctx, outcome, MemberPhase::Expired, vec![]).await?;
+            if first_time {
+                tracing::info!("membership expired; access removed");
+            }
+            return Ok(Action::await_change());
+        }
+    }
+
+    let roles = ctx.roles_in(&org);
+    let ready: Vec<WorkspaceRole> = roles.iter().filter(|r| role_ready(r)).cloned().collect();
+    let not_ready: Vec<String> = member
+        .spec
+        .roles
+        .iter()
+        .filter(|r| {
+            roles.iter().any(|x| &x.name_any() == *r) && !ready.iter().any(|x| &x.name_any() == *r)
+        })
+        .cloned()
+        .collect();
+    let access = build::build(member, &ready, ws.spec.archived.unwrap_or(false));
+    apply_access(member, &access, &ctx).await?;
+    ctx.succeeded(member);
+
+    let mut problems = vec![];
+    let unknown: Vec<_> = access
+        .unknown_roles
+        .iter()
+        .filter(|r| !not_ready.contains(r))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        problems.push(format!(
+            "no WorkspaceRole {} in namespace {org}; not granted",
+            unknown.join(", ")
+        ));
+    }
+    if !not_ready.is_empty() {
+        problems.push(format!(
+            "WorkspaceRole {} not Ready; not granted yet",
+            not_ready.join(", ")
+        ));
+    }
+    let outcome = if !unknown.is_empty() {
+        Outcome::Stalled {
+            reason: "UnknownRole",
+            message: problems.join("; "),
+        }
+    } else if !not_ready.is_empty() {
+        Outcome::Progressing {
+            reason: "RoleNotReady",
+            message: problems.join("; "),
+        }
+    } else {
+        Outcome::Ready {
+            reason: "Ready",
+            message: format!(
+                "granted {} in workspace {}",
+                access.granted.join(", "),
+                member.spec.workspace
+            ),
+        }
+    };
+    write_status(
+        member,
+        &ctx,
+        outcome,
+        MemberPhase::Active,
+        access.granted.clone(),
+    )
+    .await?;
+
+    // Expiry happens at that moment, not at the next resync.
+    let mut next = ctx.settings.resync;
+    if let Some(expires) = &member.spec.expires_at {
+        let left = expires.0.duration_since(jiff::Timestamp::now());
+        let left = Duration::try_from(left).unwrap_or_default() + Duration::from_millis(50);
+        next = next.min(left);
+    }
+    Ok(Action::requeue(next))
+}
+
+async fn apply_access(
+    member: &WorkspaceMember,
+    access: &build::MemberAccess,
+    ctx: &Context,
+) -> Result<()> {
+    let org = member.namespace().unwrap_or_default();
+    let uid = member.uid().unwrap_or_default();
+    let ns = workspace_namespace(&org, &member.spec.workspace);
+    let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut keep = BTreeSet::new();
+    for b in &access.bindings {
+        ensure(&bindings, b).await?;
+        keep.insert(b.name_any());
+    }
+    prune(&bindings, &uid, ACCESS_COMPONENT, &keep).await?;
+    if let (Some(role), Some(binding)) = (&access.reader_role, &access.reader_binding) {
+        ensure(&Api::<Role>::namespaced(ctx.client.clone(), &org), role).await?;
+        ensure(
+            &Api::<RoleBinding>::namespaced(ctx.client.clone(), &org),
+            binding,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Removes every binding the member made, wherever it is.
+async fn remove_access(member: &WorkspaceMember, ctx: &Context) -> Result<()> {
+    let org = member.namespace().unwrap_or_default();
+    let uid = member.uid().unwrap_or_default();
+    let ns = workspace_namespace(&org, &member.spec.workspace);
+    let none = BTreeSet::new();
+    match prune(
+        &Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns),
+        &uid,
+        ACCESS_COMPONENT,
+        &none,
+    )
+    .await
+    {
+        Ok(_) => {}
+        // The workspace namespace is already gone: nothing left to remove there.
+        Err(Error::Kube {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 404 => {}
+        Err(e) => return Err(e),
+    }
+    let reader = format!("workspaces.dev:member:{}", member.name_any());
+    delete_owned(
+        &Api::<RoleBinding>::namespaced(ctx.client.clone(), &org),
+        &reader,
+        &uid,
+    )
+    .await?;
+    delete_owned(
+        &Api::<Role>::namespaced(ctx.client.clone(), &org),
+        &reader,
+        &uid,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn patch_finalizers(member: &WorkspaceMember, ctx: &Context, add: bool) -> Result<()> {
+    let api: Api<WorkspaceMember> =
+        Api::namespaced(ctx.client.clone(), &member.namespace().unwrap_or_default());
+    let mut finalizers: Vec<String> = member
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if add {
+        finalizers.push(FINALIZER.into());
+    }
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": member.resource_version()}});
+    match api
+        .patch(
+            &member.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 && !add => Ok(()),
+        Err(e) => Err(Error::kube("updating finalizers")(e)),
+    }
+}
+
+async fn write_status(
+    member: &WorkspaceMember,
+    ctx: &Context,
+    outcome: Outcome,
+    phase: MemberPhase,
+    granted: Vec<String>,
+) -> Result<()> {
+    let old = member.status.clone().unwrap_or_default();
+    let conditions = conditions::next(
+        &old.conditions,
+        &outcome,
+        None,
+        member.meta().generation,
+        &conditions::now(),
+    );
+    let status = WorkspaceMemberStatus {
+        phase: Some(phase),
+        namespace: Some(workspace_namespace(
+            &member.namespace().unwrap_or_default(),
+            &member.spec.workspace,
+        )),
+        granted_roles: Some(granted),
+        conditions,
+        observed_generation: member.meta().generation,
+    };
+    if status == old {
+        return Ok(());
+    }
+    let old_ready = old
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.reason.clone());
+    if let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready")
+        && old_ready.as_deref() != Some(ready.reason.as_str())
+    {
+        let type_ = if ready.status == "True" || ready.reason == "RoleNotReady" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        ctx.event(member, type_, &ready.reason, ready.message.clone())
+            .await;
+    }
+    let patch = serde_json::json!({"apiVersion": "workspaces.dev/v1alpha1", "kind": "WorkspaceMember", "status": status});
+    match Api::<WorkspaceMember>::namespaced(
+        ctx.client.clone(),
+        &member.namespace().unwrap_or_default(),
+    )
+    .patch_status(
+        &member.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube("writing status")(e)),
+    }
+}
