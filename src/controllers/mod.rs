@@ -2,6 +2,7 @@
 //! thin pipeline of read → build (pure, in `resources`) → apply → status.
 
 pub mod context;
+pub mod credentials;
 pub mod member;
 pub mod organization;
 pub mod role;
@@ -112,8 +113,13 @@ where
 {
     stream
         .for_each(|result| async move {
-            if let Err(e) = result {
-                warn!(kind, error = %e, "controller event");
+            match result {
+                // A trigger for an object that is gone: nothing to do.
+                Err(e) if e.to_string().contains("not found in local store") => {
+                    tracing::debug!(kind, error = %e, "controller event")
+                }
+                Err(e) => warn!(kind, error = %e, "controller event"),
+                Ok(_) => {}
             }
         })
         .await;

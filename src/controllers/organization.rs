@@ -31,6 +31,7 @@ type Guard = DeserializeGuard<Organization>;
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     let client = ctx.client.clone();
+    let orgs = ctx.organizations.clone();
     let org_children = format!(
         "!{},!{}",
         labels::WORKSPACE,
@@ -67,6 +68,23 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         children_metadata::<ClusterRoleBinding>(&client, &org_children),
         |m| ref_from_labels(&m.metadata, false),
     )
+    // Shared credentials: a source in the organization namespace, or a copy.
+    .watches_stream(super::workspace::all_secrets(&client), |s| {
+        let labels = s.metadata.labels.clone().unwrap_or_default();
+        if labels.get(labels::COMPONENT).map(String::as_str)
+            == Some(crate::resources::credentials::COPY_COMPONENT)
+        {
+            if labels.contains_key(crate::resources::credentials::SOURCE_WORKSPACE) {
+                return None;
+            }
+            return labels
+                .get(labels::ORGANIZATION)
+                .map(|o| ObjectRef::<Guard>::new(o));
+        }
+        // Organization namespaces carry the organization's name.
+        let org = ObjectRef::<Guard>::new(s.metadata.namespace.as_deref()?);
+        orgs.get(&org).map(|_| org)
+    })
     .graceful_shutdown_on(shutdown)
     .run(reconcile, error_policy, ctx.clone());
     drain("Organization", controller).await;
@@ -189,7 +207,17 @@ async fn apply_children(org: &Organization, ctx: &Context) -> Result<()> {
     }
     let workspaces: Api<Workspace> = Api::namespaced(client.clone(), &ns);
     ensure(&workspaces, &children.default_workspace).await?;
-    Ok(())
+
+    let targets: Vec<Workspace> = workspaces_of(org, ctx)
+        .into_iter()
+        .filter(|w| w.meta().deletion_timestamp.is_none())
+        .collect();
+    let shares = crate::resources::credentials::organization_shares(org, &targets);
+    let problems = super::credentials::sync(ctx, &org.name_any(), &ns, None, &uid, &shares).await?;
+    match problems.into_error() {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
 }
 
 async fn patch_finalizers(org: &Organization, ctx: &Context, add: bool) -> Result<()> {
@@ -284,6 +312,7 @@ async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {
         return Ok(Action::await_change());
     }
     let uid = org.uid().unwrap_or_default();
+    super::credentials::prune_copies(ctx, &uid, &Default::default()).await?;
     if delete_owned(&Api::<Namespace>::all(ctx.client.clone()), &ns, &uid).await? {
         ctx.event(
             org,

@@ -35,6 +35,7 @@ type Guard = DeserializeGuard<Workspace>;
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     let client = ctx.client.clone();
     let workspaces = ctx.workspaces.clone();
+    let sharers = ctx.workspaces.clone();
     let ws_children = format!(
         "{},!{}",
         labels::WORKSPACE,
@@ -92,6 +93,28 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     .watches_stream(children_metadata::<ConfigMap>(&client, &ws_children), |m| {
         ref_from_labels(&m.metadata, true)
     })
+    // Shared credentials: a source Secret changing, a copy edited or deleted.
+    .watches_stream(all_secrets(&client), |s| credential_sharer(&s.metadata))
+    // A workspace appearing lets those that share with it make their copies.
+    .watches(
+        Api::<DeserializeGuard<Workspace>>::all(client.clone()),
+        watcher::Config::default(),
+        move |target| {
+            let (ns, name) = (target.namespace().unwrap_or_default(), target.name_any());
+            sharers
+                .state()
+                .into_iter()
+                .filter_map(|g| valid(&g).cloned())
+                .filter(|w| w.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|w| {
+                    crate::resources::credentials::workspace_shares(w)
+                        .iter()
+                        .any(|s| s.targets.contains(&name))
+                })
+                .map(|w| ObjectRef::<Guard>::from_obj(&DeserializeGuard(Ok(w))))
+                .collect::<Vec<_>>()
+        },
+    )
     .graceful_shutdown_on(shutdown)
     .run(reconcile, error_policy, ctx.clone());
     drain("Workspace", controller).await;
@@ -224,7 +247,15 @@ async fn apply_children(ws: &Workspace, org: &Organization, ctx: &Context) -> Re
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     ensure(&config_maps, &children.info).await?;
     debug_assert_eq!(children.info.name_any(), INFO_CONFIGMAP);
-    Ok(())
+
+    let org_name = org.name_any();
+    let shares = crate::resources::credentials::workspace_shares(ws);
+    let problems =
+        super::credentials::sync(ctx, &org_name, &ns, Some(&ws.name_any()), &uid, &shares).await?;
+    match problems.into_error() {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
 }
 
 async fn add_finalizer(ws: &Workspace, ctx: &Context) -> Result<()> {
@@ -343,6 +374,8 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
     }
 
     let uid = ws.uid().unwrap_or_default();
+    // Its copies in other workspaces go first.
+    super::credentials::prune_copies(ctx, &uid, &Default::default()).await?;
     let namespace = ws_namespace(ws);
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     match ws.spec.deletion_policy.unwrap_or_default() {
@@ -485,4 +518,42 @@ async fn write_status_with(
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(Error::kube("writing status")(e)),
     }
+}
+
+/// Metadata of every Secret: sources are the users' own, unlabelled Secrets.
+pub fn all_secrets(
+    client: &kube::Client,
+) -> impl futures::Stream<
+    Item = Result<
+        kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
+        watcher::Error,
+    >,
+> + Send
++ 'static {
+    use kube::runtime::WatchStreamExt;
+    watcher(
+        Api::<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>::all(
+            client.clone(),
+        ),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects()
+}
+
+/// The workspace that shares (or may share) this Secret: for a copy, the
+/// workspace named in its origin label; for a Secret in a workspace
+/// namespace, that workspace.
+fn credential_sharer(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
+    use crate::resources::credentials::SOURCE_WORKSPACE;
+    let labels = meta.labels.clone().unwrap_or_default();
+    if let (Some(ws), Some(org)) = (
+        labels.get(SOURCE_WORKSPACE),
+        labels.get(labels::ORGANIZATION),
+    ) {
+        return Some(ObjectRef::new(ws).within(org));
+    }
+    let ns = meta.namespace.as_deref()?;
+    let (org, ws) = crate::api::names::split_workspace_namespace(ns)?;
+    Some(ObjectRef::new(ws).within(org))
 }

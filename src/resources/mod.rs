@@ -2,6 +2,7 @@
 //! exist. No client, no I/O; unit-tested with plain values.
 
 pub mod compare;
+pub mod credentials;
 pub mod member;
 pub mod organization;
 pub mod predefined_roles;

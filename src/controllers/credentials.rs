@@ -1,0 +1,212 @@
+//! Keeps the copies of shared credentials in place for one sharing object (an
+//! Organization or a Workspace): creates and refreshes the copies it wants,
+//! removes those it no longer wants, and reports what it could not do.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::{Resource, ResourceExt};
+
+use super::Context;
+use crate::api::names::workspace_namespace;
+use crate::error::{Error, Result};
+use crate::labels::{self, FIELD_MANAGER};
+use crate::resources::credentials::{COPY_COMPONENT, Share, copy, copy_is_current};
+
+/// What kept a share from being carried out, for the sharer's status.
+#[derive(Debug, Default)]
+pub struct ShareProblems {
+    pub missing_sources: Vec<String>,
+    pub unknown_workspaces: Vec<String>,
+    pub conflicts: Vec<String>,
+}
+
+impl ShareProblems {
+    pub fn is_empty(&self) -> bool {
+        self.missing_sources.is_empty()
+            && self.unknown_workspaces.is_empty()
+            && self.conflicts.is_empty()
+    }
+
+    /// As an error for the sharer's status, or None.
+    pub fn into_error(self) -> Option<Error> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut parts = vec![];
+        if !self.missing_sources.is_empty() {
+            parts.push(format!(
+                "source Secret not found: {}",
+                self.missing_sources.join(", ")
+            ));
+        }
+        if !self.unknown_workspaces.is_empty() {
+            parts.push(format!(
+                "no such workspace in this organization: {} (sharing never crosses organizations)",
+                self.unknown_workspaces.join(", ")
+            ));
+        }
+        if !self.conflicts.is_empty() {
+            parts.push(format!(
+                "a Secret not made by the operator already has the name; it is left alone: {}",
+                self.conflicts.join(", ")
+            ));
+        }
+        let reason = if !self.conflicts.is_empty() {
+            "CredentialConflict"
+        } else if !self.missing_sources.is_empty() {
+            "SourceSecretNotFound"
+        } else {
+            "UnknownWorkspace"
+        };
+        Some(Error::Spec {
+            reason,
+            message: parts.join("; "),
+        })
+    }
+}
+
+/// Makes the copies of `shares` (Secrets of `source_namespace`) in the
+/// workspaces of `organization` and removes every other copy made by
+/// `sharer_uid`.
+pub async fn sync(
+    ctx: &Context,
+    organization: &str,
+    source_namespace: &str,
+    source_workspace: Option<&str>,
+    sharer_uid: &str,
+    shares: &[Share],
+) -> Result<ShareProblems> {
+    let mut problems = ShareProblems::default();
+    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+    let sources: Api<Secret> = Api::namespaced(ctx.client.clone(), source_namespace);
+    for share in shares {
+        let Some(source) = sources
+            .get_opt(&share.secret)
+            .await
+            .map_err(Error::kube(format!(
+                "reading Secret {source_namespace}/{}",
+                share.secret
+            )))?
+        else {
+            problems
+                .missing_sources
+                .push(format!("{source_namespace}/{}", share.secret));
+            continue;
+        };
+        for target in &share.targets {
+            // Only workspaces of this very organization are targets.
+            match ctx.workspace(organization, target) {
+                Some(ws) if ws.meta().deletion_timestamp.is_none() => {}
+                Some(_) => continue,
+                None => {
+                    problems.unknown_workspaces.push(target.clone());
+                    continue;
+                }
+            }
+            let desired = copy(&source, organization, target, sharer_uid, source_workspace);
+            let ns = workspace_namespace(organization, target);
+            wanted.insert((ns.clone(), share.secret.clone()));
+            if !ensure_copy(ctx, &ns, &desired, sharer_uid).await? {
+                problems.conflicts.push(format!("{ns}/{}", share.secret));
+            }
+        }
+    }
+    problems.unknown_workspaces.sort();
+    problems.unknown_workspaces.dedup();
+    prune_copies(ctx, sharer_uid, &wanted).await?;
+    Ok(problems)
+}
+
+/// Creates or replaces one copy. Returns false when the name is held by a
+/// Secret the operator did not make for this sharer (left untouched).
+async fn ensure_copy(ctx: &Context, ns: &str, desired: &Secret, sharer_uid: &str) -> Result<bool> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let name = desired.name_any();
+    let pp = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    match api
+        .get_opt(&name)
+        .await
+        .map_err(Error::kube(format!("reading Secret {ns}/{name}")))?
+    {
+        Some(live) if !labels::is_owned_by(live.meta().labels.as_ref(), sharer_uid) => {
+            return Ok(false);
+        }
+        Some(live) if copy_is_current(desired, &live) => return Ok(true),
+        Some(live) => {
+            // Copies are immutable: replace, guarded by the old copy's UID.
+            let dp = DeleteParams {
+                preconditions: Some(kube::api::Preconditions {
+                    uid: live.uid(),
+                    resource_version: None,
+                }),
+                ..DeleteParams::background()
+            };
+            match api.delete(&name, &dp).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                Err(e) => return Err(Error::kube(format!("replacing Secret {ns}/{name}"))(e)),
+            }
+        }
+        None => {}
+    }
+    match api.create(&pp, desired).await {
+        Ok(_) => Ok(true),
+        // The target namespace is not there yet (or is going away): the
+        // workspace's own progress triggers another pass.
+        Err(kube::Error::Api(s))
+            if s.code == 404 || s.code == 403 && s.message.contains("terminat") =>
+        {
+            Ok(true)
+        }
+        // Made meanwhile by someone: look again next time.
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(true),
+        Err(e) => Err(Error::kube(format!("creating Secret {ns}/{name}"))(e)),
+    }
+}
+
+/// Deletes the copies made by `sharer_uid` that are not `wanted`.
+pub async fn prune_copies(
+    ctx: &Context,
+    sharer_uid: &str,
+    wanted: &BTreeSet<(String, String)>,
+) -> Result<usize> {
+    let selector = format!(
+        "{}={sharer_uid},{}={COPY_COMPONENT}",
+        labels::OWNER_UID,
+        labels::COMPONENT
+    );
+    let copies = Api::<Secret>::all(ctx.client.clone())
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::kube("listing credential copies"))?;
+    let mut deleted = 0;
+    for c in copies.items {
+        let key = (c.namespace().unwrap_or_default(), c.name_any());
+        if wanted.contains(&key) || !labels::is_owned_by(c.metadata.labels.as_ref(), sharer_uid) {
+            continue;
+        }
+        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &key.0);
+        let dp = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: c.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match api.delete(&key.1, &dp).await {
+            Ok(_) => deleted += 1,
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => {
+                return Err(Error::kube(format!("deleting Secret {}/{}", key.0, key.1))(
+                    e,
+                ));
+            }
+        }
+    }
+    Ok(deleted)
+}
