@@ -69,7 +69,7 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         |m| ref_from_labels(&m.metadata, false),
     )
     // Shared credentials: a source in the organization namespace, or a copy.
-    .watches_stream(super::workspace::all_secrets(&client), |s| {
+    .watches_stream(super::workspace::all_secrets(&client), move |s| {
         let labels = s.metadata.labels.clone().unwrap_or_default();
         if labels.get(labels::COMPONENT).map(String::as_str)
             == Some(crate::resources::credentials::COPY_COMPONENT)
