@@ -50,6 +50,9 @@ pub struct Context {
     pub roles: Store<DeserializeGuard<WorkspaceRole>>,
     recorder: Recorder,
     failures: Mutex<HashMap<String, u32>>,
+    /// Role grants the API server refused (role UID, generation, rules):
+    /// not asked again until one of them changes, or the operator restarts.
+    pub refused: Mutex<std::collections::HashSet<(String, i64, String)>>,
 }
 
 /// A cache of every `K`, kept current by a watch in the background.
@@ -128,6 +131,7 @@ impl Context {
             roles,
             recorder,
             failures: Mutex::new(HashMap::new()),
+            refused: Mutex::new(Default::default()),
         }))
     }
 

@@ -144,6 +144,16 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         return Ok(Action::requeue(Duration::from_secs(300)));
     }
     let mut desired = build::cluster_role(&org_name, &role.name_any(), &uid, &role.spec, &included);
+    // Refused before, unchanged since: asking again cannot help (our own
+    // status write would otherwise trigger exactly one more refusal).
+    let attempt = (
+        uid.clone(),
+        role.meta().generation.unwrap_or_default(),
+        format!("{:?}", desired.rules),
+    );
+    if ctx.refused.lock().unwrap().contains(&attempt) {
+        return Ok(Action::await_change());
+    }
     // Also owned by the organization, so deleting it cleans up even if this
     // role's finalizer never ran.
     desired.metadata.owner_references = owner_reference(&org).map(|o| vec![o]);
@@ -168,6 +178,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         }) if s.code == 403 => {
             // Beyond the operator's ceiling: the API server refused it. A
             // retry cannot help until the role or the ceiling changes.
+            ctx.refused.lock().unwrap().insert(attempt);
             let outcome = Outcome::Stalled {
                 reason: "BeyondCeiling",
                 message: format!(

@@ -8,6 +8,8 @@ mod support;
 mod access;
 mod api;
 mod control_plane;
+mod credentials;
 mod deletion;
 mod idle;
+mod members;
 mod organizations;
