@@ -9,4 +9,6 @@ pub mod controllers;
 pub mod crds;
 pub mod error;
 pub mod labels;
+pub mod leader;
+pub mod metrics;
 pub mod resources;

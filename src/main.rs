@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 use workspace_operator::error::StartupError;
+use workspace_operator::leader::{Elector, LeaseSettings};
+use workspace_operator::metrics::Metrics;
 use workspace_operator::{controllers, crds};
 
 /// Manages organizations, workspaces, roles and members declaratively.
@@ -41,6 +43,18 @@ struct RunArgs {
     /// How often a converged object is checked again anyway, in seconds.
     #[arg(long, env = "WSOP_RESYNC_SECONDS", default_value_t = 3600)]
     resync_seconds: u64,
+    /// Where to serve /metrics, /healthz and /readyz (for example 0.0.0.0:8080).
+    #[arg(long, env = "WSOP_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Run only while holding the leader Lease, so several replicas are safe.
+    #[arg(long, env = "WSOP_LEADER_ELECTION", default_value_t = false)]
+    leader_election: bool,
+    /// Namespace of the leader Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    /// A leader that has not renewed for this many seconds is replaced.
+    #[arg(long, env = "WSOP_LEASE_SECONDS", default_value_t = 15)]
+    lease_seconds: u64,
     /// Log format: text or json.
     #[arg(long, env = "WSOP_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -65,23 +79,97 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn run(args: RunArgs) -> Result<(), StartupError> {
+async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
+    use futures::FutureExt;
+    use std::sync::atomic::Ordering;
+
+    let metrics = Metrics::new();
     let config = kube::Config::infer()
         .await
         .map_err(|e| StartupError::Config(e.to_string()))?;
-    // kube-rs has no client-side rate limit of its own: bound it here.
+    // kube-rs has no client-side rate limit of its own: bound it here, and
+    // count every request by method for /metrics.
     let limit = tower::limit::RateLimitLayer::new(args.qps.max(1), Duration::from_secs(1));
+    let counted = metrics.clone();
+    let count = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+        counted.request(req.method().as_str());
+        req
+    });
     let client = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| StartupError::Config(e.to_string()))?
         .with_layer(&limit)
+        .with_layer(&count)
         .build();
     controllers::check_crds(&client).await?;
+    if let Some(addr) = args.metrics_addr {
+        let server = workspace_operator::metrics::serve(addr, metrics.clone());
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "metrics server stopped");
+            }
+        });
+    }
     let settings = controllers::Settings {
         concurrency: args.concurrency.max(1),
         resync: Duration::from_secs(args.resync_seconds.max(10)),
         ..Default::default()
     };
-    controllers::run(client, settings).await
+    let ctx = controllers::Context::new(client.clone(), settings, metrics.clone()).await?;
+    metrics.ready.store(true, Ordering::Relaxed);
+
+    let terminated = controllers::termination_signal().boxed().shared();
+    if !args.leader_election {
+        controllers::run(ctx, terminated).await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+        format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "workspace-operator".into()),
+            std::process::id()
+        )
+    });
+    let namespace = args.leader_election_namespace.clone();
+    let mut elector = Elector::new(
+        client,
+        LeaseSettings {
+            namespace,
+            name: "workspace-operator".into(),
+            identity: identity.clone(),
+            duration: Duration::from_secs(args.lease_seconds.max(2)),
+            renew_every: Duration::from_secs((args.lease_seconds / 3).max(1)),
+        },
+    );
+    tracing::info!(identity, "waiting for the leader lease");
+    tokio::select! {
+        _ = elector.acquire() => {}
+        _ = terminated.clone() => return Ok(ExitCode::SUCCESS),
+    }
+    tracing::info!(identity, "leading");
+    metrics.leader.store(true, Ordering::Relaxed);
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let holding = tokio::spawn(async move {
+        tokio::select! {
+            _ = elector.hold() => { let _ = lost_tx.send(()); }
+            // Shutting down: give the lease up so a standby takes over at once.
+            _ = stop_rx => elector.release().await,
+        }
+    });
+    let lost = lost_rx.map(|r| r.is_ok()).shared();
+    let stop = futures::future::select(terminated.clone(), lost.clone())
+        .map(|_| ())
+        .boxed()
+        .shared();
+    controllers::run(ctx, stop).await;
+    metrics.leader.store(false, Ordering::Relaxed);
+    if lost.now_or_never() == Some(true) {
+        tracing::error!("lost the leader lease; exiting so a fresh process can stand by");
+        return Ok(ExitCode::FAILURE);
+    }
+    let _ = stop_tx.send(());
+    let _ = holding.await;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -94,7 +182,7 @@ fn main() -> ExitCode {
                 .build()
                 .expect("tokio runtime");
             match runtime.block_on(run(args)) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(code) => code,
                 Err(e) => {
                     tracing::error!("{e}");
                     ExitCode::FAILURE

@@ -53,6 +53,7 @@ pub struct Context {
     /// Role grants the API server refused (role UID, generation, rules):
     /// not asked again until one of them changes, or the operator restarts.
     pub refused: Mutex<std::collections::HashSet<(String, i64, String)>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A cache of every `K`, kept current by a watch in the background.
@@ -92,7 +93,11 @@ where
 }
 
 impl Context {
-    pub async fn new(client: Client, settings: Settings) -> Result<Arc<Self>, StartupError> {
+    pub async fn new(
+        client: Client,
+        settings: Settings,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Arc<Self>, StartupError> {
         let organizations = cache::<Organization>(&client);
         let workspaces = cache::<Workspace>(&client);
         let members = cache::<WorkspaceMember>(&client);
@@ -132,6 +137,7 @@ impl Context {
             recorder,
             failures: Mutex::new(HashMap::new()),
             refused: Mutex::new(Default::default()),
+            metrics,
         }))
     }
 

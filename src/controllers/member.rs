@@ -73,7 +73,11 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         member_ref(&m.metadata)
     })
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx.clone());
+    .run(
+        |obj, ctx| super::timed("WorkspaceMember", ctx.clone(), reconcile(obj, ctx)),
+        error_policy,
+        ctx.clone(),
+    );
     drain("WorkspaceMember", controller).await;
 }
 

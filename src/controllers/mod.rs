@@ -12,6 +12,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use futures::future::{BoxFuture, Shared};
 use futures::{Stream, StreamExt};
 use kube::api::Api;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
@@ -72,36 +73,66 @@ where
 
 /// Runs every controller until SIGTERM or Ctrl-C, then lets in-flight
 /// reconciles finish.
-pub async fn run(client: Client, settings: Settings) -> Result<(), StartupError> {
-    let ctx = Context::new(client.clone(), settings).await?;
-    let shutdown = shutdown_signal();
+/// Runs every controller until `shutdown` resolves, then lets in-flight
+/// reconciles finish.
+pub async fn run(ctx: Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     info!(
         concurrency = ctx.settings.concurrency,
         "starting controllers"
     );
+    let gauges = {
+        let ctx = ctx.clone();
+        async move {
+            loop {
+                ctx.metrics
+                    .set_objects("Organization", ctx.organizations.state().len() as i64);
+                ctx.metrics
+                    .set_objects("Workspace", ctx.workspaces.state().len() as i64);
+                ctx.metrics
+                    .set_objects("WorkspaceRole", ctx.roles.state().len() as i64);
+                ctx.metrics
+                    .set_objects("WorkspaceMember", ctx.members.state().len() as i64);
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
+    };
+    let gauges = tokio::spawn(gauges);
     let orgs = organization::controller(&ctx, shutdown.clone());
     let workspaces = workspace::controller(&ctx, shutdown.clone());
     let roles = role::controller(&ctx, shutdown.clone());
     let members = member::controller(&ctx, shutdown.clone());
     futures::join!(orgs, workspaces, roles, members);
+    gauges.abort();
     info!("controllers stopped");
-    Ok(())
 }
 
-/// Resolves once SIGTERM or SIGINT arrives; cloneable so every controller
-/// can wait on it.
-fn shutdown_signal() -> futures::future::Shared<futures::future::BoxFuture<'static, ()>> {
-    use futures::FutureExt;
-    async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => info!("SIGTERM: shutting down"),
-            _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
-        }
+/// Times a reconcile and counts it (and its error category) in the metrics.
+pub async fn timed<F>(
+    kind: &'static str,
+    ctx: Arc<Context>,
+    reconcile: F,
+) -> crate::error::Result<kube::runtime::controller::Action>
+where
+    F: std::future::Future<Output = crate::error::Result<kube::runtime::controller::Action>>,
+{
+    let started = std::time::Instant::now();
+    let result = reconcile.await;
+    ctx.metrics.reconciled(
+        kind,
+        started.elapsed(),
+        result.as_ref().err().map(|e| e.category()),
+    );
+    result
+}
+
+/// Resolves once SIGTERM or SIGINT arrives.
+pub async fn termination_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
     }
-    .boxed()
-    .shared()
 }
 
 /// Logs each reconcile result; the stream must be driven for the controller to run.

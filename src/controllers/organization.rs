@@ -86,7 +86,11 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         orgs.get(&org).map(|_| org)
     })
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx.clone());
+    .run(
+        |obj, ctx| super::timed("Organization", ctx.clone(), reconcile(obj, ctx)),
+        error_policy,
+        ctx.clone(),
+    );
     drain("Organization", controller).await;
 }
 

@@ -59,7 +59,11 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         },
     )
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx.clone());
+    .run(
+        |obj, ctx| super::timed("WorkspaceRole", ctx.clone(), reconcile(obj, ctx)),
+        error_policy,
+        ctx.clone(),
+    );
     drain("WorkspaceRole", controller).await;
 }
 

@@ -11,5 +11,6 @@ mod control_plane;
 mod credentials;
 mod deletion;
 mod idle;
+mod leader;
 mod members;
 mod organizations;

@@ -1,0 +1,240 @@
+//! High availability: two operator processes elect one leader on a Lease;
+//! killing the leader hands over to the standby. Runs on a control plane of
+//! its own (up.sh runs side by side), so its operators do not reconcile the
+//! other tests' objects. Also checks /metrics, /healthz and /readyz.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use workspace_operator::api::Organization;
+
+use crate::support::*;
+
+struct ControlPlane {
+    dir: PathBuf,
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("tests/control-plane/down.sh"))
+            .arg(&self.dir)
+            .arg("--purge")
+            .output();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        status,
+        response
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string(),
+    ))
+}
+
+fn start_operator(dir: &Path, port: u16, name: &str) -> Child {
+    let log = std::fs::File::create(dir.join(format!("logs/{name}.log"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_workspace-operator"))
+        .args([
+            "run",
+            "--leader-election",
+            "--lease-seconds",
+            "4",
+            "--metrics-addr",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("KUBECONFIG", dir.join("operator.kubeconfig"))
+        .env("POD_NAME", name)
+        .env("POD_NAMESPACE", "default")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("operator starts")
+}
+
+async fn client(path: &Path) -> Client {
+    let kc = Kubeconfig::read_from(path).unwrap();
+    Client::try_from(
+        Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn holder(leases: &Api<Lease>) -> Option<String> {
+    leases
+        .get_opt("workspace-operator")
+        .await
+        .ok()
+        .flatten()?
+        .spec?
+        .holder_identity
+}
+
+fn is_leader(port: u16) -> Option<bool> {
+    let (_, body) = http_get(port, "/metrics")?;
+    Some(body.lines().any(|l| l == "workspace_operator_leader 1"))
+}
+
+#[tokio::test]
+async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
+    let root = std::env::temp_dir().join(format!("wsop-ha-{}", random_suffix(6)));
+    let up = Command::new(repo_root().join("tests/control-plane/up.sh"))
+        .arg(&root)
+        .output()
+        .expect("up.sh runs");
+    let _plane = ControlPlane { dir: root.clone() };
+    assert!(
+        up.status.success(),
+        "second control plane: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let admin_kc = root.join("admin.kubeconfig");
+    for file in ["crds/", "deploy/operator-rbac.yaml"] {
+        ok_stdout(
+            cluster().kubectl_with(
+                &admin_kc,
+                &[
+                    "apply",
+                    "--server-side",
+                    "-f",
+                    repo_root().join(file).to_str().unwrap(),
+                ],
+                None,
+            ),
+            "install",
+        );
+    }
+    ok_stdout(
+        cluster().kubectl_with(
+            &admin_kc,
+            &["wait", "--for=condition=Established", "crd", "--all"],
+            None,
+        ),
+        "wait",
+    );
+    let admin = client(&admin_kc).await;
+
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = start_operator(&root, port_a, "operator-a");
+    let mut b = start_operator(&root, port_b, "operator-b");
+    let leases: Api<Lease> = Api::namespaced(admin.clone(), "default");
+
+    let first = eventually("a leader", Duration::from_secs(30), || async {
+        holder(&leases).await.ok_or_else(|| "no holder".to_string())
+    })
+    .await;
+    let (leader_port, standby_port, standby_name) = if first == "operator-a" {
+        (port_a, port_b, "operator-b")
+    } else {
+        (port_b, port_a, "operator-a")
+    };
+    eventually(
+        "exactly one process reports leading",
+        Duration::from_secs(20),
+        || async {
+            match (is_leader(leader_port), is_leader(standby_port)) {
+                (Some(true), Some(false)) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    for port in [port_a, port_b] {
+        assert_eq!(http_get(port, "/healthz").map(|r| r.0), Some(200));
+        assert_eq!(
+            http_get(port, "/readyz").map(|r| r.0),
+            Some(200),
+            "a standby is ready too"
+        );
+    }
+
+    // The leader reconciles.
+    let scope = Scope::new("ha");
+    apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: {}}}, spec: {{}}}}", scope.id)).await;
+    wait_ready(
+        &Api::<Organization>::all(admin.clone()),
+        &scope.id,
+        "True",
+        Duration::from_secs(60),
+    )
+    .await;
+    let (_, metrics) = http_get(leader_port, "/metrics").unwrap();
+    assert!(
+        metrics.contains("workspace_operator_reconciles_total{kind=\"Organization\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("workspace_operator_api_requests_total{method=\"PATCH\"}"),
+        "{metrics}"
+    );
+
+    // Kill the leader without letting it release the lease.
+    let leader = if first == "operator-a" {
+        &mut a
+    } else {
+        &mut b
+    };
+    leader.kill().unwrap();
+    let _ = leader.wait();
+    let killed_at = std::time::Instant::now();
+    eventually(
+        "the standby takes over",
+        Duration::from_secs(30),
+        || async {
+            match holder(&leases).await {
+                Some(h) if h == standby_name => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    // Within the lease duration (4 s) plus one renewal period.
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(12),
+        "handover took {:?}",
+        killed_at.elapsed()
+    );
+    let other = Scope::new("ha2");
+    apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: {}}}, spec: {{}}}}", other.id)).await;
+    wait_ready(
+        &Api::<Organization>::all(admin.clone()),
+        &other.id,
+        "True",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(is_leader(standby_port), Some(true));
+
+    for p in [&mut a, &mut b] {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+}
