@@ -29,6 +29,7 @@ components:
 
 crds:
 	cargo run --quiet -- crds --write crds
+	cp crds/*.yaml charts/workspace-operator/files/crds/
 
 lint:
 	cargo fmt --check

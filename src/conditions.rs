@@ -87,6 +87,29 @@ pub fn next(
     out
 }
 
+/// How a side concern went (for example `CredentialsShared`): a condition
+/// of its own, so it does not make the whole object not Ready.
+pub type Aspect = (&'static str, bool, &'static str, String);
+
+/// Adds `aspect` to `conditions`, keeping its transition time when its
+/// status did not change.
+pub fn add_aspect(
+    conditions: &mut Vec<Condition>,
+    previous: &[Condition],
+    aspect: &Aspect,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let (type_, ok, reason, message) = aspect;
+    let mut c = condition(type_, *ok, reason, message, generation, now);
+    if let Some(old) = previous.iter().find(|o| o.type_ == c.type_)
+        && old.status == c.status
+    {
+        c.last_transition_time = old.last_transition_time.clone();
+    }
+    conditions.push(c);
+}
+
 /// The current time as a Kubernetes timestamp.
 pub fn now() -> Time {
     Time(jiff::Timestamp::now())

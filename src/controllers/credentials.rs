@@ -29,6 +29,23 @@ impl ShareProblems {
             && self.conflicts.is_empty()
     }
 
+    /// The sharer's `CredentialsShared` condition; None when it shares nothing.
+    pub fn aspect(self, shares: &[Share]) -> Option<crate::conditions::Aspect> {
+        if shares.is_empty() && self.is_empty() {
+            return None;
+        }
+        let n = shares.len();
+        Some(match self.into_error() {
+            Some(err) => ("CredentialsShared", false, err.category(), err.to_string()),
+            None => (
+                "CredentialsShared",
+                true,
+                "Shared",
+                format!("{n} credential(s) shared"),
+            ),
+        })
+    }
+
     /// As an error for the sharer's status, or None.
     pub fn into_error(self) -> Option<Error> {
         if self.is_empty() {

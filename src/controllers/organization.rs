@@ -21,7 +21,7 @@ use crate::api::names::organization_namespace;
 use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
 use crate::api::{Organization, Workspace, WorkspaceRole};
 use crate::apply::{delete_owned, ensure, ensure_owned};
-use crate::conditions::{self, Outcome};
+use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
 use crate::labels::{self, FIELD_MANAGER, FINALIZER};
 use crate::resources::organization::{self as build, default_workspace_name};
@@ -130,7 +130,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         patch_finalizers(org, &ctx, true).await?;
     }
     match apply_children(org, &ctx).await {
-        Ok(()) => {
+        Ok(shared) => {
             ctx.succeeded(org);
             let ns = organization_namespace(&org.name_any());
             let outcome = Outcome::Ready {
@@ -139,7 +139,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                     "namespace {ns}, admin access, roles and the default workspace are in place"
                 ),
             };
-            write_status(org, &ctx, outcome, None).await?;
+            write_status_shared(org, &ctx, outcome, None, shared).await?;
             Ok(Action::requeue(ctx.settings.resync))
         }
         Err(err @ (Error::Spec { .. } | Error::Conflict { .. })) => {
@@ -171,7 +171,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     }
 }
 
-async fn apply_children(org: &Organization, ctx: &Context) -> Result<()> {
+async fn apply_children(org: &Organization, ctx: &Context) -> Result<Option<Aspect>> {
     let children = build::build(org);
     let uid = org.uid().unwrap_or_default();
     let client = &ctx.client;
@@ -218,10 +218,7 @@ async fn apply_children(org: &Organization, ctx: &Context) -> Result<()> {
         .collect();
     let shares = crate::resources::credentials::organization_shares(org, &targets);
     let problems = super::credentials::sync(ctx, &org.name_any(), &ns, None, &uid, &shares).await?;
-    match problems.into_error() {
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
+    Ok(problems.aspect(&shares))
 }
 
 async fn patch_finalizers(org: &Organization, ctx: &Context, add: bool) -> Result<()> {
@@ -338,14 +335,35 @@ async fn write_status(
     outcome: Outcome,
     deletion_blocked: Option<&str>,
 ) -> Result<()> {
+    write_status_shared(org, ctx, outcome, deletion_blocked, None).await
+}
+
+async fn write_status_shared(
+    org: &Organization,
+    ctx: &Context,
+    outcome: Outcome,
+    deletion_blocked: Option<&str>,
+    shared: Option<Aspect>,
+) -> Result<()> {
     let old = org.status.clone().unwrap_or_default();
-    let conditions = conditions::next(
+    let now = conditions::now();
+    let mut conditions = conditions::next(
         &old.conditions,
         &outcome,
         deletion_blocked,
         org.meta().generation,
-        &conditions::now(),
+        &now,
     );
+    if let Some(aspect) = &shared {
+        conditions::add_aspect(
+            &mut conditions,
+            &old.conditions,
+            aspect,
+            org.meta().generation,
+            &now,
+        );
+        super::workspace::announce_aspect(ctx, org, &old.conditions, aspect).await;
+    }
     let defaults = org.spec.defaults.as_ref();
     let status = OrganizationStatus {
         namespace: Some(organization_namespace(&org.name_any())),

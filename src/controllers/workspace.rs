@@ -22,7 +22,7 @@ use crate::api::names::workspace_namespace;
 use crate::api::workspace::{DeletionPolicy, WorkspacePhase, WorkspaceStatus};
 use crate::api::{Organization, Workspace, WorkspaceMember};
 use crate::apply::{delete_owned, ensure, ensure_owned, prune};
-use crate::conditions::{self, Outcome};
+use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
 use crate::labels::{self, FIELD_MANAGER, FINALIZER};
 use crate::resources::organization::is_default_workspace;
@@ -154,7 +154,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                 "no Organization named {org_name:?}: a Workspace must live in its organization's namespace, which has the organization's name"
             ),
         };
-        write_status(ws, &ctx, outcome, None, None).await?;
+        write_status(ws, &ctx, outcome, None, None, None).await?;
         return Ok(Action::await_change());
     };
     if !ws.finalizers().iter().any(|f| f == FINALIZER) {
@@ -164,7 +164,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     let result = apply_children(ws, &org, &ctx).await;
     let effective = build::effective(ws, &org);
     let action = match result {
-        Ok(()) => {
+        Ok(shared) => {
             ctx.succeeded(ws);
             let message = if effective.archived {
                 "archived: everything is in place, every access is read-only".to_string()
@@ -183,6 +183,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                 },
                 Some(&effective),
                 Some(&org),
+                shared,
             )
             .await?;
             Action::requeue(ctx.settings.resync)
@@ -192,7 +193,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                 reason: err.category(),
                 message: err.to_string(),
             };
-            write_status(ws, &ctx, outcome, Some(&effective), Some(&org)).await?;
+            write_status(ws, &ctx, outcome, Some(&effective), Some(&org), None).await?;
             spec_error_action(&err)
         }
         Err(err) => {
@@ -200,7 +201,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                 reason: "Reconciling",
                 message: err.to_string(),
             };
-            write_status(ws, &ctx, outcome, Some(&effective), Some(&org)).await?;
+            write_status(ws, &ctx, outcome, Some(&effective), Some(&org), None).await?;
             return Err(err);
         }
     };
@@ -211,7 +212,11 @@ fn ws_namespace(ws: &Workspace) -> String {
     workspace_namespace(&ws.namespace().unwrap_or_default(), &ws.name_any())
 }
 
-async fn apply_children(ws: &Workspace, org: &Organization, ctx: &Context) -> Result<()> {
+async fn apply_children(
+    ws: &Workspace,
+    org: &Organization,
+    ctx: &Context,
+) -> Result<Option<Aspect>> {
     let children = build::build(ws, org).map_err(|e| Error::Spec {
         reason: e.reason(),
         message: e.to_string(),
@@ -256,10 +261,7 @@ async fn apply_children(ws: &Workspace, org: &Organization, ctx: &Context) -> Re
     let shares = crate::resources::credentials::workspace_shares(ws);
     let problems =
         super::credentials::sync(ctx, &org_name, &ns, Some(&ws.name_any()), &uid, &shares).await?;
-    match problems.into_error() {
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
+    Ok(problems.aspect(&shares))
 }
 
 async fn add_finalizer(ws: &Workspace, ctx: &Context) -> Result<()> {
@@ -372,6 +374,7 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
             None,
             None,
             Some(WorkspacePhase::Terminating),
+            None,
         )
         .await?;
         return Ok(Action::await_change());
@@ -436,6 +439,7 @@ async fn write_status(
     outcome: Outcome,
     effective: Option<&Effective>,
     org: Option<&Organization>,
+    shared: Option<Aspect>,
 ) -> Result<()> {
     let phase = match (&outcome, effective) {
         (Outcome::Ready { .. }, Some(e)) if e.archived => WorkspacePhase::Archived,
@@ -443,7 +447,7 @@ async fn write_status(
         (Outcome::Stalled { .. }, _) => WorkspacePhase::Failed,
         (Outcome::Progressing { .. }, _) => WorkspacePhase::Pending,
     };
-    write_status_with(ws, ctx, outcome, None, effective, org, Some(phase)).await
+    write_status_with(ws, ctx, outcome, None, effective, org, Some(phase), shared).await
 }
 
 async fn write_status_with(
@@ -454,15 +458,27 @@ async fn write_status_with(
     effective: Option<&Effective>,
     org: Option<&Organization>,
     phase: Option<WorkspacePhase>,
+    shared: Option<Aspect>,
 ) -> Result<()> {
     let old = ws.status.clone().unwrap_or_default();
-    let conditions = conditions::next(
+    let now = conditions::now();
+    let mut conditions = conditions::next(
         &old.conditions,
         &outcome,
         deletion_blocked,
         ws.meta().generation,
-        &conditions::now(),
+        &now,
     );
+    if let Some(aspect) = &shared {
+        conditions::add_aspect(
+            &mut conditions,
+            &old.conditions,
+            aspect,
+            ws.meta().generation,
+            &now,
+        );
+        announce_aspect(ctx, ws, &old.conditions, aspect).await;
+    }
     let members = linked_members(ws, &ctx.members.state()).len() as i32;
     let status = WorkspaceStatus {
         organization: Some(ws.namespace().unwrap_or_default()),
@@ -560,4 +576,20 @@ fn credential_sharer(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
     let ns = meta.namespace.as_deref()?;
     let (org, ws) = crate::api::names::split_workspace_namespace(ns)?;
     Some(ObjectRef::new(ws).within(org))
+}
+
+/// A Warning Event when a side concern (shared credentials) turns bad or
+/// changes its complaint; nothing while it stays the same.
+pub async fn announce_aspect<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    previous: &[crate::api::common::Condition],
+    aspect: &Aspect,
+) {
+    let (type_, ok, reason, message) = aspect;
+    let before = previous.iter().find(|c| c.type_ == *type_);
+    if !ok && before.is_none_or(|c| c.message != *message) {
+        ctx.event(obj, EventType::Warning, reason, message.clone())
+            .await;
+    }
 }

@@ -57,6 +57,41 @@ async fn wait_copy(api: &Api<Secret>, name: &str, value: &str) {
     .await;
 }
 
+/// Waits for `CredentialsShared=False` on the sharing object, which stays
+/// Ready (a missing source must not block GitOps ordering), and returns
+/// (reason, message).
+async fn shared_problem<K>(api: &Api<K>, name: &str) -> (String, String)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
+{
+    eventually(
+        &format!("CredentialsShared=False on {name}"),
+        LIMIT,
+        || async {
+            let obj = api.get(name).await.map_err(|e| e.to_string())?;
+            let v = serde_json::to_value(&obj).unwrap();
+            let conditions = v["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let ready = conditions
+                .iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            match conditions
+                .iter()
+                .find(|c| c["type"] == "CredentialsShared" && c["status"] == "False")
+            {
+                Some(c) if ready => Ok((
+                    c["reason"].as_str().unwrap().to_string(),
+                    c["message"].as_str().unwrap().to_string(),
+                )),
+                _ => Err(format!("{conditions:?}")),
+            }
+        },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn workspace_share_is_a_read_only_copy_that_follows_its_source() {
     install_crds().await;
@@ -125,14 +160,8 @@ async fn workspace_share_is_a_read_only_copy_that_follows_its_source() {
         .await
         .unwrap();
     wait_gone(&copies, "api-key", LIMIT).await;
-    let ws = wait_ready(
-        &Api::<Workspace>::namespaced(admin.clone(), &org),
-        "src",
-        "False",
-        LIMIT,
-    )
-    .await;
-    let (_, reason, message) = ready_condition(&ws).unwrap();
+    let (reason, message) =
+        shared_problem(&Api::<Workspace>::namespaced(admin.clone(), &org), "src").await;
     assert_eq!(reason, "SourceSecretNotFound");
     assert!(message.contains("api-key"), "{message}");
 
@@ -193,14 +222,7 @@ async fn organization_share_reaches_every_workspace_and_never_overwrites() {
         )
         .await;
     }
-    let o = wait_ready(
-        &Api::<Organization>::all(admin.clone()),
-        &org,
-        "False",
-        LIMIT,
-    )
-    .await;
-    let (_, reason, message) = ready_condition(&o).unwrap();
+    let (reason, message) = shared_problem(&Api::<Organization>::all(admin.clone()), &org).await;
     assert_eq!(reason, "CredentialConflict");
     assert!(message.contains(&format!("{org}--b/registry")), "{message}");
     let theirs = Api::<Secret>::namespaced(admin.clone(), &format!("{org}--b"));
@@ -244,14 +266,11 @@ async fn sharing_never_crosses_organizations() {
         &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: src, namespace: {}}}, spec: {{sharedCredentials: [{{secretName: leak, workspaces: [target]}}]}}}}", ours.id),
     )
     .await;
-    let ws = wait_ready(
+    let (reason, message) = shared_problem(
         &Api::<Workspace>::namespaced(admin.clone(), &ours.id),
         "src",
-        "False",
-        LIMIT,
     )
     .await;
-    let (_, reason, message) = ready_condition(&ws).unwrap();
     assert_eq!(reason, "UnknownWorkspace");
     assert!(
         message.contains("target") && message.contains("never crosses"),

@@ -4,7 +4,7 @@
 //! other tests' objects. Also checks /metrics, /healthz and /readyz.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -15,19 +15,6 @@ use kube::{Client, Config};
 use workspace_operator::api::Organization;
 
 use crate::support::*;
-
-struct ControlPlane {
-    dir: PathBuf,
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        let _ = Command::new(repo_root().join("tests/control-plane/down.sh"))
-            .arg(&self.dir)
-            .arg("--purge")
-            .output();
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -105,18 +92,9 @@ fn is_leader(port: u16) -> Option<bool> {
 
 #[tokio::test]
 async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
-    let root = std::env::temp_dir().join(format!("wsop-ha-{}", random_suffix(6)));
-    let up = Command::new(repo_root().join("tests/control-plane/up.sh"))
-        .arg(&root)
-        .output()
-        .expect("up.sh runs");
-    let _plane = ControlPlane { dir: root.clone() };
-    assert!(
-        up.status.success(),
-        "second control plane: {}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let admin_kc = root.join("admin.kubeconfig");
+    let plane = ControlPlane::start("ha");
+    let root = plane.dir.clone();
+    let admin_kc = plane.admin_kubeconfig();
     for file in ["crds/", "deploy/operator-rbac.yaml"] {
         ok_stdout(
             cluster().kubectl_with(

@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod api;
+mod chart;
 mod control_plane;
 mod credentials;
 mod deletion;

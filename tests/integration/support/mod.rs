@@ -530,3 +530,65 @@ pub async fn events_for(client: &Client, namespace: &str, name: &str) -> Vec<Str
         })
         .unwrap_or_default()
 }
+
+/// A control plane of a test's own (up.sh runs side by side), for tests that
+/// would disturb the shared one; stopped and removed when dropped.
+pub struct ControlPlane {
+    pub dir: PathBuf,
+}
+
+impl ControlPlane {
+    pub fn start(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("wsop-{name}-{}", random_suffix(6)));
+        let up = Command::new(repo_root().join("tests/control-plane/up.sh"))
+            .arg(&dir)
+            .output()
+            .expect("up.sh runs");
+        let plane = ControlPlane { dir };
+        assert!(
+            up.status.success(),
+            "control plane {name}: {}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        plane
+    }
+
+    pub fn admin_kubeconfig(&self) -> PathBuf {
+        self.dir.join("admin.kubeconfig")
+    }
+
+    /// Runs kubectl as this control plane's admin.
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        cluster().kubectl_with(&self.admin_kubeconfig(), args, stdin)
+    }
+
+    /// Runs helm against this control plane.
+    pub fn helm(&self, args: &[&str]) -> Output {
+        let helm = cluster()
+            .bin_dir
+            .as_ref()
+            .map_or_else(|| PathBuf::from("helm"), |d| d.join("helm"));
+        Command::new(helm)
+            .arg("--kubeconfig")
+            .arg(self.admin_kubeconfig())
+            .args(args)
+            .env("HELM_CACHE_HOME", self.dir.join("helm/cache"))
+            .env("HELM_CONFIG_HOME", self.dir.join("helm/config"))
+            .env("HELM_DATA_HOME", self.dir.join("helm/data"))
+            .output()
+            .expect("helm runs")
+    }
+
+    pub async fn admin(&self) -> Client {
+        client_from(&self.admin_kubeconfig(), None).await
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("tests/control-plane/down.sh"))
+            .arg(&self.dir)
+            .arg("--purge")
+            .output();
+    }
+}
