@@ -366,17 +366,12 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
             reason: "DeletionBlocked",
             message: why.clone(),
         };
-        write_status_with(
-            ws,
-            ctx,
-            outcome,
-            Some(&why),
-            None,
-            None,
-            Some(WorkspacePhase::Terminating),
-            None,
-        )
-        .await?;
+        let facts = StatusFacts {
+            deletion_blocked: Some(&why),
+            phase: Some(WorkspacePhase::Terminating),
+            ..Default::default()
+        };
+        write_status_with(ws, ctx, outcome, facts).await?;
         return Ok(Action::await_change());
     }
 
@@ -447,19 +442,39 @@ async fn write_status(
         (Outcome::Stalled { .. }, _) => WorkspacePhase::Failed,
         (Outcome::Progressing { .. }, _) => WorkspacePhase::Pending,
     };
-    write_status_with(ws, ctx, outcome, None, effective, org, Some(phase), shared).await
+    let facts = StatusFacts {
+        deletion_blocked: None,
+        effective,
+        org,
+        phase: Some(phase),
+        shared,
+    };
+    write_status_with(ws, ctx, outcome, facts).await
+}
+
+/// What a Workspace's status reports besides the outcome.
+#[derive(Default)]
+struct StatusFacts<'a> {
+    deletion_blocked: Option<&'a str>,
+    effective: Option<&'a Effective>,
+    org: Option<&'a Organization>,
+    phase: Option<WorkspacePhase>,
+    shared: Option<Aspect>,
 }
 
 async fn write_status_with(
     ws: &Workspace,
     ctx: &Context,
     outcome: Outcome,
-    deletion_blocked: Option<&str>,
-    effective: Option<&Effective>,
-    org: Option<&Organization>,
-    phase: Option<WorkspacePhase>,
-    shared: Option<Aspect>,
+    facts: StatusFacts<'_>,
 ) -> Result<()> {
+    let StatusFacts {
+        deletion_blocked,
+        effective,
+        org,
+        phase,
+        shared,
+    } = facts;
     let old = ws.status.clone().unwrap_or_default();
     let now = conditions::now();
     let mut conditions = conditions::next(
