@@ -222,11 +222,17 @@ async fn expired_member_loses_access_at_that_moment() {
         lag < jiff::SignedDuration::from_secs(5),
         "access removed {lag} after expiry"
     );
-    let m = members.get("temp-erin").await.unwrap();
-    assert_eq!(
-        m.status.unwrap().phase,
-        Some(workspace_operator::api::MemberPhase::Expired)
-    );
+    // The access goes first, then the status says so.
+    eventually("phase Expired", LIMIT, || async {
+        let m = members.get("temp-erin").await.map_err(|e| e.to_string())?;
+        let phase = m.status.and_then(|s| s.phase);
+        if phase == Some(workspace_operator::api::MemberPhase::Expired) {
+            Ok(())
+        } else {
+            Err(format!("{phase:?}"))
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
