@@ -8,23 +8,22 @@ use std::time::Duration;
 
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
-use super::{Context, children_metadata, drain, valid};
+use super::{Context, children_metadata, drain, valid, writes};
 use crate::api::member::{MemberPhase, WorkspaceMemberStatus};
 use crate::api::names::workspace_namespace;
 use crate::api::{Workspace, WorkspaceMember, WorkspaceRole};
 use crate::apply::{delete_owned, ensure, prune};
 use crate::conditions::{self, Outcome};
 use crate::error::{Error, Result};
-use crate::labels::{self, FIELD_MANAGER, FINALIZER};
+use crate::labels;
 use crate::resources::member::{self as build, ACCESS_COMPONENT, MEMBER_LABEL};
 
 type Guard = DeserializeGuard<WorkspaceMember>;
@@ -113,13 +112,13 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     };
     let org = member.namespace().unwrap_or_default();
     if member.meta().deletion_timestamp.is_some() {
-        if member.finalizers().iter().any(|f| f == FINALIZER) {
+        if writes::has_finalizer(member) {
             remove_access(member, &ctx).await?;
             patch_finalizers(member, &ctx, false).await?;
         }
         return Ok(Action::await_change());
     }
-    if !member.finalizers().iter().any(|f| f == FINALIZER) {
+    if !writes::has_finalizer(member) {
         patch_finalizers(member, &ctx, true).await?;
     }
 
@@ -295,30 +294,15 @@ async fn remove_access(member: &WorkspaceMember, ctx: &Context) -> Result<()> {
 }
 
 async fn patch_finalizers(member: &WorkspaceMember, ctx: &Context, add: bool) -> Result<()> {
-    let api: Api<WorkspaceMember> =
-        Api::namespaced(ctx.client.clone(), &member.namespace().unwrap_or_default());
-    let mut finalizers: Vec<String> = member
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    if add {
-        finalizers.push(FINALIZER.into());
-    }
-    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": member.resource_version()}});
-    match api
-        .patch(
-            &member.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 && !add => Ok(()),
-        Err(e) => Err(Error::kube("updating finalizers")(e)),
-    }
+    writes::set_finalizer(
+        &Api::<WorkspaceMember>::namespaced(
+            ctx.client.clone(),
+            &member.namespace().unwrap_or_default(),
+        ),
+        member,
+        add,
+    )
+    .await
 }
 
 async fn write_status(
@@ -346,39 +330,10 @@ async fn write_status(
         conditions,
         observed_generation: member.meta().generation,
     };
-    if status == old {
-        return Ok(());
-    }
-    let old_ready = old
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.reason.clone());
-    if let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready")
-        && old_ready.as_deref() != Some(ready.reason.as_str())
-    {
-        let type_ = if ready.status == "True" || ready.reason == "RoleNotReady" {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        };
-        ctx.event(member, type_, &ready.reason, ready.message.clone())
-            .await;
-    }
-    let patch = serde_json::json!({"apiVersion": "workspaces.dev/v1alpha1", "kind": "WorkspaceMember", "status": status});
-    match Api::<WorkspaceMember>::namespaced(
+    let api = Api::<WorkspaceMember>::namespaced(
         ctx.client.clone(),
         &member.namespace().unwrap_or_default(),
-    )
-    .patch_status(
-        &member.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::kube("writing status")(e)),
-    }
+    );
+    let conditions = (old.conditions.as_slice(), status.conditions.as_slice());
+    writes::write_status(ctx, &api, member, &old, &status, conditions, false).await
 }

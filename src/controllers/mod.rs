@@ -7,6 +7,7 @@ pub mod member;
 pub mod organization;
 pub mod role;
 pub mod workspace;
+pub mod writes;
 
 use std::fmt::Debug;
 use std::hash::Hash;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
@@ -15,7 +15,7 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
-use super::{Context, children_metadata, drain, ref_from_labels, valid};
+use super::{Context, children_metadata, drain, ref_from_labels, valid, writes};
 use crate::api::common::conditions::DELETION_BLOCKED;
 use crate::api::names::organization_namespace;
 use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
@@ -23,7 +23,7 @@ use crate::api::{Organization, Workspace, WorkspaceRole};
 use crate::apply::{delete_owned, ensure, ensure_owned};
 use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
-use crate::labels::{self, FIELD_MANAGER, FINALIZER};
+use crate::labels;
 use crate::resources::organization::{self as build, default_workspace_name};
 use crate::resources::predefined_roles;
 
@@ -126,7 +126,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     if org.meta().deletion_timestamp.is_some() {
         return finalize(org, &ctx).await;
     }
-    if !org.finalizers().iter().any(|f| f == FINALIZER) {
+    if !writes::has_finalizer(org) {
         patch_finalizers(org, &ctx, true).await?;
     }
     match apply_children(org, &ctx).await {
@@ -222,33 +222,11 @@ async fn apply_children(org: &Organization, ctx: &Context) -> Result<Option<Aspe
 }
 
 async fn patch_finalizers(org: &Organization, ctx: &Context, add: bool) -> Result<()> {
-    let api: Api<Organization> = Api::all(ctx.client.clone());
-    let mut finalizers: Vec<String> = org
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    if add {
-        finalizers.push(FINALIZER.into());
-    }
-    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": org.resource_version()}});
-    match api
-        .patch(
-            &org.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 && !add => Ok(()),
-        Err(e) => Err(Error::kube("updating finalizers")(e)),
-    }
+    writes::set_finalizer(&Api::<Organization>::all(ctx.client.clone()), org, add).await
 }
 
 async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {
-    if !org.finalizers().iter().any(|f| f == FINALIZER) {
+    if !writes::has_finalizer(org) {
         return Ok(Action::await_change());
     }
     let name = org.name_any();
@@ -382,40 +360,16 @@ async fn write_status_shared(
         conditions,
         observed_generation: org.meta().generation,
     };
-    if status == old {
-        return Ok(());
-    }
-    let old_ready = old
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.reason.clone());
-    if let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready")
-        && old_ready.as_deref() != Some(ready.reason.as_str())
-        && deletion_blocked.is_none()
-    {
-        let type_ = if ready.status == "True"
-            || ready.reason == "Reconciling"
-            || ready.reason == "Deleting"
-        {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        };
-        ctx.event(org, type_, &ready.reason, ready.message.clone())
-            .await;
-    }
-    let patch = serde_json::json!({"apiVersion": "workspaces.dev/v1alpha1", "kind": "Organization", "status": status});
-    match Api::<Organization>::all(ctx.client.clone())
-        .patch_status(
-            &org.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::kube("writing status")(e)),
-    }
+    let api = Api::<Organization>::all(ctx.client.clone());
+    let conditions = (old.conditions.as_slice(), status.conditions.as_slice());
+    writes::write_status(
+        ctx,
+        &api,
+        org,
+        &old,
+        &status,
+        conditions,
+        deletion_blocked.is_some(),
+    )
+    .await
 }

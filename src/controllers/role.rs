@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
@@ -17,13 +17,13 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
-use super::{Context, children_metadata, drain, valid};
+use super::{Context, children_metadata, drain, valid, writes};
 use crate::api::role::WorkspaceRoleStatus;
 use crate::api::{WorkspaceMember, WorkspaceRole};
 use crate::apply::{delete_owned, ensure};
 use crate::conditions::{self, Outcome};
 use crate::error::{Error, Result};
-use crate::labels::{self, FIELD_MANAGER, FINALIZER};
+use crate::labels;
 use crate::resources::{owner_reference, role as build, role_cluster_role_name};
 
 type Guard = DeserializeGuard<WorkspaceRole>;
@@ -89,7 +89,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     let cr_name = role_cluster_role_name(&org_name, &role.name_any());
 
     if role.meta().deletion_timestamp.is_some() {
-        if !role.finalizers().iter().any(|f| f == FINALIZER) {
+        if !writes::has_finalizer(role) {
             return Ok(Action::await_change());
         }
         if let Some(why) = deletion_blocker(role, &ctx) {
@@ -123,7 +123,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         write_status(role, &ctx, outcome, None).await?;
         return Ok(Action::await_change());
     };
-    if !role.finalizers().iter().any(|f| f == FINALIZER) {
+    if !writes::has_finalizer(role) {
         patch_finalizers(role, &ctx, true).await?;
     }
 
@@ -210,30 +210,15 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
 }
 
 async fn patch_finalizers(role: &WorkspaceRole, ctx: &Context, add: bool) -> Result<()> {
-    let api: Api<WorkspaceRole> =
-        Api::namespaced(ctx.client.clone(), &role.namespace().unwrap_or_default());
-    let mut finalizers: Vec<String> = role
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    if add {
-        finalizers.push(FINALIZER.into());
-    }
-    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": role.resource_version()}});
-    match api
-        .patch(
-            &role.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 && !add => Ok(()),
-        Err(e) => Err(Error::kube("updating finalizers")(e)),
-    }
+    writes::set_finalizer(
+        &Api::<WorkspaceRole>::namespaced(
+            ctx.client.clone(),
+            &role.namespace().unwrap_or_default(),
+        ),
+        role,
+        add,
+    )
+    .await
 }
 
 /// Why `role` cannot go yet: members or workspaces still use it, or it is a
@@ -314,37 +299,17 @@ async fn write_status_with(
         conditions,
         observed_generation: role.meta().generation,
     };
-    if status == old {
-        return Ok(());
-    }
-    let old_ready = old
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.reason.clone());
-    if let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready")
-        && old_ready.as_deref() != Some(ready.reason.as_str())
-        && deletion_blocked.is_none()
-    {
-        let type_ = if ready.status == "True" {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        };
-        ctx.event(role, type_, &ready.reason, ready.message.clone())
-            .await;
-    }
-    let patch = serde_json::json!({"apiVersion": "workspaces.dev/v1alpha1", "kind": "WorkspaceRole", "status": status});
-    match Api::<WorkspaceRole>::namespaced(ctx.client.clone(), &ns.unwrap_or_default())
-        .patch_status(
-            &role.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::kube("writing status")(e)),
-    }
+    let api =
+        Api::<WorkspaceRole>::namespaced(ctx.client.clone(), &role.namespace().unwrap_or_default());
+    let conditions = (old.conditions.as_slice(), status.conditions.as_slice());
+    writes::write_status(
+        ctx,
+        &api,
+        role,
+        &old,
+        &status,
+        conditions,
+        deletion_blocked.is_some(),
+    )
+    .await
 }

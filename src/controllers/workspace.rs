@@ -17,14 +17,14 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::{info, instrument};
 
-use super::{Context, children_metadata, drain, ref_from_labels, spec_error_action, valid};
+use super::{Context, children_metadata, drain, ref_from_labels, spec_error_action, valid, writes};
 use crate::api::names::workspace_namespace;
 use crate::api::workspace::{DeletionPolicy, WorkspacePhase, WorkspaceStatus};
 use crate::api::{Organization, Workspace, WorkspaceMember};
 use crate::apply::{delete_owned, ensure, ensure_owned, prune};
 use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
-use crate::labels::{self, FIELD_MANAGER, FINALIZER};
+use crate::labels;
 use crate::resources::organization::is_default_workspace;
 use crate::resources::workspace::{
     self as build, ACCESS_COMPONENT, Effective, INFO_CONFIGMAP, ISOLATION_POLICY, LIMITS, QUOTA,
@@ -157,7 +157,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         write_status(ws, &ctx, outcome, None, None, None).await?;
         return Ok(Action::await_change());
     };
-    if !ws.finalizers().iter().any(|f| f == FINALIZER) {
+    if !writes::has_finalizer(ws) {
         add_finalizer(ws, &ctx).await?;
     }
 
@@ -265,49 +265,21 @@ async fn apply_children(
 }
 
 async fn add_finalizer(ws: &Workspace, ctx: &Context) -> Result<()> {
-    let api: Api<Workspace> =
-        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
-    let mut finalizers = ws.finalizers().to_vec();
-    finalizers.push(FINALIZER.into());
-    // JSON merge with the resourceVersion: fails rather than drop someone
-    // else's finalizer added meanwhile.
-    let patch = serde_json::json!({
-        "metadata": {"finalizers": finalizers, "resourceVersion": ws.resource_version()}
-    });
-    api.patch(
-        &ws.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
+    writes::set_finalizer(
+        &Api::<Workspace>::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default()),
+        ws,
+        true,
     )
     .await
-    .map_err(Error::kube("adding the finalizer"))?;
-    Ok(())
 }
 
 async fn remove_finalizer(ws: &Workspace, ctx: &Context) -> Result<()> {
-    let api: Api<Workspace> =
-        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
-    let finalizers: Vec<_> = ws
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    let patch = serde_json::json!({
-        "metadata": {"finalizers": finalizers, "resourceVersion": ws.resource_version()}
-    });
-    match api
-        .patch(
-            &ws.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::kube("removing the finalizer")(e)),
-    }
+    writes::set_finalizer(
+        &Api::<Workspace>::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default()),
+        ws,
+        false,
+    )
+    .await
 }
 
 /// Members linked to `ws`, except one for its owner (the owner is never unlinked).
@@ -328,7 +300,7 @@ pub fn linked_members(
 }
 
 async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> Result<Action> {
-    if !ws.finalizers().iter().any(|f| f == FINALIZER) {
+    if !writes::has_finalizer(ws) {
         return Ok(Action::await_change());
     }
     let ns_name = ws.namespace().unwrap_or_default();
@@ -508,51 +480,18 @@ async fn write_status_with(
         conditions,
         observed_generation: ws.meta().generation,
     };
-    if status == old {
-        return Ok(());
-    }
-    // An Event only when the Ready reason changes, not on every status write.
-    let old_ready = old
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.reason.clone());
-    let new_ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .cloned();
-    if let Some(ready) = &new_ready
-        && old_ready.as_deref() != Some(ready.reason.as_str())
-        && deletion_blocked.is_none()
-    {
-        let type_ = if ready.status == "True" || ready.reason == "Reconciling" {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        };
-        ctx.event(ws, type_, &ready.reason, ready.message.clone())
-            .await;
-    }
-    let api: Api<Workspace> =
-        Api::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
-    let patch = serde_json::json!({
-        "apiVersion": "workspaces.dev/v1alpha1",
-        "kind": "Workspace",
-        "status": status,
-    });
-    match api
-        .patch_status(
-            &ws.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::kube("writing status")(e)),
-    }
+    let api = Api::<Workspace>::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default());
+    let conditions = (old.conditions.as_slice(), status.conditions.as_slice());
+    writes::write_status(
+        ctx,
+        &api,
+        ws,
+        &old,
+        &status,
+        conditions,
+        deletion_blocked.is_some(),
+    )
+    .await
 }
 
 /// Metadata of every Secret: sources are the users' own, unlabelled Secrets.
