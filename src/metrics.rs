@@ -48,7 +48,12 @@ impl Metrics {
 
     /// Records one finished reconcile of `kind`; `error` is its category.
     pub fn reconciled(&self, kind: &'static str, took: Duration, error: Option<&'static str>) {
-        *self.reconciles.lock().unwrap().entry(kind).or_default() += 1;
+        *self
+            .reconciles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(kind)
+            .or_default() += 1;
         if let Some(category) = error {
             *self
                 .errors
@@ -57,7 +62,10 @@ impl Metrics {
                 .entry((kind, category))
                 .or_default() += 1;
         }
-        let mut durations = self.durations.lock().unwrap();
+        let mut durations = self
+            .durations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let h = durations.entry(kind).or_insert_with(|| Histogram {
             counts: vec![0; BUCKETS.len()],
             ..Default::default()
@@ -84,28 +92,46 @@ impl Metrics {
 
     /// Sets how many objects of `kind` exist.
     pub fn set_objects(&self, kind: &'static str, n: i64) {
-        self.objects.lock().unwrap().insert(kind, n);
+        self.objects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(kind, n);
     }
 
     /// The metrics in Prometheus' text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP workspace_operator_reconciles_total Reconciles finished, by kind.\n# TYPE workspace_operator_reconciles_total counter\n");
-        for (kind, n) in self.reconciles.lock().unwrap().iter() {
+        for (kind, n) in self
+            .reconciles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "workspace_operator_reconciles_total{{kind=\"{kind}\"}} {n}"
             );
         }
         out.push_str("# HELP workspace_operator_reconcile_errors_total Reconciles that failed, by kind and error category.\n# TYPE workspace_operator_reconcile_errors_total counter\n");
-        for ((kind, category), n) in self.errors.lock().unwrap().iter() {
+        for ((kind, category), n) in self
+            .errors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "workspace_operator_reconcile_errors_total{{kind=\"{kind}\",category=\"{category}\"}} {n}"
             );
         }
         out.push_str("# HELP workspace_operator_reconcile_duration_seconds Time per reconcile, by kind.\n# TYPE workspace_operator_reconcile_duration_seconds histogram\n");
-        for (kind, h) in self.durations.lock().unwrap().iter() {
+        for (kind, h) in self
+            .durations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
             for (bound, count) in BUCKETS.iter().zip(&h.counts) {
                 let _ = writeln!(
                     out,
@@ -129,14 +155,24 @@ impl Metrics {
             );
         }
         out.push_str("# HELP workspace_operator_api_requests_total Requests sent to the Kubernetes API, by HTTP method.\n# TYPE workspace_operator_api_requests_total counter\n");
-        for (method, n) in self.requests.lock().unwrap().iter() {
+        for (method, n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "workspace_operator_api_requests_total{{method=\"{method}\"}} {n}"
             );
         }
         out.push_str("# HELP workspace_operator_objects Objects in the operator's caches, by kind.\n# TYPE workspace_operator_objects gauge\n");
-        for (kind, n) in self.objects.lock().unwrap().iter() {
+        for (kind, n) in self
+            .objects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
             let _ = writeln!(out, "workspace_operator_objects{{kind=\"{kind}\"}} {n}");
         }
         let _ = writeln!(
@@ -193,6 +229,7 @@ pub async fn serve(addr: std::net::SocketAddr, metrics: Arc<Metrics>) -> std::io
                 body.len()
             );
             let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
         });
     }
 }

@@ -205,7 +205,10 @@ impl Context {
 
     /// Forgets past failures of `obj` after a successful reconcile.
     pub fn succeeded<K: Resource<DynamicType = ()>>(&self, obj: &K) {
-        self.failures.lock().unwrap().remove(&Self::key(obj));
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&Self::key(obj));
     }
 
     /// Per-object exponential backoff for transient errors; errors the spec
@@ -214,7 +217,10 @@ impl Context {
         if !err.is_transient() {
             return Action::await_change();
         }
-        let mut failures = self.failures.lock().unwrap();
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let n = failures.entry(Self::key(obj)).or_insert(0);
         *n = n.saturating_add(1);
         let delay = backoff_delay(self.settings.base_backoff, self.settings.max_backoff, *n);

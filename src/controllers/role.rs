@@ -155,7 +155,12 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         role.meta().generation.unwrap_or_default(),
         format!("{:?}", desired.rules),
     );
-    if ctx.refused.lock().unwrap().contains(&attempt) {
+    if ctx
+        .refused
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .contains(&attempt)
+    {
         return Ok(Action::await_change());
     }
     // Also owned by the organization, so deleting it cleans up even if this
@@ -182,7 +187,10 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         }) if s.code == 403 => {
             // Beyond the operator's ceiling: the API server refused it. A
             // retry cannot help until the role or the ceiling changes.
-            ctx.refused.lock().unwrap().insert(attempt);
+            ctx.refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(attempt);
             let outcome = Outcome::Stalled {
                 reason: "BeyondCeiling",
                 message: format!(
