@@ -132,7 +132,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             ),
         };
         write_status(member, &ctx, outcome, MemberPhase::Pending, vec![]).await?;
-        return Ok(Action::await_change());
+        return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
     };
 
     if let Some(expires) = &member.spec.expires_at {
@@ -220,7 +220,12 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     .await?;
 
     // Expiry happens at that moment, not at the next resync.
-    let mut next = ctx.settings.resync;
+    // Roles still missing or not ready may appear any moment.
+    let mut next = if unknown.is_empty() && not_ready.is_empty() {
+        ctx.settings.resync
+    } else {
+        super::WAIT_FOR_OTHERS
+    };
     if let Some(expires) = &member.spec.expires_at {
         let left = expires.0.duration_since(jiff::Timestamp::now());
         let left = Duration::try_from(left).unwrap_or_default() + Duration::from_millis(50);

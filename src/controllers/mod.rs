@@ -194,6 +194,13 @@ pub fn error_action<K: Resource<DynamicType = ()>>(
     ctx.failure_action(obj, err)
 }
 
+/// How soon an object waiting on another one (a member to be unlinked, a
+/// workspace or role to appear) looks again. The trigger from the other
+/// object's watch can arrive before the cache this controller reads has seen
+/// the change, so waiting for a change alone could wait forever. Only cached
+/// reads happen then; nothing is written unless something changed.
+pub const WAIT_FOR_OTHERS: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// After an error the spec causes: wait for the next change of the object,
 /// no retry loop. A conflict over a name can clear without such a change (the
 /// other object is deleted), so it is looked at again now and then.

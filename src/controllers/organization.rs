@@ -264,7 +264,7 @@ async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {
             Some(&why),
         )
         .await?;
-        return Ok(Action::await_change());
+        return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
     }
     // Only the default workspace is left: delete it, and wait until it is gone
     // (its own finalizer removes its namespace).
@@ -288,7 +288,7 @@ async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {
             None,
         )
         .await?;
-        return Ok(Action::await_change());
+        return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
     }
     let uid = org.uid().unwrap_or_default();
     super::credentials::prune_copies(ctx, &uid, &Default::default()).await?;

@@ -107,7 +107,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                 message: why.clone(),
             };
             write_status_with(role, &ctx, outcome, Some(&cr_name), Some(&why)).await?;
-            return Ok(Action::await_change());
+            return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
         }
         delete_owned(&cluster_roles, &cr_name, &uid).await?;
         patch_finalizers(role, &ctx, false).await?;
@@ -121,7 +121,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             ),
         };
         write_status(role, &ctx, outcome, None).await?;
-        return Ok(Action::await_change());
+        return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
     };
     if !writes::has_finalizer(role) {
         patch_finalizers(role, &ctx, true).await?;

@@ -155,7 +155,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             ),
         };
         write_status(ws, &ctx, outcome, None, None, None).await?;
-        return Ok(Action::await_change());
+        return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
     };
     if !writes::has_finalizer(ws) {
         add_finalizer(ws, &ctx).await?;
@@ -344,7 +344,7 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
             ..Default::default()
         };
         write_status_with(ws, ctx, outcome, facts).await?;
-        return Ok(Action::await_change());
+        return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
     }
 
     let uid = ws.uid().unwrap_or_default();
