@@ -472,28 +472,38 @@ async fn create(client: &Client, ns: &str, obj: &Value) -> DynamicObject {
     .unwrap_or_else(|e| panic!("create {}: {e}", obj["kind"]))
 }
 
+/// Replaces the object's spec with `path` set to `value`, starting from the
+/// live object each time: the operator may have updated it meanwhile (its
+/// finalizer, its status), which would make a stale replace conflict.
 async fn replace_spec(
     client: &Client,
     ns: &str,
-    mut live: DynamicObject,
+    created: DynamicObject,
     path: &str,
     value: Value,
 ) -> Result<(), String> {
-    let kind = live.types.as_ref().unwrap().kind.clone();
+    let kind = created.types.as_ref().unwrap().kind.clone();
     let (ar, namespaced) = api_resource(&kind).unwrap();
-    let mut data = serde_json::json!({ "spec": live.data["spec"].clone() });
-    data = set(data, path, value);
-    live.data["spec"] = data["spec"].clone();
     let api: Api<DynamicObject> = if namespaced {
         Api::namespaced_with(client.clone(), ns, &ar)
     } else {
         Api::all_with(client.clone(), &ar)
     };
-    let name = live.meta().name.clone().unwrap();
-    api.replace(&name, &PostParams::default(), &live)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let name = created.meta().name.clone().unwrap();
+    for _ in 0..10 {
+        let mut live = api.get(&name).await.map_err(|e| e.to_string())?;
+        let data = set(
+            serde_json::json!({ "spec": live.data["spec"].clone() }),
+            path,
+            value.clone(),
+        );
+        live.data["spec"] = data["spec"].clone();
+        match api.replace(&name, &PostParams::default(), &live).await {
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            other => return other.map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+    Err("kept conflicting with concurrent updates".into())
 }
 
 #[tokio::test]
