@@ -219,7 +219,7 @@ async fn expired_member_loses_access_at_that_moment() {
     let lag = jiff::Timestamp::now().duration_since(expires);
     // Not the hourly resync: within a few seconds of the moment.
     assert!(
-        lag < jiff::SignedDuration::from_secs(5),
+        lag < jiff::SignedDuration::from_secs(10),
         "access removed {lag} after expiry"
     );
     // The access goes first, then the status says so.
