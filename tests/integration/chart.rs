@@ -5,7 +5,7 @@
 //! keeping CRDs and workspaces.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -25,7 +25,7 @@ fn chart() -> String {
     repo_root().join(CHART).to_string_lossy().into_owned()
 }
 
-fn start_operator_as(kubeconfig: &Path, log: &Path) -> Child {
+fn start_operator_as(kubeconfig: &Path, log: &Path) -> KillOnDrop {
     Command::new(env!("CARGO_BIN_EXE_workspace-operator"))
         .args(["run", "--leader-election", "--lease-seconds", "6"])
         .env("KUBECONFIG", kubeconfig)
@@ -34,6 +34,7 @@ fn start_operator_as(kubeconfig: &Path, log: &Path) -> Child {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
+        .map(KillOnDrop)
         .expect("operator starts")
 }
 
@@ -206,7 +207,7 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
 
     // The operator as the chart's ServiceAccount, with exactly the chart's RBAC.
     let kubeconfig = service_account_kubeconfig(&plane);
-    let mut operator = start_operator_as(&kubeconfig, &plane.dir.join("logs/chart-operator.log"));
+    let operator = start_operator_as(&kubeconfig, &plane.dir.join("logs/chart-operator.log"));
     apply_file(&admin, "examples/01-organization.yaml").await;
     wait_ready(
         &Api::<Organization>::all(admin.clone()),
@@ -405,8 +406,7 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
     for ws in ["default", "payments", "research", "legacy", "locked"] {
         workspaces.get(ws).await.expect("workspace kept");
     }
-    let _ = operator.kill();
-    let _ = operator.wait();
+    drop(operator);
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -45,7 +45,7 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     ))
 }
 
-fn start_operator(dir: &Path, port: u16, name: &str) -> Child {
+fn start_operator(dir: &Path, port: u16, name: &str) -> KillOnDrop {
     let log = std::fs::File::create(dir.join(format!("logs/{name}.log"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_workspace-operator"))
         .args([
@@ -62,6 +62,7 @@ fn start_operator(dir: &Path, port: u16, name: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(KillOnDrop)
         .expect("operator starts")
 }
 
@@ -193,8 +194,8 @@ async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
     } else {
         &mut b
     };
-    leader.kill().unwrap();
-    let _ = leader.wait();
+    leader.0.kill().unwrap();
+    let _ = leader.0.wait();
     let killed_at = std::time::Instant::now();
     eventually(
         "the standby takes over",
@@ -235,8 +236,5 @@ async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
     )
     .await;
 
-    for p in [&mut a, &mut b] {
-        let _ = p.kill();
-        let _ = p.wait();
-    }
+    drop((a, b));
 }

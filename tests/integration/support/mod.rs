@@ -592,3 +592,13 @@ impl Drop for ControlPlane {
             .output();
     }
 }
+
+/// A child process killed when the test ends, also when it fails.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
