@@ -156,22 +156,17 @@ impl Context {
 
     /// The decodable WorkspaceRoles of organization namespace `namespace`.
     pub fn roles_in(&self, namespace: &str) -> Vec<WorkspaceRole> {
-        self.roles
-            .state()
-            .iter()
-            .filter_map(|g| valid_ref(g).cloned())
-            .filter(|r| r.namespace().as_deref() == Some(namespace))
-            .collect()
+        valid_in(&self.roles, namespace)
     }
 
     /// The decodable WorkspaceMembers of organization namespace `namespace`.
     pub fn members_in(&self, namespace: &str) -> Vec<WorkspaceMember> {
-        self.members
-            .state()
-            .iter()
-            .filter_map(|g| valid_ref(g).cloned())
-            .filter(|m| m.namespace().as_deref() == Some(namespace))
-            .collect()
+        valid_in(&self.members, namespace)
+    }
+
+    /// The decodable Workspaces of organization namespace `namespace`.
+    pub fn workspaces_in(&self, namespace: &str) -> Vec<Workspace> {
+        valid_in(&self.workspaces, namespace)
     }
 
     /// Publishes an Event about `obj`; failures are logged, never fatal.
@@ -240,6 +235,22 @@ pub fn backoff_delay(base: Duration, max: Duration, attempt: u32) -> Duration {
         .subsec_nanos();
     let jitter = capped.mul_f64(f64::from(nanos % 100) / 1000.0);
     capped + jitter
+}
+
+/// The decodable objects of `store` in `namespace`.
+fn valid_in<K: Resource<DynamicType = ()> + Clone>(
+    store: &Store<DeserializeGuard<K>>,
+    namespace: &str,
+) -> Vec<K>
+where
+    DeserializeGuard<K>: kube::runtime::reflector::Lookup<DynamicType = ()> + Clone,
+{
+    store
+        .state()
+        .iter()
+        .filter_map(|g| valid_ref(g).cloned())
+        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
+        .collect()
 }
 
 fn valid_ref<K>(guard: &DeserializeGuard<K>) -> Option<&K> {

@@ -16,7 +16,7 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
-use super::{Context, children_metadata, drain, valid, writes};
+use super::{Context, children_metadata, drain, writes};
 use crate::api::member::{MemberPhase, WorkspaceMemberStatus};
 use crate::api::names::workspace_namespace;
 use crate::api::{Workspace, WorkspaceMember, WorkspaceRole};
@@ -74,7 +74,7 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     .graceful_shutdown_on(shutdown)
     .run(
         |obj, ctx| super::timed("WorkspaceMember", ctx.clone(), reconcile(obj, ctx)),
-        error_policy,
+        super::error_policy,
         ctx.clone(),
     );
     drain("WorkspaceMember", controller).await;
@@ -83,13 +83,6 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
 fn member_ref(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
     let labels = meta.labels.as_ref()?;
     Some(ObjectRef::new(labels.get(MEMBER_LABEL)?).within(labels.get(labels::ORGANIZATION)?))
-}
-
-fn error_policy(guard: Arc<Guard>, err: &Error, ctx: Arc<Context>) -> Action {
-    match valid(&guard) {
-        Some(m) => ctx.failure_action(m, err),
-        None => Action::await_change(),
-    }
 }
 
 fn role_ready(role: &WorkspaceRole) -> bool {

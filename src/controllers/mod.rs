@@ -184,14 +184,20 @@ fn crd_missing(plural: &'static str) -> impl FnOnce(kube::Error) -> StartupError
     move |source| StartupError::CrdMissing { plural, source }
 }
 
-/// Shared shape of every reconcile result's error handling: the per-object
-/// backoff in `Context`.
-pub fn error_action<K: Resource<DynamicType = ()>>(
-    obj: &K,
+/// After a failed reconcile: the per-object backoff in `Context`; an object
+/// that cannot be decoded waits for its next change.
+pub fn error_policy<K>(
+    guard: Arc<DeserializeGuard<K>>,
     err: &crate::error::Error,
-    ctx: &Arc<Context>,
-) -> kube::runtime::controller::Action {
-    ctx.failure_action(obj, err)
+    ctx: Arc<Context>,
+) -> kube::runtime::controller::Action
+where
+    K: Resource<DynamicType = ()>,
+{
+    match valid(&guard) {
+        Some(obj) => ctx.failure_action(obj, err),
+        None => kube::runtime::controller::Action::await_change(),
+    }
 }
 
 /// How soon an object waiting on another one (a member to be unlinked, a

@@ -15,7 +15,7 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
-use super::{Context, children_metadata, drain, ref_from_labels, valid, writes};
+use super::{Context, children_metadata, drain, ref_from_labels, writes};
 use crate::api::common::conditions::DELETION_BLOCKED;
 use crate::api::names::organization_namespace;
 use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
@@ -88,28 +88,14 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     .graceful_shutdown_on(shutdown)
     .run(
         |obj, ctx| super::timed("Organization", ctx.clone(), reconcile(obj, ctx)),
-        error_policy,
+        super::error_policy,
         ctx.clone(),
     );
     drain("Organization", controller).await;
 }
 
-fn error_policy(guard: Arc<Guard>, err: &Error, ctx: Arc<Context>) -> Action {
-    match valid(&guard) {
-        Some(org) => ctx.failure_action(org, err),
-        None => Action::await_change(),
-    }
-}
-
 fn workspaces_of(org: &Organization, ctx: &Context) -> Vec<Workspace> {
-    let ns = organization_namespace(&org.name_any());
-    let mut list: Vec<Workspace> = ctx
-        .workspaces
-        .state()
-        .iter()
-        .filter_map(|g| valid(g).cloned())
-        .filter(|w| w.namespace().as_deref() == Some(ns.as_str()))
-        .collect();
+    let mut list = ctx.workspaces_in(&organization_namespace(&org.name_any()));
     list.sort_by_key(|w| w.name_any());
     list
 }

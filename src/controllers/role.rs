@@ -61,17 +61,10 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     .graceful_shutdown_on(shutdown)
     .run(
         |obj, ctx| super::timed("WorkspaceRole", ctx.clone(), reconcile(obj, ctx)),
-        error_policy,
+        super::error_policy,
         ctx.clone(),
     );
     drain("WorkspaceRole", controller).await;
-}
-
-fn error_policy(guard: Arc<Guard>, err: &Error, ctx: Arc<Context>) -> Action {
-    match valid(&guard) {
-        Some(role) => ctx.failure_action(role, err),
-        None => Action::await_change(),
-    }
 }
 
 #[instrument(skip_all, fields(role = %guard.name_any(), namespace = guard.namespace().unwrap_or_default()))]
@@ -250,14 +243,9 @@ fn deletion_blocker(role: &WorkspaceRole, ctx: &Context) -> Option<String> {
         .map(|m| format!("WorkspaceMember {}", m.name_any()))
         .collect();
     users.extend(
-        ctx.workspaces
-            .state()
-            .iter()
-            .filter_map(|g| valid(g))
-            .filter(|w| {
-                w.namespace().as_deref() == Some(ns.as_str())
-                    && w.spec.anonymous_role.as_deref() == Some(name.as_str())
-            })
+        ctx.workspaces_in(&ns)
+            .into_iter()
+            .filter(|w| w.spec.anonymous_role.as_deref() == Some(name.as_str()))
             .map(|w| format!("Workspace {} (anonymousRole)", w.name_any())),
     );
     users.sort();

@@ -118,17 +118,10 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     .graceful_shutdown_on(shutdown)
     .run(
         |obj, ctx| super::timed("Workspace", ctx.clone(), reconcile(obj, ctx)),
-        error_policy,
+        super::error_policy,
         ctx.clone(),
     );
     drain("Workspace", controller).await;
-}
-
-fn error_policy(guard: Arc<Guard>, err: &Error, ctx: Arc<Context>) -> Action {
-    match valid(&guard) {
-        Some(ws) => ctx.failure_action(ws, err),
-        None => Action::await_change(),
-    }
 }
 
 #[instrument(skip_all, fields(workspace = %guard.name_any(), namespace = guard.namespace().unwrap_or_default()))]

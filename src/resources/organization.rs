@@ -67,16 +67,7 @@ pub fn build(org: &Organization) -> OrganizationChildren {
     };
     let owner = owner_reference(org);
     let subjects: Vec<_> = org.spec.admins.iter().flatten().map(rbac_subject).collect();
-    let all = [
-        "get",
-        "list",
-        "watch",
-        "create",
-        "update",
-        "patch",
-        "delete",
-        "deletecollection",
-    ];
+    let all = predefined_roles::WRITE;
 
     let admin_role = Role {
         metadata: meta(ADMIN_ROLE, "organization-access"),
@@ -84,7 +75,7 @@ pub fn build(org: &Organization) -> OrganizationChildren {
             rule(
                 &["workspaces.dev"],
                 &["workspaces", "workspaceroles", "workspacemembers"],
-                &all,
+                all,
                 None,
             ),
             rule(
@@ -97,7 +88,7 @@ pub fn build(org: &Organization) -> OrganizationChildren {
                 &["get", "list", "watch"],
                 None,
             ),
-            rule(&[""], &["secrets", "configmaps"], &all, None),
+            rule(&[""], &["secrets", "configmaps"], all, None),
             rule(&[""], &["events"], &["get", "list", "watch"], None),
             rule(
                 &["events.k8s.io"],

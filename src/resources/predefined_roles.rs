@@ -11,8 +11,9 @@ pub const ADMIN: &str = "admin";
 pub const EDITOR: &str = "editor";
 pub const VIEWER: &str = "viewer";
 
-const READ: &[&str] = &["get", "list", "watch"];
-const WRITE: &[&str] = &[
+pub const READ: &[&str] = &["get", "list", "watch"];
+/// Every verb that reads or changes a namespaced resource.
+pub const WRITE: &[&str] = &[
     "get",
     "list",
     "watch",
