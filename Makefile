@@ -6,7 +6,7 @@
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 CP := tests/control-plane
 
-.PHONY: up down test unit integration components crds lint fmt
+.PHONY: up down test unit integration components crds lint fmt bench
 
 up: components
 	@$(CP)/quickstart.sh $(CLUSTER_DIR)
@@ -37,3 +37,10 @@ lint:
 
 fmt:
 	cargo fmt
+
+# The scale benchmark (docs/benchmarks.md): not part of `make test`, it loads
+# the machine on purpose for many minutes. Rewrites docs/benchmarks.md's
+# figures and plot. Other scales: make bench BENCH_ARGS="--orgs 100 --workspaces 100 --members 1"
+bench: components
+	cargo build --release --locked --bin workspace-operator
+	cargo bench --locked --bench scale -- $(BENCH_ARGS)

@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::controllers::informer::Informer;
 use crate::error::{Error, Result};
 use crate::labels::{self, FIELD_MANAGER};
 use crate::resources::compare::is_subset;
@@ -25,9 +26,19 @@ fn hash_of(value: &serde_json::Value) -> String {
     format!("{:016x}", h.finish())
 }
 
-/// Applies `desired` unless the live object already matches it. Returns
-/// whether a write was made.
-pub async fn ensure<K>(api: &Api<K>, desired: &K) -> Result<bool>
+/// Applies `desired` unless the cached object already matches it: no read
+/// from the API server. Returns whether a write was made.
+pub async fn ensure_cached<K>(api: &Api<K>, cache: &Informer<K>, desired: &K) -> Result<bool>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync,
+{
+    let live = cache.get(desired.meta().namespace.as_deref(), &desired.name_any());
+    apply_unless_current(api, live.as_deref(), desired).await
+}
+
+/// Applies `desired` unless `live` (read by the caller, from a cache)
+/// already matches it. Returns whether a write was made.
+pub async fn apply_unless_current<K>(api: &Api<K>, live: Option<&K>, desired: &K) -> Result<bool>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
 {
@@ -35,11 +46,7 @@ where
     let kind = K::kind(&());
     let desired_json = serde_json::to_value(desired).expect("objects serialize");
     let hash = hash_of(&desired_json);
-    let live = api
-        .get_opt(&name)
-        .await
-        .map_err(Error::kube(format!("reading {kind} {name}")))?;
-    if let Some(live) = &live {
+    if let Some(live) = live {
         let live_json = serde_json::to_value(live).expect("objects serialize");
         let same_hash = live.annotations().get(DESIRED_HASH) == Some(&hash);
         if same_hash && is_subset(&desired_json, &live_json) {
@@ -61,18 +68,21 @@ where
 /// Creates `desired` if absent (never taking over an object someone else
 /// made), then keeps it as desired only if it carries `owner_uid`'s marks.
 /// Returns Err(Conflict) when the name is taken by an object not ours.
-pub async fn ensure_owned<K>(api: &Api<K>, desired: &K, owner_uid: &str) -> Result<bool>
+pub async fn ensure_owned<K>(
+    api: &Api<K>,
+    cache: &Informer<K>,
+    desired: &K,
+    owner_uid: &str,
+) -> Result<bool>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync,
 {
     let name = desired.name_any();
     let kind = K::kind(&());
-    let live = match api
-        .get_opt(&name)
-        .await
-        .map_err(Error::kube(format!("reading {kind} {name}")))?
-    {
-        Some(live) => live,
+    // The cache holds only what carries this operator's marks; anything else
+    // of that name shows up as a conflict on create.
+    let live = match cache.get(desired.meta().namespace.as_deref(), &name) {
+        Some(live) => live.as_ref().clone(),
         None => match api
             .create(
                 &PostParams {
@@ -105,21 +115,22 @@ where
             ),
         });
     }
-    ensure(api, desired).await
+    ensure_cached(api, cache, desired).await
 }
 
-/// Deletes `name` if it exists and carries `owner_uid`'s marks. Returns
-/// whether a delete was issued.
-pub async fn delete_owned<K>(api: &Api<K>, name: &str, owner_uid: &str) -> Result<bool>
+/// Deletes `name` (in the namespace of `api`, `namespace`) if the cache has
+/// it with `owner_uid`'s marks. Returns whether a delete was issued.
+pub async fn delete_owned<K>(
+    api: &Api<K>,
+    cache: &Informer<K>,
+    namespace: Option<&str>,
+    name: &str,
+    owner_uid: &str,
+) -> Result<bool>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync,
 {
-    let kind = K::kind(&());
-    let Some(live) = api
-        .get_opt(name)
-        .await
-        .map_err(Error::kube(format!("reading {kind} {name}")))?
-    else {
+    let Some(live) = cache.get(namespace, name) else {
         return Ok(false);
     };
     if !labels::is_owned_by(live.meta().labels.as_ref(), owner_uid)
@@ -127,7 +138,7 @@ where
     {
         return Ok(false);
     }
-    delete_checked(api, &live).await
+    delete_checked(api, live.as_ref()).await
 }
 
 /// Deletes `live` with a UID precondition, so a newer object of the same
@@ -151,32 +162,29 @@ where
     }
 }
 
-/// Deletes the objects of `api` marked as `component` of `owner_uid` whose
-/// names are not in `keep`. Returns how many deletes were issued.
+/// Deletes the cached objects in `namespace` marked as `component` of
+/// `owner_uid` whose names are not in `keep`. Returns how many deletes were
+/// issued.
 pub async fn prune<K>(
     api: &Api<K>,
+    cache: &Informer<K>,
+    namespace: &str,
     owner_uid: &str,
     component: &str,
     keep: &BTreeSet<String>,
 ) -> Result<usize>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync,
 {
-    let selector = format!(
-        "{}={owner_uid},{}={component}",
-        labels::OWNER_UID,
-        labels::COMPONENT
-    );
-    let list = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(Error::kube(format!("listing {}", K::plural(&()))))?;
     let mut deleted = 0;
-    for obj in list.items {
-        if !keep.contains(&obj.name_any())
+    for obj in cache.owned_by(owner_uid, Some(namespace)) {
+        let is_component =
+            obj.labels().get(labels::COMPONENT).map(String::as_str) == Some(component);
+        if is_component
+            && !keep.contains(&obj.name_any())
             && labels::is_owned_by(obj.meta().labels.as_ref(), owner_uid)
             && obj.meta().deletion_timestamp.is_none()
-            && delete_checked(api, &obj).await?
+            && delete_checked(api, obj.as_ref()).await?
         {
             deleted += 1;
         }

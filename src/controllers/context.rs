@@ -5,18 +5,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tracing::{debug, warn};
 
+use super::informer::{self, Informer};
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::error::{Error, StartupError};
+use crate::labels;
 
 /// Tunables of `workspace-operator run`.
 #[derive(Clone, Debug)]
@@ -41,23 +45,38 @@ impl Default for Settings {
     }
 }
 
-pub struct Context {
-    pub client: Client,
-    pub settings: Settings,
-    pub organizations: Store<DeserializeGuard<Organization>>,
-    pub workspaces: Store<DeserializeGuard<Workspace>>,
-    pub members: Store<DeserializeGuard<WorkspaceMember>>,
-    pub roles: Store<DeserializeGuard<WorkspaceRole>>,
-    recorder: Recorder,
-    failures: Mutex<HashMap<String, u32>>,
-    /// Role grants the API server refused (role UID, generation, rules):
-    /// not asked again until one of them changes, or the operator restarts.
-    pub refused: Mutex<std::collections::HashSet<(String, i64, String)>>,
-    pub metrics: Arc<crate::metrics::Metrics>,
+/// Caches of what this operator made (objects with its managed-by label),
+/// one watch per kind: reconciles read children here, never with a GET.
+pub struct Children {
+    pub namespaces: Informer<Namespace>,
+    pub roles: Informer<Role>,
+    pub role_bindings: Informer<RoleBinding>,
+    pub cluster_roles: Informer<ClusterRole>,
+    pub cluster_role_bindings: Informer<ClusterRoleBinding>,
+    pub quotas: Informer<ResourceQuota>,
+    pub limit_ranges: Informer<LimitRange>,
+    pub network_policies: Informer<NetworkPolicy>,
+    pub config_maps: Informer<ConfigMap>,
 }
 
-/// A cache of every `K`, kept current by a watch in the background.
-fn cache<K>(client: &Client) -> Store<DeserializeGuard<K>>
+fn children_informer<K>(client: &Client) -> Informer<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    Informer::start(
+        Api::all(client.clone()),
+        watcher::Config::default().labels(&labels::managed_selector()),
+        informer::trim::<K>,
+    )
+}
+
+fn kind_informer<K>(client: &Client) -> Informer<DeserializeGuard<K>>
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -74,22 +93,41 @@ where
         + Sync
         + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream = watcher(
-        Api::<DeserializeGuard<K>>::all(client.clone()),
+    Informer::start(
+        Api::all(client.clone()),
         watcher::Config::default(),
+        informer::trim_guard::<K>,
     )
-    .default_backoff()
-    .modify(|g: &mut DeserializeGuard<K>| {
-        // Managed fields are never read; dropping them halves the cache.
-        if let Ok(obj) = g.0.as_mut() {
-            obj.managed_fields_mut().clear();
-        }
-    })
-    .reflect(writer)
-    .for_each(|_| futures::future::ready(()));
-    tokio::spawn(stream);
-    reader
+}
+
+async fn ready<K>(informer: &Informer<K>, kind: &'static str) -> Result<(), StartupError>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    informer
+        .store
+        .wait_until_ready()
+        .await
+        .map_err(|e| StartupError::Cache {
+            kind,
+            message: e.to_string(),
+        })
+}
+
+pub struct Context {
+    pub client: Client,
+    pub settings: Settings,
+    pub organizations: Informer<DeserializeGuard<Organization>>,
+    pub workspaces: Informer<DeserializeGuard<Workspace>>,
+    pub members: Informer<DeserializeGuard<WorkspaceMember>>,
+    pub roles: Informer<DeserializeGuard<WorkspaceRole>>,
+    pub children: Children,
+    recorder: Recorder,
+    failures: Mutex<HashMap<String, u32>>,
+    /// Role grants the API server refused (role UID, generation, rules):
+    /// not asked again until one of them changes, or the operator restarts.
+    pub refused: Mutex<std::collections::HashSet<(String, i64, String)>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Context {
@@ -98,28 +136,36 @@ impl Context {
         settings: Settings,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Arc<Self>, StartupError> {
-        let organizations = cache::<Organization>(&client);
-        let workspaces = cache::<Workspace>(&client);
-        let members = cache::<WorkspaceMember>(&client);
-        let roles = cache::<WorkspaceRole>(&client);
-        let cache_error = |kind| {
-            move |e: reflector::store::WriterDropped| StartupError::Cache {
-                kind,
-                message: e.to_string(),
-            }
+        let organizations = kind_informer::<Organization>(&client);
+        let workspaces = kind_informer::<Workspace>(&client);
+        let members = kind_informer::<WorkspaceMember>(&client);
+        let roles = kind_informer::<WorkspaceRole>(&client);
+        let children = Children {
+            namespaces: children_informer(&client),
+            roles: children_informer(&client),
+            role_bindings: children_informer(&client),
+            cluster_roles: children_informer(&client),
+            cluster_role_bindings: children_informer(&client),
+            quotas: children_informer(&client),
+            limit_ranges: children_informer(&client),
+            network_policies: children_informer(&client),
+            config_maps: children_informer(&client),
         };
-        organizations
-            .wait_until_ready()
-            .await
-            .map_err(cache_error("organizations"))?;
-        workspaces
-            .wait_until_ready()
-            .await
-            .map_err(cache_error("workspaces"))?;
-        members
-            .wait_until_ready()
-            .await
-            .map_err(cache_error("workspacemembers"))?;
+        // Every cache is complete before the first reconcile: a missing role
+        // or child would otherwise look like one to revoke or to create.
+        ready(&organizations, "organizations").await?;
+        ready(&workspaces, "workspaces").await?;
+        ready(&members, "workspacemembers").await?;
+        ready(&roles, "workspaceroles").await?;
+        ready(&children.namespaces, "namespaces").await?;
+        ready(&children.roles, "roles").await?;
+        ready(&children.role_bindings, "rolebindings").await?;
+        ready(&children.cluster_roles, "clusterroles").await?;
+        ready(&children.cluster_role_bindings, "clusterrolebindings").await?;
+        ready(&children.quotas, "resourcequotas").await?;
+        ready(&children.limit_ranges, "limitranges").await?;
+        ready(&children.network_policies, "networkpolicies").await?;
+        ready(&children.config_maps, "configmaps").await?;
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -134,6 +180,7 @@ impl Context {
             workspaces,
             members,
             roles,
+            children,
             recorder,
             failures: Mutex::new(HashMap::new()),
             refused: Mutex::new(Default::default()),
@@ -143,30 +190,28 @@ impl Context {
 
     /// The Organization named `name`, if cached and decodable.
     pub fn organization(&self, name: &str) -> Option<Arc<DeserializeGuard<Organization>>> {
-        self.organizations.get(&reflector::ObjectRef::new(name))
+        self.organizations.get(None, name)
     }
 
     /// The Workspace `name` in organization namespace `namespace`.
     pub fn workspace(&self, namespace: &str, name: &str) -> Option<Workspace> {
-        let guard = self
-            .workspaces
-            .get(&reflector::ObjectRef::new(name).within(namespace))?;
+        let guard = self.workspaces.get(Some(namespace), name)?;
         valid_ref(&guard).cloned()
     }
 
     /// The decodable WorkspaceRoles of organization namespace `namespace`.
     pub fn roles_in(&self, namespace: &str) -> Vec<WorkspaceRole> {
-        valid_in(&self.roles, namespace)
+        valid_in(&self.roles.store, namespace)
     }
 
     /// The decodable WorkspaceMembers of organization namespace `namespace`.
     pub fn members_in(&self, namespace: &str) -> Vec<WorkspaceMember> {
-        valid_in(&self.members, namespace)
+        valid_in(&self.members.store, namespace)
     }
 
     /// The decodable Workspaces of organization namespace `namespace`.
     pub fn workspaces_in(&self, namespace: &str) -> Vec<Workspace> {
-        valid_in(&self.workspaces, namespace)
+        valid_in(&self.workspaces.store, namespace)
     }
 
     /// Publishes an Event about `obj`; failures are logged, never fatal.

@@ -12,77 +12,73 @@ use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
-use super::{Context, children_metadata, drain, writes};
+use super::{Context, drain, informer, writes};
 use crate::api::member::{MemberPhase, WorkspaceMemberStatus};
 use crate::api::names::workspace_namespace;
-use crate::api::{Workspace, WorkspaceMember, WorkspaceRole};
-use crate::apply::{delete_owned, ensure, prune};
+use crate::api::{WorkspaceMember, WorkspaceRole};
+use crate::apply::{delete_owned, ensure_cached, prune};
 use crate::conditions::{self, Outcome};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::labels;
 use crate::resources::member::{self as build, ACCESS_COMPONENT, MEMBER_LABEL};
 
 type Guard = DeserializeGuard<WorkspaceMember>;
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
-    let client = ctx.client.clone();
     let (by_workspace, by_role) = (ctx.clone(), ctx.clone());
-    let controller = Controller::new(
-        Api::<Guard>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
-    // Archive mode and the workspace's existence change what members get.
-    .watches(
-        Api::<DeserializeGuard<Workspace>>::all(client.clone()),
-        watcher::Config::default(),
-        move |ws| {
-            let (ns, name) = (ws.namespace().unwrap_or_default(), ws.name_any());
-            by_workspace
-                .members_in(&ns)
-                .into_iter()
-                .filter(|m| m.spec.workspace == name)
-                .map(|m| ObjectRef::<Guard>::new(&m.name_any()).within(&ns))
-                .collect::<Vec<_>>()
-        },
-    )
-    // A role appearing, disappearing or becoming ready.
-    .watches(
-        Api::<DeserializeGuard<WorkspaceRole>>::all(client.clone()),
-        watcher::Config::default(),
-        move |role| {
-            let (ns, name) = (role.namespace().unwrap_or_default(), role.name_any());
-            by_role
-                .members_in(&ns)
-                .into_iter()
-                .filter(|m| m.spec.roles.contains(&name))
-                .map(|m| ObjectRef::<Guard>::new(&m.name_any()).within(&ns))
-                .collect::<Vec<_>>()
-        },
-    )
-    .watches_stream(
-        children_metadata::<RoleBinding>(&client, MEMBER_LABEL),
-        |m| member_ref(&m.metadata),
-    )
-    .watches_stream(children_metadata::<Role>(&client, MEMBER_LABEL), |m| {
-        member_ref(&m.metadata)
-    })
-    .graceful_shutdown_on(shutdown)
-    .run(
-        |obj, ctx| super::timed("WorkspaceMember", ctx.clone(), reconcile(obj, ctx)),
-        super::error_policy,
-        ctx.clone(),
-    );
+    let controller =
+        Controller::for_shared_stream(ctx.members.subscribe(), ctx.members.store.clone())
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency),
+            )
+            // Archive mode and the workspace's existence change what members get.
+            .watches_shared_stream(
+                ctx.workspaces.subscribe_changes(informer::generation),
+                move |ws| {
+                    let (ns, name) = (ws.namespace().unwrap_or_default(), ws.name_any());
+                    by_workspace
+                        .members_in(&ns)
+                        .into_iter()
+                        .filter(|m| m.spec.workspace == name)
+                        .map(|m| ObjectRef::<Guard>::new(&m.name_any()).within(&ns))
+                        .collect::<Vec<_>>()
+                },
+            )
+            // A role appearing, disappearing or becoming ready.
+            .watches_shared_stream(ctx.roles.subscribe_changes(role_signature), move |role| {
+                let (ns, name) = (role.namespace().unwrap_or_default(), role.name_any());
+                by_role
+                    .members_in(&ns)
+                    .into_iter()
+                    .filter(|m| m.spec.roles.contains(&name))
+                    .map(|m| ObjectRef::<Guard>::new(&m.name_any()).within(&ns))
+                    .collect::<Vec<_>>()
+            })
+            .watches_shared_stream(ctx.children.role_bindings.subscribe(), |b| {
+                member_ref(&b.metadata)
+            })
+            .watches_shared_stream(ctx.children.roles.subscribe(), |r| member_ref(&r.metadata))
+            .graceful_shutdown_on(shutdown)
+            .run(
+                |obj, ctx| super::timed("WorkspaceMember", ctx.clone(), reconcile(obj, ctx)),
+                super::error_policy,
+                ctx.clone(),
+            );
     drain("WorkspaceMember", controller).await;
 }
 
 fn member_ref(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
     let labels = meta.labels.as_ref()?;
     Some(ObjectRef::new(labels.get(MEMBER_LABEL)?).within(labels.get(labels::ORGANIZATION)?))
+}
+
+/// What members depend on in a role: its rules and whether it is Ready.
+fn role_signature(guard: &DeserializeGuard<WorkspaceRole>) -> u64 {
+    let ready = super::valid(guard).is_some_and(role_ready);
+    informer::generation(guard) * 2 + u64::from(ready)
 }
 
 fn role_ready(role: &WorkspaceRole) -> bool {
@@ -237,18 +233,25 @@ async fn apply_access(
     let ns = workspace_namespace(&org, &member.spec.workspace);
     let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let mut keep = BTreeSet::new();
+    let cached = &ctx.children;
     for b in &access.bindings {
-        ensure(&bindings, b).await?;
+        ensure_cached(&bindings, &cached.role_bindings, b).await?;
         keep.insert(b.name_any());
     }
-    prune(&bindings, &uid, ACCESS_COMPONENT, &keep).await?;
+    prune(
+        &bindings,
+        &cached.role_bindings,
+        &ns,
+        &uid,
+        ACCESS_COMPONENT,
+        &keep,
+    )
+    .await?;
     if let (Some(role), Some(binding)) = (&access.reader_role, &access.reader_binding) {
-        ensure(&Api::<Role>::namespaced(ctx.client.clone(), &org), role).await?;
-        ensure(
-            &Api::<RoleBinding>::namespaced(ctx.client.clone(), &org),
-            binding,
-        )
-        .await?;
+        let roles = Api::<Role>::namespaced(ctx.client.clone(), &org);
+        ensure_cached(&roles, &cached.roles, role).await?;
+        let org_bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &org);
+        ensure_cached(&org_bindings, &cached.role_bindings, binding).await?;
     }
     Ok(())
 }
@@ -259,35 +262,29 @@ async fn remove_access(member: &WorkspaceMember, ctx: &Context) -> Result<()> {
     let uid = member.uid().unwrap_or_default();
     let ns = workspace_namespace(&org, &member.spec.workspace);
     let none = BTreeSet::new();
-    match prune(
-        &Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns),
+    let cached = &ctx.children;
+    let bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns);
+    prune(
+        &bindings,
+        &cached.role_bindings,
+        &ns,
         &uid,
         ACCESS_COMPONENT,
         &none,
     )
-    .await
-    {
-        Ok(_) => {}
-        // The workspace namespace is already gone: nothing left to remove there.
-        Err(Error::Kube {
-            source: kube::Error::Api(s),
-            ..
-        }) if s.code == 404 => {}
-        Err(e) => return Err(e),
-    }
+    .await?;
     let reader = format!("workspaces.dev:member:{}", member.name_any());
+    let org_bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &org);
     delete_owned(
-        &Api::<RoleBinding>::namespaced(ctx.client.clone(), &org),
+        &org_bindings,
+        &cached.role_bindings,
+        Some(&org),
         &reader,
         &uid,
     )
     .await?;
-    delete_owned(
-        &Api::<Role>::namespaced(ctx.client.clone(), &org),
-        &reader,
-        &uid,
-    )
-    .await?;
+    let roles = Api::<Role>::namespaced(ctx.client.clone(), &org);
+    delete_owned(&roles, &cached.roles, Some(&org), &reader, &uid).await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod credentials;
+pub mod informer;
 pub mod member;
 pub mod organization;
 pub mod role;
@@ -16,11 +17,9 @@ use std::sync::Arc;
 use futures::future::{BoxFuture, Shared};
 use futures::{Stream, StreamExt};
 use kube::api::Api;
-use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::core::DeserializeGuard;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
 pub use context::{Context, Settings};
@@ -28,24 +27,6 @@ pub use context::{Context, Settings};
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::error::StartupError;
 use crate::labels;
-
-/// A watch over the metadata of what this operator made of kind `K`,
-/// narrowed by `extra_selector`, which survives API errors with backoff.
-pub fn children_metadata<K>(
-    client: &Client,
-    extra_selector: &str,
-) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
-{
-    let selector = format!("{},{extra_selector}", labels::managed_selector());
-    watcher(
-        Api::<PartialObjectMeta<K>>::all(client.clone()),
-        watcher::Config::default().labels(&selector),
-    )
-    .default_backoff()
-    .touched_objects()
-}
 
 /// The object inside a guard, or None when it could not be decoded.
 pub fn valid<K>(guard: &DeserializeGuard<K>) -> Option<&K> {
@@ -86,13 +67,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
         async move {
             loop {
                 ctx.metrics
-                    .set_objects("Organization", ctx.organizations.state().len() as i64);
+                    .set_objects("Organization", ctx.organizations.store.len() as i64);
                 ctx.metrics
-                    .set_objects("Workspace", ctx.workspaces.state().len() as i64);
+                    .set_objects("Workspace", ctx.workspaces.store.len() as i64);
                 ctx.metrics
-                    .set_objects("WorkspaceRole", ctx.roles.state().len() as i64);
+                    .set_objects("WorkspaceRole", ctx.roles.store.len() as i64);
                 ctx.metrics
-                    .set_objects("WorkspaceMember", ctx.members.state().len() as i64);
+                    .set_objects("WorkspaceMember", ctx.members.store.len() as i64);
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
         }

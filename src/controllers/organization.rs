@@ -11,16 +11,15 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
-use super::{Context, children_metadata, drain, ref_from_labels, writes};
+use super::{Context, drain, informer, ref_from_labels, writes};
 use crate::api::common::conditions::DELETION_BLOCKED;
 use crate::api::names::organization_namespace;
 use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
 use crate::api::{Organization, Workspace, WorkspaceRole};
-use crate::apply::{delete_owned, ensure, ensure_owned};
+use crate::apply::{apply_unless_current, delete_owned, ensure_cached, ensure_owned};
 use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -31,43 +30,30 @@ type Guard = DeserializeGuard<Organization>;
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     let client = ctx.client.clone();
-    let orgs = ctx.organizations.clone();
-    let org_children = format!(
-        "!{},!{}",
-        labels::WORKSPACE,
-        crate::resources::member::MEMBER_LABEL
-    );
-    let controller = Controller::new(
-        Api::<Guard>::all(client.clone()),
-        watcher::Config::default(),
+    let orgs = ctx.organizations.store.clone();
+    let cached = &ctx.children;
+    let controller = Controller::for_shared_stream(
+        ctx.organizations.subscribe(),
+        ctx.organizations.store.clone(),
     )
     .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
     // Workspaces change the count, and their deletion unblocks ours.
-    .watches(
-        Api::<DeserializeGuard<Workspace>>::all(client.clone()),
-        watcher::Config::default(),
+    .watches_shared_stream(
+        ctx.workspaces.subscribe_changes(informer::generation),
         |ws| ws.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
     )
-    .watches(
-        Api::<DeserializeGuard<WorkspaceRole>>::all(client.clone()),
-        watcher::Config::default().labels(labels::PREDEFINED),
-        |r| r.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
-    )
-    .watches_stream(
-        children_metadata::<Namespace>(&client, &org_children),
-        |m| ref_from_labels(&m.metadata, false),
-    )
-    .watches_stream(children_metadata::<Role>(&client, &org_children), |m| {
-        ref_from_labels(&m.metadata, false)
+    .watches_shared_stream(ctx.roles.subscribe_changes(informer::generation), |r| {
+        r.labels()
+            .contains_key(labels::PREDEFINED)
+            .then(|| r.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)))
+            .flatten()
     })
-    .watches_stream(
-        children_metadata::<RoleBinding>(&client, &org_children),
-        |m| ref_from_labels(&m.metadata, false),
-    )
-    .watches_stream(
-        children_metadata::<ClusterRoleBinding>(&client, &org_children),
-        |m| ref_from_labels(&m.metadata, false),
-    )
+    .watches_shared_stream(cached.namespaces.subscribe(), |o| org_child(&o.metadata))
+    .watches_shared_stream(cached.roles.subscribe(), |o| org_child(&o.metadata))
+    .watches_shared_stream(cached.role_bindings.subscribe(), |o| org_child(&o.metadata))
+    .watches_shared_stream(cached.cluster_role_bindings.subscribe(), |o| {
+        org_child(&o.metadata)
+    })
     // Shared credentials: a source in the organization namespace, or a copy.
     .watches_stream(super::workspace::all_secrets(&client), move |s| {
         let labels = s.metadata.labels.clone().unwrap_or_default();
@@ -92,6 +78,18 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         ctx.clone(),
     );
     drain("Organization", controller).await;
+}
+
+/// The organization that made `meta`, if it is an organization's own child
+/// (not a workspace's or a member's).
+fn org_child(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
+    let marks = meta.labels.as_ref()?;
+    if marks.contains_key(labels::WORKSPACE)
+        || marks.contains_key(crate::resources::member::MEMBER_LABEL)
+    {
+        return None;
+    }
+    ref_from_labels(meta, false)
 }
 
 fn workspaces_of(org: &Organization, ctx: &Context) -> Vec<Workspace> {
@@ -163,28 +161,42 @@ async fn apply_children(org: &Organization, ctx: &Context) -> Result<Option<Aspe
     let client = &ctx.client;
     let ns = organization_namespace(&org.name_any());
 
-    ensure_owned(
-        &Api::<Namespace>::all(client.clone()),
-        &children.namespace,
-        &uid,
-    )
-    .await?;
+    let cached = &ctx.children;
+    let namespaces = Api::<Namespace>::all(client.clone());
+    ensure_owned(&namespaces, &cached.namespaces, &children.namespace, &uid).await?;
     let roles: Api<Role> = Api::namespaced(client.clone(), &ns);
-    ensure(&roles, &children.admin_role).await?;
+    ensure_cached(&roles, &cached.roles, &children.admin_role).await?;
     let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
     match &children.admin_binding {
-        Some(b) => ensure(&bindings, b).await.map(drop)?,
-        None => delete_owned(&bindings, "workspaces.dev:organization-admins", &uid)
+        Some(b) => ensure_cached(&bindings, &cached.role_bindings, b)
             .await
             .map(drop)?,
+        None => delete_owned(
+            &bindings,
+            &cached.role_bindings,
+            Some(&ns),
+            "workspaces.dev:organization-admins",
+            &uid,
+        )
+        .await
+        .map(drop)?,
     }
     let cluster_roles: Api<ClusterRole> = Api::all(client.clone());
-    ensure(&cluster_roles, &children.reader_cluster_role).await?;
+    ensure_cached(
+        &cluster_roles,
+        &cached.cluster_roles,
+        &children.reader_cluster_role,
+    )
+    .await?;
     let cluster_bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
     match &children.reader_binding {
-        Some(b) => ensure(&cluster_bindings, b).await.map(drop)?,
+        Some(b) => ensure_cached(&cluster_bindings, &cached.cluster_role_bindings, b)
+            .await
+            .map(drop)?,
         None => delete_owned(
             &cluster_bindings,
+            &cached.cluster_role_bindings,
+            None,
             &children.reader_cluster_role.name_any(),
             &uid,
         )
@@ -193,10 +205,14 @@ async fn apply_children(org: &Organization, ctx: &Context) -> Result<Option<Aspe
     }
     let workspace_roles: Api<WorkspaceRole> = Api::namespaced(client.clone(), &ns);
     for role in &children.predefined_roles {
-        ensure(&workspace_roles, role).await?;
+        let live = ctx.roles.get(Some(&ns), &role.name_any());
+        let live = live.as_deref().and_then(super::valid);
+        apply_unless_current(&workspace_roles, live, role).await?;
     }
     let workspaces: Api<Workspace> = Api::namespaced(client.clone(), &ns);
-    ensure(&workspaces, &children.default_workspace).await?;
+    let default = &children.default_workspace;
+    let live = ctx.workspaces.get(Some(&ns), &default.name_any());
+    apply_unless_current(&workspaces, live.as_deref().and_then(super::valid), default).await?;
 
     let targets: Vec<Workspace> = workspaces_of(org, ctx)
         .into_iter()
@@ -278,7 +294,8 @@ async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {
     }
     let uid = org.uid().unwrap_or_default();
     super::credentials::prune_copies(ctx, &uid, &Default::default()).await?;
-    if delete_owned(&Api::<Namespace>::all(ctx.client.clone()), &ns, &uid).await? {
+    let namespaces = Api::<Namespace>::all(ctx.client.clone());
+    if delete_owned(&namespaces, &ctx.children.namespaces, None, &ns, &uid).await? {
         ctx.event(
             org,
             EventType::Normal,

@@ -13,14 +13,13 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
-use super::{Context, children_metadata, drain, valid, writes};
+use super::{Context, drain, informer, valid, writes};
+use crate::api::WorkspaceRole;
 use crate::api::role::WorkspaceRoleStatus;
-use crate::api::{WorkspaceMember, WorkspaceRole};
-use crate::apply::{delete_owned, ensure};
+use crate::apply::{delete_owned, ensure_cached};
 use crate::conditions::{self, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -29,41 +28,35 @@ use crate::resources::{owner_reference, role as build, role_cluster_role_name};
 type Guard = DeserializeGuard<WorkspaceRole>;
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
-    let client = ctx.client.clone();
-    let controller = Controller::new(
-        Api::<Guard>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
-    .watches_stream(
-        children_metadata::<ClusterRole>(&client, &format!("{}=role", labels::COMPONENT)),
-        |m| {
+    let controller = Controller::for_shared_stream(ctx.roles.subscribe(), ctx.roles.store.clone())
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency),
+        )
+        .watches_shared_stream(ctx.children.cluster_roles.subscribe(), |m| {
+            if m.labels().get(labels::COMPONENT).map(String::as_str) != Some("role") {
+                return None;
+            }
             // workspaces.dev:<org>:<role> → the role <role> in namespace <org>.
             let name = m.metadata.name.as_deref()?;
             let mut parts = name.strip_prefix("workspaces.dev:")?.splitn(2, ':');
             let (org, role) = (parts.next()?, parts.next()?);
             Some(ObjectRef::<Guard>::new(role).within(org))
-        },
-    )
-    // Members change the count, and stopping to use a role unblocks its deletion.
-    .watches(
-        Api::<DeserializeGuard<WorkspaceMember>>::all(client.clone()),
-        watcher::Config::default(),
-        |m| {
+        })
+        // Members change the count, and stopping to use a role unblocks its deletion.
+        .watches_shared_stream(ctx.members.subscribe_changes(informer::generation), |m| {
             let ns = m.namespace().unwrap_or_default();
             let roles = valid(&m).map(|m| m.spec.roles.clone()).unwrap_or_default();
             roles
                 .into_iter()
                 .map(move |r| ObjectRef::<Guard>::new(&r).within(&ns))
                 .collect::<Vec<_>>()
-        },
-    )
-    .graceful_shutdown_on(shutdown)
-    .run(
-        |obj, ctx| super::timed("WorkspaceRole", ctx.clone(), reconcile(obj, ctx)),
-        super::error_policy,
-        ctx.clone(),
-    );
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |obj, ctx| super::timed("WorkspaceRole", ctx.clone(), reconcile(obj, ctx)),
+            super::error_policy,
+            ctx.clone(),
+        );
     drain("WorkspaceRole", controller).await;
 }
 
@@ -102,7 +95,14 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             write_status_with(role, &ctx, outcome, Some(&cr_name), Some(&why)).await?;
             return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
         }
-        delete_owned(&cluster_roles, &cr_name, &uid).await?;
+        delete_owned(
+            &cluster_roles,
+            &ctx.children.cluster_roles,
+            None,
+            &cr_name,
+            &uid,
+        )
+        .await?;
         patch_finalizers(role, &ctx, false).await?;
         return Ok(Action::await_change());
     }
@@ -159,7 +159,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     // Also owned by the organization, so deleting it cleans up even if this
     // role's finalizer never ran.
     desired.metadata.owner_references = owner_reference(&org).map(|o| vec![o]);
-    match ensure(&cluster_roles, &desired).await {
+    match ensure_cached(&cluster_roles, &ctx.children.cluster_roles, &desired).await {
         Ok(_) => {
             ctx.succeeded(role);
             let outcome = Outcome::Ready {
@@ -284,6 +284,7 @@ async fn write_status_with(
     let ns = role.namespace();
     let members = ctx
         .members
+        .store
         .state()
         .iter()
         .filter_map(|g| valid(g))

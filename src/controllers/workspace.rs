@@ -17,11 +17,11 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tracing::{info, instrument};
 
-use super::{Context, children_metadata, drain, ref_from_labels, spec_error_action, valid, writes};
+use super::{Context, drain, informer, ref_from_labels, spec_error_action, valid, writes};
 use crate::api::names::workspace_namespace;
 use crate::api::workspace::{DeletionPolicy, WorkspacePhase, WorkspaceStatus};
 use crate::api::{Organization, Workspace, WorkspaceMember};
-use crate::apply::{delete_owned, ensure, ensure_owned, prune};
+use crate::apply::{delete_owned, ensure_cached, ensure_owned, prune};
 use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -34,93 +34,69 @@ type Guard = DeserializeGuard<Workspace>;
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     let client = ctx.client.clone();
-    let workspaces = ctx.workspaces.clone();
-    let sharers = ctx.workspaces.clone();
-    let ws_children = format!(
-        "{},!{}",
-        labels::WORKSPACE,
-        crate::resources::member::MEMBER_LABEL
-    );
-    let controller = Controller::new(
-        Api::<Guard>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
-    // An organization change (plans, admins, defaults) touches all its workspaces.
-    .watches(
-        Api::<DeserializeGuard<Organization>>::all(client.clone()),
-        watcher::Config::default(),
-        move |org| {
-            let name = org.name_any();
-            workspaces
-                .state()
-                .into_iter()
-                .filter(|w| w.namespace().as_deref() == Some(name.as_str()))
-                .map(|w| ObjectRef::from_obj(&*w))
-                .collect::<Vec<_>>()
-        },
-    )
-    // Members change counts and unblock deletions.
-    .watches(
-        Api::<DeserializeGuard<WorkspaceMember>>::all(client.clone()),
-        watcher::Config::default(),
-        |m| {
-            let ns = m.namespace()?;
-            let ws = valid(&m)?.spec.workspace.clone();
-            Some(ObjectRef::<Guard>::new(&ws).within(&ns))
-        },
-    )
-    // Children edited or deleted by hand are restored.
-    .watches_stream(children_metadata::<Namespace>(&client, &ws_children), |m| {
-        ref_from_labels(&m.metadata, true)
-    })
-    .watches_stream(
-        children_metadata::<RoleBinding>(&client, &ws_children),
-        |m| ref_from_labels(&m.metadata, true),
-    )
-    .watches_stream(
-        children_metadata::<ResourceQuota>(&client, &ws_children),
-        |m| ref_from_labels(&m.metadata, true),
-    )
-    .watches_stream(
-        children_metadata::<LimitRange>(&client, &ws_children),
-        |m| ref_from_labels(&m.metadata, true),
-    )
-    .watches_stream(
-        children_metadata::<NetworkPolicy>(&client, &ws_children),
-        |m| ref_from_labels(&m.metadata, true),
-    )
-    .watches_stream(children_metadata::<ConfigMap>(&client, &ws_children), |m| {
-        ref_from_labels(&m.metadata, true)
-    })
-    // Shared credentials: a source Secret changing, a copy edited or deleted.
-    .watches_stream(all_secrets(&client), |s| credential_sharer(&s.metadata))
-    // A workspace appearing lets those that share with it make their copies.
-    .watches(
-        Api::<DeserializeGuard<Workspace>>::all(client.clone()),
-        watcher::Config::default(),
-        move |target| {
-            let (ns, name) = (target.namespace().unwrap_or_default(), target.name_any());
-            sharers
-                .state()
-                .into_iter()
-                .filter_map(|g| valid(&g).cloned())
-                .filter(|w| w.namespace().as_deref() == Some(ns.as_str()))
-                .filter(|w| {
-                    crate::resources::credentials::workspace_shares(w)
-                        .iter()
-                        .any(|s| s.targets.contains(&name))
-                })
-                .map(|w| ObjectRef::<Guard>::from_obj(&DeserializeGuard(Ok(w))))
-                .collect::<Vec<_>>()
-        },
-    )
-    .graceful_shutdown_on(shutdown)
-    .run(
-        |obj, ctx| super::timed("Workspace", ctx.clone(), reconcile(obj, ctx)),
-        super::error_policy,
-        ctx.clone(),
-    );
+    let workspaces = ctx.workspaces.store.clone();
+    let sharers = ctx.workspaces.store.clone();
+    let cached = &ctx.children;
+    let controller =
+        Controller::for_shared_stream(ctx.workspaces.subscribe(), ctx.workspaces.store.clone())
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency),
+            )
+            // An organization change (plans, admins, defaults) touches all its workspaces.
+            .watches_shared_stream(
+                ctx.organizations.subscribe_changes(informer::generation),
+                move |org| {
+                    let name = org.name_any();
+                    workspaces
+                        .state()
+                        .into_iter()
+                        .filter(|w| w.namespace().as_deref() == Some(name.as_str()))
+                        .map(|w| ObjectRef::from_obj(&*w))
+                        .collect::<Vec<_>>()
+                },
+            )
+            // Members change counts and unblock deletions.
+            .watches_shared_stream(ctx.members.subscribe_changes(informer::generation), |m| {
+                let ns = m.namespace()?;
+                let ws = valid(&m)?.spec.workspace.clone();
+                Some(ObjectRef::<Guard>::new(&ws).within(&ns))
+            })
+            // Children edited or deleted by hand are restored.
+            .watches_shared_stream(cached.namespaces.subscribe(), |o| ws_child(&o.metadata))
+            .watches_shared_stream(cached.role_bindings.subscribe(), |o| ws_child(&o.metadata))
+            .watches_shared_stream(cached.quotas.subscribe(), |o| ws_child(&o.metadata))
+            .watches_shared_stream(cached.limit_ranges.subscribe(), |o| ws_child(&o.metadata))
+            .watches_shared_stream(cached.network_policies.subscribe(), |o| {
+                ws_child(&o.metadata)
+            })
+            .watches_shared_stream(cached.config_maps.subscribe(), |o| ws_child(&o.metadata))
+            // Shared credentials: a source Secret changing, a copy edited or deleted.
+            .watches_stream(all_secrets(&client), |s| credential_sharer(&s.metadata))
+            // A workspace appearing lets those that share with it make their copies.
+            .watches_shared_stream(
+                ctx.workspaces.subscribe_changes(informer::generation),
+                move |target| {
+                    let (ns, name) = (target.namespace().unwrap_or_default(), target.name_any());
+                    sharers
+                        .state()
+                        .into_iter()
+                        .filter_map(|g| valid(&g).cloned())
+                        .filter(|w| w.namespace().as_deref() == Some(ns.as_str()))
+                        .filter(|w| {
+                            crate::resources::credentials::workspace_shares(w)
+                                .iter()
+                                .any(|s| s.targets.contains(&name))
+                        })
+                        .map(|w| ObjectRef::<Guard>::from_obj(&DeserializeGuard(Ok(w))))
+                        .collect::<Vec<_>>()
+                },
+            )
+            .graceful_shutdown_on(shutdown)
+            .run(
+                |obj, ctx| super::timed("Workspace", ctx.clone(), reconcile(obj, ctx)),
+                super::error_policy,
+                ctx.clone(),
+            );
     drain("Workspace", controller).await;
 }
 
@@ -201,6 +177,18 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     Ok(action)
 }
 
+/// The workspace that made `meta`, if it is a workspace's own child (not a
+/// member's).
+fn ws_child(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
+    let marks = meta.labels.as_ref()?;
+    if !marks.contains_key(labels::WORKSPACE)
+        || marks.contains_key(crate::resources::member::MEMBER_LABEL)
+    {
+        return None;
+    }
+    ref_from_labels(meta, true)
+}
+
 fn ws_namespace(ws: &Workspace) -> String {
     workspace_namespace(&ws.namespace().unwrap_or_default(), &ws.name_any())
 }
@@ -218,36 +206,60 @@ async fn apply_children(
     let client = &ctx.client;
     let ns = ws_namespace(ws);
 
+    let cached = &ctx.children;
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    ensure_owned(&namespaces, &children.namespace, &uid).await?;
+    ensure_owned(&namespaces, &cached.namespaces, &children.namespace, &uid).await?;
 
     let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
     let mut keep = BTreeSet::new();
     for b in &children.role_bindings {
-        ensure(&bindings, b).await?;
+        ensure_cached(&bindings, &cached.role_bindings, b).await?;
         keep.insert(b.name_any());
     }
-    prune(&bindings, &uid, ACCESS_COMPONENT, &keep).await?;
+    prune(
+        &bindings,
+        &cached.role_bindings,
+        &ns,
+        &uid,
+        ACCESS_COMPONENT,
+        &keep,
+    )
+    .await?;
 
+    let here = Some(ns.as_str());
     let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
     match &children.quota {
-        Some(q) => ensure(&quotas, q).await.map(drop)?,
-        None => delete_owned(&quotas, QUOTA, &uid).await.map(drop)?,
-    }
-    let limits: Api<LimitRange> = Api::namespaced(client.clone(), &ns);
-    match &children.limit_range {
-        Some(l) => ensure(&limits, l).await.map(drop)?,
-        None => delete_owned(&limits, LIMITS, &uid).await.map(drop)?,
-    }
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
-    match &children.network_policy {
-        Some(p) => ensure(&policies, p).await.map(drop)?,
-        None => delete_owned(&policies, ISOLATION_POLICY, &uid)
+        Some(q) => ensure_cached(&quotas, &cached.quotas, q).await.map(drop)?,
+        None => delete_owned(&quotas, &cached.quotas, here, QUOTA, &uid)
             .await
             .map(drop)?,
     }
+    let limits: Api<LimitRange> = Api::namespaced(client.clone(), &ns);
+    match &children.limit_range {
+        Some(l) => ensure_cached(&limits, &cached.limit_ranges, l)
+            .await
+            .map(drop)?,
+        None => delete_owned(&limits, &cached.limit_ranges, here, LIMITS, &uid)
+            .await
+            .map(drop)?,
+    }
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    match &children.network_policy {
+        Some(p) => ensure_cached(&policies, &cached.network_policies, p)
+            .await
+            .map(drop)?,
+        None => delete_owned(
+            &policies,
+            &cached.network_policies,
+            here,
+            ISOLATION_POLICY,
+            &uid,
+        )
+        .await
+        .map(drop)?,
+    }
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    ensure(&config_maps, &children.info).await?;
+    ensure_cached(&config_maps, &cached.config_maps, &children.info).await?;
     debug_assert_eq!(children.info.name_any(), INFO_CONFIGMAP);
 
     let org_name = org.name_any();
@@ -306,7 +318,7 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
             ))
         }
         _ => {
-            let linked = linked_members(ws, &ctx.members.state());
+            let linked = linked_members(ws, &ctx.members.store.state());
             (!linked.is_empty()).then(|| {
                 format!(
                     "{} member(s) still linked: {}. Unlink them first: kubectl delete workspacemember -n {ns_name} {}",
@@ -347,7 +359,15 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     match ws.spec.deletion_policy.unwrap_or_default() {
         DeletionPolicy::Delete => {
-            if delete_owned(&namespaces, &namespace, &uid).await? {
+            if delete_owned(
+                &namespaces,
+                &ctx.children.namespaces,
+                None,
+                &namespace,
+                &uid,
+            )
+            .await?
+            {
                 info!(namespace, "deleted the workspace namespace");
                 ctx.event(
                     ws,
@@ -459,7 +479,7 @@ async fn write_status_with(
         );
         announce_aspect(ctx, ws, &old.conditions, aspect).await;
     }
-    let members = linked_members(ws, &ctx.members.state()).len() as i32;
+    let members = linked_members(ws, &ctx.members.store.state()).len() as i32;
     let status = WorkspaceStatus {
         organization: Some(ws.namespace().unwrap_or_default()),
         namespace: org.map(|_| ws_namespace(ws)).or(old.namespace.clone()),

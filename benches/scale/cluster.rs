@@ -1,0 +1,269 @@
+//! The control plane (up.sh/down.sh) and the operator process (operator.sh):
+//! starting them, and reading the operator's metrics and /proc figures.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use kube::Client;
+
+use crate::{Args, Result, progress, repo_root};
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub admin: Client,
+    /// The operator's own credentials: the floor writes as the operator would.
+    pub operator_client: Client,
+    metrics_addr: String,
+    operator_env: Vec<(String, String)>,
+    http: reqwest_lite::Http,
+}
+
+/// A minimal HTTP/1.0 GET over a TCP socket: the metrics endpoint is plain
+/// HTTP on loopback, and this avoids another HTTP client dependency.
+mod reqwest_lite {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[derive(Clone, Default)]
+    pub struct Http;
+
+    impl Http {
+        pub async fn get(&self, addr: &str, path: &str) -> std::io::Result<String> {
+            let mut s = tokio::net::TcpStream::connect(addr).await?;
+            s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+                .await?;
+            let mut body = String::new();
+            s.read_to_string(&mut body).await?;
+            Ok(body
+                .split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default())
+        }
+    }
+}
+
+pub async fn client_from(kubeconfig: &Path) -> Result<Client> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await?;
+    Ok(Client::try_from(cfg)?)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn script(name: &str) -> PathBuf {
+    repo_root().join("tests/control-plane").join(name)
+}
+
+fn run_checked(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status()?;
+    if !status.success() {
+        return Err(format!("{cmd:?} failed: {status}").into());
+    }
+    Ok(())
+}
+
+impl Cluster {
+    pub async fn start(args: &Args) -> Result<Self> {
+        let dir = PathBuf::from(
+            String::from_utf8(
+                Command::new("mktemp")
+                    .args(["-d", "/tmp/wsop-bench.XXXXXX"])
+                    .output()?
+                    .stdout,
+            )?
+            .trim(),
+        );
+        progress(format!("starting a control plane in {}", dir.display()));
+        run_checked(
+            Command::new(script("up.sh"))
+                .arg(&dir)
+                .stdout(std::process::Stdio::null()),
+        )?;
+        let admin = client_from(&dir.join("admin.kubeconfig")).await?;
+        let operator_client = client_from(&dir.join("operator.kubeconfig")).await?;
+        let metrics_addr = format!("127.0.0.1:{}", free_port()?);
+        let operator_env = vec![
+            ("WSOP_METRICS_ADDR".into(), metrics_addr.clone()),
+            ("WSOP_CONCURRENCY".into(), args.concurrency.to_string()),
+            ("WSOP_QPS".into(), args.qps.to_string()),
+            ("RUST_LOG".into(), "warn".into()),
+        ];
+        let cluster = Cluster {
+            dir,
+            admin,
+            operator_client,
+            metrics_addr,
+            operator_env,
+            http: Default::default(),
+        };
+        Ok(cluster)
+    }
+
+    pub fn operator_binary() -> PathBuf {
+        repo_root().join("target/release/workspace-operator")
+    }
+
+    /// Starts the operator (release build) and waits until it serves metrics.
+    pub async fn start_operator(&self) -> Result<()> {
+        let bin = Self::operator_binary();
+        if !bin.exists() {
+            return Err(format!(
+                "no operator at {}: run cargo build --release first (make bench does)",
+                bin.display()
+            )
+            .into());
+        }
+        run_checked(
+            Command::new(script("operator.sh"))
+                .arg("start")
+                .arg(&self.dir)
+                .arg(&bin)
+                .envs(self.operator_env.clone()),
+        )?;
+        self.wait_metrics().await
+    }
+
+    pub fn stop_operator(&self) -> Result<()> {
+        run_checked(
+            Command::new(script("operator.sh"))
+                .arg("stop")
+                .arg(&self.dir),
+        )
+    }
+
+    async fn wait_metrics(&self) -> Result<()> {
+        for _ in 0..600 {
+            if self.metrics().await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err("the operator never served /metrics".into())
+    }
+
+    pub fn operator_pid(&self) -> Result<u32> {
+        let pid = std::fs::read_to_string(self.dir.join("pids/workspace-operator.pid"))?;
+        Ok(pid.trim().parse()?)
+    }
+
+    /// The operator's metrics as (name{labels}) → value.
+    pub async fn metrics(&self) -> Result<BTreeMap<String, f64>> {
+        let body = self.http.get(&self.metrics_addr, "/metrics").await?;
+        if body.is_empty() {
+            return Err("empty /metrics".into());
+        }
+        Ok(body
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect())
+    }
+
+    pub fn stop(&self, keep: bool) {
+        let mut down = Command::new(script("down.sh"));
+        down.arg(&self.dir);
+        if !keep {
+            down.arg("--purge");
+        }
+        if let Err(e) = run_checked(&mut down) {
+            eprintln!("stopping the control plane: {e}");
+        }
+        if keep {
+            eprintln!("control plane directory kept: {}", self.dir.display());
+        }
+    }
+}
+
+/// API requests by HTTP method, from the operator's counters.
+pub fn requests_by_method(m: &BTreeMap<String, f64>) -> BTreeMap<String, u64> {
+    m.iter()
+        .filter_map(|(k, v)| {
+            let rest = k.strip_prefix("workspace_operator_api_requests_total{method=\"")?;
+            Some((rest.trim_end_matches("\"}").to_string(), *v as u64))
+        })
+        .collect()
+}
+
+/// `after - before`, method by method.
+pub fn diff(
+    after: &BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v.saturating_sub(*before.get(k).unwrap_or(&0))))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+pub fn mutating(by_method: &BTreeMap<String, u64>) -> u64 {
+    by_method
+        .iter()
+        .filter(|(k, _)| matches!(k.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Reconciles finished, by kind.
+pub fn reconciles(m: &BTreeMap<String, f64>) -> BTreeMap<String, u64> {
+    m.iter()
+        .filter_map(|(k, v)| {
+            let rest = k.strip_prefix("workspace_operator_reconciles_total{kind=\"")?;
+            Some((rest.trim_end_matches("\"}").to_string(), *v as u64))
+        })
+        .collect()
+}
+
+/// A process's peak and current resident memory (MiB) and CPU seconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcStats {
+    pub peak_rss_mib: f64,
+    pub cpu_seconds: f64,
+}
+
+pub fn proc_stats(pid: u32) -> Result<ProcStats> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = |key: &str| -> f64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start at index 2.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 (1-based) of /proc/pid/stat.
+    let cpu_ticks = ticks(11) + ticks(12);
+    Ok(ProcStats {
+        peak_rss_mib: kib("VmHWM:") / 1024.0,
+        cpu_seconds: cpu_ticks / clock_ticks(),
+    })
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}

@@ -1,0 +1,227 @@
+//! The floor: the same children the operator makes, built by its own pure
+//! builders, written straight to the API server by one client with the
+//! operator's credentials and concurrency, operator stopped. What the
+//! operator adds on top (reads, finalizers, status, ordering) is the gap.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use workspace_operator::api::WorkspaceRole;
+use workspace_operator::resources::{
+    member as member_build, organization as org_build, predefined_roles, role as role_build,
+    workspace as ws_build,
+};
+
+use crate::workload;
+use crate::{Args, Result, progress};
+
+const FIELD_MANAGER: &str = "workspace-operator-floor";
+
+#[derive(Debug, Default)]
+pub struct Floor {
+    pub seconds: f64,
+    /// Objects written.
+    pub writes: usize,
+    /// Units (one per organization, role, workspace, member) over time.
+    pub samples: Vec<(f64, usize)>,
+    pub writes_by_kind: BTreeMap<String, usize>,
+}
+
+/// One object to write, as the operator would: namespaces by create (never
+/// taken over), everything else by forced server-side apply.
+struct Write {
+    ar: ApiResource,
+    obj: DynamicObject,
+    create: bool,
+}
+
+fn write_of<K: Resource<DynamicType = ()> + Serialize>(obj: &K, create: bool) -> Write {
+    let value = serde_json::to_value(obj).expect("objects serialize");
+    Write {
+        ar: ApiResource::erase::<K>(&()),
+        obj: serde_json::from_value(value).expect("an object is a DynamicObject"),
+        create,
+    }
+}
+
+async fn write(client: &Client, w: &Write) -> Result<()> {
+    let api: Api<DynamicObject> = match w.obj.namespace() {
+        Some(ns) => Api::namespaced_with(client.clone(), &ns, &w.ar),
+        None => Api::all_with(client.clone(), &w.ar),
+    };
+    let name = w.obj.name_any();
+    let mut attempt = 0;
+    loop {
+        let result = if w.create {
+            match api.create(&PostParams::default(), &w.obj).await {
+                Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+                other => other.map(|_| ()),
+            }
+        } else {
+            api.patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&w.obj),
+            )
+            .await
+            .map(|_| ())
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 20 => {
+                attempt += 1;
+                if attempt == 1 {
+                    progress(format!("floor: {} {name}: {e}; retrying", w.ar.kind));
+                }
+                tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+            }
+            Err(e) => return Err(format!("floor: writing {} {name}: {e}", w.ar.kind).into()),
+        }
+    }
+}
+
+fn with_uid<K: Resource>(mut obj: K, uid: String) -> K {
+    obj.meta_mut().uid = Some(uid);
+    obj
+}
+
+/// Builds every unit's writes, phase by phase: organizations and roles;
+/// then workspaces; then members (each phase needs the namespaces of the one
+/// before).
+async fn build_phases(args: &Args, client: &Client) -> Result<Vec<Vec<Vec<Write>>>> {
+    let cluster_roles = Api::<ClusterRole>::all(client.clone());
+    let mut orgs_phase = vec![];
+    let mut middle_phase = vec![];
+    let mut members_phase = vec![];
+    for i in 0..args.orgs {
+        let name = workload::org_name("floor-", i);
+        let org = with_uid(workload::organization(&name), format!("floor-uid-{name}"));
+        let c = org_build::build(&org);
+        let mut unit = vec![
+            write_of(&c.namespace, true),
+            write_of(&c.admin_role, false),
+            write_of(&c.reader_cluster_role, false),
+        ];
+        unit.extend(c.admin_binding.iter().map(|b| write_of(b, false)));
+        unit.extend(c.reader_binding.iter().map(|b| write_of(b, false)));
+        unit.extend(c.predefined_roles.iter().map(|r| write_of(r, false)));
+        unit.push(write_of(&c.default_workspace, false));
+        orgs_phase.push(unit);
+
+        let mut roles: Vec<WorkspaceRole> = vec![];
+        for (role_name, spec) in predefined_roles::all() {
+            let mut included = vec![];
+            for cr in spec.cluster_roles.iter().flatten() {
+                if let Some(cr) = cluster_roles.get_opt(cr).await? {
+                    included.extend(cr.rules.unwrap_or_default());
+                }
+            }
+            let uid = format!("floor-uid-{name}-{role_name}");
+            let cr = role_build::cluster_role(&name, role_name, &uid, &spec, &included);
+            // RoleBindings to it need it to exist (RBAC escalation check).
+            orgs_phase.push(vec![write_of(&cr, false)]);
+            let mut role = WorkspaceRole::new(role_name, spec);
+            role.metadata.namespace = Some(name.clone());
+            roles.push(with_uid(role, uid));
+        }
+        let default_ws = with_uid(
+            c.default_workspace.clone(),
+            format!("floor-uid-{name}-default"),
+        );
+        let workspaces = std::iter::once(default_ws).chain((0..args.workspaces).map(|j| {
+            with_uid(
+                workload::workspace(&name, j),
+                format!("floor-uid-{name}-w{j}"),
+            )
+        }));
+        for ws in workspaces {
+            let c = ws_build::build(&ws, &org).map_err(|e| format!("floor: {e}"))?;
+            let mut unit = vec![write_of(&c.namespace, true)];
+            unit.extend(c.role_bindings.iter().map(|b| write_of(b, false)));
+            unit.extend(c.quota.iter().map(|q| write_of(q, false)));
+            unit.extend(c.limit_range.iter().map(|l| write_of(l, false)));
+            unit.extend(c.network_policy.iter().map(|n| write_of(n, false)));
+            unit.push(write_of(&c.info, false));
+            middle_phase.push(unit);
+        }
+        for j in 0..args.workspaces {
+            for k in 0..args.members {
+                let m = with_uid(
+                    workload::bench_member(&name, j, k),
+                    format!("floor-uid-{name}-m{k}-w{j}"),
+                );
+                let access = member_build::build(&m, &roles, false);
+                let mut unit: Vec<Write> =
+                    access.bindings.iter().map(|b| write_of(b, false)).collect();
+                unit.extend(access.reader_role.iter().map(|r| write_of(r, false)));
+                unit.extend(access.reader_binding.iter().map(|b| write_of(b, false)));
+                members_phase.push(unit);
+            }
+        }
+    }
+    Ok(vec![orgs_phase, middle_phase, members_phase])
+}
+
+pub async fn run(args: &Args, cluster: &crate::cluster::Cluster) -> Result<Floor> {
+    let client = cluster.operator_client.clone();
+    let phases = build_phases(args, &client).await?;
+    let units: usize = phases.iter().map(Vec::len).sum();
+    let writes: usize = phases.iter().flatten().map(Vec::len).sum();
+    let mut writes_by_kind = BTreeMap::new();
+    for w in phases.iter().flatten().flatten() {
+        *writes_by_kind.entry(w.ar.kind.clone()).or_insert(0) += 1;
+    }
+    progress(format!(
+        "floor: {writes} objects in {units} units, operator stopped"
+    ));
+    let done = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let sampler = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut samples = vec![(0.0, 0)];
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let n = done.load(Ordering::Relaxed);
+                samples.push((start.elapsed().as_secs_f64(), n));
+                if n >= units {
+                    return samples;
+                }
+            }
+        })
+    };
+    for phase in &phases {
+        let results: Vec<Result<()>> = futures::stream::iter(phase)
+            .map(|unit| {
+                let (client, done) = (client.clone(), done.clone());
+                async move {
+                    for w in unit {
+                        write(&client, w).await?;
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+            })
+            .buffer_unordered(4 * args.concurrency)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>>>()?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let mut samples = sampler.await?;
+    samples.push((seconds, units));
+    progress(format!("floor: {writes} objects written in {seconds:.1} s"));
+    Ok(Floor {
+        seconds,
+        writes,
+        samples,
+        writes_by_kind,
+    })
+}

@@ -1,0 +1,109 @@
+//! Scale benchmark: `make bench` (see docs/benchmarks.md).
+//!
+//! Starts its own control plane, runs the release operator on it, and
+//! measures: create (everything applied → everything Ready), latency (new
+//! member → access allowed), idle (writes while nothing changes), restart
+//! (re-check time and writes), churn (10% of members change roles), and the
+//! floor (the same children written directly, operator stopped). Prints a
+//! table and, unless --no-docs, rewrites docs/benchmarks.md's figures and plot.
+
+mod cluster;
+mod floor;
+mod phases;
+mod report;
+mod tracker;
+mod workload;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T, E = BoxError> = std::result::Result<T, E>;
+
+#[derive(Parser, Clone, Debug)]
+#[command(about = "workspace-operator scale benchmark")]
+pub struct Args {
+    /// Organizations.
+    #[arg(long, default_value_t = 10)]
+    pub orgs: usize,
+    /// Workspaces per organization (each organization also has its default one).
+    #[arg(long, default_value_t = 100)]
+    pub workspaces: usize,
+    /// Members per workspace.
+    #[arg(long, default_value_t = 10)]
+    pub members: usize,
+    /// The operator's --concurrency (reconciles in flight per kind); the
+    /// benchmark's own clients use four times this (the four controllers).
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// The operator's --qps.
+    #[arg(long, default_value_t = 500)]
+    pub qps: u64,
+    /// New members timed from creation to "allowed".
+    #[arg(long, default_value_t = 200)]
+    pub latency_samples: usize,
+    /// How long the idle phase watches a converged operator.
+    #[arg(long, default_value_t = 120)]
+    pub idle_seconds: u64,
+    /// Give up on a phase after this long.
+    #[arg(long, default_value_t = 3600)]
+    pub timeout_seconds: u64,
+    /// Do not rewrite docs/benchmarks.md and its plot.
+    #[arg(long)]
+    pub no_docs: bool,
+    /// Keep the control plane running afterwards (its directory is printed).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    // `cargo bench` passes --bench; it means nothing here.
+    let argv = std::env::args().filter(|a| a != "--bench");
+    let args = Args::parse_from(argv);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start tokio: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("benchmark failed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn run(args: Args) -> Result<()> {
+    let cluster = cluster::Cluster::start(&args).await?;
+    let result = phases::all(&args, &cluster).await;
+    let keep = args.keep || result.is_err();
+    cluster.stop(keep);
+    let figures = result?;
+    let table = report::table(&args, &figures);
+    println!("\n{table}");
+    if !args.no_docs {
+        report::write_docs(&args, &figures, &table)?;
+        println!("wrote docs/benchmarks.md and docs/benchmarks/ready-over-time.svg");
+    }
+    Ok(())
+}
+
+/// Prints a progress line with the time since the benchmark started.
+pub fn progress(msg: impl AsRef<str>) {
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    let t = START.get_or_init(std::time::Instant::now).elapsed();
+    eprintln!("[bench {:>7.1}s] {}", t.as_secs_f64(), msg.as_ref());
+}

@@ -1,0 +1,441 @@
+//! The benchmark's phases, in the order they run, and the figures each one
+//! produces.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use workspace_operator::api::names::workspace_namespace;
+use workspace_operator::api::{Organization, Workspace, WorkspaceMember};
+
+use crate::cluster::{self, Cluster, client_from, proc_stats};
+use crate::tracker::Tracker;
+use crate::workload::{self, Expected, ROLES};
+use crate::{Args, Result, progress};
+
+pub const PREFIX: &str = "bench-";
+
+#[derive(Debug, Default)]
+pub struct Figures {
+    pub expected: Option<Expected>,
+    pub create: Create,
+    pub latency: Latency,
+    pub idle: Idle,
+    pub restart: Restart,
+    pub churn: Churn,
+    pub floor: crate::floor::Floor,
+}
+
+#[derive(Debug, Default)]
+pub struct Create {
+    pub seconds: f64,
+    pub peak_rss_mib: f64,
+    pub cpu_seconds: f64,
+    pub requests: BTreeMap<String, u64>,
+    pub samples: Vec<(f64, usize)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Latency {
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Idle {
+    pub seconds: u64,
+    pub requests: BTreeMap<String, u64>,
+    pub mutating: u64,
+    pub cpu_seconds: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Restart {
+    pub recheck_seconds: f64,
+    pub members_checked: u64,
+    pub requests: BTreeMap<String, u64>,
+    pub mutating: u64,
+    pub peak_rss_mib: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Churn {
+    pub changed: usize,
+    pub seconds: f64,
+    pub requests: BTreeMap<String, u64>,
+}
+
+pub async fn all(args: &Args, cluster: &Cluster) -> Result<Figures> {
+    let mut figures = Figures {
+        expected: Some(Expected::of(args)),
+        ..Default::default()
+    };
+    let tracker = Tracker::start(&cluster.admin);
+    figures.create = create(args, cluster, &tracker).await?;
+    figures.latency = latency(args, cluster).await?;
+    figures.idle = idle(args, cluster).await?;
+    figures.restart = restart(args, cluster, figures.latency.samples).await?;
+    figures.churn = churn(args, cluster, &tracker).await?;
+    cluster.stop_operator()?;
+    figures.floor = crate::floor::run(args, cluster).await?;
+    Ok(figures)
+}
+
+fn timeout(args: &Args) -> Duration {
+    Duration::from_secs(args.timeout_seconds)
+}
+
+/// Creates `obj`, retrying transient failures; an existing object is fine.
+async fn create_object<K>(api: &Api<K>, obj: &K) -> Result<()>
+where
+    K: Clone + Serialize + DeserializeOwned + std::fmt::Debug + Resource,
+{
+    let mut attempt = 0;
+    loop {
+        match api.create(&PostParams::default(), obj).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+            Err(e) if attempt < 20 => {
+                attempt += 1;
+                tracing_free_warn(&format!("create {}: {e}; retrying", obj.name_any()));
+                tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+            }
+            Err(e) => return Err(format!("creating {}: {e}", obj.name_any()).into()),
+        }
+    }
+}
+
+fn tracing_free_warn(msg: &str) {
+    static WARNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if WARNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 20 {
+        progress(msg);
+    }
+}
+
+/// Applies every object the way a GitOps sync would: the organizations, and
+/// once an organization's namespace exists, its workspaces and members.
+async fn apply_all(args: Args, client: Client) -> Result<()> {
+    let limit = Arc::new(Semaphore::new(4 * args.concurrency));
+    let orgs = (0..args.orgs).map(|i| {
+        let (client, limit, args) = (client.clone(), limit.clone(), args.clone());
+        async move {
+            let name = workload::org_name(PREFIX, i);
+            {
+                let _permit = limit.acquire().await?;
+                create_object(
+                    &Api::<Organization>::all(client.clone()),
+                    &workload::organization(&name),
+                )
+                .await?;
+            }
+            let namespaces = Api::<Namespace>::all(client.clone());
+            while namespaces.get_opt(&name).await?.is_none() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let workspaces = Api::<Workspace>::namespaced(client.clone(), &name);
+            let members = Api::<WorkspaceMember>::namespaced(client.clone(), &name);
+            let ws_creates = futures::stream::iter(0..args.workspaces)
+                .map(|j| {
+                    let (limit, workspaces, name) = (limit.clone(), workspaces.clone(), &name);
+                    async move {
+                        let _permit = limit.acquire().await?;
+                        create_object(&workspaces, &workload::workspace(name, j)).await
+                    }
+                })
+                .buffer_unordered(4 * args.concurrency);
+            let member_creates = futures::stream::iter(
+                (0..args.workspaces).flat_map(|j| (0..args.members).map(move |k| (j, k))),
+            )
+            .map(|(j, k)| {
+                let (limit, members, name) = (limit.clone(), members.clone(), &name);
+                async move {
+                    let _permit = limit.acquire().await?;
+                    create_object(&members, &workload::bench_member(name, j, k)).await
+                }
+            })
+            .buffer_unordered(4 * args.concurrency);
+            let results: Vec<Result<()>> = ws_creates.chain(member_creates).collect().await;
+            results.into_iter().collect::<Result<Vec<()>>>()?;
+            Ok::<(), crate::BoxError>(())
+        }
+    });
+    let results: Vec<Result<()>> = futures::future::join_all(orgs).await;
+    results.into_iter().collect::<Result<Vec<()>>>()?;
+    Ok(())
+}
+
+async fn create(args: &Args, cluster: &Cluster, tracker: &Tracker) -> Result<Create> {
+    let expected = Expected::of(args);
+    cluster.start_operator().await?;
+    let pid = cluster.operator_pid()?;
+    let before = cluster::requests_by_method(&cluster.metrics().await?);
+    let cpu_before = proc_stats(pid)?.cpu_seconds;
+    progress(format!(
+        "create: applying {} organizations, {} workspaces, {} members",
+        expected.organizations,
+        args.orgs * args.workspaces,
+        expected.members
+    ));
+    let start = Instant::now();
+    let applying = tokio::spawn(apply_all(args.clone(), cluster.admin.clone()));
+    let samples = tracker
+        .sample_until(
+            start,
+            expected.total(),
+            timeout(args),
+            |t| t.ready_with_prefix(PREFIX),
+            "create",
+        )
+        .await?;
+    applying.await??;
+    let seconds = samples.last().map_or(0.0, |s| s.0);
+    let stats = proc_stats(pid)?;
+    let after = cluster::requests_by_method(&cluster.metrics().await?);
+    progress(format!(
+        "create: {} objects Ready in {seconds:.1} s",
+        expected.total()
+    ));
+    Ok(Create {
+        seconds,
+        peak_rss_mib: stats.peak_rss_mib,
+        cpu_seconds: stats.cpu_seconds - cpu_before,
+        requests: cluster::diff(&after, &before),
+        samples,
+    })
+}
+
+async fn allowed(client: &Client, namespace: &str) -> Result<bool> {
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(namespace.into()),
+                verb: Some("create".into()),
+                resource: Some("pods".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let answer = Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// New members one at a time, each giving user alice "editor" in a workspace
+/// where she had nothing: time from create until her own access review says
+/// "allowed".
+async fn latency(args: &Args, cluster: &Cluster) -> Result<Latency> {
+    let alice = client_from(&cluster.dir.join("users/alice.kubeconfig")).await?;
+    let n = args.latency_samples.min(args.orgs * args.workspaces);
+    progress(format!("latency: {n} new members, one at a time"));
+    let mut took = vec![];
+    for i in 0..n {
+        let org = workload::org_name(PREFIX, i % args.orgs);
+        let ws = workload::workspace_name((i / args.orgs) % args.workspaces);
+        let ns = workspace_namespace(&org, &ws);
+        if allowed(&alice, &ns).await? {
+            return Err(format!("alice may already create pods in {ns}").into());
+        }
+        let m = workload::member(&org, &format!("latency-{i}"), &ws, "alice", "editor");
+        let start = Instant::now();
+        Api::<WorkspaceMember>::namespaced(cluster.admin.clone(), &org)
+            .create(&PostParams::default(), &m)
+            .await?;
+        while !allowed(&alice, &ns).await? {
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(format!("latency: no access in {ns} after 60 s").into());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        took.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    took.sort_by(f64::total_cmp);
+    let figures = Latency {
+        samples: took.len(),
+        p50_ms: percentile(&took, 50.0),
+        p99_ms: percentile(&took, 99.0),
+        max_ms: took.last().copied().unwrap_or(0.0),
+    };
+    progress(format!(
+        "latency: p50 {:.0} ms, p99 {:.0} ms",
+        figures.p50_ms, figures.p99_ms
+    ));
+    Ok(figures)
+}
+
+async fn idle(args: &Args, cluster: &Cluster) -> Result<Idle> {
+    progress(format!(
+        "idle: watching the operator for {} s",
+        args.idle_seconds
+    ));
+    let pid = cluster.operator_pid()?;
+    let before = cluster::requests_by_method(&cluster.metrics().await?);
+    let cpu_before = proc_stats(pid)?.cpu_seconds;
+    tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
+    let requests = cluster::diff(
+        &cluster::requests_by_method(&cluster.metrics().await?),
+        &before,
+    );
+    let figures = Idle {
+        seconds: args.idle_seconds,
+        mutating: cluster::mutating(&requests),
+        cpu_seconds: proc_stats(pid)?.cpu_seconds - cpu_before,
+        requests,
+    };
+    progress(format!("idle: {} mutating requests", figures.mutating));
+    Ok(figures)
+}
+
+/// Seconds since process `pid` started.
+fn process_age(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    // starttime is field 22 (1-based); index 19 after the command name.
+    let start_ticks: f64 = after
+        .split_whitespace()
+        .nth(19)
+        .ok_or("no starttime in /proc/pid/stat")?
+        .parse()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")?
+        .split_whitespace()
+        .next()
+        .ok_or("no /proc/uptime")?
+        .parse()?;
+    Ok(uptime - start_ticks / 100.0)
+}
+
+/// Restarts the operator on the converged cluster: time until it has
+/// reconciled every object once, and what it wrote meanwhile.
+async fn restart(args: &Args, cluster: &Cluster, latency_members: usize) -> Result<Restart> {
+    let e = Expected::of(args);
+    let want: BTreeMap<&str, u64> = [
+        ("Organization", e.organizations as u64),
+        ("Workspace", e.workspaces as u64),
+        ("WorkspaceRole", e.roles as u64),
+        ("WorkspaceMember", (e.members + latency_members) as u64),
+    ]
+    .into();
+    progress("restart: stopping and starting the operator");
+    cluster.stop_operator()?;
+    cluster.start_operator().await?;
+    let pid = cluster.operator_pid()?;
+    let recheck_seconds = loop {
+        let done = cluster::reconciles(&cluster.metrics().await?);
+        if want
+            .iter()
+            .all(|(kind, n)| done.get(*kind).copied().unwrap_or(0) >= *n)
+        {
+            break process_age(pid)?;
+        }
+        if process_age(pid)? > timeout(args).as_secs_f64() {
+            return Err(format!("restart: only {done:?} of {want:?} reconciled").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Anything the re-check sets off has time to show before counting writes.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let m = cluster.metrics().await?;
+    let requests = cluster::requests_by_method(&m);
+    let figures = Restart {
+        recheck_seconds,
+        members_checked: cluster::reconciles(&m)
+            .get("WorkspaceMember")
+            .copied()
+            .unwrap_or(0),
+        mutating: cluster::mutating(&requests),
+        requests,
+        peak_rss_mib: proc_stats(pid)?.peak_rss_mib,
+    };
+    progress(format!(
+        "restart: everything re-checked {recheck_seconds:.1} s after start; {} mutating requests",
+        figures.mutating
+    ));
+    Ok(figures)
+}
+
+/// Every tenth member gets the next role at once: time until all of them
+/// are Ready for their new generation.
+async fn churn(args: &Args, cluster: &Cluster, tracker: &Tracker) -> Result<Churn> {
+    let before = cluster::requests_by_method(&cluster.metrics().await?);
+    let mut changes = vec![];
+    for i in 0..args.orgs {
+        let org = workload::org_name(PREFIX, i);
+        for j in 0..args.workspaces {
+            for k in 0..args.members {
+                if (j * args.members + k).is_multiple_of(10) {
+                    let next = ROLES[(j + k + 1) % ROLES.len()];
+                    changes.push((org.clone(), workload::member_name(j, k), next));
+                }
+            }
+        }
+    }
+    progress(format!("churn: {} members change roles", changes.len()));
+    let start = Instant::now();
+    let client = cluster.admin.clone();
+    let patched: Vec<Result<(String, String, i64)>> = futures::stream::iter(changes)
+        .map(|(org, name, role)| {
+            let api = Api::<WorkspaceMember>::namespaced(client.clone(), &org);
+            async move {
+                let patch = serde_json::json!({"spec": {"roles": [role]}});
+                let m = api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?;
+                Ok((org, name, m.metadata.generation.unwrap_or(0)))
+            }
+        })
+        .buffer_unordered(4 * args.concurrency)
+        .collect()
+        .await;
+    let patched: Vec<(String, String, i64)> = patched.into_iter().collect::<Result<_>>()?;
+    let changed = patched.len();
+    loop {
+        let pending = patched
+            .iter()
+            .filter(|(org, name, generation)| {
+                !tracker
+                    .get(&("WorkspaceMember", org.clone(), name.clone()))
+                    .is_some_and(|s| s.is_ready() && s.observed >= *generation)
+            })
+            .count();
+        if pending == 0 {
+            break;
+        }
+        if start.elapsed() > timeout(args) {
+            return Err(format!("churn: {pending} members not converged").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let requests = cluster::diff(
+        &cluster::requests_by_method(&cluster.metrics().await?),
+        &before,
+    );
+    progress(format!("churn: converged in {seconds:.1} s"));
+    Ok(Churn {
+        changed,
+        seconds,
+        requests,
+    })
+}
