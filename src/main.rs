@@ -38,7 +38,7 @@ struct RunArgs {
     #[arg(long, env = "WSOP_CONCURRENCY", default_value_t = 8)]
     concurrency: u16,
     /// Most API requests per second the operator sends (client-side limit).
-    #[arg(long, env = "WSOP_QPS", default_value_t = 50)]
+    #[arg(long, env = "WSOP_QPS", default_value_t = 500)]
     qps: u64,
     /// How often a converged object is checked again anyway, in seconds.
     #[arg(long, env = "WSOP_RESYNC_SECONDS", default_value_t = 3600)]
