@@ -285,7 +285,10 @@ async fn latency(args: &Args, cluster: &Cluster) -> Result<Latency> {
     Ok(figures)
 }
 
+/// Nothing changes. The window starts once the last change's follow-ups
+/// (the last latency member's status, counts) have had time to land.
 async fn idle(args: &Args, cluster: &Cluster) -> Result<Idle> {
+    tokio::time::sleep(Duration::from_secs(10)).await;
     progress(format!(
         "idle: watching the operator for {} s",
         args.idle_seconds

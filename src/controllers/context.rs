@@ -128,6 +128,8 @@ pub struct Context {
     /// not asked again until one of them changes, or the operator restarts.
     pub refused: Mutex<std::collections::HashSet<(String, i64, String)>>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The last status written per object UID (see `writes::write_status`).
+    statuses: Mutex<HashMap<String, u64>>,
 }
 
 impl Context {
@@ -185,6 +187,7 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             refused: Mutex::new(Default::default()),
             metrics,
+            statuses: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -232,6 +235,29 @@ impl Context {
         if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
             warn!(error = %e, reason, "cannot publish event");
         }
+    }
+
+    /// Whether the last status this process wrote for `uid` had `fingerprint`.
+    pub fn status_written_before(&self, uid: &str, fingerprint: u64) -> bool {
+        self.statuses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(uid)
+            == Some(&fingerprint)
+    }
+
+    pub fn status_written(&self, uid: String, fingerprint: u64) {
+        self.statuses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(uid, fingerprint);
+    }
+
+    pub fn forget_status(&self, uid: &str) {
+        self.statuses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(uid);
     }
 
     fn key<K: Resource<DynamicType = ()>>(obj: &K) -> String {

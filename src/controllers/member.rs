@@ -290,6 +290,7 @@ async fn remove_access(member: &WorkspaceMember, ctx: &Context) -> Result<()> {
 
 async fn patch_finalizers(member: &WorkspaceMember, ctx: &Context, add: bool) -> Result<()> {
     writes::set_finalizer(
+        ctx,
         &Api::<WorkspaceMember>::namespaced(
             ctx.client.clone(),
             &member.namespace().unwrap_or_default(),

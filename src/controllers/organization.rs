@@ -224,7 +224,7 @@ async fn apply_children(org: &Organization, ctx: &Context) -> Result<Option<Aspe
 }
 
 async fn patch_finalizers(org: &Organization, ctx: &Context, add: bool) -> Result<()> {
-    writes::set_finalizer(&Api::<Organization>::all(ctx.client.clone()), org, add).await
+    writes::set_finalizer(ctx, &Api::<Organization>::all(ctx.client.clone()), org, add).await
 }
 
 async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {

@@ -212,6 +212,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
 
 async fn patch_finalizers(role: &WorkspaceRole, ctx: &Context, add: bool) -> Result<()> {
     writes::set_finalizer(
+        ctx,
         &Api::<WorkspaceRole>::namespaced(
             ctx.client.clone(),
             &role.namespace().unwrap_or_default(),

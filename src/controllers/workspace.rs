@@ -271,6 +271,7 @@ async fn apply_children(
 
 async fn add_finalizer(ws: &Workspace, ctx: &Context) -> Result<()> {
     writes::set_finalizer(
+        ctx,
         &Api::<Workspace>::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default()),
         ws,
         true,
@@ -280,6 +281,7 @@ async fn add_finalizer(ws: &Workspace, ctx: &Context) -> Result<()> {
 
 async fn remove_finalizer(ws: &Workspace, ctx: &Context) -> Result<()> {
     writes::set_finalizer(
+        ctx,
         &Api::<Workspace>::namespaced(ctx.client.clone(), &ws.namespace().unwrap_or_default()),
         ws,
         false,

@@ -14,6 +14,27 @@ use crate::api::common::Condition;
 use crate::error::{Error, Result};
 use crate::labels::{FIELD_MANAGER, FINALIZER};
 
+/// A hash of `status` without its condition timestamps (a stale copy makes
+/// a condition look new, and so gives it a new timestamp).
+fn status_fingerprint<S: Serialize>(status: &S) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.remove("lastTransitionTime");
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(status).unwrap_or_default();
+    strip(&mut value);
+    let mut h = std::hash::DefaultHasher::new();
+    value.to_string().hash(&mut h);
+    h.finish()
+}
+
 /// Whether the operator's finalizer is on `obj`.
 pub fn has_finalizer<K: Resource>(obj: &K) -> bool {
     obj.finalizers().iter().any(|f| f == FINALIZER)
@@ -22,7 +43,7 @@ pub fn has_finalizer<K: Resource>(obj: &K) -> bool {
 /// Adds (`present`) or removes the operator's finalizer, leaving every other
 /// finalizer alone. The resourceVersion in the patch makes it fail rather
 /// than drop a finalizer someone added meanwhile.
-pub async fn set_finalizer<K>(api: &Api<K>, obj: &K, present: bool) -> Result<()>
+pub async fn set_finalizer<K>(ctx: &Context, api: &Api<K>, obj: &K, present: bool) -> Result<()>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
@@ -44,7 +65,13 @@ where
         )
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            if !present {
+                // The object's life with this operator ends here.
+                ctx.forget_status(&obj.uid().unwrap_or_default());
+            }
+            Ok(())
+        }
         Err(kube::Error::Api(s)) if s.code == 404 && !present => Ok(()),
         Err(e) => Err(Error::kube("updating finalizers")(e)),
     }
@@ -68,6 +95,13 @@ where
     S: Serialize + PartialEq,
 {
     if status == old {
+        return Ok(());
+    }
+    // The cached object can be older than our last status write (the watch
+    // event is still on its way): what we wrote then is not written again.
+    let uid = obj.uid().unwrap_or_default();
+    let fingerprint = status_fingerprint(status);
+    if ctx.status_written_before(&uid, fingerprint) {
         return Ok(());
     }
     let (before, after) = conditions;
@@ -105,7 +139,10 @@ where
         )
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            ctx.status_written(uid, fingerprint);
+            Ok(())
+        }
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(Error::kube("writing status")(e)),
     }
