@@ -24,6 +24,13 @@ pub enum Error {
         reason: &'static str,
         message: String,
     },
+    /// Something the object needs is not there yet (a role's ClusterRole):
+    /// looked at again soon, and when it appears; no error backoff.
+    #[error("{message}")]
+    Waiting {
+        reason: &'static str,
+        message: String,
+    },
     /// The object could not be decoded (a schema the operator does not know).
     #[error("object cannot be decoded: {0}")]
     InvalidObject(String),
@@ -39,7 +46,9 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Kube { .. } => "ApiError",
-            Error::Spec { reason, .. } | Error::Conflict { reason, .. } => reason,
+            Error::Spec { reason, .. }
+            | Error::Conflict { reason, .. }
+            | Error::Waiting { reason, .. } => reason,
             Error::InvalidObject(_) => "InvalidObject",
         }
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{BoxFuture, Shared};
+use futures::future::{BoxFuture, Shared, try_join_all};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::Api;
 use kube::core::DeserializeGuard;
@@ -232,27 +232,39 @@ async fn apply_access(
     let uid = member.uid().unwrap_or_default();
     let ns = workspace_namespace(&org, &member.spec.workspace);
     let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
-    let mut keep = BTreeSet::new();
     let cached = &ctx.children;
-    for b in &access.bindings {
-        ensure_cached(&bindings, &cached.role_bindings, b).await?;
-        keep.insert(b.name_any());
-    }
-    prune(
-        &bindings,
-        &cached.role_bindings,
-        &ns,
-        &uid,
-        ACCESS_COMPONENT,
-        &keep,
-    )
-    .await?;
-    if let (Some(role), Some(binding)) = (&access.reader_role, &access.reader_binding) {
-        let roles = Api::<Role>::namespaced(ctx.client.clone(), &org);
-        ensure_cached(&roles, &cached.roles, role).await?;
-        let org_bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &org);
-        ensure_cached(&org_bindings, &cached.role_bindings, binding).await?;
-    }
+    // The workspace bindings and the reader access are independent: written
+    // concurrently. (The reader binding needs its Role first: RBAC checks the
+    // Role it binds.)
+    let grants = async {
+        try_join_all(
+            access
+                .bindings
+                .iter()
+                .map(|b| ensure_cached(&bindings, &cached.role_bindings, b)),
+        )
+        .await?;
+        let keep: BTreeSet<String> = access.bindings.iter().map(|b| b.name_any()).collect();
+        prune(
+            &bindings,
+            &cached.role_bindings,
+            &ns,
+            &uid,
+            ACCESS_COMPONENT,
+            &keep,
+        )
+        .await
+    };
+    let reader = async {
+        if let (Some(role), Some(binding)) = (&access.reader_role, &access.reader_binding) {
+            let roles = Api::<Role>::namespaced(ctx.client.clone(), &org);
+            ensure_cached(&roles, &cached.roles, role).await?;
+            let org_bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &org);
+            ensure_cached(&org_bindings, &cached.role_bindings, binding).await?;
+        }
+        Ok(())
+    };
+    futures::try_join!(grants, reader)?;
     Ok(())
 }
 

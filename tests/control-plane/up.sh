@@ -141,7 +141,7 @@ start kube-apiserver "$BIN_DIR/kube-apiserver" \
   --max-requests-inflight=800 --max-mutating-requests-inflight=400 \
   --audit-policy-file="$pki/audit-policy.yaml" --audit-log-path="$DIR/logs/audit.log" \
   --audit-log-maxsize=1024 --audit-log-maxbackup=1 \
-  --profiling=false
+  --profiling=true
 readyz() {
   curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$SERVER/readyz"
 }
