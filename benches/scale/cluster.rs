@@ -152,6 +152,14 @@ impl Cluster {
         Ok(pid.trim().parse()?)
     }
 
+    /// Whether the operator's /readyz says ok (its caches are filled).
+    pub async fn ready(&self) -> bool {
+        self.http
+            .get(&self.metrics_addr, "/readyz")
+            .await
+            .is_ok_and(|body| body.trim() == "ok")
+    }
+
     /// The operator's metrics as (name{labels}) → value.
     pub async fn metrics(&self) -> Result<BTreeMap<String, f64>> {
         let body = self.http.get(&self.metrics_addr, "/metrics").await?;

@@ -63,6 +63,8 @@ pub struct Idle {
 
 #[derive(Debug, Default)]
 pub struct Restart {
+    /// From process start until every cache is filled (/readyz says ok).
+    pub caches_seconds: f64,
     pub recheck_seconds: f64,
     pub members_checked: u64,
     pub requests: BTreeMap<String, u64>,
@@ -344,7 +346,11 @@ async fn restart(args: &Args, cluster: &Cluster, latency_members: usize) -> Resu
     cluster.stop_operator()?;
     cluster.start_operator().await?;
     let pid = cluster.operator_pid()?;
+    let mut caches_seconds = None;
     let recheck_seconds = loop {
+        if caches_seconds.is_none() && cluster.ready().await {
+            caches_seconds = Some(process_age(pid)?);
+        }
         let done = cluster::reconciles(&cluster.metrics().await?);
         if want
             .iter()
@@ -362,6 +368,7 @@ async fn restart(args: &Args, cluster: &Cluster, latency_members: usize) -> Resu
     let m = cluster.metrics().await?;
     let requests = cluster::requests_by_method(&m);
     let figures = Restart {
+        caches_seconds: caches_seconds.unwrap_or(recheck_seconds),
         recheck_seconds,
         members_checked: cluster::reconciles(&m)
             .get("WorkspaceMember")

@@ -281,6 +281,23 @@ async fn what_only_the_operator_can_check_is_reported_on_the_workspace() {
 
     // Fixing the spec is enough: nothing else needs to happen.
     workspace(&admin, &scope.id, "gold", "{plan: pro}").await;
+
+    // A role that does not exist is named, not retried with backoff...
+    apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: open, namespace: {}}}, spec: {{acceptAnonymous: true, anonymousRole: reviewer}}}}", scope.id)).await;
+    let ws = wait_ready(&workspaces, "open", "False", LIMIT).await;
+    let (_, reason, message) = ready_condition(&ws).unwrap();
+    assert_eq!(reason, "UnknownRole");
+    assert!(message.contains("reviewer"), "{message}");
+    // ...and creating it is enough: its ClusterRole appearing wakes the workspace.
+    apply_yaml(
+        &admin,
+        &format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceRole, metadata: {{name: reviewer, namespace: {}}}, spec: {{rules: [{{apiGroups: [''], resources: [configmaps], verbs: [get]}}]}}}}",
+            scope.id
+        ),
+    )
+    .await;
+    wait_ready(&workspaces, "open", "True", LIMIT).await;
 }
 
 #[tokio::test]
