@@ -15,6 +15,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
 
+use super::context::refs_in;
 use super::{Context, drain, informer, writes};
 use crate::api::member::{MemberPhase, WorkspaceMemberStatus};
 use crate::api::names::workspace_namespace;
@@ -39,23 +40,17 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 ctx.workspaces.subscribe_changes(informer::generation),
                 move |ws| {
                     let (ns, name) = (ws.namespace().unwrap_or_default(), ws.name_any());
-                    by_workspace
-                        .members_in(&ns)
-                        .into_iter()
-                        .filter(|m| m.spec.workspace == name)
-                        .map(|m| ObjectRef::<Guard>::new(&m.name_any()).within(&ns))
-                        .collect::<Vec<_>>()
+                    refs_in(&by_workspace.members.store, &ns, |m| {
+                        m.spec.workspace == name
+                    })
                 },
             )
             // A role appearing, disappearing or becoming ready.
             .watches_shared_stream(ctx.roles.subscribe_changes(role_signature), move |role| {
                 let (ns, name) = (role.namespace().unwrap_or_default(), role.name_any());
-                by_role
-                    .members_in(&ns)
-                    .into_iter()
-                    .filter(|m| m.spec.roles.contains(&name))
-                    .map(|m| ObjectRef::<Guard>::new(&m.name_any()).within(&ns))
-                    .collect::<Vec<_>>()
+                refs_in(&by_role.members.store, &ns, |m| {
+                    m.spec.roles.contains(&name)
+                })
             })
             .watches_shared_stream(ctx.children.role_bindings.subscribe(), |b| {
                 member_ref(&b.metadata)
