@@ -149,24 +149,9 @@ where
         &self,
         signature: fn(&K) -> u64,
     ) -> impl Stream<Item = Arc<K>> + Send + 'static {
-        let mut seen: HashMap<String, u64> = HashMap::new();
-        self.subscribe().filter(move |obj| {
-            let meta = obj.meta();
-            let pass = match &meta.uid {
-                _ if meta.deletion_timestamp.is_some() => {
-                    if let Some(uid) = &meta.uid {
-                        seen.remove(uid);
-                    }
-                    true
-                }
-                None => true,
-                Some(uid) => {
-                    let sig = signature(obj);
-                    seen.insert(uid.clone(), sig) != Some(sig)
-                }
-            };
-            futures::future::ready(pass)
-        })
+        let mut changes = Changes::new(signature);
+        self.subscribe()
+            .filter(move |obj| futures::future::ready(changes.passes(obj.as_ref())))
     }
 
     /// The cached object named `name` (in `namespace`, for namespaced kinds).
@@ -192,6 +177,40 @@ where
     }
 }
 
+/// Remembers each object's last signature: passes an object seen for the
+/// first time, one whose signature changed, and one being deleted.
+pub struct Changes<K> {
+    seen: HashMap<String, u64>,
+    signature: fn(&K) -> u64,
+}
+
+impl<K: Resource> Changes<K> {
+    pub fn new(signature: fn(&K) -> u64) -> Self {
+        Changes {
+            seen: HashMap::new(),
+            signature,
+        }
+    }
+
+    pub fn passes(&mut self, obj: &K) -> bool {
+        let meta = obj.meta();
+        match &meta.uid {
+            _ if meta.deletion_timestamp.is_some() => {
+                // Forgotten, so deleted objects leave nothing behind.
+                if let Some(uid) = &meta.uid {
+                    self.seen.remove(uid);
+                }
+                true
+            }
+            None => true,
+            Some(uid) => {
+                let sig = (self.signature)(obj);
+                self.seen.insert(uid.clone(), sig) != Some(sig)
+            }
+        }
+    }
+}
+
 /// The signature for `subscribe_changes` when only the spec matters.
 pub fn generation<K: Resource>(obj: &K) -> u64 {
     obj.meta().generation.unwrap_or(0) as u64
@@ -206,5 +225,69 @@ pub fn trim<K: Resource>(obj: &mut K) {
 pub fn trim_guard<K: Resource>(guard: &mut kube::core::DeserializeGuard<K>) {
     if let Ok(obj) = guard.0.as_mut() {
         trim(obj);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use kube::api::ObjectMeta;
+
+    fn binding(uid: &str, generation: i64, owner: Option<&str>) -> RoleBinding {
+        RoleBinding {
+            metadata: ObjectMeta {
+                name: Some(format!("b-{uid}")),
+                namespace: Some("ns".into()),
+                uid: Some(uid.into()),
+                generation: Some(generation),
+                labels: owner
+                    .map(|o| [(crate::labels::OWNER_UID.to_string(), o.to_string())].into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn changes_pass_new_changed_and_deleted_objects_only() {
+        let mut changes = Changes::new(generation::<RoleBinding>);
+        assert!(changes.passes(&binding("a", 1, None)), "first sight");
+        assert!(
+            !changes.passes(&binding("a", 1, None)),
+            "status-only update"
+        );
+        assert!(changes.passes(&binding("a", 2, None)), "spec change");
+        assert!(changes.passes(&binding("b", 2, None)), "another object");
+        let mut deleting = binding("a", 2, None);
+        deleting.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        assert!(changes.passes(&deleting), "being deleted");
+        assert!(
+            changes.passes(&deleting),
+            "still being deleted, final delete"
+        );
+        assert!(
+            !changes.seen.contains_key("a"),
+            "nothing kept of a deleted object"
+        );
+    }
+
+    #[test]
+    fn owner_index_follows_label_changes_and_deletes() {
+        let mut index = HashMap::new();
+        let first = binding("a", 1, Some("owner-1"));
+        index_insert(&mut index, &first);
+        assert_eq!(index["owner-1"].len(), 1);
+        // Relabelled to another owner: moves, never listed under both.
+        index_remove(&mut index, &first);
+        index_insert(&mut index, &binding("a", 1, Some("owner-2")));
+        assert!(!index.contains_key("owner-1"));
+        assert_eq!(index["owner-2"].len(), 1);
+        index_remove(&mut index, &binding("a", 1, Some("owner-2")));
+        assert!(index.is_empty());
+        // Objects without the label are not indexed at all.
+        index_insert(&mut index, &binding("c", 1, None));
+        assert!(index.is_empty());
     }
 }

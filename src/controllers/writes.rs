@@ -147,3 +147,25 @@ where
         Err(e) => Err(Error::kube("writing status")(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::status_fingerprint;
+
+    #[test]
+    fn status_fingerprint_ignores_condition_timestamps_only() {
+        let at = |t: &str, reason: &str| {
+            serde_json::json!({"phase": "Active", "conditions": [
+                {"type": "Ready", "status": "True", "reason": reason, "lastTransitionTime": t}
+            ]})
+        };
+        assert_eq!(
+            status_fingerprint(&at("2026-01-01T00:00:00Z", "Ready")),
+            status_fingerprint(&at("2026-06-01T00:00:00Z", "Ready"))
+        );
+        assert_ne!(
+            status_fingerprint(&at("2026-01-01T00:00:00Z", "Ready")),
+            status_fingerprint(&at("2026-01-01T00:00:00Z", "UnknownRole"))
+        );
+    }
+}
