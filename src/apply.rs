@@ -162,6 +162,24 @@ where
     }
 }
 
+/// Applies every object of `desired` (concurrently), then deletes the other
+/// cached objects in `namespace` marked as `component` of `owner_uid`.
+pub async fn ensure_all_prune_rest<K>(
+    api: &Api<K>,
+    cache: &Informer<K>,
+    namespace: &str,
+    owner_uid: &str,
+    component: &str,
+    desired: &[K],
+) -> Result<usize>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync,
+{
+    futures::future::try_join_all(desired.iter().map(|d| ensure_cached(api, cache, d))).await?;
+    let keep: BTreeSet<String> = desired.iter().map(|d| d.name_any()).collect();
+    prune(api, cache, namespace, owner_uid, component, &keep).await
+}
+
 /// Deletes the cached objects in `namespace` marked as `component` of
 /// `owner_uid` whose names are not in `keep`. Returns how many deletes were
 /// issued.

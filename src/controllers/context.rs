@@ -59,16 +59,30 @@ pub struct Children {
     pub config_maps: Informer<ConfigMap>,
 }
 
-fn children_informer<K>(client: &Client) -> Informer<K>
-where
+/// What a kind needs to be cached and watched.
+pub trait Cacheable:
+    Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Cacheable for K where
     K: Resource<DynamicType = ()>
         + Clone
         + std::fmt::Debug
         + serde::de::DeserializeOwned
         + Send
         + Sync
-        + 'static,
+        + 'static
 {
+}
+
+fn children_informer<K: Cacheable>(client: &Client) -> Informer<K> {
     Informer::start(
         Api::all(client.clone()),
         watcher::Config::default().labels(&labels::managed_selector()),
@@ -76,22 +90,9 @@ where
     )
 }
 
-fn kind_informer<K>(client: &Client) -> Informer<DeserializeGuard<K>>
+fn kind_informer<K: Cacheable>(client: &Client) -> Informer<DeserializeGuard<K>>
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-    DeserializeGuard<K>: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    DeserializeGuard<K>: Cacheable,
 {
     Informer::start(
         Api::all(client.clone()),

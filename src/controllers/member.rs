@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{BoxFuture, Shared, try_join_all};
+use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::Api;
 use kube::core::DeserializeGuard;
@@ -20,7 +20,7 @@ use super::{Context, drain, informer, writes};
 use crate::api::member::{MemberPhase, WorkspaceMemberStatus};
 use crate::api::names::workspace_namespace;
 use crate::api::{WorkspaceMember, WorkspaceRole};
-use crate::apply::{delete_owned, ensure_cached, prune};
+use crate::apply::{delete_owned, ensure_all_prune_rest, ensure_cached, prune};
 use crate::conditions::{self, Outcome};
 use crate::error::Result;
 use crate::labels;
@@ -232,21 +232,14 @@ async fn apply_access(
     // concurrently. (The reader binding needs its Role first: RBAC checks the
     // Role it binds.)
     let grants = async {
-        try_join_all(
-            access
-                .bindings
-                .iter()
-                .map(|b| ensure_cached(&bindings, &cached.role_bindings, b)),
-        )
-        .await?;
-        let keep: BTreeSet<String> = access.bindings.iter().map(|b| b.name_any()).collect();
-        prune(
+        let all = &access.bindings;
+        ensure_all_prune_rest(
             &bindings,
             &cached.role_bindings,
             &ns,
             &uid,
             ACCESS_COMPONENT,
-            &keep,
+            all,
         )
         .await
     };

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use futures::future::{BoxFuture, Shared, try_join_all};
+use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -21,7 +21,7 @@ use super::{Context, drain, informer, ref_from_labels, spec_error_action, valid,
 use crate::api::names::workspace_namespace;
 use crate::api::workspace::{DeletionPolicy, WorkspacePhase, WorkspaceStatus};
 use crate::api::{Organization, Workspace, WorkspaceMember};
-use crate::apply::{delete_owned, ensure_cached, ensure_owned, prune};
+use crate::apply::{delete_owned, ensure_all_prune_rest, ensure_cached, ensure_owned};
 use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -306,25 +306,14 @@ async fn apply_children(
     let here = Some(ns.as_str());
     let access = async {
         let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
-        try_join_all(
-            children
-                .role_bindings
-                .iter()
-                .map(|b| ensure_cached(&bindings, &cached.role_bindings, b)),
-        )
-        .await?;
-        let keep: BTreeSet<String> = children
-            .role_bindings
-            .iter()
-            .map(|b| b.name_any())
-            .collect();
-        prune(
+        let all = &children.role_bindings;
+        ensure_all_prune_rest(
             &bindings,
             &cached.role_bindings,
             &ns,
             &uid,
             ACCESS_COMPONENT,
-            &keep,
+            all,
         )
         .await
     };
