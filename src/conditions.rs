@@ -110,6 +110,34 @@ pub fn add_aspect(
     conditions.push(c);
 }
 
+/// Whether `conditions` say Ready=True for the object's current generation.
+pub fn ready_for_generation(
+    conditions: &[Condition],
+    observed_generation: Option<i64>,
+    generation: Option<i64>,
+) -> bool {
+    observed_generation == generation
+        && conditions
+            .iter()
+            .any(|c| c.type_ == READY && c.status == "True")
+}
+
+/// The conditions after `outcome` (see `next`), plus `aspect` if any.
+pub fn next_with_aspect(
+    previous: &[Condition],
+    outcome: &Outcome,
+    deletion_blocked: Option<&str>,
+    aspect: Option<&Aspect>,
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    let mut out = next(previous, outcome, deletion_blocked, generation, now);
+    if let Some(aspect) = aspect {
+        add_aspect(&mut out, previous, aspect, generation, now);
+    }
+    out
+}
+
 /// The current time as a Kubernetes timestamp.
 pub fn now() -> Time {
     Time(jiff::Timestamp::now())

@@ -58,7 +58,7 @@ impl Metrics {
             *self
                 .errors
                 .lock()
-                .unwrap()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .entry((kind, category))
                 .or_default() += 1;
         }
@@ -85,7 +85,7 @@ impl Metrics {
         *self
             .requests
             .lock()
-            .unwrap()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(method.to_string())
             .or_default() += 1;
     }

@@ -248,30 +248,37 @@ pub fn proc_stats(pid: u32) -> Result<ProcStats> {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces) start at index 2.
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
     // utime and stime are fields 14 and 15 (1-based) of /proc/pid/stat.
-    let cpu_ticks = ticks(11) + ticks(12);
+    let cpu_ticks = stat_field(pid, 14)? + stat_field(pid, 15)?;
     Ok(ProcStats {
         peak_rss_mib: kib("VmHWM:") / 1024.0,
-        cpu_seconds: cpu_ticks / clock_ticks(),
+        cpu_seconds: cpu_ticks / USER_HZ,
     })
 }
 
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
+/// /proc counts time in clock ticks of 1/100 s (USER_HZ) on Linux.
+const USER_HZ: f64 = 100.0;
+
+/// Field `n` (1-based, as in proc(5)) of /proc/`pid`/stat, as a number.
+fn stat_field(pid: u32, n: usize) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces; fields after it start at 3.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let value = after
+        .split_whitespace()
+        .nth(n - 3)
+        .ok_or_else(|| format!("no field {n} in /proc/{pid}/stat"))?;
+    Ok(value.parse()?)
+}
+
+/// Seconds since process `pid` started.
+pub fn process_age(pid: u32) -> Result<f64> {
+    // starttime is field 22.
+    let start = stat_field(pid, 22)? / USER_HZ;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")?
+        .split_whitespace()
+        .next()
+        .ok_or("no /proc/uptime")?
+        .parse()?;
+    Ok(uptime - start)
 }

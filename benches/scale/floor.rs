@@ -20,7 +20,7 @@ use workspace_operator::resources::{
 };
 
 use crate::workload;
-use crate::{Args, Result, progress};
+use crate::{Args, Result, existing_is_fine, progress, with_retries};
 
 const FIELD_MANAGER: &str = "workspace-operator-floor";
 
@@ -61,34 +61,18 @@ async fn write(client: &Client, w: &Write) -> Result<()> {
         None => Api::all_with(client.clone(), &w.ar),
     };
     let name = w.obj.name_any();
-    let mut attempt = 0;
-    loop {
-        let result = if w.create {
-            match api.create(&PostParams::default(), &w.obj).await {
-                Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-                other => other.map(|_| ()),
-            }
+    let what = format!("floor: writing {} {name}", w.ar.kind);
+    with_retries(&what, || async {
+        if w.create {
+            existing_is_fine(api.create(&PostParams::default(), &w.obj).await)
         } else {
-            api.patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&w.obj),
-            )
-            .await
-            .map(|_| ())
-        };
-        match result {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt < 20 => {
-                attempt += 1;
-                if attempt == 1 {
-                    progress(format!("floor: {} {name}: {e}; retrying", w.ar.kind));
-                }
-                tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
-            }
-            Err(e) => return Err(format!("floor: writing {} {name}: {e}", w.ar.kind).into()),
+            let apply = PatchParams::apply(FIELD_MANAGER).force();
+            api.patch(&name, &apply, &Patch::Apply(&w.obj))
+                .await
+                .map(drop)
         }
-    }
+    })
+    .await
 }
 
 fn with_uid<K: Resource>(mut obj: K, uid: String) -> K {

@@ -100,6 +100,39 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// Runs `request` until it succeeds, at most 20 times with a growing pause,
+/// as a GitOps tool would retry on a control plane loaded on purpose. The
+/// first few retries of a run are printed.
+pub async fn with_retries<F, Fut>(what: &str, mut request: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), kube::Error>>,
+{
+    static PRINTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let mut attempt = 0;
+    loop {
+        match request().await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 20 => {
+                attempt += 1;
+                if PRINTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 20 {
+                    progress(format!("{what}: {e}; retrying"));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
+            }
+            Err(e) => return Err(format!("{what}: {e}").into()),
+        }
+    }
+}
+
+/// Treats "already exists" as done: a retried create may have landed.
+pub fn existing_is_fine<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> {
+    match result {
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        other => other.map(drop),
+    }
+}
+
 /// Prints a progress line with the time since the benchmark started.
 pub fn progress(msg: impl AsRef<str>) {
     use std::sync::OnceLock;

@@ -18,10 +18,10 @@ use tokio::sync::Semaphore;
 use workspace_operator::api::names::workspace_namespace;
 use workspace_operator::api::{Organization, Workspace, WorkspaceMember};
 
-use crate::cluster::{self, Cluster, client_from, proc_stats};
+use crate::cluster::{self, Cluster, client_from, proc_stats, process_age};
 use crate::tracker::Tracker;
 use crate::workload::{self, Expected, ROLES};
-use crate::{Args, Result, progress};
+use crate::{Args, Result, existing_is_fine, progress, with_retries};
 
 pub const PREFIX: &str = "bench-";
 
@@ -104,26 +104,10 @@ async fn create_object<K>(api: &Api<K>, obj: &K) -> Result<()>
 where
     K: Clone + Serialize + DeserializeOwned + std::fmt::Debug + Resource,
 {
-    let mut attempt = 0;
-    loop {
-        match api.create(&PostParams::default(), obj).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
-            Err(e) if attempt < 20 => {
-                attempt += 1;
-                tracing_free_warn(&format!("create {}: {e}; retrying", obj.name_any()));
-                tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
-            }
-            Err(e) => return Err(format!("creating {}: {e}", obj.name_any()).into()),
-        }
-    }
-}
-
-fn tracing_free_warn(msg: &str) {
-    static WARNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    if WARNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 20 {
-        progress(msg);
-    }
+    with_retries(&format!("creating {}", obj.name_any()), || async {
+        existing_is_fine(api.create(&PostParams::default(), obj).await)
+    })
+    .await
 }
 
 /// Applies every object the way a GitOps sync would: the organizations, and
@@ -311,24 +295,6 @@ async fn idle(args: &Args, cluster: &Cluster) -> Result<Idle> {
     };
     progress(format!("idle: {} mutating requests", figures.mutating));
     Ok(figures)
-}
-
-/// Seconds since process `pid` started.
-fn process_age(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    // starttime is field 22 (1-based); index 19 after the command name.
-    let start_ticks: f64 = after
-        .split_whitespace()
-        .nth(19)
-        .ok_or("no starttime in /proc/pid/stat")?
-        .parse()?;
-    let uptime: f64 = std::fs::read_to_string("/proc/uptime")?
-        .split_whitespace()
-        .next()
-        .ok_or("no /proc/uptime")?
-        .parse()?;
-    Ok(uptime - start_ticks / 100.0)
 }
 
 /// Restarts the operator on the converged cluster: time until it has

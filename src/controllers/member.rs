@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::Api;
 use kube::core::DeserializeGuard;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::instrument;
@@ -30,38 +30,34 @@ type Guard = DeserializeGuard<WorkspaceMember>;
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     let (by_workspace, by_role) = (ctx.clone(), ctx.clone());
-    let controller =
-        Controller::for_shared_stream(ctx.members.subscribe(), ctx.members.store.clone())
-            .with_config(
-                kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency),
-            )
-            // Archive mode and the workspace's existence change what members get.
-            .watches_shared_stream(
-                ctx.workspaces.subscribe_changes(informer::generation),
-                move |ws| {
-                    let (ns, name) = (ws.namespace().unwrap_or_default(), ws.name_any());
-                    refs_in(&by_workspace.members.store, &ns, |m| {
-                        m.spec.workspace == name
-                    })
-                },
-            )
-            // A role appearing, disappearing or becoming ready.
-            .watches_shared_stream(ctx.roles.subscribe_changes(role_signature), move |role| {
-                let (ns, name) = (role.namespace().unwrap_or_default(), role.name_any());
-                refs_in(&by_role.members.store, &ns, |m| {
-                    m.spec.roles.contains(&name)
+    let controller = super::controller_of(&ctx.members, &ctx.settings)
+        // Archive mode and the workspace's existence change what members get.
+        .watches_shared_stream(
+            ctx.workspaces.subscribe_changes(informer::generation),
+            move |ws| {
+                let (ns, name) = (ws.namespace().unwrap_or_default(), ws.name_any());
+                refs_in(&by_workspace.members.store, &ns, |m| {
+                    m.spec.workspace == name
                 })
+            },
+        )
+        // A role appearing, disappearing or becoming ready.
+        .watches_shared_stream(ctx.roles.subscribe_changes(role_signature), move |role| {
+            let (ns, name) = (role.namespace().unwrap_or_default(), role.name_any());
+            refs_in(&by_role.members.store, &ns, |m| {
+                m.spec.roles.contains(&name)
             })
-            .watches_shared_stream(ctx.children.role_bindings.subscribe(), |b| {
-                member_ref(&b.metadata)
-            })
-            .watches_shared_stream(ctx.children.roles.subscribe(), |r| member_ref(&r.metadata))
-            .graceful_shutdown_on(shutdown)
-            .run(
-                |obj, ctx| super::timed("WorkspaceMember", ctx.clone(), reconcile(obj, ctx)),
-                super::error_policy,
-                ctx.clone(),
-            );
+        })
+        .watches_shared_stream(ctx.children.role_bindings.subscribe(), |b| {
+            member_ref(&b.metadata)
+        })
+        .watches_shared_stream(ctx.children.roles.subscribe(), |r| member_ref(&r.metadata))
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |obj, ctx| super::timed("WorkspaceMember", ctx.clone(), reconcile(obj, ctx)),
+            super::error_policy,
+            ctx.clone(),
+        );
     drain("WorkspaceMember", controller).await;
 }
 
@@ -78,10 +74,11 @@ fn role_signature(guard: &DeserializeGuard<WorkspaceRole>) -> u64 {
 
 fn role_ready(role: &WorkspaceRole) -> bool {
     role.status.as_ref().is_some_and(|s| {
-        s.observed_generation == role.meta().generation
-            && s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
+        conditions::ready_for_generation(
+            &s.conditions,
+            s.observed_generation,
+            role.meta().generation,
+        )
     })
 }
 

@@ -28,6 +28,16 @@ use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::error::StartupError;
 use crate::labels;
 
+/// A controller of the kind `informer` caches, fed by it (no watch of its
+/// own), running at most `settings.concurrency` reconciles at once.
+pub fn controller_of<G: context::Cacheable>(
+    informer: &informer::Informer<G>,
+    settings: &Settings,
+) -> kube::runtime::Controller<G> {
+    kube::runtime::Controller::for_shared_stream(informer.subscribe(), informer.store.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
+}
+
 /// The object inside a guard, or None when it could not be decoded.
 pub fn valid<K>(guard: &DeserializeGuard<K>) -> Option<&K> {
     guard.0.as_ref().ok()

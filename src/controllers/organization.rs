@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, DeleteParams};
 use kube::core::DeserializeGuard;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -32,51 +32,47 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     let client = ctx.client.clone();
     let orgs = ctx.organizations.store.clone();
     let cached = &ctx.children;
-    let controller = Controller::for_shared_stream(
-        ctx.organizations.subscribe(),
-        ctx.organizations.store.clone(),
-    )
-    .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
-    // Workspaces change the count, and their deletion unblocks ours.
-    .watches_shared_stream(
-        ctx.workspaces.subscribe_changes(informer::generation),
-        |ws| ws.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
-    )
-    .watches_shared_stream(ctx.roles.subscribe_changes(informer::generation), |r| {
-        r.labels()
-            .contains_key(labels::PREDEFINED)
-            .then(|| r.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)))
-            .flatten()
-    })
-    .watches_shared_stream(cached.namespaces.subscribe(), |o| org_child(&o.metadata))
-    .watches_shared_stream(cached.roles.subscribe(), |o| org_child(&o.metadata))
-    .watches_shared_stream(cached.role_bindings.subscribe(), |o| org_child(&o.metadata))
-    .watches_shared_stream(cached.cluster_role_bindings.subscribe(), |o| {
-        org_child(&o.metadata)
-    })
-    // Shared credentials: a source in the organization namespace, or a copy.
-    .watches_stream(super::workspace::all_secrets(&client), move |s| {
-        let labels = s.metadata.labels.clone().unwrap_or_default();
-        if labels.get(labels::COMPONENT).map(String::as_str)
-            == Some(crate::resources::credentials::COPY_COMPONENT)
-        {
-            if labels.contains_key(crate::resources::credentials::SOURCE_WORKSPACE) {
-                return None;
+    let controller = super::controller_of(&ctx.organizations, &ctx.settings)
+        // Workspaces change the count, and their deletion unblocks ours.
+        .watches_shared_stream(
+            ctx.workspaces.subscribe_changes(informer::generation),
+            |ws| ws.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
+        )
+        .watches_shared_stream(ctx.roles.subscribe_changes(informer::generation), |r| {
+            r.labels()
+                .contains_key(labels::PREDEFINED)
+                .then(|| r.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)))
+                .flatten()
+        })
+        .watches_shared_stream(cached.namespaces.subscribe(), |o| org_child(&o.metadata))
+        .watches_shared_stream(cached.roles.subscribe(), |o| org_child(&o.metadata))
+        .watches_shared_stream(cached.role_bindings.subscribe(), |o| org_child(&o.metadata))
+        .watches_shared_stream(cached.cluster_role_bindings.subscribe(), |o| {
+            org_child(&o.metadata)
+        })
+        // Shared credentials: a source in the organization namespace, or a copy.
+        .watches_stream(super::workspace::all_secrets(&client), move |s| {
+            let labels = s.metadata.labels.clone().unwrap_or_default();
+            if labels.get(labels::COMPONENT).map(String::as_str)
+                == Some(crate::resources::credentials::COPY_COMPONENT)
+            {
+                if labels.contains_key(crate::resources::credentials::SOURCE_WORKSPACE) {
+                    return None;
+                }
+                return labels
+                    .get(labels::ORGANIZATION)
+                    .map(|o| ObjectRef::<Guard>::new(o));
             }
-            return labels
-                .get(labels::ORGANIZATION)
-                .map(|o| ObjectRef::<Guard>::new(o));
-        }
-        // Organization namespaces carry the organization's name.
-        let org = ObjectRef::<Guard>::new(s.metadata.namespace.as_deref()?);
-        orgs.get(&org).map(|_| org)
-    })
-    .graceful_shutdown_on(shutdown)
-    .run(
-        |obj, ctx| super::timed("Organization", ctx.clone(), reconcile(obj, ctx)),
-        super::error_policy,
-        ctx.clone(),
-    );
+            // Organization namespaces carry the organization's name.
+            let org = ObjectRef::<Guard>::new(s.metadata.namespace.as_deref()?);
+            orgs.get(&org).map(|_| org)
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |obj, ctx| super::timed("Organization", ctx.clone(), reconcile(obj, ctx)),
+            super::error_policy,
+            ctx.clone(),
+        );
     drain("Organization", controller).await;
 }
 
@@ -328,21 +324,15 @@ async fn write_status_shared(
 ) -> Result<()> {
     let old = org.status.clone().unwrap_or_default();
     let now = conditions::now();
-    let mut conditions = conditions::next(
+    let conditions = conditions::next_with_aspect(
         &old.conditions,
         &outcome,
         deletion_blocked,
+        shared.as_ref(),
         org.meta().generation,
         &now,
     );
     if let Some(aspect) = &shared {
-        conditions::add_aspect(
-            &mut conditions,
-            &old.conditions,
-            aspect,
-            org.meta().generation,
-            &now,
-        );
         super::workspace::announce_aspect(ctx, org, &old.conditions, aspect).await;
     }
     let defaults = org.spec.defaults.as_ref();

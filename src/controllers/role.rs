@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::Api;
 use kube::core::DeserializeGuard;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -28,10 +28,7 @@ use crate::resources::{owner_reference, role as build, role_cluster_role_name};
 type Guard = DeserializeGuard<WorkspaceRole>;
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
-    let controller = Controller::for_shared_stream(ctx.roles.subscribe(), ctx.roles.store.clone())
-        .with_config(
-            kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency),
-        )
+    let controller = super::controller_of(&ctx.roles, &ctx.settings)
         .watches_shared_stream(ctx.children.cluster_roles.subscribe(), |m| {
             if m.labels().get(labels::COMPONENT).map(String::as_str) != Some("role") {
                 return None;

@@ -10,7 +10,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -38,82 +38,78 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     let sharers = ctx.workspaces.store.clone();
     let waiting = ctx.workspaces.store.clone();
     let cached = &ctx.children;
-    let controller =
-        Controller::for_shared_stream(ctx.workspaces.subscribe(), ctx.workspaces.store.clone())
-            .with_config(
-                kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency),
-            )
-            // An organization change (plans, admins, defaults) touches all its workspaces.
-            .watches_shared_stream(
-                ctx.organizations.subscribe_changes(informer::generation),
-                move |org| {
-                    let name = org.name_any();
-                    workspaces
-                        .state()
-                        .into_iter()
-                        .filter(|w| w.namespace().as_deref() == Some(name.as_str()))
-                        .map(|w| ObjectRef::from_obj(&*w))
-                        .collect::<Vec<_>>()
-                },
-            )
-            // Members change counts and unblock deletions.
-            .watches_shared_stream(ctx.members.subscribe_changes(informer::generation), |m| {
-                let ns = m.namespace()?;
-                let ws = valid(&m)?.spec.workspace.clone();
-                Some(ObjectRef::<Guard>::new(&ws).within(&ns))
-            })
-            // A role's ClusterRole appearing lets the workspaces that wait for it go on.
-            .watches_shared_stream(cached.cluster_roles.subscribe(), move |cr| {
-                let marks = cr.labels();
-                let org = marks.get(labels::ORGANIZATION).cloned().unwrap_or_default();
-                if marks.get(labels::COMPONENT).map(String::as_str) != Some("role") {
-                    return vec![];
-                }
-                waiting
+    let controller = super::controller_of(&ctx.workspaces, &ctx.settings)
+        // An organization change (plans, admins, defaults) touches all its workspaces.
+        .watches_shared_stream(
+            ctx.organizations.subscribe_changes(informer::generation),
+            move |org| {
+                let name = org.name_any();
+                workspaces
                     .state()
                     .into_iter()
-                    .filter(|w| w.namespace().as_deref() == Some(org.as_str()))
-                    .filter(|w| valid(w).is_some_and(|w| !is_ready(w)))
+                    .filter(|w| w.namespace().as_deref() == Some(name.as_str()))
                     .map(|w| ObjectRef::from_obj(&*w))
                     .collect::<Vec<_>>()
-            })
-            // Children edited or deleted by hand are restored.
-            .watches_shared_stream(cached.namespaces.subscribe(), |o| ws_child(&o.metadata))
-            .watches_shared_stream(cached.role_bindings.subscribe(), |o| ws_child(&o.metadata))
-            .watches_shared_stream(cached.quotas.subscribe(), |o| ws_child(&o.metadata))
-            .watches_shared_stream(cached.limit_ranges.subscribe(), |o| ws_child(&o.metadata))
-            .watches_shared_stream(cached.network_policies.subscribe(), |o| {
-                ws_child(&o.metadata)
-            })
-            .watches_shared_stream(cached.config_maps.subscribe(), |o| ws_child(&o.metadata))
-            // Shared credentials: a source Secret changing, a copy edited or deleted.
-            .watches_stream(all_secrets(&client), |s| credential_sharer(&s.metadata))
-            // A workspace appearing lets those that share with it make their copies.
-            .watches_shared_stream(
-                ctx.workspaces.subscribe_changes(informer::generation),
-                move |target| {
-                    let (ns, name) = (target.namespace().unwrap_or_default(), target.name_any());
-                    sharers
-                        .state()
-                        .into_iter()
-                        .filter(|g| g.namespace().as_deref() == Some(ns.as_str()))
-                        .filter(|g| {
-                            valid(g).is_some_and(|w| {
-                                crate::resources::credentials::workspace_shares(w)
-                                    .iter()
-                                    .any(|s| s.targets.contains(&name))
-                            })
+            },
+        )
+        // Members change counts and unblock deletions.
+        .watches_shared_stream(ctx.members.subscribe_changes(informer::generation), |m| {
+            let ns = m.namespace()?;
+            let ws = valid(&m)?.spec.workspace.clone();
+            Some(ObjectRef::<Guard>::new(&ws).within(&ns))
+        })
+        // A role's ClusterRole appearing lets the workspaces that wait for it go on.
+        .watches_shared_stream(cached.cluster_roles.subscribe(), move |cr| {
+            let marks = cr.labels();
+            let org = marks.get(labels::ORGANIZATION).cloned().unwrap_or_default();
+            if marks.get(labels::COMPONENT).map(String::as_str) != Some("role") {
+                return vec![];
+            }
+            waiting
+                .state()
+                .into_iter()
+                .filter(|w| w.namespace().as_deref() == Some(org.as_str()))
+                .filter(|w| valid(w).is_some_and(|w| !is_ready(w)))
+                .map(|w| ObjectRef::from_obj(&*w))
+                .collect::<Vec<_>>()
+        })
+        // Children edited or deleted by hand are restored.
+        .watches_shared_stream(cached.namespaces.subscribe(), |o| ws_child(&o.metadata))
+        .watches_shared_stream(cached.role_bindings.subscribe(), |o| ws_child(&o.metadata))
+        .watches_shared_stream(cached.quotas.subscribe(), |o| ws_child(&o.metadata))
+        .watches_shared_stream(cached.limit_ranges.subscribe(), |o| ws_child(&o.metadata))
+        .watches_shared_stream(cached.network_policies.subscribe(), |o| {
+            ws_child(&o.metadata)
+        })
+        .watches_shared_stream(cached.config_maps.subscribe(), |o| ws_child(&o.metadata))
+        // Shared credentials: a source Secret changing, a copy edited or deleted.
+        .watches_stream(all_secrets(&client), |s| credential_sharer(&s.metadata))
+        // A workspace appearing lets those that share with it make their copies.
+        .watches_shared_stream(
+            ctx.workspaces.subscribe_changes(informer::generation),
+            move |target| {
+                let (ns, name) = (target.namespace().unwrap_or_default(), target.name_any());
+                sharers
+                    .state()
+                    .into_iter()
+                    .filter(|g| g.namespace().as_deref() == Some(ns.as_str()))
+                    .filter(|g| {
+                        valid(g).is_some_and(|w| {
+                            crate::resources::credentials::workspace_shares(w)
+                                .iter()
+                                .any(|s| s.targets.contains(&name))
                         })
-                        .map(|g| ObjectRef::<Guard>::from_obj(&*g))
-                        .collect::<Vec<_>>()
-                },
-            )
-            .graceful_shutdown_on(shutdown)
-            .run(
-                |obj, ctx| super::timed("Workspace", ctx.clone(), reconcile(obj, ctx)),
-                super::error_policy,
-                ctx.clone(),
-            );
+                    })
+                    .map(|g| ObjectRef::<Guard>::from_obj(&*g))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |obj, ctx| super::timed("Workspace", ctx.clone(), reconcile(obj, ctx)),
+            super::error_policy,
+            ctx.clone(),
+        );
     drain("Workspace", controller).await;
 }
 
@@ -205,10 +201,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
 /// Whether `ws` is Ready for its current generation.
 fn is_ready(ws: &Workspace) -> bool {
     ws.status.as_ref().is_some_and(|s| {
-        s.observed_generation == ws.meta().generation
-            && s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
+        conditions::ready_for_generation(&s.conditions, s.observed_generation, ws.meta().generation)
     })
 }
 
@@ -556,21 +549,15 @@ async fn write_status_with(
     } = facts;
     let old = ws.status.clone().unwrap_or_default();
     let now = conditions::now();
-    let mut conditions = conditions::next(
+    let conditions = conditions::next_with_aspect(
         &old.conditions,
         &outcome,
         deletion_blocked,
+        shared.as_ref(),
         ws.meta().generation,
         &now,
     );
     if let Some(aspect) = &shared {
-        conditions::add_aspect(
-            &mut conditions,
-            &old.conditions,
-            aspect,
-            ws.meta().generation,
-            &now,
-        );
         announce_aspect(ctx, ws, &old.conditions, aspect).await;
     }
     let members = linked_members(ws, &ctx.members.store.state()).len() as i32;
