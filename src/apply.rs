@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -139,6 +139,64 @@ where
         return Ok(false);
     }
     delete_checked(api, live.as_ref()).await
+}
+
+/// Like [`delete_owned`], but reads the object from the API server. For
+/// finalizers: a cache that lags (a watch being re-established after the API
+/// server restarted) would miss a child made moments ago, and a child missed
+/// there outlives its owner for good.
+pub async fn delete_owned_live<K>(api: &Api<K>, name: &str, owner_uid: &str) -> Result<bool>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+{
+    let kind = K::kind(&());
+    let Some(live) = api
+        .get_opt(name)
+        .await
+        .map_err(Error::kube(format!("reading {kind} {name}")))?
+    else {
+        return Ok(false);
+    };
+    if !labels::is_owned_by(live.meta().labels.as_ref(), owner_uid)
+        || live.meta().deletion_timestamp.is_some()
+    {
+        return Ok(false);
+    }
+    delete_checked(api, &live).await
+}
+
+/// Like [`prune`], but lists from the API server (by owner and component
+/// labels), for the same reason as [`delete_owned_live`].
+pub async fn prune_live<K>(
+    api: &Api<K>,
+    owner_uid: &str,
+    component: &str,
+    keep: &BTreeSet<String>,
+) -> Result<usize>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+{
+    let selector = format!(
+        "{}={owner_uid},{}={component}",
+        labels::OWNER_UID,
+        labels::COMPONENT
+    );
+    let kind = K::kind(&());
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::kube(format!("listing {kind} of {owner_uid}")))?;
+    let mut deleted = 0;
+    for obj in list.items {
+        if !keep.contains(&obj.name_any())
+            && labels::is_owned_by(obj.meta().labels.as_ref(), owner_uid)
+            && obj.meta().deletion_timestamp.is_none()
+            && delete_checked(api, &obj).await?
+        {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 /// Deletes `live` with a UID precondition, so a newer object of the same

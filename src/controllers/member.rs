@@ -20,7 +20,7 @@ use super::{Context, drain, informer, writes};
 use crate::api::member::{MemberPhase, WorkspaceMemberStatus};
 use crate::api::names::workspace_namespace;
 use crate::api::{WorkspaceMember, WorkspaceRole};
-use crate::apply::{delete_owned, ensure_all_prune_rest, ensure_cached, prune};
+use crate::apply::{delete_owned_live, ensure_all_prune_rest, ensure_cached, prune_live};
 use crate::conditions::{self, Outcome};
 use crate::error::Result;
 use crate::labels;
@@ -253,35 +253,21 @@ async fn apply_access(
     Ok(())
 }
 
-/// Removes every binding the member made, wherever it is.
+/// Removes every binding the member made, wherever it is. Reads from the API
+/// server, not the caches: this runs before the finalizer goes, and a child
+/// a lagging cache does not show yet would outlive the member.
 async fn remove_access(member: &WorkspaceMember, ctx: &Context) -> Result<()> {
     let org = member.namespace().unwrap_or_default();
     let uid = member.uid().unwrap_or_default();
     let ns = workspace_namespace(&org, &member.spec.workspace);
     let none = BTreeSet::new();
-    let cached = &ctx.children;
     let bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns);
-    prune(
-        &bindings,
-        &cached.role_bindings,
-        &ns,
-        &uid,
-        ACCESS_COMPONENT,
-        &none,
-    )
-    .await?;
+    prune_live(&bindings, &uid, ACCESS_COMPONENT, &none).await?;
     let reader = format!("workspaces.dev:member:{}", member.name_any());
     let org_bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &org);
-    delete_owned(
-        &org_bindings,
-        &cached.role_bindings,
-        Some(&org),
-        &reader,
-        &uid,
-    )
-    .await?;
+    delete_owned_live(&org_bindings, &reader, &uid).await?;
     let roles = Api::<Role>::namespaced(ctx.client.clone(), &org);
-    delete_owned(&roles, &cached.roles, Some(&org), &reader, &uid).await?;
+    delete_owned_live(&roles, &reader, &uid).await?;
     Ok(())
 }
 

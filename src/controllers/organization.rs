@@ -19,7 +19,9 @@ use crate::api::common::conditions::DELETION_BLOCKED;
 use crate::api::names::organization_namespace;
 use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
 use crate::api::{Organization, Workspace, WorkspaceRole};
-use crate::apply::{apply_unless_current, delete_owned, ensure_cached, ensure_owned};
+use crate::apply::{
+    apply_unless_current, delete_owned, delete_owned_live, ensure_cached, ensure_owned,
+};
 use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -291,7 +293,7 @@ async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {
     let uid = org.uid().unwrap_or_default();
     super::credentials::prune_copies(ctx, &uid, &Default::default()).await?;
     let namespaces = Api::<Namespace>::all(ctx.client.clone());
-    if delete_owned(&namespaces, &ctx.children.namespaces, None, &ns, &uid).await? {
+    if delete_owned_live(&namespaces, &ns, &uid).await? {
         ctx.event(
             org,
             EventType::Normal,

@@ -21,7 +21,9 @@ use super::{Context, drain, informer, ref_from_labels, spec_error_action, valid,
 use crate::api::names::workspace_namespace;
 use crate::api::workspace::{DeletionPolicy, WorkspacePhase, WorkspaceStatus};
 use crate::api::{Organization, Workspace, WorkspaceMember};
-use crate::apply::{delete_owned, ensure_all_prune_rest, ensure_cached, ensure_owned};
+use crate::apply::{
+    delete_owned, delete_owned_live, ensure_all_prune_rest, ensure_cached, ensure_owned,
+};
 use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -446,15 +448,7 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     match ws.spec.deletion_policy.unwrap_or_default() {
         DeletionPolicy::Delete => {
-            if delete_owned(
-                &namespaces,
-                &ctx.children.namespaces,
-                None,
-                &namespace,
-                &uid,
-            )
-            .await?
-            {
+            if delete_owned_live(&namespaces, &namespace, &uid).await? {
                 info!(namespace, "deleted the workspace namespace");
                 ctx.event(
                     ws,

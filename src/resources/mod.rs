@@ -6,6 +6,8 @@ pub mod credentials;
 pub mod member;
 pub mod organization;
 pub mod predefined_roles;
+#[cfg(test)]
+mod properties;
 pub mod role;
 pub mod workspace;
 

@@ -16,7 +16,7 @@ log() { printf '[up %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 BIN_DIR="$("$HERE/build.sh")"
 DIR="${1:-$(mktemp -d "${TMPDIR:-/tmp}/wsop-cluster.XXXXXX")}"
-mkdir -p "$DIR"/{pki,users,logs,pids,etcd}
+mkdir -p "$DIR"/{pki,users,logs,pids,etcd,cmds}
 DIR="$(cd "$DIR" && pwd)"
 if compgen -G "$DIR/pids/*.pid" >/dev/null; then
   log "$DIR already has running components; stop them first: $HERE/down.sh $DIR"
@@ -97,6 +97,8 @@ done
 
 start() { # <name> <command...>: runs in its own process group, logs kept
   local name="$1"; shift
+  # The exact command line, so restart.sh can start the component again.
+  printf '%q ' "$@" >"$DIR/cmds/$name"
   setsid "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$DIR/pids/$name.pid"
 }

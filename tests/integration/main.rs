@@ -11,6 +11,7 @@ mod chart;
 mod control_plane;
 mod credentials;
 mod deletion;
+mod faults;
 mod gitops;
 mod idle;
 mod leader;

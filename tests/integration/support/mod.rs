@@ -586,10 +586,19 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
+        // A failed test keeps the directory (logs, audit log) for debugging.
+        let failed = std::thread::panicking();
         let _ = Command::new(repo_root().join("tests/control-plane/down.sh"))
             .arg(&self.dir)
-            .arg("--purge")
+            .args(if failed { None } else { Some("--purge") })
             .output();
+        if failed {
+            eprintln!(
+                "control plane kept for debugging: {} (logs in {}/logs)",
+                self.dir.display(),
+                self.dir.display()
+            );
+        }
     }
 }
 
