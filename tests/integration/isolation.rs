@@ -1,0 +1,244 @@
+//! The tenant isolation matrix: every test user, in every namespace of two
+//! organizations, for the verbs that matter, asked of the API server as that
+//! user (SelfSubjectAccessReview with the user's own credentials). The
+//! expected answer comes from a small model of who was given what, written
+//! here independently of the operator's builders. Prints the table; fails on
+//! any cell that differs.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube::api::Api;
+use workspace_operator::api::{Workspace, WorkspaceMember};
+
+use crate::support::*;
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// Two organizations, A (admins: group acme-platform, members: acme-staff)
+/// and B (admins: group globex-admins, members: globex-staff), with:
+/// A/open (owner bob, open to acme-staff), A/private (invite-only; carol is
+/// an editor), B/ops (invite-only, owner erin; frank is a viewer), and each
+/// organization's default workspace (open to its member group).
+pub struct Tenants {
+    pub a: String,
+    pub b: String,
+}
+
+pub async fn two_tenants(admin: &Client, scope: &Scope) -> Tenants {
+    let (a, b) = (scope.name("a"), scope.name("b"));
+    let org = |name: &str, admins: &str, members: &str| {
+        format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: {name}}}, \
+             spec: {{admins: [{{kind: Group, name: {admins}}}], memberGroups: [{members}]}}}}"
+        )
+    };
+    apply_yaml(admin, &org(&a, "acme-platform", "acme-staff")).await;
+    apply_yaml(admin, &org(&b, "globex-admins", "globex-staff")).await;
+    let ws = |org: &str, name: &str, spec: &str| {
+        format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: {name}, namespace: {org}}}, spec: {spec}}}"
+        )
+    };
+    let member = |org: &str, name: &str, ws: &str, user: &str, role: &str| {
+        format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceMember, metadata: {{name: {name}, namespace: {org}}}, \
+             spec: {{workspace: {ws}, subject: {{kind: User, name: {user}}}, roles: [{role}]}}}}"
+        )
+    };
+    let objects = [
+        ws(&a, "open", "{owner: {kind: User, name: bob}}"),
+        ws(&a, "private", "{acceptAnonymous: false}"),
+        ws(
+            &b,
+            "ops",
+            "{acceptAnonymous: false, owner: {kind: User, name: erin}}",
+        ),
+        member(&a, "private-carol", "private", "carol", "editor"),
+        member(&b, "ops-frank", "ops", "frank", "viewer"),
+    ];
+    for yaml in &objects {
+        // The organization namespace appears once the operator made it.
+        eventually("the organization namespace", LIMIT, || async {
+            let value: serde_json::Value = serde_yaml::from_str(yaml).unwrap();
+            apply_value(admin, &value).await.map_err(|e| e.to_string())
+        })
+        .await;
+    }
+    for (org, names) in [
+        (&a, vec!["default", "open", "private"]),
+        (&b, vec!["default", "ops"]),
+    ] {
+        let api = Api::<Workspace>::namespaced(admin.clone(), org);
+        for name in names {
+            wait_ready(&api, name, "True", LIMIT).await;
+        }
+    }
+    wait_ready(
+        &Api::<WorkspaceMember>::namespaced(admin.clone(), &a),
+        "private-carol",
+        "True",
+        LIMIT,
+    )
+    .await;
+    wait_ready(
+        &Api::<WorkspaceMember>::namespaced(admin.clone(), &b),
+        "ops-frank",
+        "True",
+        LIMIT,
+    )
+    .await;
+    Tenants { a, b }
+}
+
+/// What a grant lets its holder do, for the verbs of the matrix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Grant {
+    /// Organization admin, in the organization namespace.
+    OrgAdmin,
+    /// Admin or editor inside a workspace (the same for these verbs).
+    Edit,
+    Viewer,
+}
+
+/// (verb, resource, label): the verbs that matter.
+const VERBS: [(&str, &str, &str); 6] = [
+    ("get", "secrets", "read Secrets"),
+    ("list", "pods", "list Pods"),
+    ("create", "pods", "create Pods"),
+    (
+        "update",
+        "rbac.authorization.k8s.io/rolebindings",
+        "change RoleBindings",
+    ),
+    ("create", "workspaces.dev/workspacemembers", "add members"),
+    ("update", "workspaces.dev/workspaces", "edit Workspaces"),
+];
+
+fn allows(grant: Grant, verb: usize) -> bool {
+    match grant {
+        // Secrets, members and workspaces in the organization namespace; no
+        // Pods there, no RBAC anywhere.
+        Grant::OrgAdmin => matches!(verb, 0 | 4 | 5),
+        Grant::Edit => matches!(verb, 0..=2),
+        Grant::Viewer => verb == 1,
+    }
+}
+
+/// Who was given what, where: from the organizations' admins and member
+/// groups (users.txt), the owners and the members of `two_tenants`.
+fn grants(t: &Tenants) -> BTreeMap<(&'static str, String), Vec<Grant>> {
+    let ns = |org: &str, ws: &str| format!("{org}--{ws}");
+    let mut g: BTreeMap<(&'static str, String), Vec<Grant>> = BTreeMap::new();
+    let mut give = |user: &'static str, namespace: String, grant: Grant| {
+        g.entry((user, namespace)).or_default().push(grant)
+    };
+    let a_workspaces = ["default", "open", "private"];
+    let b_workspaces = ["default", "ops"];
+    // alice is in acme-platform: admin of A, admin inside every A workspace.
+    give("alice", t.a.clone(), Grant::OrgAdmin);
+    for w in a_workspaces {
+        give("alice", ns(&t.a, w), Grant::Edit);
+    }
+    // dave is in globex-admins.
+    give("dave", t.b.clone(), Grant::OrgAdmin);
+    for w in b_workspaces {
+        give("dave", ns(&t.b, w), Grant::Edit);
+    }
+    // acme-staff (alice, bob, carol, frank) enter A's open workspaces as viewers.
+    for user in ["alice", "bob", "carol", "frank"] {
+        give(user, ns(&t.a, "default"), Grant::Viewer);
+        give(user, ns(&t.a, "open"), Grant::Viewer);
+    }
+    // globex-staff (dave, erin, frank) enter B's default workspace.
+    for user in ["dave", "erin", "frank"] {
+        give(user, ns(&t.b, "default"), Grant::Viewer);
+    }
+    give("bob", ns(&t.a, "open"), Grant::Edit);
+    give("carol", ns(&t.a, "private"), Grant::Edit);
+    give("erin", ns(&t.b, "ops"), Grant::Edit);
+    give("frank", ns(&t.b, "ops"), Grant::Viewer);
+    g
+}
+
+#[tokio::test]
+async fn every_user_gets_exactly_the_expected_access_in_every_tenant_namespace() {
+    install_crds().await;
+    let admin = cluster().admin().await;
+    let scope = Scope::new("matrix");
+    let tenants = two_tenants(&admin, &scope).await;
+    let grants = grants(&tenants);
+    let namespaces = vec![
+        tenants.a.clone(),
+        format!("{}--default", tenants.a),
+        format!("{}--open", tenants.a),
+        format!("{}--private", tenants.a),
+        tenants.b.clone(),
+        format!("{}--default", tenants.b),
+        format!("{}--ops", tenants.b),
+    ];
+    let users: Vec<String> = cluster().users.keys().cloned().collect();
+    let mut clients = BTreeMap::new();
+    for user in &users {
+        clients.insert(user.clone(), cluster().user(user).await);
+    }
+
+    // RBAC changes reach the authorizer within moments; a mismatch is
+    // reported only once it persists.
+    let start = Instant::now();
+    loop {
+        let mut rows = vec![];
+        let mut mismatches = vec![];
+        let mut checks = 0;
+        for user in &users {
+            for ns in &namespaces {
+                let held = grants
+                    .get(&(user.as_str(), ns.clone()))
+                    .cloned()
+                    .unwrap_or_default();
+                let mut cells = vec![];
+                for (i, (verb, resource, label)) in VERBS.iter().enumerate() {
+                    let expected = held.iter().any(|g| allows(*g, i));
+                    let actual = can(&clients[user], verb, resource, Some(ns)).await;
+                    checks += 1;
+                    if actual != expected {
+                        mismatches.push(format!(
+                            "{user} {label} in {ns}: expected {expected}, got {actual}"
+                        ));
+                    }
+                    cells.push(match (actual, actual == expected) {
+                        (true, true) => "allow",
+                        (false, true) => "-",
+                        (true, false) => "ALLOW!",
+                        (false, false) => "DENY!",
+                    });
+                }
+                rows.push((user.clone(), ns.clone(), cells));
+            }
+        }
+        if mismatches.is_empty() || start.elapsed() > Duration::from_secs(30) {
+            let scope_prefix = format!("{}-", scope.id);
+            eprintln!("\ntenant isolation matrix ({checks} access reviews, each as the user):");
+            eprint!("{:<8} {:<14}", "user", "namespace");
+            for (_, _, label) in VERBS {
+                eprint!(" {label:>19}");
+            }
+            eprintln!();
+            for (user, ns, cells) in &rows {
+                eprint!("{user:<8} {:<14}", ns.trim_start_matches(&scope_prefix));
+                for c in cells {
+                    eprint!(" {c:>19}");
+                }
+                eprintln!();
+            }
+            assert!(
+                mismatches.is_empty(),
+                "access differs from the model:\n{}",
+                mismatches.join("\n")
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
