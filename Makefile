@@ -6,7 +6,7 @@
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 CP := tests/control-plane
 
-.PHONY: up down test unit integration components crds lint fmt bench
+.PHONY: up down test unit integration components crds lint fmt bench faults
 
 up: components
 	@$(CP)/quickstart.sh $(CLUSTER_DIR)
@@ -44,3 +44,13 @@ fmt:
 bench: components
 	cargo build --release --locked --bin workspace-operator
 	cargo bench --locked --bench scale -- $(BENCH_ARGS)
+
+# The fault suite at a larger scale (docs/security.md): a few hundred
+# workspaces and a few thousand members, the release operator SIGKILLed 30
+# times, then kube-apiserver and etcd restarted. `make test` runs it small.
+# Another scale: make faults FAULT_SCALE=orgs=2,workspaces=50,members=5,kills=10
+FAULT_SCALE ?= orgs=4,workspaces=75,members=10,kills=30
+faults: components
+	cargo build --release --locked --bin workspace-operator
+	WSOP_FAULT_SCALE=$(FAULT_SCALE) WSOP_OPERATOR_BIN=$(CURDIR)/target/release/workspace-operator \
+	  RUST_TEST_NOCAPTURE=1 tests/run-integration.sh faults::

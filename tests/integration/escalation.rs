@@ -29,6 +29,23 @@ async fn refused(client: &kube::Client, value: &Value) -> (u16, String) {
     }
 }
 
+/// Asserts that the API server refuses `value` from `client` as Forbidden (RBAC).
+async fn forbidden(client: &kube::Client, value: &Value) {
+    let (code, message) = refused(client, value).await;
+    assert_eq!(code, 403, "{value}: {message}");
+}
+
+/// Asserts that `client`'s user may do none of `attempts` (verb, resource,
+/// namespace), as the API server decides for that user.
+async fn none_allowed(client: &kube::Client, attempts: &[(&str, &str, Option<&str>)]) {
+    for (verb, resource, namespace) in attempts {
+        assert!(
+            !can(client, verb, resource, *namespace).await,
+            "allowed: {verb} {resource} in {namespace:?}"
+        );
+    }
+}
+
 async fn wait_reason<K>(api: &Api<K>, name: &str, reason: &str) -> String
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
@@ -99,26 +116,20 @@ async fn org_admin_cannot_define_a_role_beyond_the_ceiling_or_cluster_wide() {
         can(&carol, "create", "pods", Some(&ns)).await,
         "editor still applies"
     );
-    assert!(!can(&carol, "delete", "nodes", None).await);
-    assert!(
-        !can(
-            &carol,
-            "create",
-            "rbac.authorization.k8s.io/rolebindings",
-            Some(&ns)
-        )
-        .await
-    );
-    assert!(
-        !can(
-            &carol,
-            "bind",
-            "rbac.authorization.k8s.io/clusterroles",
-            Some(&ns)
-        )
-        .await
-    );
-    assert!(!can(&carol, "get", "secrets", Some("kube-system")).await);
+    none_allowed(
+        &carol,
+        &[
+            ("delete", "nodes", None),
+            (
+                "create",
+                "rbac.authorization.k8s.io/rolebindings",
+                Some(&ns),
+            ),
+            ("bind", "rbac.authorization.k8s.io/clusterroles", Some(&ns)),
+            ("get", "secrets", Some("kube-system")),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -136,7 +147,7 @@ async fn org_admin_cannot_reach_another_organizations_workspace_role_or_secret()
              spec: {{workspace: ops, subject: {{kind: User, name: alice}}, roles: [admin]}}}}"
         ))
     };
-    assert_eq!(refused(&alice, &intruder(&t.b)).await.0, 403);
+    forbidden(&alice, &intruder(&t.b)).await;
     let secret_in_b = Api::<Secret>::namespaced(alice.clone(), &format!("{}--ops", t.b));
     assert!(secret_in_b.list(&ListParams::default()).await.is_err());
 
@@ -240,7 +251,7 @@ async fn a_member_cannot_grant_itself_more_than_its_roles() {
         ),
     ];
     for attempt in &attempts {
-        assert_eq!(refused(&carol, attempt).await.0, 403, "{attempt}");
+        forbidden(&carol, attempt).await;
     }
     // Editing the binding the operator made for her.
     let own = "workspaces.dev:member:private-carol:editor";
@@ -258,65 +269,47 @@ async fn a_member_cannot_grant_itself_more_than_its_roles() {
          spec: {{workspace: private, subject: {{kind: User, name: carol}}, roles: [admin]}}}}",
         t.a
     ));
-    assert_eq!(refused(&carol, &more).await.0, 403);
+    forbidden(&carol, &more).await;
     // The workspace owner (admin inside): still no RBAC writes.
     let bob = cluster().user("bob").await;
     let open = format!("{}--open", t.a);
-    assert_eq!(
-        refused(
-            &bob,
-            &bind("bob-more", &open, "ClusterRole", "admin", "bob")
-        )
-        .await
-        .0,
-        403
-    );
-    assert_eq!(
-        refused(
-            &bob,
-            &bind(
-                "carol-in",
-                &open,
-                "ClusterRole",
-                &format!("workspaces.dev:{}:editor", t.a),
-                "carol"
-            )
-        )
-        .await
-        .0,
-        403
-    );
+    forbidden(
+        &bob,
+        &bind("bob-more", &open, "ClusterRole", "admin", "bob"),
+    )
+    .await;
+    forbidden(
+        &bob,
+        &bind(
+            "carol-in",
+            &open,
+            "ClusterRole",
+            &format!("workspaces.dev:{}:editor", t.a),
+            "carol",
+        ),
+    )
+    .await;
     // And the organization admin cannot hand out RBAC directly either.
     let alice = cluster().user("alice").await;
-    assert_eq!(
-        refused(
-            &alice,
-            &bind("alice-direct", &ns, "ClusterRole", "cluster-admin", "alice")
-        )
-        .await
-        .0,
-        403
-    );
+    forbidden(
+        &alice,
+        &bind("alice-direct", &ns, "ClusterRole", "cluster-admin", "alice"),
+    )
+    .await;
 
-    assert!(
-        !can(
-            &carol,
-            "create",
-            "rbac.authorization.k8s.io/rolebindings",
-            Some(&ns)
-        )
-        .await
-    );
-    assert!(
-        !can(
-            &carol,
-            "update",
-            "workspaces.dev/workspacemembers",
-            Some(&t.a)
-        )
-        .await
-    );
-    assert!(!can(&carol, "create", "pods", Some(&open)).await);
+    none_allowed(
+        &carol,
+        &[
+            (
+                "create",
+                "rbac.authorization.k8s.io/rolebindings",
+                Some(&ns),
+            ),
+            ("update", "workspaces.dev/workspacemembers", Some(&t.a)),
+            ("create", "pods", Some(&open)),
+        ],
+    )
+    .await;
     assert!(
         can(&carol, "create", "pods", Some(&ns)).await,
         "her own role still works"
@@ -344,7 +337,7 @@ async fn names_cannot_collide_with_another_tenants_or_the_systems_namespaces() {
             "{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: '{name}'}}, spec: {{}}}}"
         ))
     };
-    assert_eq!(refused(&alice, &org(&scope.name("mine"))).await.0, 403);
+    forbidden(&alice, &org(&scope.name("mine"))).await;
     // Even the platform cannot name one after a system namespace, or so that
     // its namespace would be a workspace namespace.
     for name in [
