@@ -13,12 +13,13 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use futures::channel::mpsc::{UnboundedSender, unbounded};
 use futures::{Stream, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
-use tracing::warn;
+use tracing::{info, warn};
 
 type Subscribers<K> = Arc<Mutex<Vec<UnboundedSender<Arc<K>>>>>;
 /// (namespace, name)
@@ -78,6 +79,9 @@ where
         let events = watcher(api, config).default_backoff().modify(trim);
         tokio::spawn(async move {
             let mut events = std::pin::pin!(events);
+            // What the cache held when a (re)list began: objects deleted while
+            // the watch was down have no Delete event of their own.
+            let mut before_relist: Vec<Arc<K>> = vec![];
             while let Some(event) = events.next().await {
                 let event = match event {
                     Ok(event) => event,
@@ -86,6 +90,9 @@ where
                         continue;
                     }
                 };
+                if matches!(event, watcher::Event::Init) {
+                    before_relist = reader.state();
+                }
                 {
                     let mut index = index.write().unwrap_or_else(PoisonError::into_inner);
                     match &event {
@@ -111,8 +118,17 @@ where
                         reader.get(&ObjectRef::from_obj(obj)).into_iter().collect()
                     }
                     watcher::Event::Delete(obj) => vec![Arc::new(obj.clone())],
-                    // A (re)list lands in the cache all at once at its end.
-                    watcher::Event::InitDone => reader.state(),
+                    // A (re)list lands in the cache all at once at its end,
+                    // with whatever vanished meanwhile, so that its owner
+                    // restores it (or learns that it is gone).
+                    watcher::Event::InitDone => {
+                        let now = reader.state();
+                        let gone = vanished(&std::mem::take(&mut before_relist), &now);
+                        if !gone.is_empty() {
+                            info!(kind = %K::kind(&()), count = gone.len(), "deleted while the watch was down");
+                        }
+                        now.into_iter().chain(gone).collect()
+                    }
                     watcher::Event::Init | watcher::Event::InitApply(_) => vec![],
                 };
                 if touched.is_empty() {
@@ -177,6 +193,25 @@ where
     }
 }
 
+/// The objects of `before` that `after` no longer has (by name), marked as
+/// being deleted, as a watch would have reported them: a re-list after a
+/// broken watch (API server or etcd restarted) shows what exists, not what
+/// was deleted in between.
+fn vanished<K: Resource + Clone>(before: &[Arc<K>], after: &[Arc<K>]) -> Vec<Arc<K>> {
+    let present: HashSet<Key> = after.iter().map(|o| key_of(o.as_ref())).collect();
+    before
+        .iter()
+        .filter(|o| !present.contains(&key_of(o.as_ref())))
+        .map(|o| {
+            let mut gone = o.as_ref().clone();
+            gone.meta_mut()
+                .deletion_timestamp
+                .get_or_insert_with(|| Time(jiff::Timestamp::now()));
+            Arc::new(gone)
+        })
+        .collect()
+}
+
 /// Remembers each object's last signature: passes an object seen for the
 /// first time, one whose signature changed, and one being deleted.
 pub struct Changes<K> {
@@ -232,7 +267,6 @@ pub fn trim_guard<K: Resource>(guard: &mut kube::core::DeserializeGuard<K>) {
 mod tests {
     use super::*;
     use k8s_openapi::api::rbac::v1::RoleBinding;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use kube::api::ObjectMeta;
 
     fn binding(uid: &str, generation: i64, owner: Option<&str>) -> RoleBinding {
@@ -289,5 +323,25 @@ mod tests {
         // Objects without the label are not indexed at all.
         index_insert(&mut index, &binding("c", 1, None));
         assert!(index.is_empty());
+    }
+
+    #[test]
+    fn objects_gone_after_a_relist_are_reported_as_deleted() {
+        let named = |name: &str| {
+            let mut b = binding("u", 1, Some("owner"));
+            b.metadata.name = Some(name.into());
+            Arc::new(b)
+        };
+        let before = vec![named("kept"), named("deleted-meanwhile")];
+        let after = vec![named("kept"), named("new")];
+        let gone = vanished(&before, &after);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].metadata.name.as_deref(), Some("deleted-meanwhile"));
+        assert!(gone[0].metadata.deletion_timestamp.is_some());
+        // Marked as deleting, they pass a change filter that saw them before.
+        let mut changes = Changes::new(generation::<RoleBinding>);
+        assert!(changes.passes(&before[1]));
+        assert!(changes.passes(&gone[0]));
+        assert!(vanished(&after, &after).is_empty());
     }
 }
