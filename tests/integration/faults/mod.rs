@@ -742,6 +742,21 @@ async fn operator_apiserver_and_etcd_faults_leave_exactly_the_desired_state() {
     row.injected += tampered;
     rows.push(row);
 
+    // Wave 4: nothing else changes. kube-apiserver is restarted and children
+    // are edited by hand the moment it answers: a deletion made before the
+    // operator's watches are back has no watch event, and no other change
+    // wakes the owners; only the re-list can tell.
+    let start = Instant::now();
+    let dir = plane.dir.clone();
+    tokio::task::spawn_blocking(move || restart_component(&dir, "kube-apiserver", 1))
+        .await
+        .expect("kube-apiserver restarted");
+    let edits = tamper(&admin, &model).await;
+    let mut row = converge(&admin, &model, "quiet kube-apiserver restart", 1, start).await;
+    row.fault = format!("quiet kube-apiserver restart + {edits} hand edits");
+    row.injected += edits;
+    rows.push(row);
+
     // The removed workspaces' namespaces are gone, not just unmarked.
     let namespaces = Api::<Namespace>::all(admin.clone());
     for org in &orgs {
