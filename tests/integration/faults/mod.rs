@@ -769,12 +769,12 @@ async fn operator_apiserver_and_etcd_faults_leave_exactly_the_desired_state() {
 
     eprintln!("\nfault suite ({scale:?}):");
     eprintln!(
-        "{:<34} {:>8} {:>10} {:>8} {:>6} {:>7} {:>6}",
+        "{:<46} {:>8} {:>10} {:>8} {:>6} {:>7} {:>6}",
         "fault", "injected", "converged", "desired", "live", "access", "users'"
     );
     for r in &rows {
         eprintln!(
-            "{:<34} {:>8} {:>9.1}s {:>8} {:>6} {:>7} {:>6}",
+            "{:<46} {:>8} {:>9.1}s {:>8} {:>6} {:>7} {:>6}",
             r.fault,
             r.injected,
             r.converged.as_secs_f64(),
