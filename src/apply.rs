@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
@@ -118,11 +119,40 @@ where
     ensure_cached(api, cache, desired).await
 }
 
-/// Deletes `name` (in the namespace of `api`, `namespace`) if the cache has
-/// it with `owner_uid`'s marks. Returns whether a delete was issued.
+/// Where a deletion looks for what exists.
+pub enum Source<'a, K: Resource<DynamicType = ()> + Clone + 'static> {
+    /// The shared cache: no request, but it may lag a moment behind the API
+    /// server (a watch being re-established after the API server restarted
+    /// misses a child made meanwhile, until its re-list). Fine wherever the
+    /// owner stays and is woken again.
+    Cache(&'a Informer<K>),
+    /// The API server itself: for the last clean-up before a finalizer goes,
+    /// where a child the cache does not show yet would outlive its owner.
+    Server,
+}
+
+impl<'a, K: Resource<DynamicType = ()> + Clone + 'static> Source<'a, K> {
+    /// The API server when `finalizing`, else the cache.
+    pub fn finalizing(finalizing: bool, cache: &'a Informer<K>) -> Self {
+        if finalizing {
+            Source::Server
+        } else {
+            Source::Cache(cache)
+        }
+    }
+}
+
+/// Whether `obj` carries `owner_uid`'s marks and is not already going.
+fn deletable<K: Resource>(obj: &K, owner_uid: &str) -> bool {
+    labels::is_owned_by(obj.meta().labels.as_ref(), owner_uid)
+        && obj.meta().deletion_timestamp.is_none()
+}
+
+/// Deletes `name` (in `namespace`, the namespace of `api`) if it carries
+/// `owner_uid`'s marks. Returns whether a delete was issued.
 pub async fn delete_owned<K>(
     api: &Api<K>,
-    cache: &Informer<K>,
+    from: Source<'_, K>,
     namespace: Option<&str>,
     name: &str,
     owner_uid: &str,
@@ -130,90 +160,37 @@ pub async fn delete_owned<K>(
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync,
 {
-    let Some(live) = cache.get(namespace, name) else {
-        return Ok(false);
-    };
-    if !labels::is_owned_by(live.meta().labels.as_ref(), owner_uid)
-        || live.meta().deletion_timestamp.is_some()
-    {
-        return Ok(false);
-    }
-    delete_checked(api, live.as_ref()).await
-}
-
-/// Like [`delete_owned`], but reads the object from the API server. For
-/// finalizers: a cache that lags (a watch being re-established after the API
-/// server restarted) would miss a child made moments ago, and a child missed
-/// there outlives its owner for good.
-pub async fn delete_owned_live<K>(api: &Api<K>, name: &str, owner_uid: &str) -> Result<bool>
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
-{
     let kind = K::kind(&());
-    let Some(live) = api
-        .get_opt(name)
-        .await
-        .map_err(Error::kube(format!("reading {kind} {name}")))?
-    else {
-        return Ok(false);
+    let live = match from {
+        Source::Cache(cache) => cache.get(namespace, name),
+        Source::Server => api
+            .get_opt(name)
+            .await
+            .map_err(Error::kube(format!("reading {kind} {name}")))?
+            .map(Arc::new),
     };
-    if !labels::is_owned_by(live.meta().labels.as_ref(), owner_uid)
-        || live.meta().deletion_timestamp.is_some()
-    {
-        return Ok(false);
-    }
-    delete_checked(api, &live).await
-}
-
-/// Like [`prune`], but lists from the API server (by owner and component
-/// labels), for the same reason as [`delete_owned_live`].
-pub async fn prune_live<K>(
-    api: &Api<K>,
-    owner_uid: &str,
-    component: &str,
-    keep: &BTreeSet<String>,
-) -> Result<usize>
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
-{
-    let selector = format!(
-        "{}={owner_uid},{}={component}",
-        labels::OWNER_UID,
-        labels::COMPONENT
-    );
-    let kind = K::kind(&());
-    let list = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(Error::kube(format!("listing {kind} of {owner_uid}")))?;
-    let mut deleted = 0;
-    for obj in list.items {
-        if !keep.contains(&obj.name_any())
-            && labels::is_owned_by(obj.meta().labels.as_ref(), owner_uid)
-            && obj.meta().deletion_timestamp.is_none()
-            && delete_checked(api, &obj).await?
-        {
-            deleted += 1;
+    match live {
+        Some(live) if deletable(live.as_ref(), owner_uid) => {
+            delete_checked(api, name, live.uid()).await
         }
+        _ => Ok(false),
     }
-    Ok(deleted)
 }
 
-/// Deletes `live` with a UID precondition, so a newer object of the same
-/// name is never deleted in its place.
-async fn delete_checked<K>(api: &Api<K>, live: &K) -> Result<bool>
+/// Deletes `name` with a UID precondition, so a newer object of the same
+/// name is never deleted in its place. Gone already, or replaced, is fine.
+pub async fn delete_checked<K>(api: &Api<K>, name: &str, uid: Option<String>) -> Result<bool>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
 {
-    let name = live.name_any();
     let dp = DeleteParams {
         preconditions: Some(kube::api::Preconditions {
-            uid: live.uid(),
+            uid,
             resource_version: None,
         }),
         ..DeleteParams::background()
     };
-    match api.delete(&name, &dp).await {
+    match api.delete(name, &dp).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(false),
         Err(e) => Err(Error::kube(format!("deleting {} {name}", K::kind(&())))(e)),
@@ -235,15 +212,16 @@ where
 {
     futures::future::try_join_all(desired.iter().map(|d| ensure_cached(api, cache, d))).await?;
     let keep: BTreeSet<String> = desired.iter().map(|d| d.name_any()).collect();
-    prune(api, cache, namespace, owner_uid, component, &keep).await
+    let from = Source::Cache(cache);
+    prune(api, from, namespace, owner_uid, component, &keep).await
 }
 
-/// Deletes the cached objects in `namespace` marked as `component` of
-/// `owner_uid` whose names are not in `keep`. Returns how many deletes were
-/// issued.
+/// Deletes the objects in `namespace` (the namespace of `api`) marked as
+/// `component` of `owner_uid` whose names are not in `keep`. Returns how many
+/// deletes were issued.
 pub async fn prune<K>(
     api: &Api<K>,
-    cache: &Informer<K>,
+    from: Source<'_, K>,
     namespace: &str,
     owner_uid: &str,
     component: &str,
@@ -252,15 +230,32 @@ pub async fn prune<K>(
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync,
 {
+    let found: Vec<Arc<K>> = match from {
+        Source::Cache(cache) => cache.owned_by(owner_uid, Some(namespace)),
+        Source::Server => {
+            let selector = format!(
+                "{}={owner_uid},{}={component}",
+                labels::OWNER_UID,
+                labels::COMPONENT
+            );
+            let kind = K::kind(&());
+            api.list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(Error::kube(format!("listing {kind} of {owner_uid}")))?
+                .items
+                .into_iter()
+                .map(Arc::new)
+                .collect()
+        }
+    };
     let mut deleted = 0;
-    for obj in cache.owned_by(owner_uid, Some(namespace)) {
+    for obj in found {
         let is_component =
             obj.labels().get(labels::COMPONENT).map(String::as_str) == Some(component);
         if is_component
             && !keep.contains(&obj.name_any())
-            && labels::is_owned_by(obj.meta().labels.as_ref(), owner_uid)
-            && obj.meta().deletion_timestamp.is_none()
-            && delete_checked(api, obj.as_ref()).await?
+            && deletable(obj.as_ref(), owner_uid)
+            && delete_checked(api, &obj.name_any(), obj.uid()).await?
         {
             deleted += 1;
         }

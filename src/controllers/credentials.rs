@@ -5,11 +5,12 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::{Resource, ResourceExt};
 
 use super::Context;
 use crate::api::names::workspace_namespace;
+use crate::apply::delete_checked;
 use crate::error::{Error, Result};
 use crate::labels::{self, FIELD_MANAGER};
 use crate::resources::credentials::{COPY_COMPONENT, Share, copy, copy_is_current};
@@ -156,18 +157,7 @@ async fn ensure_copy(ctx: &Context, ns: &str, desired: &Secret, sharer_uid: &str
         Some(live) if copy_is_current(desired, &live) => return Ok(true),
         Some(live) => {
             // Copies are immutable: replace, guarded by the old copy's UID.
-            let dp = DeleteParams {
-                preconditions: Some(kube::api::Preconditions {
-                    uid: live.uid(),
-                    resource_version: None,
-                }),
-                ..DeleteParams::background()
-            };
-            match api.delete(&name, &dp).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-                Err(e) => return Err(Error::kube(format!("replacing Secret {ns}/{name}"))(e)),
-            }
+            delete_checked(&api, &name, live.uid()).await?;
         }
         None => {}
     }
@@ -208,21 +198,8 @@ pub async fn prune_copies(
             continue;
         }
         let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &key.0);
-        let dp = DeleteParams {
-            preconditions: Some(kube::api::Preconditions {
-                uid: c.uid(),
-                resource_version: None,
-            }),
-            ..DeleteParams::background()
-        };
-        match api.delete(&key.1, &dp).await {
-            Ok(_) => deleted += 1,
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-            Err(e) => {
-                return Err(Error::kube(format!("deleting Secret {}/{}", key.0, key.1))(
-                    e,
-                ));
-            }
+        if delete_checked(&api, &key.1, c.uid()).await? {
+            deleted += 1;
         }
     }
     Ok(deleted)

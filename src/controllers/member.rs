@@ -20,7 +20,7 @@ use super::{Context, drain, informer, writes};
 use crate::api::member::{MemberPhase, WorkspaceMemberStatus};
 use crate::api::names::workspace_namespace;
 use crate::api::{WorkspaceMember, WorkspaceRole};
-use crate::apply::{delete_owned_live, ensure_all_prune_rest, ensure_cached, prune_live};
+use crate::apply::{Source, delete_owned, ensure_all_prune_rest, ensure_cached, prune};
 use crate::conditions::{self, Outcome};
 use crate::error::Result;
 use crate::labels;
@@ -94,7 +94,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     let org = member.namespace().unwrap_or_default();
     if member.meta().deletion_timestamp.is_some() {
         if writes::has_finalizer(member) {
-            remove_access(member, &ctx).await?;
+            remove_access(member, &ctx, true).await?;
             patch_finalizers(member, &ctx, false).await?;
         }
         return Ok(Action::await_change());
@@ -104,7 +104,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     }
 
     let Some(ws) = ctx.workspace(&org, &member.spec.workspace) else {
-        remove_access(member, &ctx).await?;
+        remove_access(member, &ctx, false).await?;
         let outcome = Outcome::Stalled {
             reason: "WorkspaceNotFound",
             message: format!(
@@ -119,7 +119,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     if let Some(expires) = &member.spec.expires_at {
         let left = expires.0.duration_since(jiff::Timestamp::now());
         if left.is_negative() || left.is_zero() {
-            remove_access(member, &ctx).await?;
+            remove_access(member, &ctx, false).await?;
             let outcome = Outcome::Stalled {
                 reason: "Expired",
                 message: format!(
@@ -253,21 +253,25 @@ async fn apply_access(
     Ok(())
 }
 
-/// Removes every binding the member made, wherever it is. Reads from the API
-/// server, not the caches: this runs before the finalizer goes, and a child
-/// a lagging cache does not show yet would outlive the member.
-async fn remove_access(member: &WorkspaceMember, ctx: &Context) -> Result<()> {
+/// Removes every binding the member made, wherever it is. Before the
+/// finalizer goes (`finalizing`) it reads what exists from the API server: a
+/// child a lagging cache does not show yet would outlive the member.
+async fn remove_access(member: &WorkspaceMember, ctx: &Context, finalizing: bool) -> Result<()> {
     let org = member.namespace().unwrap_or_default();
     let uid = member.uid().unwrap_or_default();
     let ns = workspace_namespace(&org, &member.spec.workspace);
     let none = BTreeSet::new();
+    let cached = &ctx.children;
     let bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns);
-    prune_live(&bindings, &uid, ACCESS_COMPONENT, &none).await?;
+    let from = Source::finalizing(finalizing, &cached.role_bindings);
+    prune(&bindings, from, &ns, &uid, ACCESS_COMPONENT, &none).await?;
     let reader = format!("workspaces.dev:member:{}", member.name_any());
     let org_bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &org);
-    delete_owned_live(&org_bindings, &reader, &uid).await?;
+    let from = Source::finalizing(finalizing, &cached.role_bindings);
+    delete_owned(&org_bindings, from, Some(&org), &reader, &uid).await?;
     let roles = Api::<Role>::namespaced(ctx.client.clone(), &org);
-    delete_owned_live(&roles, &reader, &uid).await?;
+    let from = Source::finalizing(finalizing, &cached.roles);
+    delete_owned(&roles, from, Some(&org), &reader, &uid).await?;
     Ok(())
 }
 

@@ -19,9 +19,7 @@ use crate::api::common::conditions::DELETION_BLOCKED;
 use crate::api::names::organization_namespace;
 use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
 use crate::api::{Organization, Workspace, WorkspaceRole};
-use crate::apply::{
-    apply_unless_current, delete_owned, delete_owned_live, ensure_cached, ensure_owned,
-};
+use crate::apply::{Source, apply_unless_current, delete_owned, ensure_cached, ensure_owned};
 use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -171,7 +169,7 @@ async fn apply_children(org: &Organization, ctx: &Context) -> Result<Option<Aspe
             .map(drop)?,
         None => delete_owned(
             &bindings,
-            &cached.role_bindings,
+            Source::Cache(&cached.role_bindings),
             Some(&ns),
             "workspaces.dev:organization-admins",
             &uid,
@@ -193,7 +191,7 @@ async fn apply_children(org: &Organization, ctx: &Context) -> Result<Option<Aspe
             .map(drop)?,
         None => delete_owned(
             &cluster_bindings,
-            &cached.cluster_role_bindings,
+            Source::Cache(&cached.cluster_role_bindings),
             None,
             &children.reader_cluster_role.name_any(),
             &uid,
@@ -293,7 +291,7 @@ async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {
     let uid = org.uid().unwrap_or_default();
     super::credentials::prune_copies(ctx, &uid, &Default::default()).await?;
     let namespaces = Api::<Namespace>::all(ctx.client.clone());
-    if delete_owned_live(&namespaces, &ns, &uid).await? {
+    if delete_owned(&namespaces, Source::Server, None, &ns, &uid).await? {
         ctx.event(
             org,
             EventType::Normal,

@@ -19,7 +19,7 @@ use tracing::instrument;
 use super::{Context, drain, informer, valid, writes};
 use crate::api::WorkspaceRole;
 use crate::api::role::WorkspaceRoleStatus;
-use crate::apply::{delete_owned_live, ensure_cached};
+use crate::apply::{Source, delete_owned, ensure_cached};
 use crate::conditions::{self, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -92,7 +92,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             write_status_with(role, &ctx, outcome, Some(&cr_name), Some(&why)).await?;
             return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
         }
-        delete_owned_live(&cluster_roles, &cr_name, &uid).await?;
+        delete_owned(&cluster_roles, Source::Server, None, &cr_name, &uid).await?;
         patch_finalizers(role, &ctx, false).await?;
         return Ok(Action::await_change());
     }

@@ -21,9 +21,7 @@ use super::{Context, drain, informer, ref_from_labels, spec_error_action, valid,
 use crate::api::names::workspace_namespace;
 use crate::api::workspace::{DeletionPolicy, WorkspacePhase, WorkspaceStatus};
 use crate::api::{Organization, Workspace, WorkspaceMember};
-use crate::apply::{
-    delete_owned, delete_owned_live, ensure_all_prune_rest, ensure_cached, ensure_owned,
-};
+use crate::apply::{Source, delete_owned, ensure_all_prune_rest, ensure_cached, ensure_owned};
 use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -316,14 +314,23 @@ async fn apply_children(
         let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
         match &children.quota {
             Some(q) => ensure_cached(&quotas, &cached.quotas, q).await,
-            None => delete_owned(&quotas, &cached.quotas, here, QUOTA, &uid).await,
+            None => delete_owned(&quotas, Source::Cache(&cached.quotas), here, QUOTA, &uid).await,
         }
     };
     let limits = async {
         let limits: Api<LimitRange> = Api::namespaced(client.clone(), &ns);
         match &children.limit_range {
             Some(l) => ensure_cached(&limits, &cached.limit_ranges, l).await,
-            None => delete_owned(&limits, &cached.limit_ranges, here, LIMITS, &uid).await,
+            None => {
+                delete_owned(
+                    &limits,
+                    Source::Cache(&cached.limit_ranges),
+                    here,
+                    LIMITS,
+                    &uid,
+                )
+                .await
+            }
         }
     };
     let isolation = async {
@@ -333,7 +340,7 @@ async fn apply_children(
             None => {
                 delete_owned(
                     &policies,
-                    &cached.network_policies,
+                    Source::Cache(&cached.network_policies),
                     here,
                     ISOLATION_POLICY,
                     &uid,
@@ -448,7 +455,7 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     match ws.spec.deletion_policy.unwrap_or_default() {
         DeletionPolicy::Delete => {
-            if delete_owned_live(&namespaces, &namespace, &uid).await? {
+            if delete_owned(&namespaces, Source::Server, None, &namespace, &uid).await? {
                 info!(namespace, "deleted the workspace namespace");
                 ctx.event(
                     ws,

@@ -33,7 +33,7 @@ fn name(max: usize) -> impl Strategy<Value = String> {
         "[a-z0-9]([a-z0-9]|-[a-z0-9]){{0,{}}}",
         (max - 1) / 2
     ))
-    .unwrap()
+    .expect("a valid regex for any max")
 }
 
 /// Exactly `s` (a plain string strategy would be read as a regex).
@@ -43,7 +43,7 @@ fn lit(s: &'static str) -> Just<String> {
 
 /// Any text, short: what a field that is not a name may hold.
 fn text() -> impl Strategy<Value = String> {
-    proptest::string::string_regex("(.|[:/*-]){0,12}").unwrap()
+    proptest::string::string_regex("(.|[:/*-]){0,12}").expect("a fixed, valid regex")
 }
 
 fn subject() -> impl Strategy<Value = Subject> {
@@ -347,7 +347,7 @@ proptest! {
             marked_for(b.labels(), &org_name, Some(&ws_name))?;
             binds_own_roles(b, &org_name)?;
             // Only roles the member asked for and the organization has.
-            let granted = b.role_ref.name.rsplit(':').next().unwrap().to_string();
+            let granted = b.role_ref.name.rsplit(':').next().expect("rsplit yields at least one part").to_string();
             prop_assert!(roles.iter().any(|r| r.name_any() == granted));
             if archived {
                 prop_assert_eq!(granted, predefined_roles::VIEWER);
@@ -409,8 +409,14 @@ fn most_random_workspaces_build() {
     let cases = 200;
     let built = (0..cases)
         .filter(|_| {
-            let org = org().new_tree(&mut runner).unwrap().current();
-            let spec = workspace_spec().new_tree(&mut runner).unwrap().current();
+            let org = org()
+                .new_tree(&mut runner)
+                .expect("strategies without filters never reject")
+                .current();
+            let spec = workspace_spec()
+                .new_tree(&mut runner)
+                .expect("strategies without filters never reject")
+                .current();
             let mut ws = Workspace::new("w", spec);
             ws.metadata.namespace = Some(org.name_any());
             ws.metadata.uid = Some("ws-uid".into());
