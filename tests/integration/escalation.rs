@@ -46,20 +46,6 @@ async fn none_allowed(client: &kube::Client, attempts: &[(&str, &str, Option<&st
     }
 }
 
-async fn wait_reason<K>(api: &Api<K>, name: &str, reason: &str) -> String
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
-{
-    eventually(&format!("{name} Ready=False {reason}"), LIMIT, || async {
-        let obj = api.get(name).await.map_err(|e| e.to_string())?;
-        match ready_condition(&obj) {
-            Some((s, r, message)) if s == "False" && r == reason => Ok(message),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await
-}
-
 #[tokio::test]
 async fn org_admin_cannot_define_a_role_beyond_the_ceiling_or_cluster_wide() {
     install_crds().await;
@@ -92,7 +78,7 @@ async fn org_admin_cannot_define_a_role_beyond_the_ceiling_or_cluster_wide() {
         apply_value(&alice, &role)
             .await
             .expect("alice writes roles in her organization");
-        let message = wait_reason(&roles, name, "BeyondCeiling").await;
+        let message = wait_not_ready(&roles, name, "BeyondCeiling", LIMIT).await;
         assert!(!message.is_empty());
         let cr = Api::<ClusterRole>::all(admin.clone())
             .get_opt(&format!("workspaces.dev:{}:{name}", t.a))
@@ -109,7 +95,7 @@ async fn org_admin_cannot_define_a_role_beyond_the_ceiling_or_cluster_wide() {
     ));
     apply_value(&alice, &member).await.unwrap();
     let members = Api::<WorkspaceMember>::namespaced(admin.clone(), &t.a);
-    wait_reason(&members, "private-carol", "RoleNotReady").await;
+    wait_not_ready(&members, "private-carol", "RoleNotReady", LIMIT).await;
     let carol = cluster().user("carol").await;
     let ns = format!("{}--private", t.a);
     assert!(
@@ -155,7 +141,7 @@ async fn org_admin_cannot_reach_another_organizations_workspace_role_or_secret()
     // resolves in A only, where no such workspace exists.
     apply_value(&alice, &intruder(&t.a)).await.unwrap();
     let members = Api::<WorkspaceMember>::namespaced(admin.clone(), &t.a);
-    wait_reason(&members, "alice-in", "WorkspaceNotFound").await;
+    wait_not_ready(&members, "alice-in", "WorkspaceNotFound", LIMIT).await;
 
     // B's custom role, named from A: unknown in A.
     let b_role = yaml(&format!(
@@ -170,7 +156,7 @@ async fn org_admin_cannot_reach_another_organizations_workspace_role_or_secret()
         t.a
     ));
     apply_value(&alice, &uses_b_role).await.unwrap();
-    wait_reason(&members, "bob-b-role", "UnknownRole").await;
+    wait_not_ready(&members, "bob-b-role", "UnknownRole", LIMIT).await;
 
     // A namespaced reference cannot even be written across organizations:
     // names with '/' or '--' are refused at admission.

@@ -325,16 +325,7 @@ async fn a_namespace_the_operator_did_not_create_is_never_taken_over() {
     let workspaces = Api::<Workspace>::namespaced(admin.clone(), &scope.id);
     apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: taken, namespace: {}}}, spec: {{}}}}", scope.id)).await;
     // Ready=False may first say RoleNotReady (its roles still being set up).
-    let (_, _, message) = eventually("Ready=False NamespaceConflict", LIMIT, || async {
-        let ws = workspaces.get("taken").await.map_err(|e| e.to_string())?;
-        match ready_condition(&ws) {
-            Some((s, reason, message)) if s == "False" && reason == "NamespaceConflict" => {
-                Ok((s, reason, message))
-            }
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let message = wait_not_ready(&workspaces, "taken", "NamespaceConflict", LIMIT).await;
     assert!(
         message.contains(&ns_name) && message.contains("never takes over"),
         "{message}"

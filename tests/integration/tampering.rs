@@ -216,14 +216,7 @@ async fn a_namespace_of_the_same_name_is_never_taken_over_even_for_an_organizati
         .unwrap();
     apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: {}}}, spec: {{admins: [{{kind: User, name: alice}}]}}}}", scope.id)).await;
     let orgs = Api::<Organization>::all(admin.clone());
-    eventually("Ready=False NamespaceConflict", LIMIT, || async {
-        let o = orgs.get(&scope.id).await.map_err(|e| e.to_string())?;
-        match ready_condition(&o) {
-            Some((s, r, m)) if s == "False" && r == "NamespaceConflict" => Ok(m),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    wait_not_ready(&orgs, &scope.id, "NamespaceConflict", LIMIT).await;
     // Nothing was granted in it, and it is still theirs after the
     // organization is gone.
     let alice = cluster().user("alice").await;

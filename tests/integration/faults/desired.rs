@@ -104,6 +104,22 @@ pub struct World {
     pub members: Vec<WorkspaceMember>,
 }
 
+impl World {
+    /// The Workspace or WorkspaceRole at `key`, as read.
+    fn object(&self, key: &Key) -> Option<Value> {
+        fn find<K: Resource<DynamicType = ()> + Serialize>(
+            items: &[K],
+            key: &Key,
+        ) -> Option<Value> {
+            items
+                .iter()
+                .find(|o| key_of(*o) == *key)
+                .map(|o| serde_json::to_value(o).expect("objects serialize"))
+        }
+        find(&self.workspaces, key).or_else(|| find(&self.roles, key))
+    }
+}
+
 pub async fn read_world(client: &Client, orgs: &[String]) -> Result<World, kube::Error> {
     let mut world = World {
         organizations: vec![],
@@ -257,16 +273,13 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
     Ok(desired)
 }
 
-/// The live objects of kind `K` the operator marks as its own, for `orgs`.
-async fn live_children<K>(
+/// The live objects of kind `ar` the operator marks as its own, for `orgs`.
+async fn live_children(
     client: &Client,
+    ar: &ApiResource,
     orgs: &BTreeSet<String>,
-) -> Result<Vec<(Key, Value)>, String>
-where
-    K: Resource<DynamicType = ()>,
-{
-    let ar = ApiResource::erase::<K>(&());
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+) -> Result<Vec<(Key, Value)>, String> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
     let list = api
         .list(&ListParams::default().labels(&labels::managed_selector()))
         .await
@@ -290,57 +303,40 @@ where
         .collect())
 }
 
-async fn live_object(client: &Client, key: &Key) -> Result<Option<Value>, String> {
-    let (kind, ns, name) = key;
-    let ar = match kind.as_str() {
-        "Workspace" => ApiResource::erase::<Workspace>(&()),
-        "WorkspaceRole" => ApiResource::erase::<WorkspaceRole>(&()),
-        other => return Err(format!("{other} {name} is not in the live lists")),
-    };
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-    let obj = api.get_opt(name).await.map_err(|e| e.to_string())?;
-    Ok(obj.map(|o| serde_json::to_value(&o).expect("objects serialize")))
-}
-
-/// Compares everything the operator should have made for `orgs` with what
-/// is live.
-pub async fn compare(client: &Client, orgs: &[String]) -> Result<Comparison, String> {
-    let world = read_world(client, orgs).await.map_err(|e| e.to_string())?;
-    let desired = desired_state(client, &world).await?;
+/// Compares everything the operator should have made for `world` (the
+/// objects of `orgs`) with what is live.
+pub async fn compare(
+    client: &Client,
+    orgs: &[String],
+    world: &World,
+) -> Result<Comparison, String> {
+    let desired = desired_state(client, world).await?;
     let org_set: BTreeSet<String> = orgs.iter().cloned().collect();
     let mut live: BTreeMap<Key, Value> = BTreeMap::new();
-    let lists = futures::join!(
-        live_children::<Namespace>(client, &org_set),
-        live_children::<Role>(client, &org_set),
-        live_children::<RoleBinding>(client, &org_set),
-        live_children::<ClusterRole>(client, &org_set),
-        live_children::<ClusterRoleBinding>(client, &org_set),
-        live_children::<ResourceQuota>(client, &org_set),
-        live_children::<LimitRange>(client, &org_set),
-        live_children::<NetworkPolicy>(client, &org_set),
-        live_children::<ConfigMap>(client, &org_set),
-        live_children::<Secret>(client, &org_set),
-        live_children::<ServiceAccount>(client, &org_set),
-    );
-    for list in [
-        lists.0, lists.1, lists.2, lists.3, lists.4, lists.5, lists.6, lists.7, lists.8, lists.9,
-        lists.10,
-    ] {
-        live.extend(list?);
-    }
+    let kinds = [
+        ApiResource::erase::<Namespace>(&()),
+        ApiResource::erase::<Role>(&()),
+        ApiResource::erase::<RoleBinding>(&()),
+        ApiResource::erase::<ClusterRole>(&()),
+        ApiResource::erase::<ClusterRoleBinding>(&()),
+        ApiResource::erase::<ResourceQuota>(&()),
+        ApiResource::erase::<LimitRange>(&()),
+        ApiResource::erase::<NetworkPolicy>(&()),
+        ApiResource::erase::<ConfigMap>(&()),
+        ApiResource::erase::<Secret>(&()),
+        ApiResource::erase::<ServiceAccount>(&()),
+    ];
+    let lists =
+        futures::future::try_join_all(kinds.iter().map(|ar| live_children(client, ar, &org_set)))
+            .await?;
+    live.extend(lists.into_iter().flatten());
     let mut result = Comparison {
         desired: desired.len(),
         live: live.len(),
         ..Default::default()
     };
     for (key, want) in &desired {
-        let have = match live.get(key) {
-            Some(v) => Some(v.clone()),
-            None if matches!(key.0.as_str(), "Workspace" | "WorkspaceRole") => {
-                live_object(client, key).await?
-            }
-            None => None,
-        };
+        let have = live.get(key).cloned().or_else(|| world.object(key));
         match have {
             None => result.missing.push(format!("{key:?}")),
             Some(have) if !is_subset(want, &have) => result.differing.push(format!(

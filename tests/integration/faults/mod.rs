@@ -13,26 +13,28 @@
 //! `WSOP_FAULT_SEED` to replay the random moments of a run (printed).
 
 mod desired;
+mod processes;
 mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use workspace_operator::api::names::workspace_namespace;
-use workspace_operator::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
+use workspace_operator::api::{Workspace, WorkspaceMember};
 use workspace_operator::labels;
 
-use crate::support::{ControlPlane, Scope, apply_value, ready_condition, repo_root};
+use crate::support::{ControlPlane, Scope, apply_value, eventually, ready_condition};
 use desired::AccessCheck;
+use processes::{Operator, restart_component};
 
 /// How much the suite creates and how often it kills the operator.
 #[derive(Clone, Debug)]
@@ -112,110 +114,22 @@ impl Rng {
     }
 }
 
-/// The operator of this suite's control plane, run by operator.sh.
-struct Operator {
-    dir: PathBuf,
-    binary: PathBuf,
-}
+/// How long a write may keep failing: namespaces appear only once the
+/// operator made them, and the API server may be down for a while.
+const RETRY: Duration = Duration::from_secs(180);
 
-impl Operator {
-    fn script(&self, args: &[&str]) {
-        let mut cmd = Command::new(repo_root().join("tests/control-plane/operator.sh"));
-        cmd.args(&args[..1]).arg(&self.dir).args(&args[1..]);
-        let out = cmd.output().expect("operator.sh runs");
-        assert!(
-            out.status.success(),
-            "operator.sh {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn start(dir: &Path) -> Operator {
-        let binary = std::env::var("WSOP_OPERATOR_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo_root().join("target/debug/workspace-operator"));
-        let op = Operator {
-            dir: dir.to_path_buf(),
-            binary,
-        };
-        op.script(&["start", op.binary.to_str().unwrap()]);
-        op
-    }
-
-    fn pid(&self) -> String {
-        std::fs::read_to_string(self.dir.join("pids/workspace-operator.pid"))
-            .expect("the operator's pid file")
-            .trim()
-            .to_string()
-    }
-
-    fn alive(&self) -> bool {
-        process_exists(&self.pid())
-    }
-
-    /// SIGKILL (no shutdown of any kind), then start it again at once, as a
-    /// supervisor would.
-    fn kill_and_start(&self) {
-        let pid = self.pid();
-        let killed = Command::new("kill").args(["-KILL", &pid]).status();
-        assert!(killed.is_ok_and(|s| s.success()), "SIGKILL {pid}");
-        while process_exists(&pid) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.script(&["start", self.binary.to_str().unwrap()]);
-    }
-}
-
-/// Whether `pid` runs (a zombie, killed but not yet reaped, does not).
-fn process_exists(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, after_name) = stat.rsplit_once(')')?;
-            after_name
-                .split_whitespace()
-                .next()
-                .map(|state| state != "Z")
-        })
-        .unwrap_or(false)
-}
-
-/// Kills and restarts a control-plane component, down for `down` seconds.
-fn restart_component(dir: &Path, name: &str, down: u64) {
-    let out = Command::new(repo_root().join("tests/control-plane/restart.sh"))
-        .arg(dir)
-        .arg(name)
-        .arg(down.to_string())
-        .output()
-        .expect("restart.sh runs");
-    assert!(
-        out.status.success(),
-        "restart {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Applies with retries: namespaces appear only once the operator made them,
-/// and the API server may be down for a while.
-async fn apply(client: &Client, value: &Value) {
-    let start = Instant::now();
-    loop {
-        match apply_value(client, value).await {
-            Ok(_) => return,
-            Err(e) if start.elapsed() < Duration::from_secs(180) => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("apply {}: {e}", value["metadata"]),
-        }
-    }
+async fn apply(client: &Client, value: &Value) -> DynamicObject {
+    eventually(&format!("apply {}", value["metadata"]), RETRY, || async {
+        apply_value(client, value).await.map_err(|e| e.to_string())
+    })
+    .await
 }
 
 async fn apply_all(client: &Client, values: Vec<Value>) {
     futures::stream::iter(values)
         .for_each_concurrent(16, |v| {
             let client = client.clone();
-            async move { apply(&client, &v).await }
+            async move { drop(apply(&client, &v).await) }
         })
         .await;
 }
@@ -225,18 +139,14 @@ async fn delete<K>(api: &Api<K>, name: &str)
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
 {
-    let start = Instant::now();
-    loop {
+    eventually(&format!("delete {name}"), RETRY, || async {
         match api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => return,
-            Err(kube::Error::Api(e)) if e.code == 404 => return,
-            Err(e) if start.elapsed() < Duration::from_secs(180) => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("delete {name}: {e}"),
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.to_string()),
         }
-    }
+    })
+    .await
 }
 
 /// The suite's own model of who is a member where with which roles: the
@@ -248,8 +158,9 @@ struct Model {
     members: BTreeMap<(usize, usize, usize), Vec<&'static str>>,
     archived: BTreeSet<(usize, usize)>,
     deleted_workspaces: BTreeSet<(usize, usize)>,
-    /// Users' own objects: (kind, namespace, name) -> uid when created.
-    user_objects: BTreeMap<(String, String, String), String>,
+    /// Users' own objects: (kind, namespace, name) -> (apiVersion, UID when
+    /// created).
+    user_objects: BTreeMap<(String, String, String), (String, String)>,
 }
 
 impl Model {
@@ -330,12 +241,12 @@ struct Row {
 
 /// Every object of the four kinds in the suite's organizations is Ready for
 /// its generation, and nothing is being deleted.
-async fn all_ready(client: &Client, orgs: &[String]) -> Result<(), String> {
-    fn check<K>(items: Vec<K>, what: &str) -> Result<(), String>
+fn all_ready(world: &desired::World) -> Result<(), String> {
+    fn check<K>(items: &[K], what: &str) -> Result<(), String>
     where
         K: kube::Resource + serde::Serialize,
     {
-        for obj in &items {
+        for obj in items {
             if obj.meta().deletion_timestamp.is_some() {
                 return Err(format!("{what} {} is being deleted", obj.name_any()));
             }
@@ -346,59 +257,20 @@ async fn all_ready(client: &Client, orgs: &[String]) -> Result<(), String> {
         }
         Ok(())
     }
-    let lp = ListParams::default();
-    let e = |e: kube::Error| e.to_string();
-    let all = Api::<Organization>::all(client.clone())
-        .list(&lp)
-        .await
-        .map_err(e)?;
-    check(
-        all.items
-            .into_iter()
-            .filter(|o| orgs.contains(&o.name_any()))
-            .collect(),
-        "Organization",
-    )?;
-    for org in orgs {
-        let ws = Api::<Workspace>::namespaced(client.clone(), org)
-            .list(&lp)
-            .await
-            .map_err(e)?;
-        check(ws.items, "Workspace")?;
-        let roles = Api::<WorkspaceRole>::namespaced(client.clone(), org)
-            .list(&lp)
-            .await
-            .map_err(e)?;
-        check(roles.items, "WorkspaceRole")?;
-        let members = Api::<WorkspaceMember>::namespaced(client.clone(), org)
-            .list(&lp)
-            .await
-            .map_err(e)?;
-        check(members.items, "WorkspaceMember")?;
-    }
-    Ok(())
+    check(&world.organizations, "Organization")?;
+    check(&world.workspaces, "Workspace")?;
+    check(&world.roles, "WorkspaceRole")?;
+    check(&world.members, "WorkspaceMember")
 }
 
 /// Users' objects that are gone or were replaced by another object.
 async fn lost_user_objects(client: &Client, model: &Model) -> Vec<String> {
     let mut lost = vec![];
-    for ((kind, ns, name), uid) in &model.user_objects {
-        let live_uid = match kind.as_str() {
-            "ConfigMap" => Api::<ConfigMap>::namespaced(client.clone(), ns)
-                .get_opt(name)
-                .await
-                .map(|o| o.and_then(|o| o.uid())),
-            "Secret" => Api::<Secret>::namespaced(client.clone(), ns)
-                .get_opt(name)
-                .await
-                .map(|o| o.and_then(|o| o.uid())),
-            "RoleBinding" => Api::<RoleBinding>::namespaced(client.clone(), ns)
-                .get_opt(name)
-                .await
-                .map(|o| o.and_then(|o| o.uid())),
-            _ => unreachable!("the suite makes no other kind"),
-        };
-        match live_uid {
+    for ((kind, ns, name), (api_version, uid)) in &model.user_objects {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        match api.get_opt(name).await.map(|o| o.and_then(|o| o.uid())) {
             Ok(Some(u)) if &u == uid => {}
             other => lost.push(format!("{kind} {ns}/{name}: {other:?}")),
         }
@@ -422,11 +294,18 @@ async fn converge(
     let mut last = String::new();
     while since.elapsed() < limit {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if let Err(why) = all_ready(client, &orgs).await {
+        let world = match desired::read_world(client, &orgs).await {
+            Ok(world) => world,
+            Err(e) => {
+                last = format!("reading the objects failed: {e}");
+                continue;
+            }
+        };
+        if let Err(why) = all_ready(&world) {
             last = format!("not Ready: {why}");
             continue;
         }
-        let comparison = match desired::compare(client, &orgs).await {
+        let comparison = match desired::compare(client, &orgs, &world).await {
             Ok(c) => c,
             Err(e) => {
                 last = format!("compare failed: {e}");
@@ -474,7 +353,7 @@ async fn converge(
 /// namespaces they go into exist, and records their UIDs.
 async fn create_user_objects(client: &Client, model: &mut Model) {
     let mut values = vec![];
-    for (i, org) in model.orgs().iter().enumerate() {
+    for org in model.orgs().iter() {
         values.push(workload::secret(org, "org-token", &format!("{org}-secret")));
         for j in 0..model.scale.workspaces {
             let ns = workspace_namespace(org, &workload::workspace_name(j));
@@ -484,30 +363,21 @@ async fn create_user_objects(client: &Client, model: &mut Model) {
             values.push(workload::user_config_map(&ns));
             values.push(workload::user_role_binding(&ns, &format!("{org}-auditor")));
         }
-        let _ = i;
     }
-    apply_all(client, values.clone()).await;
-    for v in values {
-        let kind = v["kind"].as_str().unwrap().to_string();
-        let ns = v["metadata"]["namespace"].as_str().unwrap().to_string();
-        let name = v["metadata"]["name"].as_str().unwrap().to_string();
-        let uid = match kind.as_str() {
-            "ConfigMap" => Api::<ConfigMap>::namespaced(client.clone(), &ns)
-                .get(&name)
-                .await
-                .map(|o| o.uid()),
-            "Secret" => Api::<Secret>::namespaced(client.clone(), &ns)
-                .get(&name)
-                .await
-                .map(|o| o.uid()),
-            _ => Api::<RoleBinding>::namespaced(client.clone(), &ns)
-                .get(&name)
-                .await
-                .map(|o| o.uid()),
-        }
-        .expect("just created")
-        .expect("objects have uids");
-        model.user_objects.insert((kind, ns, name), uid);
+    let created: Vec<DynamicObject> = futures::stream::iter(values)
+        .map(|v| async move { apply(client, &v).await })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for obj in created {
+        let types = obj.types.clone().expect("an applied object has its type");
+        let key = (
+            types.kind,
+            obj.namespace().expect("namespaced"),
+            obj.name_any(),
+        );
+        let uid = obj.uid().expect("an applied object has a UID");
+        model.user_objects.insert(key, (types.api_version, uid));
     }
 }
 
@@ -598,10 +468,7 @@ async fn operator_apiserver_and_etcd_faults_leave_exactly_the_desired_state() {
     let start = Instant::now();
     let moments: Vec<Duration> = (0..scale.kills).map(|_| rng.millis(300, 4000)).collect();
     let killer = {
-        let op = Operator {
-            dir: operator.dir.clone(),
-            binary: operator.binary.clone(),
-        };
+        let op = operator.clone();
         tokio::task::spawn_blocking(move || {
             for pause in moments {
                 std::thread::sleep(pause);

@@ -391,6 +391,22 @@ where
     .await
 }
 
+/// Waits until `name` has Ready=False with `reason` for its current
+/// generation (another reason may come first) and returns the message.
+pub async fn wait_not_ready<K>(api: &Api<K>, name: &str, reason: &str, limit: Duration) -> String
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
+{
+    eventually(&format!("{name} Ready=False {reason}"), limit, || async {
+        let obj = api.get(name).await.map_err(|e| e.to_string())?;
+        match ready_condition(&obj) {
+            Some((s, r, message)) if s == "False" && r == reason => Ok(message),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
 /// Waits until `name` no longer exists.
 pub async fn wait_gone<K>(api: &Api<K>, name: &str, limit: Duration)
 where
