@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::controllers::informer::Informer;
 use crate::error::{Error, Result};
 use crate::labels::{self, FIELD_MANAGER};
-use crate::resources::compare::is_subset;
+use crate::resources::compare::{is_exact, is_subset};
 
 /// Annotation with a hash of what the operator last applied: a change of the
 /// desired object (including removed fields) shows as a different hash.
@@ -38,32 +38,161 @@ where
 }
 
 /// Applies `desired` unless `live` (read by the caller, from a cache)
-/// already matches it. Returns whether a write was made.
+/// already is exactly it on every field the operator sets (see
+/// `compare::is_exact`). Returns whether a write was made.
+///
+/// Put back exactly: a forced server-side apply takes the operator's fields
+/// back, but keeps fields other managers added inside structures that merge
+/// by key (a ConfigMap key, a label-like map). When the applied object is
+/// still not exact, it is replaced whole (guarded by its resourceVersion);
+/// one made immutable is deleted (guarded by its UID) and made again.
 pub async fn apply_unless_current<K>(api: &Api<K>, live: Option<&K>, desired: &K) -> Result<bool>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
 {
-    let name = desired.name_any();
-    let kind = K::kind(&());
     let desired_json = serde_json::to_value(desired).expect("objects serialize");
     let hash = hash_of(&desired_json);
+    let server_owned = server_owned::<K>();
+    let exact = |obj: &K| {
+        let json = serde_json::to_value(obj).expect("objects serialize");
+        is_exact(&desired_json, &json, server_owned)
+    };
     if let Some(live) = live {
-        let live_json = serde_json::to_value(live).expect("objects serialize");
-        let same_hash = live.annotations().get(DESIRED_HASH) == Some(&hash);
-        if same_hash && is_subset(&desired_json, &live_json) {
+        if live.annotations().get(DESIRED_HASH) == Some(&hash) && exact(live) {
             return Ok(false);
+        }
+        if is_frozen(live) && !is_frozen(desired) {
+            recreate(api, live).await?;
         }
     }
     let mut obj = desired.clone();
     obj.annotations_mut().insert(DESIRED_HASH.into(), hash);
+    let applied = match apply(api, &obj).await {
+        Err(Error::Kube {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 422 && live.is_some_and(is_frozen) => {
+            // Frozen after the cache last saw it: make it again.
+            recreate(api, live.expect("checked above")).await?;
+            apply(api, &obj).await?
+        }
+        other => other?,
+    };
+    if !exact(&applied) {
+        replace_body(api, applied, obj).await?;
+    }
+    Ok(true)
+}
+
+/// Applies `desired` unless every field it sets already has its value in
+/// `live`; fields only `live` has stay. Only for objects whose content is
+/// the users' to set (the default Workspace, of which the operator owns
+/// only its mark), never for generated children.
+pub async fn apply_unless_contained<K>(api: &Api<K>, live: Option<&K>, desired: &K) -> Result<bool>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let desired_json = serde_json::to_value(desired).expect("objects serialize");
+    if let Some(live) = live {
+        let live_json = serde_json::to_value(live).expect("objects serialize");
+        if is_subset(&desired_json, &live_json) {
+            return Ok(false);
+        }
+    }
+    apply(api, desired).await?;
+    Ok(true)
+}
+
+/// Top-level fields of `K` the API server fills in and the operator never sets.
+fn server_owned<K: Resource<DynamicType = ()>>() -> &'static [&'static str] {
+    match K::kind(&()).as_ref() {
+        // spec.finalizers ["kubernetes"], set by the API server.
+        "Namespace" => &["spec"],
+        _ => &[],
+    }
+}
+
+/// Whether someone made the object immutable (ConfigMaps, Secrets).
+fn is_frozen<K: Serialize>(obj: &K) -> bool {
+    serde_json::to_value(obj)
+        .ok()
+        .and_then(|v| v.get("immutable").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
+}
+
+/// Forced server-side apply under the operator's field manager.
+async fn apply<K>(api: &Api<K>, obj: &K) -> Result<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let name = obj.name_any();
     api.patch(
         &name,
         &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&obj),
+        &Patch::Apply(obj),
     )
     .await
-    .map_err(Error::kube(format!("applying {kind} {name}")))?;
-    Ok(true)
+    .map_err(Error::kube(format!("applying {} {name}", K::kind(&()))))
+}
+
+/// Deletes an operator-made object that can no longer be changed in place,
+/// so that it can be made again; only with the operator's mark, only that
+/// very object (UID precondition).
+async fn recreate<K>(api: &Api<K>, live: &K) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+{
+    let marked =
+        live.labels().get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE);
+    if !marked {
+        return Err(Error::Conflict {
+            reason: "NotOwned",
+            message: format!(
+                "{} {} is immutable and not marked as the operator's; it is left alone",
+                K::kind(&()),
+                live.name_any()
+            ),
+        });
+    }
+    tracing::info!(kind = %K::kind(&()), name = %live.name_any(), "made immutable by someone: replacing it");
+    delete_checked(api, &live.name_any(), live.uid()).await?;
+    Ok(())
+}
+
+/// Replaces `applied` with `desired`'s content, keeping `applied`'s metadata
+/// (resourceVersion: a concurrent change fails the write and is retried) plus
+/// the operator's labels and annotations: nobody else's fields survive.
+async fn replace_body<K>(api: &Api<K>, applied: K, desired: K) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let name = desired.name_any();
+    let mut meta = applied.meta().clone();
+    meta.managed_fields = None;
+    for (k, v) in desired.labels() {
+        meta.labels
+            .get_or_insert_with(Default::default)
+            .insert(k.clone(), v.clone());
+    }
+    for (k, v) in desired.annotations() {
+        meta.annotations
+            .get_or_insert_with(Default::default)
+            .insert(k.clone(), v.clone());
+    }
+    let mut obj = desired;
+    *obj.meta_mut() = meta;
+    tracing::info!(kind = %K::kind(&()), %name, "fields added by someone else: replacing the object whole");
+    api.replace(
+        &name,
+        &PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        },
+        &obj,
+    )
+    .await
+    .map_err(Error::kube(format!("replacing {} {name}", K::kind(&()))))?;
+    Ok(())
 }
 
 /// Creates `desired` if absent (never taking over an object someone else
@@ -80,27 +209,18 @@ where
 {
     let name = desired.name_any();
     let kind = K::kind(&());
-    // The cache holds only what carries this operator's marks; anything else
-    // of that name shows up as a conflict on create.
+    // The cache holds only what carries this operator's marks. Read before creating: a name held by someone else is a conflict found
+    // without a failed write (an idle operator writes nothing, not even
+    // refused writes, also after a restart).
     let live = match cache.get(desired.meta().namespace.as_deref(), &name) {
         Some(live) => live.as_ref().clone(),
         None => match api
-            .create(
-                &PostParams {
-                    field_manager: Some(FIELD_MANAGER.into()),
-                    ..Default::default()
-                },
-                desired,
-            )
+            .get_opt(&name)
             .await
+            .map_err(Error::kube(format!("reading {kind} {name}")))?
         {
-            Ok(created) => created,
-            // Someone else made it between our read and our create: re-read.
-            Err(kube::Error::Api(s)) if s.code == 409 => api
-                .get(&name)
-                .await
-                .map_err(Error::kube(format!("reading {kind} {name}")))?,
-            Err(e) => return Err(Error::kube(format!("creating {kind} {name}"))(e)),
+            Some(other) => other,
+            None => create_or_read(api, desired).await?,
         },
     };
     if !labels::is_owned_by(live.meta().labels.as_ref(), owner_uid) {
@@ -117,6 +237,31 @@ where
         });
     }
     ensure_cached(api, cache, desired).await
+}
+
+/// Creates `desired`; when someone made it meanwhile, reads theirs.
+async fn create_or_read<K>(api: &Api<K>, desired: &K) -> Result<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let (kind, name) = (K::kind(&()), desired.name_any());
+    match api
+        .create(
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            desired,
+        )
+        .await
+    {
+        Ok(created) => Ok(created),
+        Err(kube::Error::Api(s)) if s.code == 409 => api
+            .get(&name)
+            .await
+            .map_err(Error::kube(format!("reading {kind} {name}"))),
+        Err(e) => Err(Error::kube(format!("creating {kind} {name}"))(e)),
+    }
 }
 
 /// Where a deletion looks for what exists.

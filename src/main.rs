@@ -55,6 +55,29 @@ struct RunArgs {
     /// A leader that has not renewed for this many seconds is replaced.
     #[arg(long, env = "WSOP_LEASE_SECONDS", default_value_t = 15)]
     lease_seconds: u64,
+    /// The ClusterRole every WorkspaceRole must fit in: each of its rules,
+    /// and each rule of the ClusterRoles it includes, must be covered.
+    #[arg(long, env = "WSOP_TENANT_CEILING", default_value = workspace_operator::resources::tenancy::DEFAULT_CEILING)]
+    tenant_ceiling: String,
+    /// ClusterRoles a WorkspaceRole may include in spec.clusterRoles
+    /// (comma-separated; each is still checked against the ceiling).
+    #[arg(
+        long,
+        env = "WSOP_ALLOWED_CLUSTER_ROLES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    allowed_cluster_roles: Vec<String>,
+    /// Allow system:* users and groups as subjects of members and owners.
+    #[arg(long, env = "WSOP_ALLOW_SYSTEM_SUBJECTS", default_value_t = false)]
+    allow_system_subjects: bool,
+    /// Allow ServiceAccount subjects from namespaces outside the organization.
+    #[arg(
+        long,
+        env = "WSOP_ALLOW_FOREIGN_SERVICE_ACCOUNTS",
+        default_value_t = false
+    )]
+    allow_foreign_service_accounts: bool,
     /// Log format: text or json.
     #[arg(long, env = "WSOP_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -112,6 +135,17 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
     let settings = controllers::Settings {
         concurrency: args.concurrency.max(1),
         resync: Duration::from_secs(args.resync_seconds.max(10)),
+        tenancy: workspace_operator::resources::tenancy::TenantPolicy {
+            ceiling: args.tenant_ceiling.clone(),
+            allowed_cluster_roles: args
+                .allowed_cluster_roles
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            allow_system_subjects: args.allow_system_subjects,
+            allow_foreign_service_accounts: args.allow_foreign_service_accounts,
+        },
         ..Default::default()
     };
     let ctx = controllers::Context::new(client.clone(), settings, metrics.clone()).await?;

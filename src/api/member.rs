@@ -37,7 +37,8 @@ use super::names;
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
-    )
+    ),
+    validation = Rule::new(names::MEMBER_OBJECT_NAME_RULE).message(names::MEMBER_OBJECT_NAME_MESSAGE)
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceMemberSpec {

@@ -26,6 +26,11 @@ pub const WORKSPACE_NAME_RULE: &str =
 pub const WORKSPACE_OBJECT_NAME_MESSAGE: &str = "metadata.name: a workspace name must be at most 31 lowercase letters, digits and single '-' (no '--', no leading or trailing '-'), so that '<organization>--<workspace>' namespace names fit 63 characters";
 pub const WORKSPACE_NAME_MESSAGE: &str = "workspace name must be at most 31 lowercase letters, digits and single '-' (no '--', no leading or trailing '-'), so that '<organization>--<workspace>' namespace names fit 63 characters";
 
+/// A member's name is carried in a label of every object made for it (label
+/// values are at most 63 characters) and in the names of its bindings.
+pub const MEMBER_OBJECT_NAME_RULE: &str = "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
+pub const MEMBER_OBJECT_NAME_MESSAGE: &str = "metadata.name: a member name must be at most 63 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit: it is carried in a label of the access made for it";
+
 pub const OBJECT_DNS_LABEL_RULE: &str = "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
 pub const DNS_LABEL_RULE: &str = "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
 pub const DNS_LABEL_MESSAGE: &str = "must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit";

@@ -178,7 +178,8 @@ pub struct ContainerLimits {
 pub struct OrganizationSharedCredential {
     /// Name of the Secret in the organization namespace. Every workspace gets a
     /// read-only copy with the same name.
-    #[schemars(length(min = 1, max = 253))]
+    /// At most 63 characters: the copies carry it in a label.
+    #[schemars(length(min = 1, max = 63))]
     #[x_kube(validation = Rule::new(names::DNS_SUBDOMAIN_RULE).message(names::DNS_SUBDOMAIN_MESSAGE))]
     pub secret_name: String,
 }

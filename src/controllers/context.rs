@@ -21,6 +21,7 @@ use super::informer::{self, Informer};
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::error::{Error, StartupError};
 use crate::labels;
+use crate::resources::tenancy::TenantPolicy;
 
 /// Tunables of `workspace-operator run`.
 #[derive(Clone, Debug)]
@@ -32,6 +33,8 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// How often a converged object is checked again anyway (drift safety net).
     pub resync: Duration,
+    /// What tenants may ask of the operator: ceiling, included ClusterRoles, subjects.
+    pub tenancy: TenantPolicy,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(300),
             resync: Duration::from_secs(3600),
+            tenancy: TenantPolicy::default(),
         }
     }
 }
@@ -123,11 +127,15 @@ pub struct Context {
     pub members: Informer<DeserializeGuard<WorkspaceMember>>,
     pub roles: Informer<DeserializeGuard<WorkspaceRole>>,
     pub children: Children,
+    /// The tenant ceiling ClusterRole (one object, watched by name): every
+    /// WorkspaceRole is checked against it before its ClusterRole is written.
+    pub ceiling: Informer<ClusterRole>,
     recorder: Recorder,
     failures: Mutex<HashMap<String, u32>>,
-    /// Role grants the API server refused (role UID, generation, rules):
-    /// not asked again until one of them changes, or the operator restarts.
-    pub refused: Mutex<std::collections::HashSet<(String, i64, String)>>,
+    /// Role grants the API server refused, by role UID: the generation and
+    /// digest of the rules asked for. Not asked again until they change; one
+    /// entry per role at most, removed when the role goes.
+    pub refused: Mutex<HashMap<String, (i64, String)>>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The last status written per object UID (see `writes::write_status`).
     statuses: Mutex<HashMap<String, u64>>,
@@ -143,6 +151,12 @@ impl Context {
         let workspaces = kind_informer::<Workspace>(&client);
         let members = kind_informer::<WorkspaceMember>(&client);
         let roles = kind_informer::<WorkspaceRole>(&client);
+        let ceiling = Informer::start(
+            Api::all(client.clone()),
+            watcher::Config::default()
+                .fields(&format!("metadata.name={}", settings.tenancy.ceiling)),
+            informer::trim::<ClusterRole>,
+        );
         let children = Children {
             namespaces: children_informer(&client),
             roles: children_informer(&client),
@@ -169,6 +183,7 @@ impl Context {
         ready(&children.limit_ranges, "limitranges").await?;
         ready(&children.network_policies, "networkpolicies").await?;
         ready(&children.config_maps, "configmaps").await?;
+        ready(&ceiling, "the tenant ceiling ClusterRole").await?;
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -184,9 +199,10 @@ impl Context {
             members,
             roles,
             children,
+            ceiling,
             recorder,
             failures: Mutex::new(HashMap::new()),
-            refused: Mutex::new(Default::default()),
+            refused: Mutex::new(HashMap::new()),
             metrics,
             statuses: Mutex::new(HashMap::new()),
         }))

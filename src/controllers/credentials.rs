@@ -9,6 +9,7 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::{Resource, ResourceExt};
 
 use super::Context;
+use super::member::{NamespaceOwner, namespace_owner};
 use crate::api::names::workspace_namespace;
 use crate::apply::delete_checked;
 use crate::error::{Error, Result};
@@ -21,6 +22,8 @@ pub struct ShareProblems {
     pub missing_sources: Vec<String>,
     pub unknown_workspaces: Vec<String>,
     pub conflicts: Vec<String>,
+    /// Target workspaces whose namespace the operator did not make for them.
+    pub not_owned: Vec<String>,
 }
 
 impl ShareProblems {
@@ -28,6 +31,7 @@ impl ShareProblems {
         self.missing_sources.is_empty()
             && self.unknown_workspaces.is_empty()
             && self.conflicts.is_empty()
+            && self.not_owned.is_empty()
     }
 
     /// The sharer's `CredentialsShared` condition; None when it shares nothing.
@@ -71,7 +75,15 @@ impl ShareProblems {
                 self.conflicts.join(", ")
             ));
         }
-        let reason = if !self.conflicts.is_empty() {
+        if !self.not_owned.is_empty() {
+            parts.push(format!(
+                "the namespace of workspace(s) {} was not made by workspace-operator for them; no copy is written there",
+                self.not_owned.join(", ")
+            ));
+        }
+        let reason = if !self.not_owned.is_empty() {
+            "NamespaceNotOwned"
+        } else if !self.conflicts.is_empty() {
             "CredentialConflict"
         } else if !self.missing_sources.is_empty() {
             "SourceSecretNotFound"
@@ -115,16 +127,29 @@ pub async fn sync(
         };
         for target in &share.targets {
             // Only workspaces of this very organization are targets.
-            match ctx.workspace(organization, target) {
-                Some(ws) if ws.meta().deletion_timestamp.is_none() => {}
+            let ws = match ctx.workspace(organization, target) {
+                Some(ws) if ws.meta().deletion_timestamp.is_none() => ws,
                 Some(_) => continue,
                 None => {
                     problems.unknown_workspaces.push(target.clone());
                     continue;
                 }
-            }
+            };
             let desired = copy(&source, organization, target, sharer_uid, source_workspace);
             let ns = workspace_namespace(organization, target);
+            // Only into the namespace the operator made for that very workspace.
+            match namespace_owner(ctx, &ns, &ws) {
+                NamespaceOwner::ThisWorkspace => {}
+                NamespaceOwner::NotYet => {
+                    // Its namespace appearing wakes the sharers again.
+                    wanted.insert((ns, share.secret.clone()));
+                    continue;
+                }
+                NamespaceOwner::Other => {
+                    problems.not_owned.push(target.clone());
+                    continue;
+                }
+            }
             wanted.insert((ns.clone(), share.secret.clone()));
             if !ensure_copy(ctx, &ns, &desired, sharer_uid).await? {
                 problems.conflicts.push(format!("{ns}/{}", share.secret));
@@ -133,6 +158,8 @@ pub async fn sync(
     }
     problems.unknown_workspaces.sort();
     problems.unknown_workspaces.dedup();
+    problems.not_owned.sort();
+    problems.not_owned.dedup();
     prune_copies(ctx, sharer_uid, &wanted).await?;
     Ok(problems)
 }
@@ -195,6 +222,12 @@ pub async fn prune_copies(
     for c in copies.items {
         let key = (c.namespace().unwrap_or_default(), c.name_any());
         if wanted.contains(&key) || !labels::is_owned_by(c.metadata.labels.as_ref(), sharer_uid) {
+            continue;
+        }
+        // Only in namespaces the operator made: anywhere else it writes
+        // nothing, deletions included (a released namespace was emptied of
+        // copies when it was released).
+        if ctx.children.namespaces.get(None, &key.0).is_none() {
             continue;
         }
         let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &key.0);

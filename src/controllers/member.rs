@@ -29,7 +29,7 @@ use crate::resources::member::{self as build, ACCESS_COMPONENT, MEMBER_LABEL};
 type Guard = DeserializeGuard<WorkspaceMember>;
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
-    let (by_workspace, by_role) = (ctx.clone(), ctx.clone());
+    let (by_workspace, by_role, by_namespace) = (ctx.clone(), ctx.clone(), ctx.clone());
     let controller = super::controller_of(&ctx.members, &ctx.settings)
         // Archive mode and the workspace's existence change what members get.
         .watches_shared_stream(
@@ -46,6 +46,20 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             let (ns, name) = (role.namespace().unwrap_or_default(), role.name_any());
             refs_in(&by_role.members.store, &ns, |m| {
                 m.spec.roles.contains(&name)
+            })
+        })
+        // A workspace's namespace appearing (or losing its marks).
+        .watches_shared_stream(ctx.children.namespaces.subscribe(), move |n| {
+            let marks = n.labels();
+            let (Some(org), Some(ws)) = (
+                marks.get(labels::ORGANIZATION),
+                marks.get(labels::WORKSPACE),
+            ) else {
+                return vec![];
+            };
+            let ws = ws.clone();
+            refs_in(&by_namespace.members.store, org, move |m| {
+                m.spec.workspace == ws
             })
         })
         .watches_shared_stream(ctx.children.role_bindings.subscribe(), |b| {
@@ -103,6 +117,20 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         patch_finalizers(member, &ctx, true).await?;
     }
 
+    if let Some(why) = ctx
+        .settings
+        .tenancy
+        .subject_refusal(&member.spec.subject, &org)
+    {
+        remove_access(member, &ctx, false).await?;
+        let outcome = Outcome::Stalled {
+            reason: "SubjectNotAllowed",
+            message: format!("{why}; this membership grants nothing"),
+        };
+        write_status(member, &ctx, outcome, MemberPhase::Pending, vec![]).await?;
+        return Ok(Action::await_change());
+    }
+
     let Some(ws) = ctx.workspace(&org, &member.spec.workspace) else {
         remove_access(member, &ctx, false).await?;
         let outcome = Outcome::Stalled {
@@ -134,6 +162,35 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                 tracing::info!("membership expired; access removed");
             }
             return Ok(Action::await_change());
+        }
+    }
+
+    // Access is written only into the namespace this very workspace made:
+    // never into one someone else made, or one released by Retain.
+    let ns = workspace_namespace(&org, &member.spec.workspace);
+    match namespace_owner(&ctx, &ns, &ws) {
+        NamespaceOwner::ThisWorkspace => {}
+        NamespaceOwner::NotYet => {
+            let outcome = Outcome::Progressing {
+                reason: "WorkspaceNotReady",
+                message: format!(
+                    "waiting for workspace {} to make its namespace {ns}",
+                    member.spec.workspace
+                ),
+            };
+            write_status(member, &ctx, outcome, MemberPhase::Pending, vec![]).await?;
+            return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
+        }
+        NamespaceOwner::Other => {
+            let outcome = Outcome::Stalled {
+                reason: "NamespaceNotOwned",
+                message: format!(
+                    "namespace {ns} was not made by workspace-operator for Workspace {}; nothing is written into it and this membership grants nothing",
+                    member.spec.workspace
+                ),
+            };
+            write_status(member, &ctx, outcome, MemberPhase::Pending, vec![]).await?;
+            return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
         }
     }
 
@@ -213,6 +270,32 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         next = next.min(left);
     }
     Ok(Action::requeue(next))
+}
+
+/// Who made a workspace's namespace, as the namespace's marks say.
+pub enum NamespaceOwner {
+    /// Marked with this workspace's UID: the operator may write there.
+    ThisWorkspace,
+    /// Not there: the workspace has not made it yet.
+    NotYet,
+    /// Someone else's (a conflict), or released.
+    Other,
+}
+
+/// Whether `ns` carries the marks of `ws` (read from the cache of
+/// namespaces the operator marked; one not in it is not the operator's,
+/// unless it is still being made).
+pub fn namespace_owner(ctx: &Context, ns: &str, ws: &crate::api::Workspace) -> NamespaceOwner {
+    match ctx.children.namespaces.get(None, ns) {
+        Some(live)
+            if labels::is_owned_by(live.meta().labels.as_ref(), &ws.uid().unwrap_or_default()) =>
+        {
+            NamespaceOwner::ThisWorkspace
+        }
+        Some(_) => NamespaceOwner::Other,
+        None if super::workspace::is_conflicted(ws) => NamespaceOwner::Other,
+        None => NamespaceOwner::NotYet,
+    }
 }
 
 async fn apply_access(

@@ -19,7 +19,9 @@ use crate::api::common::conditions::DELETION_BLOCKED;
 use crate::api::names::organization_namespace;
 use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
 use crate::api::{Organization, Workspace, WorkspaceRole};
-use crate::apply::{Source, apply_unless_current, delete_owned, ensure_cached, ensure_owned};
+use crate::apply::{
+    Source, apply_unless_contained, apply_unless_current, delete_owned, ensure_cached, ensure_owned,
+};
 use crate::conditions::{self, Aspect, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -31,6 +33,7 @@ type Guard = DeserializeGuard<Organization>;
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     let client = ctx.client.clone();
     let orgs = ctx.organizations.store.clone();
+    let sharing = ctx.organizations.store.clone();
     let cached = &ctx.children;
     let controller = super::controller_of(&ctx.organizations, &ctx.settings)
         // Workspaces change the count, and their deletion unblocks ours.
@@ -44,7 +47,21 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 .then(|| r.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)))
                 .flatten()
         })
-        .watches_shared_stream(cached.namespaces.subscribe(), |o| org_child(&o.metadata))
+        .watches_shared_stream(cached.namespaces.subscribe(), move |o| {
+            // A workspace's namespace appearing: the organization's shares
+            // can be copied into it now (only into namespaces it made).
+            if let Some(org) = o.labels().get(labels::ORGANIZATION)
+                && o.labels().contains_key(labels::WORKSPACE)
+            {
+                let org = ObjectRef::<Guard>::new(org);
+                let shares = sharing
+                    .get(&org)
+                    .and_then(|g| super::valid(&g).map(|o| o.spec.shared_credentials.is_some()))
+                    .unwrap_or(false);
+                return shares.then_some(org);
+            }
+            org_child(&o.metadata)
+        })
         .watches_shared_stream(cached.roles.subscribe(), |o| org_child(&o.metadata))
         .watches_shared_stream(cached.role_bindings.subscribe(), |o| org_child(&o.metadata))
         .watches_shared_stream(cached.cluster_role_bindings.subscribe(), |o| {
@@ -208,7 +225,8 @@ async fn apply_children(org: &Organization, ctx: &Context) -> Result<Option<Aspe
     let workspaces: Api<Workspace> = Api::namespaced(client.clone(), &ns);
     let default = &children.default_workspace;
     let live = ctx.workspaces.get(Some(&ns), &default.name_any());
-    apply_unless_current(&workspaces, live.as_deref().and_then(super::valid), default).await?;
+    // Only its mark is the operator's: the spec stays the users' to set.
+    apply_unless_contained(&workspaces, live.as_deref().and_then(super::valid), default).await?;
 
     let targets: Vec<Workspace> = workspaces_of(org, ctx)
         .into_iter()

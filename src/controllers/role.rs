@@ -1,7 +1,8 @@
 //! WorkspaceRole controller: one ClusterRole per role, holding its rules and
-//! those of the ClusterRoles it includes. The API server's escalation check
-//! is the ceiling: a role granting more than the operator holds is refused,
-//! and the refusal is reported on the role instead of retried.
+//! those of the ClusterRoles it includes. Every rule must be covered by the
+//! tenant ceiling ClusterRole, checked here before anything is written; a
+//! role beyond it is reported on the role (naming the rules), never retried
+//! until the role or the ceiling changes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,25 +20,33 @@ use tracing::instrument;
 use super::{Context, drain, informer, valid, writes};
 use crate::api::WorkspaceRole;
 use crate::api::role::WorkspaceRoleStatus;
-use crate::apply::{Source, delete_owned, ensure_cached};
+use crate::apply::{Source, delete_checked, delete_owned, ensure_cached};
 use crate::conditions::{self, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
-use crate::resources::{owner_reference, role as build, role_cluster_role_name};
+use crate::resources::{
+    ceiling, cluster_names, owner_reference, role as build, role_cluster_role_name,
+};
 
 type Guard = DeserializeGuard<WorkspaceRole>;
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
+    let all_roles = ctx.roles.store.clone();
     let controller = super::controller_of(&ctx.roles, &ctx.settings)
         .watches_shared_stream(ctx.children.cluster_roles.subscribe(), |m| {
             if m.labels().get(labels::COMPONENT).map(String::as_str) != Some("role") {
                 return None;
             }
-            // workspaces.dev:<org>:<role> → the role <role> in namespace <org>.
-            let name = m.metadata.name.as_deref()?;
-            let mut parts = name.strip_prefix("workspaces.dev:")?.splitn(2, ':');
-            let (org, role) = (parts.next()?, parts.next()?);
+            let (org, role) = cluster_names::parse_role(m.metadata.name.as_deref()?)?;
             Some(ObjectRef::<Guard>::new(role).within(org))
+        })
+        // A changed ceiling may admit or refuse any role.
+        .watches_shared_stream(ctx.ceiling.subscribe(), move |_| {
+            all_roles
+                .state()
+                .into_iter()
+                .map(|r| ObjectRef::from_obj(&*r))
+                .collect::<Vec<_>>()
         })
         // Members change the count, and stopping to use a role unblocks its deletion.
         .watches_shared_stream(ctx.members.subscribe_changes(informer::generation), |m| {
@@ -93,6 +102,11 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
         }
         delete_owned(&cluster_roles, Source::Server, None, &cr_name, &uid).await?;
+        prune_other_names(&ctx, &cluster_roles, &uid, &cr_name).await?;
+        ctx.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&uid);
         patch_finalizers(role, &ctx, false).await?;
         return Ok(Action::await_change());
     }
@@ -110,9 +124,34 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         patch_finalizers(role, &ctx, true).await?;
     }
 
+    // Included ClusterRoles: only those the platform allows, then read.
+    let policy = &ctx.settings.tenancy;
+    let includes = role.spec.cluster_roles.clone().unwrap_or_default();
+    let disallowed = policy.disallowed_cluster_roles(&includes);
+    if !disallowed.is_empty() {
+        let allowed: Vec<&str> = policy
+            .allowed_cluster_roles
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let outcome = Outcome::Stalled {
+            reason: "ClusterRoleNotAllowed",
+            message: format!(
+                "the platform does not allow including ClusterRole(s) {} (allowed: {}); nothing of this role is granted",
+                disallowed.join(", "),
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+        };
+        write_status(role, &ctx, outcome, None).await?;
+        return Ok(Action::await_change());
+    }
     let mut included: Vec<PolicyRule> = vec![];
     let mut missing = vec![];
-    for name in role.spec.cluster_roles.iter().flatten() {
+    for name in &includes {
         match cluster_roles
             .get_opt(name)
             .await
@@ -127,23 +166,59 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             reason: "ClusterRoleNotFound",
             message: format!("included ClusterRole(s) not found: {}", missing.join(", ")),
         };
-        write_status(role, &ctx, outcome, Some(&cr_name)).await?;
+        write_status(role, &ctx, outcome, None).await?;
         return Ok(Action::requeue(Duration::from_secs(300)));
     }
     let mut desired = build::cluster_role(&org_name, &role.name_any(), &uid, &role.spec, &included);
-    // Refused before, unchanged since: asking again cannot help (our own
-    // status write would otherwise trigger exactly one more refusal).
-    let attempt = (
-        uid.clone(),
-        role.meta().generation.unwrap_or_default(),
-        format!("{:?}", desired.rules),
-    );
-    if ctx
+
+    // The ceiling, checked by the operator itself before any write: the
+    // API server's escalation check compares with everything the operator
+    // holds (namespaces, RBAC, Secrets cluster-wide), so it cannot be the
+    // tenant's limit.
+    let Some(ceiling) = ctx.ceiling.get(None, &policy.ceiling) else {
+        let outcome = Outcome::Stalled {
+            reason: "CeilingNotFound",
+            message: format!(
+                "the tenant ceiling ClusterRole {} does not exist, so no role can be checked or granted; the platform installs it with the operator (Helm chart or deploy/operator-rbac.yaml)",
+                policy.ceiling
+            ),
+        };
+        write_status(role, &ctx, outcome, None).await?;
+        return Ok(Action::await_change());
+    };
+    let wanted = desired.rules.clone().unwrap_or_default();
+    let refused = ceiling::refused(ceiling.rules.as_deref().unwrap_or_default(), &wanted);
+    if !refused.is_empty() {
+        let outcome = Outcome::Stalled {
+            reason: "BeyondCeiling",
+            message: format!(
+                "not granted, this role asks for more than the tenant ceiling {} allows: {}",
+                policy.ceiling,
+                ceiling::summary(&refused)
+            ),
+        };
+        write_status(role, &ctx, outcome, None).await?;
+        return Ok(Action::await_change());
+    }
+
+    // Refused by the API server before, unchanged since: asking again cannot
+    // help, also after a restart (the digest is in the condition).
+    let generation = role.meta().generation.unwrap_or_default();
+    let digest = rules_digest(&wanted);
+    let memo = (generation, digest.clone());
+    let refused_before = ctx
         .refused
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .contains(&attempt)
-    {
+        .get(&uid)
+        == Some(&memo)
+        || role.status.as_ref().is_some_and(|s| {
+            s.observed_generation == Some(generation)
+                && s.conditions.iter().any(|c| {
+                    c.type_ == "Ready" && c.reason == NOT_HELD && c.message.contains(&digest)
+                })
+        });
+    if refused_before {
         return Ok(Action::await_change());
     }
     // Also owned by the organization, so deleting it cleans up even if this
@@ -151,6 +226,12 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     desired.metadata.owner_references = owner_reference(&org).map(|o| vec![o]);
     match ensure_cached(&cluster_roles, &ctx.children.cluster_roles, &desired).await {
         Ok(_) => {
+            ctx.refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&uid);
+            // Names of an earlier scheme, left by an upgrade.
+            prune_other_names(&ctx, &cluster_roles, &uid, &cr_name).await?;
             ctx.succeeded(role);
             let outcome = Outcome::Ready {
                 reason: "Ready",
@@ -168,20 +249,21 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             source: kube::Error::Api(s),
             ..
         }) if s.code == 403 => {
-            // Beyond the operator's ceiling: the API server refused it. A
-            // retry cannot help until the role or the ceiling changes.
+            // Inside the ceiling, yet refused: the operator does not hold
+            // what the ceiling grants (its ClusterRoleBinding to the ceiling
+            // is missing). A platform problem; retrying cannot help.
             ctx.refused
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(attempt);
+                .insert(uid.clone(), memo);
             let outcome = Outcome::Stalled {
-                reason: "BeyondCeiling",
+                reason: NOT_HELD,
                 message: format!(
-                    "the API server refused to grant this role's permissions: {}",
-                    s.message
+                    "the API server refused to let the operator grant this role's permissions, although the tenant ceiling {} covers them: is the operator bound to the ceiling? {} [rules {digest}]",
+                    policy.ceiling, s.message
                 ),
             };
-            write_status(role, &ctx, outcome, Some(&cr_name)).await?;
+            write_status(role, &ctx, outcome, None).await?;
             Ok(Action::await_change())
         }
         Err(err) => {
@@ -198,6 +280,37 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             Err(err)
         }
     }
+}
+
+/// The Ready reason of a role the API server refused although it fits the ceiling.
+const NOT_HELD: &str = "CeilingNotHeld";
+
+/// A short, stable digest of the rules asked for.
+fn rules_digest(rules: &[PolicyRule]) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    serde_json::to_string(rules)
+        .unwrap_or_default()
+        .hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Deletes the role's ClusterRoles under any other name (an earlier naming
+/// scheme), read from the cache: only those with the role's marks.
+async fn prune_other_names(
+    ctx: &Context,
+    api: &Api<ClusterRole>,
+    uid: &str,
+    keep: &str,
+) -> Result<()> {
+    for old in ctx.children.cluster_roles.owned_by(uid, None) {
+        let is_role = old.labels().get(labels::COMPONENT).map(String::as_str) == Some("role");
+        if is_role && old.name_any() != keep && labels::is_owned_by(old.meta().labels.as_ref(), uid)
+        {
+            delete_checked(api, &old.name_any(), old.uid()).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn patch_finalizers(role: &WorkspaceRole, ctx: &Context, add: bool) -> Result<()> {

@@ -36,6 +36,7 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     let client = ctx.client.clone();
     let workspaces = ctx.workspaces.store.clone();
     let sharers = ctx.workspaces.store.clone();
+    let ns_sharers = ctx.workspaces.store.clone();
     let waiting = ctx.workspaces.store.clone();
     let cached = &ctx.children;
     let controller = super::controller_of(&ctx.workspaces, &ctx.settings)
@@ -75,6 +76,17 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         })
         // Children edited or deleted by hand are restored.
         .watches_shared_stream(cached.namespaces.subscribe(), |o| ws_child(&o.metadata))
+        // A workspace's namespace appearing lets those that share with it copy into it.
+        .watches_shared_stream(cached.namespaces.subscribe(), move |n| {
+            let marks = n.labels();
+            let (Some(org), Some(target)) = (
+                marks.get(labels::ORGANIZATION),
+                marks.get(labels::WORKSPACE),
+            ) else {
+                return vec![];
+            };
+            sharers_of(&ns_sharers, org, target)
+        })
         .watches_shared_stream(cached.role_bindings.subscribe(), |o| ws_child(&o.metadata))
         .watches_shared_stream(cached.quotas.subscribe(), |o| ws_child(&o.metadata))
         .watches_shared_stream(cached.limit_ranges.subscribe(), |o| ws_child(&o.metadata))
@@ -88,20 +100,8 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         .watches_shared_stream(
             ctx.workspaces.subscribe_changes(informer::generation),
             move |target| {
-                let (ns, name) = (target.namespace().unwrap_or_default(), target.name_any());
-                sharers
-                    .state()
-                    .into_iter()
-                    .filter(|g| g.namespace().as_deref() == Some(ns.as_str()))
-                    .filter(|g| {
-                        valid(g).is_some_and(|w| {
-                            crate::resources::credentials::workspace_shares(w)
-                                .iter()
-                                .any(|s| s.targets.contains(&name))
-                        })
-                    })
-                    .map(|g| ObjectRef::<Guard>::from_obj(&*g))
-                    .collect::<Vec<_>>()
+                let ns = target.namespace().unwrap_or_default();
+                sharers_of(&sharers, &ns, &target.name_any())
             },
         )
         .graceful_shutdown_on(shutdown)
@@ -198,6 +198,36 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     Ok(action)
 }
 
+/// The workspaces of organization namespace `ns` that share a credential with `target`.
+fn sharers_of(
+    store: &kube::runtime::reflector::Store<Guard>,
+    ns: &str,
+    target: &str,
+) -> Vec<ObjectRef<Guard>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|g| g.namespace().as_deref() == Some(ns))
+        .filter(|g| {
+            valid(g).is_some_and(|w| {
+                crate::resources::credentials::workspace_shares(w)
+                    .iter()
+                    .any(|s| s.targets.iter().any(|t| t == target))
+            })
+        })
+        .map(|g| ObjectRef::<Guard>::from_obj(&*g))
+        .collect()
+}
+
+/// Whether `ws` reports that its namespace is held by someone else.
+pub fn is_conflicted(ws: &Workspace) -> bool {
+    ws.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == "NamespaceConflict")
+    })
+}
+
 /// Whether `ws` is Ready for its current generation.
 fn is_ready(ws: &Workspace) -> bool {
     ws.status.as_ref().is_some_and(|s| {
@@ -216,7 +246,7 @@ fn roles_in_place(
     ctx: &Context,
 ) -> Result<()> {
     let org_name = org.name_any();
-    let prefix = format!("workspaces.dev:{org_name}:");
+    let prefix = crate::resources::cluster_names::role_prefix(&org_name);
     let missing: BTreeSet<&str> = children
         .role_bindings
         .iter()
@@ -288,16 +318,34 @@ async fn apply_children(
     let uid = ws.uid().unwrap_or_default();
     let client = &ctx.client;
     let ns = ws_namespace(ws);
+    let org_name = org.name_any();
+    if let Some(owner) = &ws.spec.owner
+        && let Some(why) = ctx.settings.tenancy.subject_refusal(owner, &org_name)
+    {
+        return Err(Error::Spec {
+            reason: "SubjectNotAllowed",
+            message: format!("spec.owner: {why}"),
+        });
+    }
 
     let cached = &ctx.children;
-    roles_in_place(&children, org, ctx)?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    ensure_owned(&namespaces, &cached.namespaces, &children.namespace, &uid).await?;
+    match ensure_owned(&namespaces, &cached.namespaces, &children.namespace, &uid).await {
+        Ok(_) => {}
+        Err(conflict @ Error::Conflict { .. }) => {
+            // Not its namespace: nothing is read from it (its Secrets are
+            // not this workspace's to share) and its earlier copies elsewhere go.
+            super::credentials::sync(ctx, &org_name, &ns, Some(&ws.name_any()), &uid, &[]).await?;
+            return Err(conflict);
+        }
+        Err(err) => return Err(err),
+    }
 
     // Once the namespace exists, its children do not depend on each other:
     // written concurrently, a reconcile takes one round trip, not six.
     let here = Some(ns.as_str());
     let access = async {
+        roles_in_place(&children, org, ctx)?;
         let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
         let all = &children.role_bindings;
         ensure_all_prune_rest(
@@ -353,13 +401,22 @@ async fn apply_children(
         let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
         ensure_cached(&config_maps, &cached.config_maps, &children.info).await
     };
-    futures::try_join!(access, quota, limits, isolation, info)?;
-    debug_assert_eq!(children.info.name_any(), INFO_CONFIGMAP);
-
-    let org_name = org.name_any();
+    // Children are independent: one that cannot be written (refused at
+    // admission, made immutable in a way that cannot be undone) never holds
+    // back another's write, nor the credential shares below (a removed share
+    // is a revocation). The first failure is reported after all were tried.
     let shares = crate::resources::credentials::workspace_shares(ws);
-    let problems =
-        super::credentials::sync(ctx, &org_name, &ns, Some(&ws.name_any()), &uid, &shares).await?;
+    let ws_name = ws.name_any();
+    let credentials = super::credentials::sync(ctx, &org_name, &ns, Some(&ws_name), &uid, &shares);
+    let (access, quota, limits, isolation, info, credentials) =
+        futures::join!(access, quota, limits, isolation, info, credentials);
+    debug_assert_eq!(children.info.name_any(), INFO_CONFIGMAP);
+    let problems = credentials?;
+    access?;
+    quota?;
+    limits?;
+    isolation?;
+    info?;
     Ok(problems.aspect(&shares))
 }
 
@@ -473,6 +530,10 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
                 .map_err(Error::kube("reading the namespace"))?
                 && labels::is_owned_by(live.meta().labels.as_ref(), &uid)
             {
+                // Access and copies first, while the operator may still write
+                // there: a kept namespace grants nothing and holds no copy
+                // (the users' own objects stay).
+                release_access_and_copies(ctx, &namespace).await?;
                 // Drop the ownership marks (a merge patch: the namespace was
                 // created, not applied, so an apply could not remove them).
                 // Nothing of the operator's may ever delete it again.
@@ -499,6 +560,39 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
     }
     remove_finalizer(ws, ctx).await?;
     Ok(Action::await_change())
+}
+
+/// Deletes every RoleBinding and credential copy the operator made in
+/// `namespace` (whichever workspace or member made them), read from the API
+/// server: the last look before the namespace is released.
+async fn release_access_and_copies(ctx: &Context, namespace: &str) -> Result<()> {
+    use k8s_openapi::api::core::v1::Secret;
+    let managed = kube::api::ListParams::default().labels(&labels::managed_selector());
+    let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), namespace);
+    for b in bindings
+        .list_metadata(&managed)
+        .await
+        .map_err(Error::kube("listing the operator's RoleBindings"))?
+        .items
+    {
+        crate::apply::delete_checked(&bindings, &b.name_any(), b.uid()).await?;
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let copies = kube::api::ListParams::default().labels(&format!(
+        "{},{}={}",
+        labels::managed_selector(),
+        labels::COMPONENT,
+        crate::resources::credentials::COPY_COMPONENT
+    ));
+    for c in secrets
+        .list_metadata(&copies)
+        .await
+        .map_err(Error::kube("listing credential copies"))?
+        .items
+    {
+        crate::apply::delete_checked(&secrets, &c.name_any(), c.uid()).await?;
+    }
+    Ok(())
 }
 
 async fn write_status(

@@ -1,14 +1,81 @@
-//! Whether a live object already holds everything the desired object says,
-//! so the operator writes only when something differs (an idle cluster sees
-//! no writes).
+//! Whether a live object is what the operator wants it to be, so it writes
+//! only when something differs (an idle cluster sees no writes), and puts
+//! back exactly what it owns when someone changed it.
 
 use serde_json::Value;
 
-/// True when every field set in `desired` has the same value in `live`.
-/// Fields only `live` has (set by the API server or other managers) are
-/// ignored. Arrays must match element by element. Two strings that are equal
-/// Kubernetes quantities (`0.5` and `500m`) count as equal, since the API
-/// server rewrites quantities to their canonical form.
+/// Top-level fields never compared: the API server's and other tools'.
+/// `metadata` is compared separately (labels and annotations the operator
+/// sets must be there; others may add their own).
+const NOT_COMPARED: &[&str] = &["apiVersion", "kind", "metadata", "status"];
+
+/// True when `live` holds exactly what `desired` says on every field the
+/// operator sets: every top-level field but metadata and status, including
+/// list entries and fields nested inside structures it owns that only `live`
+/// has (a peer added to a NetworkPolicy rule, a key added to a ConfigMap,
+/// `immutable: true`). A top-level field only `live` has counts as a change
+/// unless `desired` leaves that whole field to the server (`spec` of a
+/// Namespace): see `server_owned`. In metadata, the labels and annotations
+/// of `desired` must be present with the same values; other tools may add
+/// more. Equal Kubernetes quantities (`0.5`, `500m`) are equal, and an absent
+/// field equals null, `""` and `[]` (the API server omits empty values).
+pub fn is_exact(desired: &Value, live: &Value, server_owned: &[&str]) -> bool {
+    let (Value::Object(d), Value::Object(l)) = (desired, live) else {
+        return same(desired, live);
+    };
+    let keys = d.keys().chain(l.keys().filter(|k| !d.contains_key(*k)));
+    for key in keys {
+        if NOT_COMPARED.contains(&key.as_str())
+            || (!d.contains_key(key) && server_owned.contains(&key.as_str()))
+        {
+            continue;
+        }
+        if !same(
+            d.get(key).unwrap_or(&Value::Null),
+            l.get(key).unwrap_or(&Value::Null),
+        ) {
+            return false;
+        }
+    }
+    let meta = |v: &Value, field: &str| v.get("metadata").and_then(|m| m.get(field)).cloned();
+    ["labels", "annotations"].iter().all(|field| {
+        meta(desired, field)
+            .is_none_or(|want| is_subset(&want, &meta(live, field).unwrap_or(Value::Null)))
+    })
+}
+
+/// Exact equality, with quantities and empty values as `is_exact` says.
+fn same(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d.keys().chain(l.keys()).all(|k| {
+            same(
+                d.get(k).unwrap_or(&Value::Null),
+                l.get(k).unwrap_or(&Value::Null),
+            )
+        }),
+        (Value::Array(d), Value::Array(l)) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(dv, lv)| same(dv, lv))
+        }
+        (Value::String(d), Value::String(l)) => d == l || same_quantity(d, l),
+        (d, l) if is_empty(d) && is_empty(l) => true,
+        (d, l) => d == l,
+    }
+}
+
+/// What the API server leaves out of what it stores: an absent field.
+/// An empty object is not empty: `podSelector: {}` means "every pod".
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// True when every field set in `desired` has the same value in `live`;
+/// fields only `live` has are ignored. For objects whose content is the
+/// users' (the default Workspace's spec), never for the operator's children.
 pub fn is_subset(desired: &Value, live: &Value) -> bool {
     match (desired, live) {
         (Value::Object(d), Value::Object(l)) => d
@@ -78,6 +145,79 @@ mod tests {
         assert!(!is_subset(&desired, &json!({"data": {"k": "w"}})));
         assert!(!is_subset(&desired, &json!({"data": {}})));
         assert!(!is_subset(&json!({"s": [1, 2]}), &json!({"s": [1]})));
+    }
+
+    #[test]
+    fn exact_takes_back_what_was_added_inside_owned_structures() {
+        let desired = json!({"metadata": {"name": "p", "labels": {"x": "1"}},
+            "spec": {"ingress": [{"from": [{"podSelector": {}}]}]}});
+        let live = json!({"metadata": {"name": "p", "labels": {"x": "1", "other": "y"}, "uid": "u"},
+            "spec": {"ingress": [{"from": [{"podSelector": {}}]}]}, "status": {}});
+        assert!(is_exact(&desired, &live, &[]));
+        let widened = json!({"metadata": {"name": "p", "labels": {"x": "1"}},
+            "spec": {"ingress": [{"from": [{"podSelector": {}, "namespaceSelector": {}}]}]}});
+        assert!(
+            !is_exact(&desired, &widened, &[]),
+            "an added peer field is a change"
+        );
+        assert!(
+            is_subset(&desired, &widened),
+            "which is_subset would not see"
+        );
+        let added_entry = json!({"metadata": {"name": "p", "labels": {"x": "1"}},
+            "spec": {"ingress": [{"from": [{"podSelector": {}}, {"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}});
+        assert!(!is_exact(&desired, &added_entry, &[]));
+    }
+
+    #[test]
+    fn exact_sees_added_top_level_fields_and_map_keys() {
+        let desired = json!({"metadata": {"name": "c"}, "data": {"A": "1"}});
+        assert!(!is_exact(
+            &desired,
+            &json!({"metadata": {"name": "c"}, "data": {"A": "1"}, "immutable": true}),
+            &[]
+        ));
+        assert!(!is_exact(
+            &desired,
+            &json!({"metadata": {"name": "c"}, "data": {"A": "1", "B": "2"}}),
+            &[]
+        ));
+        assert!(is_exact(
+            &desired,
+            &json!({"metadata": {"name": "c", "labels": {}}, "data": {"A": "1"}}),
+            &[]
+        ));
+        let ns = json!({"metadata": {"name": "n"}});
+        let live_ns = json!({"metadata": {"name": "n"}, "spec": {"finalizers": ["kubernetes"]}});
+        assert!(is_exact(&ns, &live_ns, &["spec"]));
+        assert!(!is_exact(&ns, &live_ns, &[]));
+    }
+
+    #[test]
+    fn exact_needs_the_operators_labels_but_lets_others_add_theirs() {
+        let desired = json!({"metadata": {"labels": {"a": "1"}, "annotations": {"h": "x"}}});
+        assert!(is_exact(
+            &desired,
+            &json!({"metadata": {"labels": {"a": "1", "b": "2"}, "annotations": {"h": "x", "y": "z"}}}),
+            &[]
+        ));
+        assert!(!is_exact(
+            &desired,
+            &json!({"metadata": {"labels": {"a": "2"}, "annotations": {"h": "x"}}}),
+            &[]
+        ));
+        assert!(!is_exact(
+            &desired,
+            &json!({"metadata": {"annotations": {"h": "x"}}}),
+            &[]
+        ));
+    }
+
+    #[test]
+    fn omitted_empty_values_are_not_changes() {
+        let desired = json!({"subjects": [{"kind": "ServiceAccount", "apiGroup": "", "name": "x"}], "rules": []});
+        let live = json!({"subjects": [{"kind": "ServiceAccount", "name": "x"}]});
+        assert!(is_exact(&desired, &live, &[]));
     }
 
     #[test]

@@ -178,9 +178,9 @@ mod tests {
             vec![
                 (
                     "acme--pay".into(),
-                    "workspaces.dev:acme:configurator".into()
+                    "workspaces.dev:role:acme:configurator".into()
                 ),
-                ("acme--pay".into(), "workspaces.dev:acme:editor".into())
+                ("acme--pay".into(), "workspaces.dev:role:acme:editor".into())
             ]
         );
         assert_eq!(access.bindings[0].subjects.as_ref().unwrap()[0].name, "bob");

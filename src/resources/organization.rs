@@ -109,7 +109,7 @@ pub fn build(org: &Organization) -> OrganizationChildren {
         subjects: Some(subjects.clone()),
     });
 
-    let reader_name = format!("workspaces.dev:organization:{name}");
+    let reader_name = super::cluster_names::organization_reader(&name);
     let cluster_meta = || ObjectMeta {
         name: Some(reader_name.clone()),
         labels: Some(marks("organization-access")),

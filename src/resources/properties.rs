@@ -222,7 +222,7 @@ fn binds_own_roles(b: &RoleBinding, org: &str) -> Result<(), TestCaseError> {
     prop_assert!(
         b.role_ref
             .name
-            .starts_with(&format!("workspaces.dev:{org}:")),
+            .starts_with(&crate::resources::cluster_names::role_prefix(org)),
         "{} binds {}",
         b.name_any(),
         b.role_ref.name
@@ -427,4 +427,62 @@ fn most_random_workspaces_build() {
         built * 3 >= cases,
         "only {built} of {cases} random workspaces built"
     );
+}
+
+/// The cluster-scoped names the operator derives, by purpose.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ClusterName {
+    Role(String, String),
+    OrganizationReader(String),
+}
+
+impl ClusterName {
+    fn derive(&self) -> String {
+        match self {
+            ClusterName::Role(org, role) => crate::resources::cluster_names::role(org, role),
+            ClusterName::OrganizationReader(org) => {
+                crate::resources::cluster_names::organization_reader(org)
+            }
+        }
+    }
+}
+
+/// Role names admission accepts: DNS labels.
+fn role_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        proptest::string::string_regex("[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?").expect("regex"),
+        lit("organization"),
+        lit("role"),
+        lit("acme"),
+        lit("admin"),
+    ]
+}
+
+fn cluster_name() -> impl Strategy<Value = ClusterName> {
+    let org = || prop_oneof![name(30), lit("organization"), lit("role"), lit("acme")];
+    prop_oneof![
+        (org(), role_name()).prop_map(|(o, r)| ClusterName::Role(o, r)),
+        org().prop_map(ClusterName::OrganizationReader),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Any two different (purpose, organization, name) inputs give different
+    /// cluster-scoped names, and every one carries the operator's prefix.
+    #[test]
+    fn derived_cluster_names_never_collide(a in cluster_name(), b in cluster_name()) {
+        let (na, nb) = (a.derive(), b.derive());
+        prop_assert!(na.starts_with(crate::resources::cluster_names::PREFIX));
+        if a != b {
+            prop_assert_ne!(&na, &nb, "{:?} and {:?}", a, b);
+        }
+        if let ClusterName::Role(org, role) = &a {
+            prop_assert_eq!(
+                crate::resources::cluster_names::parse_role(&na),
+                Some((org.as_str(), role.as_str()))
+            );
+        }
+    }
 }

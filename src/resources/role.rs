@@ -57,7 +57,7 @@ mod tests {
         assert_ne!(a.metadata.name, b.metadata.name);
         assert_eq!(
             a.metadata.name.as_deref(),
-            Some("workspaces.dev:acme:admin")
+            Some("workspaces.dev:role:acme:admin")
         );
     }
 

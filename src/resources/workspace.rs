@@ -229,14 +229,14 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
         .map(|l| LimitRange {
             metadata: meta(LIMITS, "limits"),
             spec: Some(LimitRangeSpec {
-                limits: vec![LimitRangeItem {
+                limits: vec![container_limits_as_stored(LimitRangeItem {
                     type_: "Container".into(),
                     default: l.default.as_ref().map(quantities),
                     default_request: l.default_request.as_ref().map(quantities),
                     max: l.max.as_ref().map(quantities),
                     min: l.min.as_ref().map(quantities),
                     max_limit_request_ratio: None,
-                }],
+                })],
             }),
         });
     let network_policy = eff
@@ -281,6 +281,25 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
     })
 }
 
+/// A Container LimitRangeItem as the API server stores it (its defaulting,
+/// `SetDefaults_LimitRangeItem`): a default limit from the max, a default
+/// request from the default limit, else from the min. Built this way, the
+/// desired item equals the stored one exactly, so any other difference is
+/// somebody's edit.
+fn container_limits_as_stored(mut item: LimitRangeItem) -> LimitRangeItem {
+    let mut default = item.default.take().unwrap_or_default();
+    for (k, v) in item.max.iter().flatten() {
+        default.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let mut request = item.default_request.take().unwrap_or_default();
+    for (k, v) in default.iter().chain(item.min.iter().flatten()) {
+        request.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    item.default = (!default.is_empty()).then_some(default);
+    item.default_request = (!request.is_empty()).then_some(request);
+    item
+}
+
 /// Admits traffic only from pods of the same namespace; lets pods talk to
 /// each other and to cluster DNS, nothing else.
 fn isolation_policy(metadata: ObjectMeta) -> NetworkPolicy {
@@ -309,7 +328,19 @@ fn isolation_policy(metadata: ObjectMeta) -> NetworkPolicy {
                 },
                 NetworkPolicyEgressRule {
                     to: Some(vec![NetworkPolicyPeer {
-                        namespace_selector: Some(LabelSelector::default()),
+                        // Pinned to kube-system: any namespace could otherwise
+                        // run a pod labelled k8s-app=kube-dns and receive the
+                        // workspace's DNS traffic.
+                        namespace_selector: Some(LabelSelector {
+                            match_labels: Some(
+                                [(
+                                    "kubernetes.io/metadata.name".to_string(),
+                                    "kube-system".to_string(),
+                                )]
+                                .into(),
+                            ),
+                            ..Default::default()
+                        }),
                         pod_selector: Some(LabelSelector {
                             match_labels: Some(
                                 [("k8s-app".to_string(), "kube-dns".to_string())].into(),
@@ -387,15 +418,15 @@ spec:
             vec![
                 (
                     "workspaces.dev:owner:admin".into(),
-                    "workspaces.dev:acme:admin".into()
+                    "workspaces.dev:role:acme:admin".into()
                 ),
                 (
                     "workspaces.dev:organization-admins:admin".into(),
-                    "workspaces.dev:acme:admin".into()
+                    "workspaces.dev:role:acme:admin".into()
                 ),
                 (
                     "workspaces.dev:anonymous:viewer".into(),
-                    "workspaces.dev:acme:viewer".into()
+                    "workspaces.dev:role:acme:viewer".into()
                 ),
             ]
         );
@@ -424,7 +455,7 @@ spec:
         assert!(
             c.role_bindings
                 .iter()
-                .all(|b| b.role_ref.name == "workspaces.dev:acme:viewer")
+                .all(|b| b.role_ref.name == "workspaces.dev:role:acme:viewer")
         );
         assert_eq!(c.info.data.as_ref().unwrap()["WORKSPACE_ARCHIVED"], "true");
     }

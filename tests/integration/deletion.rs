@@ -206,7 +206,7 @@ async fn organization_waits_for_its_workspaces_then_removes_everything() {
     }
     let cluster_roles = Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(admin.clone());
     for name in [
-        format!("workspaces.dev:{}:admin", scope.id),
+        format!("workspaces.dev:role:{}:admin", scope.id),
         format!("workspaces.dev:organization:{}", scope.id),
     ] {
         wait_gone(&cluster_roles, &name, LIMIT).await;

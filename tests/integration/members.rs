@@ -354,7 +354,7 @@ async fn a_role_in_use_stays_until_its_members_stop_using_it() {
     wait_gone(&roles, "ops", LIMIT).await;
     wait_gone(
         &Api::<ClusterRole>::all(admin.clone()),
-        &format!("workspaces.dev:{org}:ops"),
+        &format!("workspaces.dev:role:{org}:ops"),
         LIMIT,
     )
     .await;
@@ -387,7 +387,7 @@ async fn a_role_beyond_the_operators_ceiling_is_refused_and_not_retried() {
     let scope = Scope::new("ceiling");
     organization(&admin, &scope).await;
     let org = scope.id.clone();
-    // Nodes are cluster-scoped: not in the built-in admin role, so beyond the ceiling.
+    // Nodes are cluster-scoped: never in the tenant ceiling.
     role(
         &admin,
         &org,
@@ -400,19 +400,19 @@ async fn a_role_beyond_the_operators_ceiling_is_refused_and_not_retried() {
     let (_, reason, message) = ready_condition(&r).unwrap();
     assert_eq!(reason, "BeyondCeiling");
     assert!(
-        message.contains("not currently held") || message.contains("forbidden"),
-        "{message}"
+        message.contains("nodes") && message.contains("tenant ceiling"),
+        "the refused rule is named: {message}"
     );
     assert!(
         Api::<ClusterRole>::all(admin.clone())
-            .get_opt(&format!("workspaces.dev:{org}:too-much"))
+            .get_opt(&format!("workspaces.dev:role:{org}:too-much"))
             .await
             .unwrap()
             .is_none()
     );
 
     // No retry loop: no further attempts while nothing changes.
-    let marker = format!("workspaces.dev:{org}:too-much");
+    let marker = format!("workspaces.dev:role:{org}:too-much");
     let before = operator_writes_about(&marker).len();
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(
