@@ -38,7 +38,7 @@ pub struct WorkspaceRoleSpec {
     /// Permissions of the role, as in an RBAC Role: namespaced resources only,
     /// since they apply inside the workspace namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 32))]
     #[x_kube(merge_strategy = ListMerge::Atomic)]
     pub rules: Option<Vec<RoleRule>>,
 
@@ -53,6 +53,10 @@ pub struct WorkspaceRoleSpec {
 /// One RBAC rule: these verbs on these resources.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+// The operator checks every (group, resource, verb, name) combination against
+// the tenant ceiling, as Kubernetes' escalation check does: a bound keeps a
+// hostile role from costing the operator seconds of CPU per edit.
+#[x_kube(validation = Rule::new("self.apiGroups.size() * self.resources.size() * self.verbs.size() * (has(self.resourceNames) && self.resourceNames.size() > 0 ? self.resourceNames.size() : 1) <= 1024").message("a rule may combine at most 1024 permissions (apiGroups × resources × verbs × resourceNames); split it into several rules"))]
 pub struct RoleRule {
     /// API groups of the resources; `""` is the core group, `*` all groups.
     #[schemars(length(min = 1, max = 32), inner(length(max = 253)))]

@@ -146,6 +146,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                 }
             ),
         };
+        revoke(&ctx, &cluster_roles, &cr_name, &uid).await?;
         write_status(role, &ctx, outcome, None).await?;
         return Ok(Action::await_change());
     }
@@ -197,6 +198,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
                 ceiling::summary(&refused)
             ),
         };
+        revoke(&ctx, &cluster_roles, &cr_name, &uid).await?;
         write_status(role, &ctx, outcome, None).await?;
         return Ok(Action::await_change());
     }
@@ -280,6 +282,20 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             Err(err)
         }
     }
+}
+
+/// Deletes the role's ClusterRole, if one was made before: a role refused
+/// now (changed, or made before the ceiling was checked) grants nothing,
+/// also through bindings that still name it.
+async fn revoke(ctx: &Context, api: &Api<ClusterRole>, name: &str, uid: &str) -> Result<()> {
+    let from = Source::Cache(&ctx.children.cluster_roles);
+    if delete_owned(api, from, None, name, uid).await? {
+        tracing::info!(
+            cluster_role = name,
+            "role refused: its ClusterRole is removed"
+        );
+    }
+    Ok(())
 }
 
 /// The Ready reason of a role the API server refused although it fits the ceiling.

@@ -4,9 +4,9 @@
 //! Covering is Kubernetes' own, ported from its RBAC escalation check
 //! (`Covers`, `BreakdownRule` and `ruleCovers` in
 //! `k8s.io/component-helpers/auth/rbac/validation/policy_comparator.go`):
-//! a role is judged exactly as the API server judges a grant, wildcards,
-//! `*/subresource` entries and resourceNames included, so the operator never
-//! accepts a role the API server would reject or rejects one it would accept.
+//! a role is judged exactly as the API server judges a grant against the
+//! granter's own permissions, wildcards, `*/subresource` entries and
+//! resourceNames included, so tenants meet the rules they would meet there.
 //!
 //! On top of the ceiling, a few hard limits hold whatever the ceiling says,
 //! because a platform may set the ceiling to cluster-admin by mistake, and
@@ -40,9 +40,9 @@ pub struct Refused {
     pub why: Refusal,
 }
 
-// `PolicyRule` only derives `PartialEq` (k8s-openapi derives `Eq` for no
-// generated type), but its fields are strings and lists of strings, so its
-// equality is a true equivalence.
+// `PolicyRule` does not implement `Eq`, so it cannot be derived, but its
+// fields are strings and lists of strings: its equality is a true
+// equivalence.
 impl Eq for Refused {}
 
 /// Every wildcard of RBAC: `rbacv1.VerbAll`, `APIGroupAll`, `ResourceAll`
@@ -1534,21 +1534,5 @@ mod tests {
             }
             let _ = summary(&got);
         }
-    }
-}
-#[cfg(test)]
-mod timing_tmp {
-    #[test]
-    fn worst_case_timing() {
-        use k8s_openapi::api::rbac::v1::PolicyRule;
-        let n = |p: &str, k: usize| Some((0..k).map(|i| format!("{p}{i}")).collect::<Vec<_>>());
-        let wanted = PolicyRule { api_groups: n("g", 32), resources: n("r", 64), verbs: n("v", 16).unwrap(), resource_names: n("n", 64), non_resource_urls: None };
-        let ceiling = vec![PolicyRule { api_groups: Some(vec!["*".into()]), resources: Some(vec!["*".into()]), verbs: vec!["*".into()], ..Default::default() }; 20];
-        let t = std::time::Instant::now();
-        let r = super::refused(&ceiling, &[wanted.clone()]);
-        eprintln!("covered: {} refused in {:?}", r.len(), t.elapsed());
-        let t = std::time::Instant::now();
-        let r = super::refused(&[], &[wanted]);
-        eprintln!("uncovered: {} refused in {:?}", r.len(), t.elapsed());
     }
 }

@@ -170,6 +170,28 @@ mod tests {
     }
 
     #[test]
+    fn every_predefined_role_fits_in_the_default_tenant_ceiling() {
+        let ceiling: Vec<k8s_openapi::api::rbac::v1::PolicyRule> = serde_yaml::from_str(
+            include_str!("../../charts/workspace-operator/files/tenant-ceiling-rules.yaml"),
+        )
+        .expect("the default ceiling is a list of PolicyRules");
+        for (name, spec) in all() {
+            let wanted: Vec<_> = spec
+                .rules
+                .iter()
+                .flatten()
+                .map(crate::resources::role::policy_rule)
+                .collect();
+            let refused = crate::resources::ceiling::refused(&ceiling, &wanted);
+            assert!(
+                refused.is_empty(),
+                "{name}: {}",
+                crate::resources::ceiling::summary(&refused)
+            );
+        }
+    }
+
+    #[test]
     fn viewer_reads_but_never_writes_or_sees_secrets() {
         let v = viewer();
         assert!(grants(&v, "", "pods", "list"));
