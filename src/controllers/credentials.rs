@@ -24,6 +24,9 @@ pub struct ShareProblems {
     pub conflicts: Vec<String>,
     /// Target workspaces whose namespace the operator did not make for them.
     pub not_owned: Vec<String>,
+    /// Copies the API server refused (for example a Secret type that needs
+    /// fields a copy cannot carry).
+    pub failed: Vec<String>,
 }
 
 impl ShareProblems {
@@ -32,6 +35,7 @@ impl ShareProblems {
             && self.unknown_workspaces.is_empty()
             && self.conflicts.is_empty()
             && self.not_owned.is_empty()
+            && self.failed.is_empty()
     }
 
     /// The sharer's `CredentialsShared` condition; None when it shares nothing.
@@ -81,7 +85,15 @@ impl ShareProblems {
                 self.not_owned.join(", ")
             ));
         }
-        let reason = if !self.not_owned.is_empty() {
+        if !self.failed.is_empty() {
+            parts.push(format!(
+                "the API server refused these copies: {}",
+                self.failed.join("; ")
+            ));
+        }
+        let reason = if !self.failed.is_empty() {
+            "CopyRefused"
+        } else if !self.not_owned.is_empty() {
             "NamespaceNotOwned"
         } else if !self.conflicts.is_empty() {
             "CredentialConflict"
@@ -109,6 +121,7 @@ pub async fn sync(
     shares: &[Share],
 ) -> Result<ShareProblems> {
     let mut problems = ShareProblems::default();
+    let mut first_error: Option<Error> = None;
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     let sources: Api<Secret> = Api::namespaced(ctx.client.clone(), source_namespace);
     for share in shares {
@@ -151,8 +164,19 @@ pub async fn sync(
                 }
             }
             wanted.insert((ns.clone(), share.secret.clone()));
-            if !ensure_copy(ctx, &ns, &desired, sharer_uid).await? {
-                problems.conflicts.push(format!("{ns}/{}", share.secret));
+            // One copy that cannot be written never holds back the others,
+            // nor the removal of copies no longer wanted (a revocation).
+            match ensure_copy(ctx, &ns, &desired, sharer_uid).await {
+                Ok(true) => {}
+                Ok(false) => problems.conflicts.push(format!("{ns}/{}", share.secret)),
+                Err(err) if is_refusal(&err) => {
+                    problems
+                        .failed
+                        .push(format!("{ns}/{}: {err}", share.secret));
+                }
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
             }
         }
     }
@@ -160,8 +184,12 @@ pub async fn sync(
     problems.unknown_workspaces.dedup();
     problems.not_owned.sort();
     problems.not_owned.dedup();
-    prune_copies(ctx, sharer_uid, &wanted).await?;
-    Ok(problems)
+    prune_copies(ctx, sharer_uid, &wanted, false).await?;
+    // A transient failure is retried with backoff, after the pruning.
+    match first_error {
+        Some(err) => Err(err),
+        None => Ok(problems),
+    }
 }
 
 /// Creates or replaces one copy. Returns false when the name is held by a
@@ -203,19 +231,33 @@ async fn ensure_copy(ctx: &Context, ns: &str, desired: &Secret, sharer_uid: &str
     }
 }
 
-/// Deletes the copies made by `sharer_uid` that are not `wanted`.
+/// Whether the API server refused a write for good (invalid, forbidden by a
+/// policy): reported, not retried until something changes.
+fn is_refusal(err: &Error) -> bool {
+    matches!(err, Error::Kube { source: kube::Error::Api(s), .. } if matches!(s.code, 400 | 403 | 422))
+}
+
+/// Deletes the copies made by `sharer_uid` that are not `wanted`. `fresh`:
+/// read them from etcd (before a finalizer goes), else from the API
+/// server's watch cache.
 pub async fn prune_copies(
     ctx: &Context,
     sharer_uid: &str,
     wanted: &BTreeSet<(String, String)>,
+    fresh: bool,
 ) -> Result<usize> {
     let selector = format!(
         "{}={sharer_uid},{}={COPY_COMPONENT}",
         labels::OWNER_UID,
         labels::COMPONENT
     );
+    // Served from the API server's watch cache (resourceVersion 0): a list
+    // per reconcile must not cost a read of every Secret in etcd. A copy
+    // made a moment ago and not in it yet is pruned on a later pass.
+    let params = ListParams::default().labels(&selector);
+    let params = if fresh { params } else { params.match_any() };
     let copies = Api::<Secret>::all(ctx.client.clone())
-        .list_metadata(&ListParams::default().labels(&selector))
+        .list_metadata(&params)
         .await
         .map_err(Error::kube("listing credential copies"))?;
     let mut deleted = 0;

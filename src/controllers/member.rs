@@ -206,6 +206,33 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         .cloned()
         .collect();
     let access = build::build(member, &ready, ws.spec.archived.unwrap_or(false));
+    if ws.meta().deletion_timestamp.is_some() {
+        // A workspace being deleted gets no new access: its namespace is
+        // about to go or to be released, and a binding written after the
+        // release could not be taken back. Revocations still happen.
+        let keep: BTreeSet<String> = access.bindings.iter().map(|b| b.name_any()).collect();
+        let bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns);
+        let from = Source::Cache(&ctx.children.role_bindings);
+        let uid = member.uid().unwrap_or_default();
+        prune(&bindings, from, &ns, &uid, ACCESS_COMPONENT, &keep).await?;
+        let outcome = Outcome::Progressing {
+            reason: "WorkspaceDeleting",
+            message: format!(
+                "workspace {} is being deleted: no access is added meanwhile, removals still apply",
+                member.spec.workspace
+            ),
+        };
+        let granted = member
+            .status
+            .as_ref()
+            .and_then(|s| s.granted_roles.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| access.granted.contains(r))
+            .collect();
+        write_status(member, &ctx, outcome, MemberPhase::Active, granted).await?;
+        return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
+    }
     apply_access(member, &access, &ctx).await?;
     ctx.succeeded(member);
 

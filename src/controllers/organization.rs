@@ -41,9 +41,10 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             ctx.workspaces.subscribe_changes(informer::generation),
             |ws| ws.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
         )
-        .watches_shared_stream(ctx.roles.subscribe_changes(informer::generation), |r| {
-            r.labels()
-                .contains_key(labels::PREDEFINED)
+        // A predefined role changed in any way (spec, or its marks removed):
+        // by name, since a tenant can remove the label that says so.
+        .watches_shared_stream(ctx.roles.subscribe_changes(predefined_signature), |r| {
+            predefined_roles::is_predefined_name(&r.name_any())
                 .then(|| r.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)))
                 .flatten()
         })
@@ -69,20 +70,33 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         })
         // Shared credentials: a source in the organization namespace, or a copy.
         .watches_stream(super::workspace::all_secrets(&client), move |s| {
-            let labels = s.metadata.labels.clone().unwrap_or_default();
-            if labels.get(labels::COMPONENT).map(String::as_str)
-                == Some(crate::resources::credentials::COPY_COMPONENT)
-            {
-                if labels.contains_key(crate::resources::credentials::SOURCE_WORKSPACE) {
-                    return None;
-                }
-                return labels
-                    .get(labels::ORGANIZATION)
-                    .map(|o| ObjectRef::<Guard>::new(o));
+            let marks = s.metadata.labels.clone().unwrap_or_default();
+            let ns = s.metadata.namespace.as_deref()?;
+            let is_copy = marks.get(labels::MANAGED_BY).map(String::as_str)
+                == Some(labels::MANAGED_BY_VALUE)
+                && marks.get(labels::COMPONENT).map(String::as_str)
+                    == Some(crate::resources::credentials::COPY_COMPONENT);
+            if is_copy {
+                // An organization's copy, in one of its own workspace namespaces.
+                let org = marks.get(labels::ORGANIZATION)?;
+                let own =
+                    crate::api::names::split_workspace_namespace(ns).is_some_and(|(o, _)| o == org);
+                let by_org = !marks.contains_key(crate::resources::credentials::SOURCE_WORKSPACE);
+                return (own && by_org).then(|| ObjectRef::<Guard>::new(org));
             }
-            // Organization namespaces carry the organization's name.
-            let org = ObjectRef::<Guard>::new(s.metadata.namespace.as_deref()?);
-            orgs.get(&org).map(|_| org)
+            // A source: a Secret of the organization namespace that it shares.
+            let org = ObjectRef::<Guard>::new(ns);
+            let name = s.metadata.name.as_deref()?;
+            let shares_it = orgs.get(&org).is_some_and(|g| {
+                super::valid(&g).is_some_and(|o| {
+                    o.spec
+                        .shared_credentials
+                        .iter()
+                        .flatten()
+                        .any(|c| c.secret_name == name)
+                })
+            });
+            shares_it.then_some(org)
         })
         .graceful_shutdown_on(shutdown)
         .run(
@@ -91,6 +105,16 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             ctx.clone(),
         );
     drain("Organization", controller).await;
+}
+
+/// What the organization keeps of a predefined role: its spec (generation)
+/// and its marks.
+fn predefined_signature(role: &DeserializeGuard<WorkspaceRole>) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    informer::generation(role).hash(&mut h);
+    role.labels().iter().for_each(|l| l.hash(&mut h));
+    h.finish()
 }
 
 /// The organization that made `meta`, if it is an organization's own child
@@ -307,7 +331,7 @@ async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
     }
     let uid = org.uid().unwrap_or_default();
-    super::credentials::prune_copies(ctx, &uid, &Default::default()).await?;
+    super::credentials::prune_copies(ctx, &uid, &Default::default(), true).await?;
     let namespaces = Api::<Namespace>::all(ctx.client.clone());
     if delete_owned(&namespaces, Source::Server, None, &ns, &uid).await? {
         ctx.event(

@@ -351,7 +351,7 @@ fn deletion_blocker(role: &WorkspaceRole, ctx: &Context) -> Option<String> {
         .organization(&ns)
         .and_then(|g| valid(&g).map(|o| o.meta().deletion_timestamp.is_none()))
         .unwrap_or(false);
-    if org_alive && role.labels().contains_key(labels::PREDEFINED) {
+    if org_alive && crate::resources::predefined_roles::is_predefined_name(&name) {
         return Some(format!(
             "{name} is a predefined role of Organization {ns}: it is kept as defined while the organization exists"
         ));
@@ -368,6 +368,12 @@ fn deletion_blocker(role: &WorkspaceRole, ctx: &Context) -> Option<String> {
             .filter(|w| w.spec.anonymous_role.as_deref() == Some(name.as_str()))
             .map(|w| format!("Workspace {} (anonymousRole)", w.name_any())),
     );
+    let org_default = ctx
+        .organization(&ns)
+        .and_then(|g| valid(&g).and_then(|o| o.spec.defaults.as_ref()?.anonymous_role.clone()));
+    if org_alive && org_default.as_deref() == Some(name.as_str()) {
+        users.push(format!("Organization {ns} (defaults.anonymousRole)"));
+    }
     users.sort();
     (!users.is_empty()).then(|| {
         format!(

@@ -36,6 +36,7 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     let client = ctx.client.clone();
     let workspaces = ctx.workspaces.store.clone();
     let sharers = ctx.workspaces.store.clone();
+    let secret_sharers = ctx.workspaces.store.clone();
     let ns_sharers = ctx.workspaces.store.clone();
     let waiting = ctx.workspaces.store.clone();
     let cached = &ctx.children;
@@ -95,7 +96,9 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         })
         .watches_shared_stream(cached.config_maps.subscribe(), |o| ws_child(&o.metadata))
         // Shared credentials: a source Secret changing, a copy edited or deleted.
-        .watches_stream(all_secrets(&client), |s| credential_sharer(&s.metadata))
+        .watches_stream(all_secrets(&client), move |s| {
+            credential_sharer(&secret_sharers, &s.metadata)
+        })
         // A workspace appearing lets those that share with it make their copies.
         .watches_shared_stream(
             ctx.workspaces.subscribe_changes(informer::generation),
@@ -483,6 +486,14 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
         }
     };
     if let Some(why) = blocked {
+        // Still the workspace while it waits: its access follows the
+        // organization and the spec (an admin removed from the organization
+        // loses access here too; a blocked deletion must not freeze it).
+        if let Some(org) = org
+            && let Err(err) = apply_children(ws, org, ctx).await
+        {
+            tracing::warn!(error = %err, "keeping a workspace that waits for deletion up to date");
+        }
         let was_blocked = ws.status.as_ref().is_some_and(|s| {
             s.conditions.iter().any(|c| {
                 c.type_ == crate::api::common::conditions::DELETION_BLOCKED && c.message == why
@@ -507,7 +518,7 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
 
     let uid = ws.uid().unwrap_or_default();
     // Its copies in other workspaces go first.
-    super::credentials::prune_copies(ctx, &uid, &Default::default()).await?;
+    super::credentials::prune_copies(ctx, &uid, &Default::default(), true).await?;
     let namespace = ws_namespace(ws);
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     match ws.spec.deletion_policy.unwrap_or_default() {
@@ -704,21 +715,40 @@ pub fn all_secrets(
     .touched_objects()
 }
 
-/// The workspace that shares (or may share) this Secret: for a copy, the
-/// workspace named in its origin label; for a Secret in a workspace
-/// namespace, that workspace.
-fn credential_sharer(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
-    use crate::resources::credentials::SOURCE_WORKSPACE;
-    let labels = meta.labels.clone().unwrap_or_default();
-    if let (Some(ws), Some(org)) = (
-        labels.get(SOURCE_WORKSPACE),
-        labels.get(labels::ORGANIZATION),
-    ) {
-        return Some(ObjectRef::new(ws).within(org));
+/// The workspace a Secret event concerns, if any: for a copy the operator
+/// made (its marks, in a namespace of the same organization), the workspace
+/// named in its origin label; for a Secret in a workspace namespace, that
+/// workspace only if it shares a Secret of that name. Anything else wakes
+/// nobody: a tenant labelling or touching its own Secrets must not make the
+/// operator work for other workspaces.
+fn credential_sharer(
+    workspaces: &kube::runtime::reflector::Store<Guard>,
+    meta: &kube::api::ObjectMeta,
+) -> Option<ObjectRef<Guard>> {
+    use crate::resources::credentials::{COPY_COMPONENT, SOURCE_WORKSPACE};
+    let marks = meta.labels.clone().unwrap_or_default();
+    let (org_of_ns, ws_of_ns) =
+        crate::api::names::split_workspace_namespace(meta.namespace.as_deref()?)?;
+    let is_copy = marks.get(labels::MANAGED_BY).map(String::as_str)
+        == Some(labels::MANAGED_BY_VALUE)
+        && marks.get(labels::COMPONENT).map(String::as_str) == Some(COPY_COMPONENT);
+    if is_copy {
+        let org = marks.get(labels::ORGANIZATION)?;
+        let sharer = marks.get(SOURCE_WORKSPACE)?;
+        return (org == org_of_ns).then(|| ObjectRef::new(sharer).within(org));
     }
-    let ns = meta.namespace.as_deref()?;
-    let (org, ws) = crate::api::names::split_workspace_namespace(ns)?;
-    Some(ObjectRef::new(ws).within(org))
+    let sharer = ObjectRef::<Guard>::new(ws_of_ns).within(org_of_ns);
+    let name = meta.name.as_deref()?;
+    let shares_it = workspaces.get(&sharer).is_some_and(|g| {
+        valid(&g).is_some_and(|w| {
+            w.spec
+                .shared_credentials
+                .iter()
+                .flatten()
+                .any(|c| c.secret_name == name)
+        })
+    });
+    shares_it.then_some(sharer)
 }
 
 /// A Warning Event when a side concern (shared credentials) turns bad or

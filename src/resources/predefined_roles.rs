@@ -129,6 +129,12 @@ pub fn admin() -> WorkspaceRoleSpec {
     spec
 }
 
+/// Whether `name` is one of the predefined roles' names (which every
+/// organization keeps as defined, whatever labels a tenant changes).
+pub fn is_predefined_name(name: &str) -> bool {
+    [ADMIN, EDITOR, VIEWER].contains(&name)
+}
+
 /// The predefined roles by name.
 pub fn all() -> Vec<(&'static str, WorkspaceRoleSpec)> {
     vec![(ADMIN, admin()), (EDITOR, editor()), (VIEWER, viewer())]
