@@ -33,7 +33,8 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     let controller = super::controller_of(&ctx.members, &ctx.settings)
         // Archive mode and the workspace's existence change what members get.
         .watches_shared_stream(
-            ctx.workspaces.subscribe_changes(informer::generation),
+            ctx.workspaces
+                .subscribe_changes(super::workspace::generation_and_conflict),
             move |ws| {
                 let (ns, name) = (ws.namespace().unwrap_or_default(), ws.name_any());
                 refs_in(&by_workspace.members.store, &ns, |m| {
@@ -84,6 +85,23 @@ fn member_ref(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
 fn role_signature(guard: &DeserializeGuard<WorkspaceRole>) -> u64 {
     let ready = super::valid(guard).is_some_and(role_ready);
     informer::generation(guard) * 2 + u64::from(ready)
+}
+
+/// Whether `role` is refused for its current generation (it will not
+/// become Ready without a change of the role, the ceiling or the platform).
+fn role_refused(role: &WorkspaceRole) -> bool {
+    const REFUSALS: &[&str] = &[
+        "BeyondCeiling",
+        "ClusterRoleNotAllowed",
+        "CeilingNotHeld",
+        "CeilingNotFound",
+    ];
+    role.status.as_ref().is_some_and(|s| {
+        s.observed_generation == role.meta().generation
+            && s.conditions.iter().any(|c| {
+                c.type_ == "Ready" && c.status == "False" && REFUSALS.contains(&c.reason.as_str())
+            })
+    })
 }
 
 fn role_ready(role: &WorkspaceRole) -> bool {
@@ -249,15 +267,33 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             unknown.join(", ")
         ));
     }
+    // Roles refused by the ceiling or the platform will not become Ready by
+    // waiting: the member is stalled on them, not progressing.
+    let refused: Vec<&String> = not_ready
+        .iter()
+        .filter(|r| roles.iter().any(|x| &x.name_any() == *r && role_refused(x)))
+        .collect();
     if !not_ready.is_empty() {
-        problems.push(format!(
-            "WorkspaceRole {} not Ready; not granted yet",
-            not_ready.join(", ")
-        ));
+        problems.push(if refused.len() == not_ready.len() {
+            format!(
+                "WorkspaceRole {} refused (beyond the tenant ceiling or not allowed by the platform); not granted",
+                not_ready.join(", ")
+            )
+        } else {
+            format!(
+                "WorkspaceRole {} not Ready; not granted yet",
+                not_ready.join(", ")
+            )
+        });
     }
     let outcome = if !unknown.is_empty() {
         Outcome::Stalled {
             reason: "UnknownRole",
+            message: problems.join("; "),
+        }
+    } else if !not_ready.is_empty() && refused.len() == not_ready.len() {
+        Outcome::Stalled {
+            reason: "RoleNotReady",
             message: problems.join("; "),
         }
     } else if !not_ready.is_empty() {

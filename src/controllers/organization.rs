@@ -38,7 +38,8 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     let controller = super::controller_of(&ctx.organizations, &ctx.settings)
         // Workspaces change the count, and their deletion unblocks ours.
         .watches_shared_stream(
-            ctx.workspaces.subscribe_changes(informer::generation),
+            ctx.workspaces
+                .subscribe_changes(super::workspace::generation_and_conflict),
             |ws| ws.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
         )
         // A predefined role changed in any way (spec, or its marks removed):

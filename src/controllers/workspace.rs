@@ -101,7 +101,7 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         })
         // A workspace appearing lets those that share with it make their copies.
         .watches_shared_stream(
-            ctx.workspaces.subscribe_changes(informer::generation),
+            ctx.workspaces.subscribe_changes(generation_and_conflict),
             move |target| {
                 let ns = target.namespace().unwrap_or_default();
                 sharers_of(&sharers, &ns, &target.name_any())
@@ -220,6 +220,13 @@ fn sharers_of(
         })
         .map(|g| ObjectRef::<Guard>::from_obj(&*g))
         .collect()
+}
+
+/// What others depend on in a Workspace: its spec, and whether its
+/// namespace turned out to be someone else's (then nothing is written there).
+pub fn generation_and_conflict(guard: &Guard) -> u64 {
+    let conflicted = valid(guard).is_some_and(is_conflicted);
+    informer::generation(guard) * 2 + u64::from(conflicted)
 }
 
 /// Whether `ws` reports that its namespace is held by someone else.

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs workspace-operator against a control plane started by up.sh, as user
-# "workspace-operator" with only deploy/operator-rbac.yaml's permissions.
+# "workspace-operator" with only deploy/operator-rbac.yaml's permissions (its
+# own, its leader Lease in `default`, and the tenant ceiling), bounded by the
+# chart's ValidatingAdmissionPolicies (rendered by admission-policies.sh, for
+# user workspace-operator, with the admin wsop-admin exempt).
 #
-#   operator.sh start DIR [BINARY]   install CRDs and RBAC, start the operator
+#   operator.sh start DIR [BINARY]   install CRDs, RBAC and admission policies, start the operator
 #   operator.sh stop DIR             SIGTERM, then SIGKILL after 10 s
 #   operator.sh restart DIR          stop, then start the same binary again
 #
@@ -39,6 +42,7 @@ start() {
   local install=(kubectl apply --server-side --force-conflicts --field-manager=workspace-operator-install)
   "${install[@]}" -f "$REPO/crds/" >/dev/null
   "${install[@]}" -f "$REPO/deploy/operator-rbac.yaml" >/dev/null
+  "$HERE/admission-policies.sh" | "${install[@]}" -f - >/dev/null
   kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
   KUBECONFIG="$DIR/operator.kubeconfig" RUST_LOG="${RUST_LOG:-info,kube=warn}" \
     setsid "$bin" run >>"$DIR/logs/workspace-operator.log" 2>&1 </dev/null &

@@ -45,9 +45,12 @@ ossl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -
   -days 30 -out "$pki/apiserver.crt" -extfile <(printf '%s\n' \
     'extendedKeyUsage=serverAuth' \
     'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc')
+# The admin's name, wsop-admin, is exempt from the admission policies
+# (admission-policies.sh): tests edit generated children by hand as the admin.
 client_cert admin "/O=system:masters/CN=wsop-admin"
 client_cert kube-controller-manager "/CN=system:kube-controller-manager"
-# The operator runs as its own user, with only the RBAC of deploy/operator-rbac.yaml.
+# The operator runs as its own user, with only the RBAC of deploy/operator-rbac.yaml
+# (admission-policies.sh bounds this name's writes).
 client_cert workspace-operator "/CN=workspace-operator"
 # One RSA key both signs and verifies service-account tokens.
 ossl genrsa -out "$pki/sa.key" 2048

@@ -1,14 +1,16 @@
 //! The Helm chart on a control plane of its own: lint, template accepted by
 //! the API server, install, the operator running as the chart's
-//! ServiceAccount reconciling every example, the admission policies, a
+//! ServiceAccount reconciling every example, the admission policies (also
+//! bounding the operator itself, and keeping its mark unforgeable), a
 //! missing permission failing visibly, upgrade updating CRDs, and uninstall
-//! keeping CRDs and workspaces.
+//! keeping CRDs and workspaces. Also: deploy/'s tenant ceiling and admission
+//! policies never drift from the chart's.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -20,14 +22,82 @@ use crate::support::*;
 const CHART: &str = "charts/workspace-operator";
 const NS: &str = "wsop-system";
 const LIMIT: Duration = Duration::from_secs(90);
+/// The user the API server sees for the chart's ServiceAccount.
+const OPERATOR_SA: &str = "system:serviceaccount:wsop-system:wsop-workspace-operator";
 
 fn chart() -> String {
     repo_root().join(CHART).to_string_lossy().into_owned()
 }
 
-fn start_operator_as(kubeconfig: &Path, log: &Path) -> KillOnDrop {
+/// helm without a control plane (lint, template).
+fn helm(args: &[&str]) -> String {
+    let out = Command::new(cluster().bin_dir.as_ref().unwrap().join("helm"))
+        .args(args)
+        .output()
+        .unwrap();
+    ok_stdout(out, &format!("helm {args:?}"))
+}
+
+/// The non-empty YAML documents of a stream, as JSON values.
+fn documents(text: &str) -> Vec<serde_json::Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .filter(|v: &serde_json::Value| !v.is_null())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// Asserts that a command was refused by admission policy `policy`, with a
+/// message containing `why`.
+fn refused_by(out: Output, policy: &str, why: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains(&format!("ValidatingAdmissionPolicy '{policy}'"))
+            && err.contains(why),
+        "expected {policy} to refuse ({why}); got {}: {err}",
+        out.status
+    );
+}
+
+/// The chart Deployment's flags that shape what the operator may grant.
+fn tenancy_flags(plane: &ControlPlane) -> Vec<String> {
+    let args = ok_stdout(
+        plane.kubectl(
+            &[
+                "get",
+                "deployment",
+                "-n",
+                NS,
+                "wsop-workspace-operator",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].args}",
+            ],
+            None,
+        ),
+        "deployment args",
+    );
+    let args: Vec<String> = serde_json::from_str(&args).unwrap();
+    let flags: Vec<String> = args
+        .into_iter()
+        .filter(|a| a.starts_with("--tenant-ceiling") || a.starts_with("--allow"))
+        .collect();
+    assert!(
+        flags.contains(&"--tenant-ceiling=wsop-workspace-operator:tenant-ceiling".to_string()),
+        "{flags:?}"
+    );
+    flags
+}
+
+fn start_operator_as(kubeconfig: &Path, log: &Path, flags: &[String]) -> KillOnDrop {
     Command::new(env!("CARGO_BIN_EXE_workspace-operator"))
         .args(["run", "--leader-election", "--lease-seconds", "6"])
+        .args(flags)
         .env("KUBECONFIG", kubeconfig)
         .env("POD_NAMESPACE", NS)
         .env("POD_NAME", "chart-operator")
@@ -93,14 +163,123 @@ async fn apply_file(admin: &Client, file: &str) {
 
 #[test]
 fn chart_lints() {
-    let plane_free = Command::new(cluster().bin_dir.as_ref().unwrap().join("helm"))
-        .args(["lint", "--strict", &chart()])
+    let chart = chart();
+    for extra in [
+        &[][..],
+        &["--set", "tenantCeiling.clusterRole=admin"],
+        &["--set", "tenantCeiling.allowRBAC=true"],
+        &["--set", "operatorUser=x"],
+    ] {
+        let mut args = vec!["lint", "--strict", chart.as_str()];
+        args.extend(extra);
+        helm(&args);
+    }
+    // Extra rules extend the chart's own ceiling only: with a named
+    // ClusterRole they would be held but never allowed by the operator.
+    let out = Command::new(cluster().bin_dir.as_ref().unwrap().join("helm"))
+        .args([
+            "template",
+            "wsop",
+            &chart,
+            "--set",
+            "tenantCeiling.clusterRole=admin",
+        ])
+        .args([
+            "--set",
+            "tenantCeiling.extraRules[0].apiGroups[0]=example.com",
+        ])
+        .args(["--set", "tenantCeiling.extraRules[0].resources[0]=widgets"])
+        .args(["--set", "tenantCeiling.extraRules[0].verbs[0]=get"])
         .output()
         .unwrap();
+    assert!(!out.status.success());
     assert!(
-        plane_free.status.success(),
+        String::from_utf8_lossy(&out.stderr).contains("add them to that ClusterRole instead"),
         "{}",
-        String::from_utf8_lossy(&plane_free.stdout)
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The tenant ceiling has one source, files/tenant-ceiling-rules.yaml: the
+/// chart renders it, and deploy/operator-rbac.yaml must carry the same rules.
+#[test]
+fn deploy_tenant_ceiling_is_the_charts() {
+    let rendered = documents(&helm(&[
+        "template",
+        "wsop",
+        &chart(),
+        "--show-only",
+        "templates/rbac.yaml",
+    ]));
+    let chart_rules = &find(
+        &rendered,
+        "ClusterRole",
+        "wsop-workspace-operator:tenant-ceiling",
+    )["rules"];
+    let source: serde_json::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            repo_root()
+                .join(CHART)
+                .join("files/tenant-ceiling-rules.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        chart_rules, &source,
+        "the chart renders the rules file as is"
+    );
+    let deploy =
+        documents(&std::fs::read_to_string(repo_root().join("deploy/operator-rbac.yaml")).unwrap());
+    assert_eq!(
+        &find(&deploy, "ClusterRole", "workspace-operator:tenant-ceiling")["rules"],
+        chart_rules,
+        "deploy/operator-rbac.yaml's tenant ceiling drifted from \
+         charts/workspace-operator/files/tenant-ceiling-rules.yaml: copy the file's rules into it"
+    );
+    // The operator holds the ceiling, and no longer Kubernetes' admin.
+    let holds = find(
+        &deploy,
+        "ClusterRoleBinding",
+        "workspace-operator:holds-tenant-ceiling",
+    );
+    assert_eq!(
+        holds["roleRef"]["name"],
+        "workspace-operator:tenant-ceiling"
+    );
+    assert!(!deploy.iter().any(|d| d["roleRef"]["name"] == "admin"));
+}
+
+/// deploy/admission-policies.yaml is the chart's rendering for the local
+/// control plane's identities (operator.sh renders the same and applies it).
+#[test]
+fn deploy_admission_policies_are_the_charts() {
+    let rendered = documents(&helm(&[
+        "template",
+        "workspace-operator",
+        &chart(),
+        "--show-only",
+        "templates/admission-policies.yaml",
+        "--show-only",
+        "templates/admission-policies-operator.yaml",
+        "--set",
+        "operatorUser=workspace-operator",
+        "--set",
+        "admissionPolicies.exemptUsers[0]=wsop-admin",
+    ]));
+    let deploy = documents(
+        &std::fs::read_to_string(repo_root().join("deploy/admission-policies.yaml")).unwrap(),
+    );
+    assert_eq!(
+        deploy, rendered,
+        "deploy/admission-policies.yaml drifted from the chart: run tests/control-plane/admission-policies.sh --write"
+    );
+    assert_eq!(
+        deploy
+            .iter()
+            .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
+            .count(),
+        6
     );
 }
 
@@ -128,7 +307,19 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
             "--set",
             "admissionPolicies.exemptUsers[0]=someone",
             "--set",
-            "tenantCeiling.clusterRole=edit",
+            "tenantCeiling.clusterRole=admin",
+            "--set",
+            "tenantCeiling.allowedClusterRoles[0]=view",
+            "--set",
+            "subjects.allowSystem=true",
+            "--set",
+            "subjects.allowForeignServiceAccounts=true",
+            "--set",
+            "operatorUser=x",
+        ],
+        vec![
+            "--set",
+            "tenantCeiling.allowRBAC=true",
             "--set",
             "tenantCeiling.extraRules[0].apiGroups[0]=example.com",
             "--set",
@@ -180,8 +371,13 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
         ("role", "wsop-workspace-operator:leader-election", true),
         ("clusterrole", "wsop-workspace-operator", false),
         (
-            "clusterrolebinding",
+            "clusterrole",
             "wsop-workspace-operator:tenant-ceiling",
+            false,
+        ),
+        (
+            "clusterrolebinding",
+            "wsop-workspace-operator:holds-tenant-ceiling",
             false,
         ),
         (
@@ -192,6 +388,26 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
         (
             "validatingadmissionpolicybinding",
             "workspaces.dev-read-only-credential-copies",
+            false,
+        ),
+        (
+            "validatingadmissionpolicybinding",
+            "workspaces.dev-operator-namespaced-writes",
+            false,
+        ),
+        (
+            "validatingadmissionpolicybinding",
+            "workspaces.dev-operator-cluster-rbac",
+            false,
+        ),
+        (
+            "validatingadmissionpolicybinding",
+            "workspaces.dev-operator-namespaces",
+            false,
+        ),
+        (
+            "validatingadmissionpolicybinding",
+            "workspaces.dev-unforgeable-marks",
             false,
         ),
     ] {
@@ -205,9 +421,15 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
         );
     }
 
-    // The operator as the chart's ServiceAccount, with exactly the chart's RBAC.
+    // The operator as the chart's ServiceAccount, with exactly the chart's
+    // RBAC and the Deployment's tenancy flags.
     let kubeconfig = service_account_kubeconfig(&plane);
-    let operator = start_operator_as(&kubeconfig, &plane.dir.join("logs/chart-operator.log"));
+    let flags = tenancy_flags(&plane);
+    let operator = start_operator_as(
+        &kubeconfig,
+        &plane.dir.join("logs/chart-operator.log"),
+        &flags,
+    );
     apply_file(&admin, "examples/01-organization.yaml").await;
     wait_ready(
         &Api::<Organization>::all(admin.clone()),
@@ -310,11 +532,162 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
     })
     .await;
 
+    // The operator itself is bounded by the API server: as its
+    // ServiceAccount, nothing outside what it made can be written...
+    let as_operator = format!("--as={OPERATOR_SA}");
+    let op = |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec![as_operator.as_str()];
+        all.extend(args);
+        plane.kubectl(&all, stdin)
+    };
+    refused_by(
+        op(
+            &[
+                "create",
+                "rolebinding",
+                "evil",
+                "-n",
+                "kube-system",
+                "--clusterrole=wsop-workspace-operator:tenant-ceiling",
+                "--user=mallory",
+            ],
+            None,
+        ),
+        "workspaces.dev-operator-namespaced-writes",
+        "may not create RoleBinding kube-system/evil: namespace kube-system was not made by workspace-operator",
+    );
+    refused_by(
+        op(
+            &["create", "-f", "-"],
+            Some(
+                "{apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRole, metadata: {name: evil, \
+                 labels: {app.kubernetes.io/managed-by: workspace-operator}}, \
+                 rules: [{apiGroups: [''], resources: [configmaps], verbs: [get]}]}",
+            ),
+        ),
+        "workspaces.dev-operator-cluster-rbac",
+        "may not create ClusterRole evil: the cluster-wide roles and bindings the operator makes are all named workspaces.dev:",
+    );
+    ok_stdout(
+        plane.kubectl(&["create", "namespace", "theirs"], None),
+        "plain namespace",
+    );
+    for args in [
+        &["delete", "namespace", "theirs", "--wait=false"][..],
+        &[
+            "label",
+            "namespace",
+            "theirs",
+            "app.kubernetes.io/managed-by=workspace-operator",
+        ],
+    ] {
+        refused_by(
+            op(args, None),
+            "workspaces.dev-operator-namespaces",
+            "Namespace theirs: it was not made by workspace-operator",
+        );
+    }
+    // ... while what carries its marks can.
+    ok_stdout(
+        op(
+            &["create", "-f", "-"],
+            Some(
+                "{apiVersion: v1, kind: Namespace, metadata: {name: marked, labels: \
+                 {app.kubernetes.io/managed-by: workspace-operator, workspaces.dev/owner-uid: test}}}",
+            ),
+        ),
+        "the operator creates a marked namespace",
+    );
+    ok_stdout(
+        op(
+            &["create", "-f", "-"],
+            Some(
+                "{apiVersion: v1, kind: ConfigMap, metadata: {name: marked, namespace: marked, \
+                 labels: {app.kubernetes.io/managed-by: workspace-operator}}}",
+            ),
+        ),
+        "the operator creates a marked ConfigMap in it",
+    );
+
+    // Nobody else can put the operator's mark on anything: not a member
+    // allowed to write Secrets (bob edits payments)...
+    let bob = plane.dir.join("users/bob.kubeconfig");
+    refused_by(
+        cluster().kubectl_with(
+            &bob,
+            &["create", "-f", "-"],
+            Some(
+                "{apiVersion: v1, kind: Secret, metadata: {name: forged, namespace: acme--payments, \
+                 labels: {app.kubernetes.io/managed-by: workspace-operator}}}",
+            ),
+        ),
+        "workspaces.dev-unforgeable-marks",
+        "Secret acme--payments/forged: only workspace-operator may put the label app.kubernetes.io/managed-by=workspace-operator",
+    );
+    ok_stdout(
+        cluster().kubectl_with(
+            &bob,
+            &[
+                "create",
+                "secret",
+                "generic",
+                "mine",
+                "-n",
+                "acme--payments",
+            ],
+            None,
+        ),
+        "bob writes Secrets in payments",
+    );
+    // ... nor fake a credential copy, which nobody could then delete.
+    refused_by(
+        cluster().kubectl_with(
+            &bob,
+            &[
+                "label",
+                "secret",
+                "mine",
+                "-n",
+                "acme--payments",
+                "workspaces.dev/component=credential-copy",
+            ],
+            None,
+        ),
+        "workspaces.dev-unforgeable-marks",
+        "only workspace-operator makes shared-credential copies",
+    );
+
+    // A namespace holding a credential copy really goes away: the namespace
+    // controller is exempt from the policy protecting the copies.
+    apply_yaml(&admin, "{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {name: scratch, namespace: acme}, spec: {}}").await;
+    wait_ready(&workspaces, "scratch", "True", LIMIT).await;
+    let scratch_copies: Api<Secret> = Api::namespaced(admin.clone(), "acme--scratch");
+    eventually("the organization's copy in scratch", LIMIT, || async {
+        scratch_copies
+            .get_opt("registry-pull")
+            .await
+            .map_err(|e| e.to_string())?
+            .map(drop)
+            .ok_or_else(|| "missing".to_string())
+    })
+    .await;
+    workspaces
+        .delete("scratch", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&workspaces, "scratch", LIMIT).await;
+    wait_gone(
+        &Api::<Namespace>::all(admin.clone()),
+        "acme--scratch",
+        LIMIT,
+    )
+    .await;
+
     // One needed permission removed: the failure is visible on the object.
     let roles: Api<ClusterRole> = Api::all(admin.clone());
     let mut own = roles.get("wsop-workspace-operator").await.unwrap();
     let full = own.rules.clone();
-    // resourcequotas: the tenant ceiling (admin) only reads them, so this
+    // resourcequotas: the tenant ceiling only reads them, so this
     // rule of the chart's own ClusterRole is the only one that lets it write.
     for rule in own.rules.as_mut().unwrap() {
         if let Some(resources) = rule.resources.as_mut() {

@@ -137,11 +137,20 @@ async fn workspace_share_is_a_read_only_copy_that_follows_its_source() {
     // ... nor read the source workspace's Secrets.
     assert!(!can(&bob, "get", "secrets", Some(&src)).await);
 
-    // Deleted by hand: restored.
-    as_bob
+    // An editor cannot delete it either (admission policy)...
+    let err = as_bob
         .delete("api-key", &DeleteParams::default())
         .await
-        .expect("editors may delete; it comes back");
+        .expect_err("copies are read-only for tenants");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 403 && s.message.contains("read-only copy")),
+        "{err}"
+    );
+    // ... and one deleted by someone who may (the cluster admin) comes back.
+    copies
+        .delete("api-key", &DeleteParams::default())
+        .await
+        .expect("the cluster admin may delete it");
     wait_copy(&copies, "api-key", "v1").await;
 
     // The source changes: the copy follows within seconds.

@@ -1,9 +1,11 @@
 //! The tenant isolation matrix: every test user, in every namespace of two
-//! organizations, for the verbs that matter, asked of the API server as that
-//! user (SelfSubjectAccessReview with the user's own credentials). The
+//! organizations and in kube-system, for the verbs that matter (the
+//! namespace itself and RBAC writes included), asked of the API server as
+//! that user (SelfSubjectAccessReview with the user's own credentials). The
 //! expected answer comes from a small model of who was given what, written
-//! here independently of the operator's builders. Prints the table; fails on
-//! any cell that differs.
+//! here independently of the operator's builders: nobody but the cluster
+//! admin may patch or delete a namespace or write RBAC, nobody reads
+//! kube-system's Secrets. Prints the table; fails on any cell that differs.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -102,8 +104,10 @@ enum Grant {
     Viewer,
 }
 
-/// (verb, resource, label): the verbs that matter.
-const VERBS: [(&str, &str, &str); 6] = [
+/// (verb, resource, label): the verbs that matter. `namespaces` means the
+/// Namespace of the row itself (asked as the API server files a request on
+/// it: its own name, in itself).
+const VERBS: [(&str, &str, &str); 10] = [
     ("get", "secrets", "read Secrets"),
     ("list", "pods", "list Pods"),
     ("create", "pods", "create Pods"),
@@ -114,9 +118,30 @@ const VERBS: [(&str, &str, &str); 6] = [
     ),
     ("create", "workspaces.dev/workspacemembers", "add members"),
     ("update", "workspaces.dev/workspaces", "edit Workspaces"),
+    ("patch", "namespaces", "patch the Namespace"),
+    ("delete", "namespaces", "delete the Namespace"),
+    (
+        "create",
+        "rbac.authorization.k8s.io/rolebindings",
+        "create RoleBindings",
+    ),
+    ("create", "rbac.authorization.k8s.io/roles", "create Roles"),
 ];
 
+/// The access review for column `verb` in namespace `ns`.
+fn ask(verb: usize, ns: &str) -> crate::ceiling::Ask {
+    use crate::ceiling::Ask;
+    let (verb, resource, _) = VERBS[verb];
+    if resource == "namespaces" {
+        return Ask::the_namespace(verb, ns);
+    }
+    let (group, resource) = resource.split_once('/').unwrap_or(("", resource));
+    Ask::new(verb, group, resource).within(ns)
+}
+
 fn allows(grant: Grant, verb: usize) -> bool {
+    // Columns 3 and 6 to 9 (RBAC writes, the namespace itself) are in no
+    // grant: only the cluster admin may do them.
     match grant {
         // Secrets, members and workspaces in the organization namespace; no
         // Pods there, no RBAC anywhere.
@@ -169,7 +194,9 @@ async fn every_user_gets_exactly_the_expected_access_in_every_tenant_namespace()
     let scope = Scope::new("matrix");
     let tenants = two_tenants(&admin, &scope).await;
     let grants = grants(&tenants);
+    // kube-system: nobody was given anything there.
     let namespaces = vec![
+        "kube-system".to_string(),
         tenants.a.clone(),
         format!("{}--default", tenants.a),
         format!("{}--open", tenants.a),
@@ -182,6 +209,17 @@ async fn every_user_gets_exactly_the_expected_access_in_every_tenant_namespace()
     let mut clients = BTreeMap::new();
     for user in &users {
         clients.insert(user.clone(), cluster().user(user).await);
+    }
+    // Every question can be answered yes: the cluster admin may do each, so
+    // a "-" below is a refusal, not a question the API server cannot grant.
+    for ns in &namespaces {
+        for i in 0..VERBS.len() {
+            let ask = ask(i, ns);
+            assert!(
+                crate::ceiling::may(&admin, &ask).await,
+                "the cluster admin may not {ask}"
+            );
+        }
     }
 
     // RBAC changes reach the authorizer within moments; a mismatch is
@@ -198,9 +236,9 @@ async fn every_user_gets_exactly_the_expected_access_in_every_tenant_namespace()
                     .cloned()
                     .unwrap_or_default();
                 let mut cells = vec![];
-                for (i, (verb, resource, label)) in VERBS.iter().enumerate() {
+                for (i, (_, _, label)) in VERBS.iter().enumerate() {
                     let expected = held.iter().any(|g| allows(*g, i));
-                    let actual = can(&clients[user], verb, resource, Some(ns)).await;
+                    let actual = crate::ceiling::may(&clients[user], &ask(i, ns)).await;
                     checks += 1;
                     if actual != expected {
                         mismatches.push(format!(
@@ -222,13 +260,13 @@ async fn every_user_gets_exactly_the_expected_access_in_every_tenant_namespace()
             eprintln!("\ntenant isolation matrix ({checks} access reviews, each as the user):");
             eprint!("{:<8} {:<14}", "user", "namespace");
             for (_, _, label) in VERBS {
-                eprint!(" {label:>19}");
+                eprint!(" {label:>20}");
             }
             eprintln!();
             for (user, ns, cells) in &rows {
                 eprint!("{user:<8} {:<14}", ns.trim_start_matches(&scope_prefix));
                 for c in cells {
-                    eprint!(" {c:>19}");
+                    eprint!(" {c:>20}");
                 }
                 eprintln!();
             }

@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod api;
+mod ceiling;
 mod chart;
 mod control_plane;
 mod credentials;
@@ -19,4 +20,5 @@ mod isolation;
 mod leader;
 mod members;
 mod organizations;
+mod ownership;
 mod tampering;

@@ -18,7 +18,26 @@ app.kubernetes.io/part-of: workspace-operator
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
-{{/* The username the API server sees for the operator's ServiceAccount. */}}
+{{/* The username the API server sees for the operator: its ServiceAccount's,
+unless operatorUser names another (an operator running outside the chart). */}}
 {{- define "wsop.operatorUser" -}}
+{{- if .Values.operatorUser -}}
+{{ .Values.operatorUser }}
+{{- else -}}
 system:serviceaccount:{{ .Release.Namespace }}:{{ include "wsop.serviceAccountName" . }}
+{{- end -}}
+{{- end -}}
+
+{{/* The ClusterRole every WorkspaceRole must fit in: the one named in
+tenantCeiling.clusterRole, or the one this chart makes. */}}
+{{- define "wsop.tenantCeiling" -}}
+{{- default (printf "%s:tenant-ceiling" (include "wsop.fullname" .)) .Values.tenantCeiling.clusterRole -}}
+{{- end -}}
+
+{{/* kube-controller-manager's namespace controller and garbage collector
+(with --use-service-account-credentials, each runs as its own ServiceAccount):
+they delete what is in a namespace being deleted and what lost its owner, so
+no admission policy may stop them, or namespace deletion hangs. */}}
+{{- define "wsop.kubeControllers" -}}
+{{- toJson (list "system:serviceaccount:kube-system:namespace-controller" "system:serviceaccount:kube-system:generic-garbage-collector") -}}
 {{- end -}}

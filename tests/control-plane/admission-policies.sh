@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Renders the Helm chart's ValidatingAdmissionPolicies for an operator that
+# runs outside the chart as user "workspace-operator" (the local control
+# plane's, and deploy/'s), with the local control plane's admin exempt: the
+# tests edit generated children by hand as that admin, to see the operator
+# repair them. One source: the chart's templates, rendered with helm.
+#
+#   admission-policies.sh            print them (operator.sh applies this)
+#   admission-policies.sh --write    rewrite deploy/admission-policies.yaml
+#
+# helm comes from $WSOP_BIN_DIR (set by DIR/env) or build.sh's cache.
+# tests/integration/chart.rs fails when deploy/admission-policies.yaml differs
+# from this rendering.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+# The names up.sh gives the operator's and the admin's client certificates.
+OPERATOR_USER=workspace-operator
+ADMIN_USER=wsop-admin
+
+helm="${WSOP_BIN_DIR:+$WSOP_BIN_DIR/helm}"
+[[ -x "${helm:-}" ]] || helm="$("$HERE/build.sh")/helm"
+# helm template reads no repositories, but keep it out of $HOME anyway.
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/wsop-helm.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+
+render() {
+  HELM_CACHE_HOME="$scratch" HELM_CONFIG_HOME="$scratch" HELM_DATA_HOME="$scratch" \
+    "$helm" template workspace-operator "$REPO/charts/workspace-operator" \
+    --show-only templates/admission-policies.yaml \
+    --show-only templates/admission-policies-operator.yaml \
+    --set "operatorUser=$OPERATOR_USER" \
+    --set "admissionPolicies.exemptUsers[0]=$ADMIN_USER"
+}
+
+case "${1:-}" in
+  "") render ;;
+  --write)
+    {
+      cat <<EOF
+# The Helm chart's ValidatingAdmissionPolicies, for installing without Helm,
+# rendered by tests/control-plane/admission-policies.sh --write (do not edit:
+# change the chart's templates and render again; tests/integration/chart.rs
+# fails when this file differs from the chart's rendering).
+#
+# Rendered for an operator running as user "$OPERATOR_USER" (deploy/operator-rbac.yaml)
+# with user "$ADMIN_USER" (the local control plane's admin) exempt. For
+# another identity, render with the chart instead:
+#   helm template workspace-operator charts/workspace-operator \\
+#     --show-only templates/admission-policies.yaml \\
+#     --show-only templates/admission-policies-operator.yaml \\
+#     --set operatorUser=<the operator's user> --set 'admissionPolicies.exemptUsers={<break-glass admin>}'
+EOF
+      render
+    } >"$REPO/deploy/admission-policies.yaml"
+    echo "wrote $REPO/deploy/admission-policies.yaml" >&2
+    ;;
+  *) echo "usage: admission-policies.sh [--write]" >&2; exit 2 ;;
+esac
