@@ -52,6 +52,19 @@ fn find<'a>(docs: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_
         .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
+/// Asserts that a command was refused by one of `policies` (name, message).
+fn refused_by_one_of(out: Output, policies: &[(&str, &str)]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && policies.iter().any(|(policy, why)| {
+                err.contains(&format!("ValidatingAdmissionPolicy '{policy}'")) && err.contains(why)
+            }),
+        "expected one of {policies:?} to refuse; got {}: {err}",
+        out.status
+    );
+}
+
 /// Asserts that a command was refused by admission policy `policy`, with a
 /// message containing `why`.
 fn refused_by(out: Output, policy: &str, why: &str) {
@@ -279,7 +292,7 @@ fn deploy_admission_policies_are_the_charts() {
             .iter()
             .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
             .count(),
-        6
+        7
     );
 }
 
@@ -640,7 +653,7 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
         "bob writes Secrets in payments",
     );
     // ... nor fake a credential copy, which nobody could then delete.
-    refused_by(
+    refused_by_one_of(
         cluster().kubectl_with(
             &bob,
             &[
@@ -653,8 +666,18 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
             ],
             None,
         ),
-        "workspaces.dev-unforgeable-marks",
-        "only workspace-operator makes shared-credential copies",
+        // Two policies refuse this; the API server names whichever it
+        // evaluated first.
+        &[
+            (
+                "workspaces.dev-unforgeable-marks",
+                "only workspace-operator makes shared-credential copies",
+            ),
+            (
+                "workspaces.dev-read-only-credential-copies",
+                "is a read-only copy",
+            ),
+        ],
     );
 
     // A namespace holding a credential copy really goes away: the namespace
