@@ -25,7 +25,8 @@ use crate::conditions::{self, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
 use crate::resources::{
-    ceiling, cluster_names, owner_reference, role as build, role_cluster_role_name,
+    ceiling, cluster_names, owner_reference, predefined_roles, role as build,
+    role_cluster_role_name,
 };
 
 type Guard = DeserializeGuard<WorkspaceRole>;
@@ -126,7 +127,16 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
 
     // Included ClusterRoles: only those the platform allows, then read.
     let policy = &ctx.settings.tenancy;
-    let includes = role.spec.cluster_roles.clone().unwrap_or_default();
+    // A predefined role grants what it is defined to grant, whatever its
+    // live spec says: an edit (refused at admission, put back by the
+    // organization) never reaches its ClusterRole, not even for a moment.
+    let name = role.name_any();
+    let spec = predefined_roles::all()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, spec)| spec)
+        .unwrap_or_else(|| role.spec.clone());
+    let includes = spec.cluster_roles.clone().unwrap_or_default();
     let disallowed = policy.disallowed_cluster_roles(&includes);
     if !disallowed.is_empty() {
         let allowed: Vec<&str> = policy
@@ -170,7 +180,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         write_status(role, &ctx, outcome, None).await?;
         return Ok(Action::requeue(Duration::from_secs(300)));
     }
-    let mut desired = build::cluster_role(&org_name, &role.name_any(), &uid, &role.spec, &included);
+    let mut desired = build::cluster_role(&org_name, &name, &uid, &spec, &included);
 
     // The ceiling, checked by the operator itself before any write: the
     // API server's escalation check compares with everything the operator
@@ -241,7 +251,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             };
             write_status(role, &ctx, outcome, Some(&cr_name)).await?;
             // Included ClusterRoles may change without an event here.
-            Ok(Action::requeue(if role.spec.cluster_roles.is_some() {
+            Ok(Action::requeue(if spec.cluster_roles.is_some() {
                 Duration::from_secs(300)
             } else {
                 ctx.settings.resync

@@ -321,22 +321,35 @@ async fn apply_children(
     org: &Organization,
     ctx: &Context,
 ) -> Result<Option<Aspect>> {
-    let children = build::build(ws, org).map_err(|e| Error::Spec {
+    let org_name = org.name_any();
+    // An owner the platform does not allow gets nothing: everything else is
+    // built as if there were no owner (so a previous owner's access goes),
+    // and the workspace reports why.
+    let refused_owner = ws.spec.owner.as_ref().and_then(|owner| {
+        ctx.settings
+            .tenancy
+            .subject_refusal(owner, &org_name)
+            .map(|why| Error::Spec {
+                reason: "SubjectNotAllowed",
+                message: format!("spec.owner: {why}; no access is given to it"),
+            })
+    });
+    let without_owner;
+    let buildable = if refused_owner.is_some() {
+        let mut copy = ws.clone();
+        copy.spec.owner = None;
+        without_owner = copy;
+        &without_owner
+    } else {
+        ws
+    };
+    let children = build::build(buildable, org).map_err(|e| Error::Spec {
         reason: e.reason(),
         message: e.to_string(),
     })?;
     let uid = ws.uid().unwrap_or_default();
     let client = &ctx.client;
     let ns = ws_namespace(ws);
-    let org_name = org.name_any();
-    if let Some(owner) = &ws.spec.owner
-        && let Some(why) = ctx.settings.tenancy.subject_refusal(owner, &org_name)
-    {
-        return Err(Error::Spec {
-            reason: "SubjectNotAllowed",
-            message: format!("spec.owner: {why}"),
-        });
-    }
 
     let cached = &ctx.children;
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -427,6 +440,9 @@ async fn apply_children(
     limits?;
     isolation?;
     info?;
+    if let Some(refused) = refused_owner {
+        return Err(refused);
+    }
     Ok(problems.aspect(&shares))
 }
 
