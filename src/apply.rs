@@ -58,7 +58,9 @@ where
         is_exact(&desired_json, &json, server_owned)
     };
     if let Some(live) = live {
-        if live.annotations().get(DESIRED_HASH) == Some(&hash) && exact(live) {
+        let current = live.annotations().get(DESIRED_HASH) == Some(&hash)
+            && (exact(live) || shaped_by_server(live));
+        if current {
             return Ok(false);
         }
         if is_frozen(live) && !is_frozen(desired) {
@@ -79,9 +81,69 @@ where
         other => other?,
     };
     if !exact(&applied) {
-        replace_body(api, applied, obj).await?;
+        let replaced = replace_body(api, applied, obj).await?;
+        if !exact(&replaced) {
+            // The API server itself (a mutating admission step) makes it
+            // differ: what it stored is the best the operator can get.
+            // Remembered, so the operator does not fight it in a loop.
+            tracing::warn!(kind = %K::kind(&()), name = %replaced.name_any(), "the API server changes this object on every write; accepting its version");
+            remember_server_shape(&replaced);
+        }
     }
     Ok(true)
+}
+
+/// Objects whose stored form the API server shapes beyond what the operator
+/// sends (mutating admission), by kind/namespace/name/UID: a hash of the
+/// content the server stored after the operator's last write.
+static SERVER_SHAPED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, u64>>,
+> = std::sync::LazyLock::new(Default::default);
+
+fn shape_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        K::kind(&()),
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.name_any(),
+        obj.meta().uid.as_deref().unwrap_or_default()
+    )
+}
+
+/// A hash of everything but the server's bookkeeping.
+fn content_hash<K: Serialize>(obj: &K) -> u64 {
+    let mut value = serde_json::to_value(obj).expect("objects serialize");
+    if let Some(map) = value.as_object_mut() {
+        map.remove("status");
+        if let Some(meta) = map.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            meta.retain(|k, _| k == "labels" || k == "annotations");
+        }
+    }
+    let mut h = DefaultHasher::new();
+    value.to_string().hash(&mut h);
+    h.finish()
+}
+
+fn remember_server_shape<K: Resource<DynamicType = ()> + Serialize>(obj: &K) {
+    let mut shaped = SERVER_SHAPED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Bounded: a cluster that shapes this many objects is forgotten and
+    // relearned one write per object.
+    if shaped.len() > 100_000 {
+        shaped.clear();
+    }
+    shaped.insert(shape_key(obj), content_hash(obj));
+}
+
+/// Whether `live` is exactly what the API server stored after the
+/// operator's last write, although it differs from what was sent.
+fn shaped_by_server<K: Resource<DynamicType = ()> + Serialize>(live: &K) -> bool {
+    SERVER_SHAPED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&shape_key(live))
+        == Some(&content_hash(live))
 }
 
 /// Applies `desired` unless every field it sets already has its value in
@@ -162,7 +224,7 @@ where
 /// Replaces `applied` with `desired`'s content, keeping `applied`'s metadata
 /// (resourceVersion: a concurrent change fails the write and is retried) plus
 /// the operator's labels and annotations: nobody else's fields survive.
-async fn replace_body<K>(api: &Api<K>, applied: K, desired: K) -> Result<()>
+async fn replace_body<K>(api: &Api<K>, applied: K, desired: K) -> Result<K>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
 {
@@ -191,8 +253,7 @@ where
         &obj,
     )
     .await
-    .map_err(Error::kube(format!("replacing {} {name}", K::kind(&()))))?;
-    Ok(())
+    .map_err(Error::kube(format!("replacing {} {name}", K::kind(&()))))
 }
 
 /// Creates `desired` if absent (never taking over an object someone else
@@ -406,4 +467,54 @@ where
         }
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::ObjectMeta;
+
+    fn config_map(uid: &str, data: &[(&str, &str)], resource_version: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("workspace-info".into()),
+                namespace: Some("acme--pay".into()),
+                uid: Some(uid.into()),
+                resource_version: Some(resource_version.into()),
+                ..Default::default()
+            },
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_shape_the_server_gave_is_accepted_until_someone_changes_it() {
+        let stored = config_map("u-shape", &[("A", "1"), ("INJECTED", "x")], "5");
+        assert!(!shaped_by_server(&stored));
+        remember_server_shape(&stored);
+        // The same content, seen later through the cache (new resourceVersion).
+        assert!(shaped_by_server(&config_map(
+            "u-shape",
+            &[("A", "1"), ("INJECTED", "x")],
+            "9"
+        )));
+        // Changed by hand afterwards: a difference again.
+        assert!(!shaped_by_server(&config_map(
+            "u-shape",
+            &[("A", "1"), ("INJECTED", "y")],
+            "10"
+        )));
+        // Another object of the same name (new UID): not remembered.
+        assert!(!shaped_by_server(&config_map(
+            "u-other",
+            &[("A", "1"), ("INJECTED", "x")],
+            "1"
+        )));
+    }
 }
