@@ -63,6 +63,18 @@ where
         if current {
             return Ok(false);
         }
+        if live.meta().deletion_timestamp.is_some() {
+            // Someone deleted it (or it waits for a finalizer someone else
+            // added): writing to it cannot help; made again once it is gone.
+            return Err(Error::Waiting {
+                reason: "ChildBeingDeleted",
+                message: format!(
+                    "{} {} is being deleted; it is made again once it is gone",
+                    K::kind(&()),
+                    live.name_any()
+                ),
+            });
+        }
         if is_frozen(live) && !is_frozen(desired) {
             recreate(api, live).await?;
         }

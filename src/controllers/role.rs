@@ -261,9 +261,10 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             source: kube::Error::Api(s),
             ..
         }) if s.code == 403 => {
-            // Inside the ceiling, yet refused: the operator does not hold
-            // what the ceiling grants (its ClusterRoleBinding to the ceiling
-            // is missing). A platform problem; retrying cannot help.
+            // Inside the ceiling, yet refused: the operator may not grant it
+            // (its `escalate` on ClusterRoles, or the ceiling binding of an
+            // install without admission policies, is missing). A platform
+            // problem; retrying cannot help.
             ctx.refused
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -271,7 +272,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             let outcome = Outcome::Stalled {
                 reason: NOT_HELD,
                 message: format!(
-                    "the API server refused to let the operator grant this role's permissions, although the tenant ceiling {} covers them: is the operator bound to the ceiling? {} [rules {digest}]",
+                    "the API server refused to let the operator grant this role's permissions, although the tenant ceiling {} covers them: may the operator bind and escalate ClusterRoles (deploy/operator-rbac.yaml, the chart)? {} [rules {digest}]",
                     policy.ceiling, s.message
                 ),
             };

@@ -596,36 +596,37 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
     Ok(Action::await_change())
 }
 
-/// Deletes every RoleBinding and credential copy the operator made in
-/// `namespace` (whichever workspace or member made them), read from the API
-/// server: the last look before the namespace is released.
+/// Deletes everything the operator made in `namespace` (bindings, credential
+/// copies, quota, limits, network policy, info; whichever workspace or
+/// member made them), read from the API server: the last look before the
+/// namespace is released. A kept namespace holds only the users' objects,
+/// so no mark in it claims anything for the operator any more.
 async fn release_access_and_copies(ctx: &Context, namespace: &str) -> Result<()> {
     use k8s_openapi::api::core::v1::Secret;
-    let managed = kube::api::ListParams::default().labels(&labels::managed_selector());
-    let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), namespace);
-    for b in bindings
-        .list_metadata(&managed)
-        .await
-        .map_err(Error::kube("listing the operator's RoleBindings"))?
-        .items
+    async fn delete_marked<K>(ctx: &Context, namespace: &str) -> Result<()>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned,
     {
-        crate::apply::delete_checked(&bindings, &b.name_any(), b.uid()).await?;
+        let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+        let managed = kube::api::ListParams::default().labels(&labels::managed_selector());
+        let found = api
+            .list_metadata(&managed)
+            .await
+            .map_err(Error::kube(format!("listing the operator's {}", K::plural(&()))))?;
+        for obj in found.items {
+            crate::apply::delete_checked(&api, &obj.name_any(), obj.uid()).await?;
+        }
+        Ok(())
     }
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let copies = kube::api::ListParams::default().labels(&format!(
-        "{},{}={}",
-        labels::managed_selector(),
-        labels::COMPONENT,
-        crate::resources::credentials::COPY_COMPONENT
-    ));
-    for c in secrets
-        .list_metadata(&copies)
-        .await
-        .map_err(Error::kube("listing credential copies"))?
-        .items
-    {
-        crate::apply::delete_checked(&secrets, &c.name_any(), c.uid()).await?;
-    }
+    delete_marked::<RoleBinding>(ctx, namespace).await?;
+    delete_marked::<Secret>(ctx, namespace).await?;
+    delete_marked::<ConfigMap>(ctx, namespace).await?;
+    delete_marked::<ResourceQuota>(ctx, namespace).await?;
+    delete_marked::<LimitRange>(ctx, namespace).await?;
+    delete_marked::<NetworkPolicy>(ctx, namespace).await?;
     Ok(())
 }
 

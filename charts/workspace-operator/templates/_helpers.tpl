@@ -35,9 +35,10 @@ tenantCeiling.clusterRole, or the one this chart makes. */}}
 {{- end -}}
 
 {{/* kube-controller-manager's namespace controller and garbage collector
-(with --use-service-account-credentials, each runs as its own ServiceAccount):
+(with --use-service-account-credentials, each runs as its own ServiceAccount;
+without it, all run as system:kube-controller-manager):
 they delete what is in a namespace being deleted and what lost its owner, so
 no admission policy may stop them, or namespace deletion hangs. */}}
 {{- define "wsop.kubeControllers" -}}
-{{- toJson (list "system:serviceaccount:kube-system:namespace-controller" "system:serviceaccount:kube-system:generic-garbage-collector") -}}
+{{- toJson (list "system:serviceaccount:kube-system:namespace-controller" "system:serviceaccount:kube-system:generic-garbage-collector" "system:kube-controller-manager") -}}
 {{- end -}}
