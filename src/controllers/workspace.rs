@@ -615,7 +615,10 @@ async fn release_access_and_copies(ctx: &Context, namespace: &str) -> Result<()>
         let found = api
             .list_metadata(&managed)
             .await
-            .map_err(Error::kube(format!("listing the operator's {}", K::plural(&()))))?;
+            .map_err(Error::kube(format!(
+                "listing the operator's {}",
+                K::plural(&())
+            )))?;
         for obj in found.items {
             crate::apply::delete_checked(&api, &obj.name_any(), obj.uid()).await?;
         }
