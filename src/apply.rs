@@ -85,10 +85,25 @@ where
         Err(Error::Kube {
             source: kube::Error::Api(s),
             ..
-        }) if s.code == 422 && live.is_some_and(is_frozen) => {
-            // Frozen after the cache last saw it: make it again.
-            recreate(api, live.expect("checked above")).await?;
-            apply(api, &obj).await?
+        }) if s.code == 422 => {
+            // Perhaps frozen after the cache last saw it: look, and if so,
+            // make it again; any other refusal stands.
+            let name = obj.name_any();
+            match api
+                .get_opt(&name)
+                .await
+                .map_err(Error::kube(format!("reading {} {name}", K::kind(&()))))?
+            {
+                Some(fresh) if is_frozen(&fresh) => {
+                    recreate(api, &fresh).await?;
+                    apply(api, &obj).await?
+                }
+                _ => {
+                    return Err(Error::kube(format!("applying {} {name}", K::kind(&())))(
+                        kube::Error::Api(s),
+                    ));
+                }
+            }
         }
         other => other?,
     };
