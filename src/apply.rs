@@ -21,6 +21,17 @@ use crate::resources::compare::{is_exact, is_subset};
 /// desired object (including removed fields) shows as a different hash.
 pub const DESIRED_HASH: &str = "workspaces.dev/desired-hash";
 
+/// The JSON form of an object, to compare and hash it. Kubernetes objects
+/// (k8s-openapi types, our CRD types) are plain structs of strings, numbers,
+/// lists and string-keyed maps: serializing them cannot fail.
+fn to_json<K: Serialize>(obj: &K) -> serde_json::Value {
+    serde_json::to_value(obj).expect("Kubernetes objects always serialize to JSON")
+}
+
+/// The reason reported when a name the operator derives is held by an
+/// object it did not make for this owner.
+pub const NAMESPACE_CONFLICT: &str = "NamespaceConflict";
+
 fn hash_of(value: &serde_json::Value) -> String {
     let mut h = DefaultHasher::new();
     value.to_string().hash(&mut h);
@@ -50,11 +61,11 @@ pub async fn apply_unless_current<K>(api: &Api<K>, live: Option<&K>, desired: &K
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
 {
-    let desired_json = serde_json::to_value(desired).expect("objects serialize");
+    let desired_json = to_json(desired);
     let hash = hash_of(&desired_json);
     let server_owned = server_owned::<K>();
     let exact = |obj: &K| {
-        let json = serde_json::to_value(obj).expect("objects serialize");
+        let json = to_json(obj);
         is_exact(&desired_json, &json, server_owned)
     };
     if let Some(live) = live {
@@ -139,7 +150,7 @@ fn shape_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
 
 /// A hash of everything but the server's bookkeeping.
 fn content_hash<K: Serialize>(obj: &K) -> u64 {
-    let mut value = serde_json::to_value(obj).expect("objects serialize");
+    let mut value = to_json(obj);
     if let Some(map) = value.as_object_mut() {
         map.remove("status");
         if let Some(meta) = map.get_mut("metadata").and_then(|m| m.as_object_mut()) {
@@ -181,9 +192,9 @@ pub async fn apply_unless_contained<K>(api: &Api<K>, live: Option<&K>, desired: 
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
 {
-    let desired_json = serde_json::to_value(desired).expect("objects serialize");
+    let desired_json = to_json(desired);
     if let Some(live) = live {
-        let live_json = serde_json::to_value(live).expect("objects serialize");
+        let live_json = to_json(live);
         if is_subset(&desired_json, &live_json) {
             return Ok(false);
         }
@@ -317,7 +328,7 @@ where
             |uid| format!("it was created for another object (uid {uid})"),
         );
         return Err(Error::Conflict {
-            reason: "NamespaceConflict",
+            reason: NAMESPACE_CONFLICT,
             message: format!(
                 "{kind} {name} already exists and {holder}; the operator never takes over what it did not create. \
                  Choose another name, or delete or rename the existing {kind}"
@@ -446,16 +457,16 @@ where
     futures::future::try_join_all(desired.iter().map(|d| ensure_cached(api, cache, d))).await?;
     let keep: BTreeSet<String> = desired.iter().map(|d| d.name_any()).collect();
     let from = Source::Cache(cache);
-    prune(api, from, namespace, owner_uid, component, &keep).await
+    prune(api, from, Some(namespace), owner_uid, component, &keep).await
 }
 
-/// Deletes the objects in `namespace` (the namespace of `api`) marked as
-/// `component` of `owner_uid` whose names are not in `keep`. Returns how many
-/// deletes were issued.
+/// Deletes the objects in `namespace` (the namespace of `api`; None for
+/// cluster-scoped kinds) marked as `component` of `owner_uid` whose names
+/// are not in `keep`. Returns how many deletes were issued.
 pub async fn prune<K>(
     api: &Api<K>,
     from: Source<'_, K>,
-    namespace: &str,
+    namespace: Option<&str>,
     owner_uid: &str,
     component: &str,
     keep: &BTreeSet<String>,
@@ -464,7 +475,7 @@ where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync,
 {
     let found: Vec<Arc<K>> = match from {
-        Source::Cache(cache) => cache.owned_by(owner_uid, Some(namespace)),
+        Source::Cache(cache) => cache.owned_by(owner_uid, namespace),
         Source::Server => {
             let selector = format!(
                 "{}={owner_uid},{}={component}",

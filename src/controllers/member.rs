@@ -87,23 +87,6 @@ fn role_signature(guard: &DeserializeGuard<WorkspaceRole>) -> u64 {
     informer::generation(guard) * 2 + u64::from(ready)
 }
 
-/// Whether `role` is refused for its current generation (it will not
-/// become Ready without a change of the role, the ceiling or the platform).
-fn role_refused(role: &WorkspaceRole) -> bool {
-    const REFUSALS: &[&str] = &[
-        "BeyondCeiling",
-        "ClusterRoleNotAllowed",
-        "CeilingNotHeld",
-        "CeilingNotFound",
-    ];
-    role.status.as_ref().is_some_and(|s| {
-        s.observed_generation == role.meta().generation
-            && s.conditions.iter().any(|c| {
-                c.type_ == "Ready" && c.status == "False" && REFUSALS.contains(&c.reason.as_str())
-            })
-    })
-}
-
 fn role_ready(role: &WorkspaceRole) -> bool {
     role.status.as_ref().is_some_and(|s| {
         conditions::ready_for_generation(
@@ -232,7 +215,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
         let bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns);
         let from = Source::Cache(&ctx.children.role_bindings);
         let uid = member.uid().unwrap_or_default();
-        prune(&bindings, from, &ns, &uid, ACCESS_COMPONENT, &keep).await?;
+        prune(&bindings, from, Some(&ns), &uid, ACCESS_COMPONENT, &keep).await?;
         let outcome = Outcome::Progressing {
             reason: "WorkspaceDeleting",
             message: format!(
@@ -271,7 +254,11 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     // waiting: the member is stalled on them, not progressing.
     let refused: Vec<&String> = not_ready
         .iter()
-        .filter(|r| roles.iter().any(|x| &x.name_any() == *r && role_refused(x)))
+        .filter(|r| {
+            roles
+                .iter()
+                .any(|x| &x.name_any() == *r && super::role::is_refused(x))
+        })
         .collect();
     if !not_ready.is_empty() {
         problems.push(if refused.len() == not_ready.len() {
@@ -410,7 +397,7 @@ async fn remove_access(member: &WorkspaceMember, ctx: &Context, finalizing: bool
     let cached = &ctx.children;
     let bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns);
     let from = Source::finalizing(finalizing, &cached.role_bindings);
-    prune(&bindings, from, &ns, &uid, ACCESS_COMPONENT, &none).await?;
+    prune(&bindings, from, Some(&ns), &uid, ACCESS_COMPONENT, &none).await?;
     let reader = format!("workspaces.dev:member:{}", member.name_any());
     let org_bindings = Api::<RoleBinding>::namespaced(ctx.client.clone(), &org);
     let from = Source::finalizing(finalizing, &cached.role_bindings);

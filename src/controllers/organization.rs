@@ -71,20 +71,14 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         })
         // Shared credentials: a source in the organization namespace, or a copy.
         .watches_stream(super::workspace::all_secrets(&client), move |s| {
-            let marks = s.metadata.labels.clone().unwrap_or_default();
-            let ns = s.metadata.namespace.as_deref()?;
-            let is_copy = marks.get(labels::MANAGED_BY).map(String::as_str)
-                == Some(labels::MANAGED_BY_VALUE)
-                && marks.get(labels::COMPONENT).map(String::as_str)
-                    == Some(crate::resources::credentials::COPY_COMPONENT);
-            if is_copy {
-                // An organization's copy, in one of its own workspace namespaces.
-                let org = marks.get(labels::ORGANIZATION)?;
-                let own =
-                    crate::api::names::split_workspace_namespace(ns).is_some_and(|(o, _)| o == org);
-                let by_org = !marks.contains_key(crate::resources::credentials::SOURCE_WORKSPACE);
-                return (own && by_org).then(|| ObjectRef::<Guard>::new(org));
+            // A copy the organization (not a workspace) shared.
+            if let Some(origin) = crate::resources::credentials::copy_origin(&s.metadata) {
+                return origin
+                    .workspace
+                    .is_none()
+                    .then(|| ObjectRef::<Guard>::new(&origin.organization));
             }
+            let ns = s.metadata.namespace.as_deref()?;
             // A source: a Secret of the organization namespace that it shares.
             let org = ObjectRef::<Guard>::new(ns);
             let name = s.metadata.name.as_deref()?;

@@ -20,7 +20,7 @@ use tracing::instrument;
 use super::{Context, drain, informer, valid, writes};
 use crate::api::WorkspaceRole;
 use crate::api::role::WorkspaceRoleStatus;
-use crate::apply::{Source, delete_checked, delete_owned, ensure_cached};
+use crate::apply::{Source, delete_owned, ensure_cached, prune};
 use crate::conditions::{self, Outcome};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -131,11 +131,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     // live spec says: an edit (refused at admission, put back by the
     // organization) never reaches its ClusterRole, not even for a moment.
     let name = role.name_any();
-    let spec = predefined_roles::all()
-        .into_iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, spec)| spec)
-        .unwrap_or_else(|| role.spec.clone());
+    let spec = predefined_roles::definition(&name).unwrap_or_else(|| role.spec.clone());
     let includes = spec.cluster_roles.clone().unwrap_or_default();
     let disallowed = policy.disallowed_cluster_roles(&includes);
     if !disallowed.is_empty() {
@@ -145,7 +141,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
             .map(String::as_str)
             .collect();
         let outcome = Outcome::Stalled {
-            reason: "ClusterRoleNotAllowed",
+            reason: NOT_ALLOWED,
             message: format!(
                 "the platform does not allow including ClusterRole(s) {} (allowed: {}); nothing of this role is granted",
                 disallowed.join(", "),
@@ -188,7 +184,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     // tenant's limit.
     let Some(ceiling) = ctx.ceiling.get(None, &policy.ceiling) else {
         let outcome = Outcome::Stalled {
-            reason: "CeilingNotFound",
+            reason: NO_CEILING,
             message: format!(
                 "the tenant ceiling ClusterRole {} does not exist, so no role can be checked or granted; the platform installs it with the operator (Helm chart or deploy/operator-rbac.yaml)",
                 policy.ceiling
@@ -201,7 +197,7 @@ async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
     let refused = ceiling::refused(ceiling.rules.as_deref().unwrap_or_default(), &wanted);
     if !refused.is_empty() {
         let outcome = Outcome::Stalled {
-            reason: "BeyondCeiling",
+            reason: BEYOND_CEILING,
             message: format!(
                 "not granted, this role asks for more than the tenant ceiling {} allows: {}",
                 policy.ceiling,
@@ -309,8 +305,26 @@ async fn revoke(ctx: &Context, api: &Api<ClusterRole>, name: &str, uid: &str) ->
     Ok(())
 }
 
-/// The Ready reason of a role the API server refused although it fits the ceiling.
+/// The Ready reasons of a refused role: it will not become Ready without a
+/// change of the role, the ceiling or the platform.
+const BEYOND_CEILING: &str = "BeyondCeiling";
+const NOT_ALLOWED: &str = "ClusterRoleNotAllowed";
+const NO_CEILING: &str = "CeilingNotFound";
+/// Refused by the API server although it fits the ceiling.
 const NOT_HELD: &str = "CeilingNotHeld";
+
+/// Whether `role` is refused for its current generation.
+pub fn is_refused(role: &WorkspaceRole) -> bool {
+    role.status.as_ref().is_some_and(|s| {
+        s.observed_generation == role.meta().generation
+            && s.conditions.iter().any(|c| {
+                c.type_ == "Ready"
+                    && c.status == "False"
+                    && [BEYOND_CEILING, NOT_ALLOWED, NO_CEILING, NOT_HELD]
+                        .contains(&c.reason.as_str())
+            })
+    })
+}
 
 /// A short, stable digest of the rules asked for.
 fn rules_digest(rules: &[PolicyRule]) -> String {
@@ -330,13 +344,9 @@ async fn prune_other_names(
     uid: &str,
     keep: &str,
 ) -> Result<()> {
-    for old in ctx.children.cluster_roles.owned_by(uid, None) {
-        let is_role = old.labels().get(labels::COMPONENT).map(String::as_str) == Some("role");
-        if is_role && old.name_any() != keep && labels::is_owned_by(old.meta().labels.as_ref(), uid)
-        {
-            delete_checked(api, &old.name_any(), old.uid()).await?;
-        }
-    }
+    let from = Source::Cache(&ctx.children.cluster_roles);
+    let keep = std::collections::BTreeSet::from([keep.to_string()]);
+    prune(api, from, None, uid, "role", &keep).await?;
     Ok(())
 }
 

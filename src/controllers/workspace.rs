@@ -234,7 +234,7 @@ pub fn is_conflicted(ws: &Workspace) -> bool {
     ws.status.as_ref().is_some_and(|s| {
         s.conditions
             .iter()
-            .any(|c| c.type_ == "Ready" && c.reason == "NamespaceConflict")
+            .any(|c| c.type_ == "Ready" && c.reason == crate::apply::NAMESPACE_CONFLICT)
     })
 }
 
@@ -567,7 +567,7 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
                 // Access and copies first, while the operator may still write
                 // there: a kept namespace grants nothing and holds no copy
                 // (the users' own objects stay).
-                release_access_and_copies(ctx, &namespace).await?;
+                delete_everything_made_in(ctx, &namespace).await?;
                 // Drop the ownership marks (a merge patch: the namespace was
                 // created, not applied, so an apply could not remove them).
                 // Nothing of the operator's may ever delete it again.
@@ -601,7 +601,7 @@ async fn finalize(ws: &Workspace, org: Option<&Organization>, ctx: &Context) -> 
 /// member made them), read from the API server: the last look before the
 /// namespace is released. A kept namespace holds only the users' objects,
 /// so no mark in it claims anything for the operator any more.
-async fn release_access_and_copies(ctx: &Context, namespace: &str) -> Result<()> {
+async fn delete_everything_made_in(ctx: &Context, namespace: &str) -> Result<()> {
     use k8s_openapi::api::core::v1::Secret;
     async fn delete_marked<K>(ctx: &Context, namespace: &str) -> Result<()>
     where
@@ -752,18 +752,11 @@ fn credential_sharer(
     workspaces: &kube::runtime::reflector::Store<Guard>,
     meta: &kube::api::ObjectMeta,
 ) -> Option<ObjectRef<Guard>> {
-    use crate::resources::credentials::{COPY_COMPONENT, SOURCE_WORKSPACE};
-    let marks = meta.labels.clone().unwrap_or_default();
+    if let Some(origin) = crate::resources::credentials::copy_origin(meta) {
+        return Some(ObjectRef::new(&origin.workspace?).within(&origin.organization));
+    }
     let (org_of_ns, ws_of_ns) =
         crate::api::names::split_workspace_namespace(meta.namespace.as_deref()?)?;
-    let is_copy = marks.get(labels::MANAGED_BY).map(String::as_str)
-        == Some(labels::MANAGED_BY_VALUE)
-        && marks.get(labels::COMPONENT).map(String::as_str) == Some(COPY_COMPONENT);
-    if is_copy {
-        let org = marks.get(labels::ORGANIZATION)?;
-        let sharer = marks.get(SOURCE_WORKSPACE)?;
-        return (org == org_of_ns).then(|| ObjectRef::new(sharer).within(org));
-    }
     let sharer = ObjectRef::<Guard>::new(ws_of_ns).within(org_of_ns);
     let name = meta.name.as_deref()?;
     let shares_it = workspaces.get(&sharer).is_some_and(|g| {

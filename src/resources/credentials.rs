@@ -95,6 +95,30 @@ pub fn copy(
     }
 }
 
+/// Who shared a credential copy: its organization, and the sharing workspace
+/// (None when the organization shared it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyOrigin {
+    pub organization: String,
+    pub workspace: Option<String>,
+}
+
+/// The origin of a Secret the operator made as a copy (its marks), lying in
+/// a workspace namespace of that same organization; None for anything else,
+/// so that a tenant's labels on its own Secrets point at nobody.
+pub fn copy_origin(meta: &ObjectMeta) -> Option<CopyOrigin> {
+    let marks = meta.labels.as_ref()?;
+    let marked = marks.get(labels::MANAGED_BY).map(String::as_str)
+        == Some(labels::MANAGED_BY_VALUE)
+        && marks.get(labels::COMPONENT).map(String::as_str) == Some(COPY_COMPONENT);
+    let organization = marks.get(labels::ORGANIZATION)?;
+    let (ns_org, _) = crate::api::names::split_workspace_namespace(meta.namespace.as_deref()?)?;
+    (marked && ns_org == organization).then(|| CopyOrigin {
+        organization: organization.clone(),
+        workspace: marks.get(SOURCE_WORKSPACE).cloned(),
+    })
+}
+
 /// Whether `live` (a copy) still matches `desired`: same data, type and marks.
 pub fn copy_is_current(desired: &Secret, live: &Secret) -> bool {
     let marks_kept = desired
@@ -149,6 +173,28 @@ mod tests {
             &copy(&changed, "acme", "research", "u", None),
             &desired
         ));
+    }
+
+    #[test]
+    fn only_marked_copies_in_their_own_organization_have_an_origin() {
+        let copy = copy(&source(), "acme", "research", "ws-uid", Some("pay"));
+        assert_eq!(
+            copy_origin(&copy.metadata),
+            Some(CopyOrigin {
+                organization: "acme".into(),
+                workspace: Some("pay".into())
+            })
+        );
+        let mut elsewhere = copy.metadata.clone();
+        elsewhere.namespace = Some("globex--default".into());
+        assert_eq!(
+            copy_origin(&elsewhere),
+            None,
+            "labels pointing at another organization"
+        );
+        let mut unmarked = copy.metadata.clone();
+        unmarked.labels.as_mut().unwrap().remove(labels::MANAGED_BY);
+        assert_eq!(copy_origin(&unmarked), None);
     }
 
     #[test]

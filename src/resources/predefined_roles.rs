@@ -129,8 +129,18 @@ pub fn admin() -> WorkspaceRoleSpec {
     spec
 }
 
-/// Whether `name` is one of the predefined roles' names (which every
-/// organization keeps as defined, whatever labels a tenant changes).
+/// The definition of the predefined role `name`, if it is one (every
+/// organization keeps them as defined, whatever a tenant changes).
+pub fn definition(name: &str) -> Option<WorkspaceRoleSpec> {
+    match name {
+        ADMIN => Some(admin()),
+        EDITOR => Some(editor()),
+        VIEWER => Some(viewer()),
+        _ => None,
+    }
+}
+
+/// Whether `name` is one of the predefined roles' names.
 pub fn is_predefined_name(name: &str) -> bool {
     [ADMIN, EDITOR, VIEWER].contains(&name)
 }

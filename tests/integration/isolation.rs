@@ -129,8 +129,7 @@ const VERBS: [(&str, &str, &str); 10] = [
 ];
 
 /// The access review for column `verb` in namespace `ns`.
-fn ask(verb: usize, ns: &str) -> crate::ceiling::Ask {
-    use crate::ceiling::Ask;
+fn ask(verb: usize, ns: &str) -> crate::support::Ask {
     let (verb, resource, _) = VERBS[verb];
     if resource == "namespaces" {
         return Ask::the_namespace(verb, ns);
@@ -216,7 +215,7 @@ async fn every_user_gets_exactly_the_expected_access_in_every_tenant_namespace()
         for i in 0..VERBS.len() {
             let ask = ask(i, ns);
             assert!(
-                crate::ceiling::may(&admin, &ask).await,
+                crate::support::may(&admin, &ask).await,
                 "the cluster admin may not {ask}"
             );
         }
@@ -238,7 +237,7 @@ async fn every_user_gets_exactly_the_expected_access_in_every_tenant_namespace()
                 let mut cells = vec![];
                 for (i, (_, _, label)) in VERBS.iter().enumerate() {
                     let expected = held.iter().any(|g| allows(*g, i));
-                    let actual = crate::ceiling::may(&clients[user], &ask(i, ns)).await;
+                    let actual = crate::support::may(&clients[user], &ask(i, ns)).await;
                     checks += 1;
                     if actual != expected {
                         mismatches.push(format!(

@@ -27,7 +27,6 @@ use workspace_operator::api::{Organization, Workspace, WorkspaceMember, Workspac
 use workspace_operator::labels;
 use workspace_operator::resources::role_cluster_role_name;
 
-use crate::ceiling::{Ask, may};
 use crate::isolation::two_tenants;
 use crate::organizations::organization;
 use crate::support::*;

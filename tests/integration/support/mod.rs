@@ -11,6 +11,9 @@
 
 #![allow(dead_code)]
 
+mod access;
+pub use access::{Ask, may, may_on_namespace};
+
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -425,29 +428,9 @@ where
 /// Whether `client`'s user may `verb` `resource` (`group/resource` or a core
 /// resource) in `namespace`, as the API server decides for that user.
 pub async fn can(client: &Client, verb: &str, resource: &str, namespace: Option<&str>) -> bool {
-    use k8s_openapi::api::authorization::v1::{
-        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-    };
     let (group, resource) = resource.split_once('/').unwrap_or(("", resource));
-    let review = SelfSubjectAccessReview {
-        spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                group: Some(group.into()),
-                resource: Some(resource.into()),
-                verb: Some(verb.into()),
-                namespace: namespace.map(String::from),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Api::<SelfSubjectAccessReview>::all(client.clone())
-        .create(&PostParams::default(), &review)
-        .await
-        .expect("access review")
-        .status
-        .is_some_and(|s| s.allowed)
+    let ask = Ask::new(verb, group, resource);
+    may(client, &namespace.map_or(ask.clone(), |ns| ask.within(ns))).await
 }
 
 /// Waits until `client` may (`allowed`) or may not do something.
