@@ -213,6 +213,50 @@ async fn user_can(admin: &Client, user: &str, verb: &str, resource: &str, ns: &s
 }
 
 /// The admin impersonating the operator's own user, `workspace-operator`.
+/// An invite-only workspace `lab` made by `org_admin`, with test user `user`
+/// as a member (`lab-<user>`) holding `role`; returns the Workspace once it
+/// and the member are Ready.
+async fn lab_with_member(
+    admin: &Client,
+    org_admin: &Client,
+    org: &str,
+    user: &str,
+    role: &str,
+) -> Workspace {
+    let member = format!("lab-{user}");
+    apply(
+        org_admin,
+        &workspace_yaml(org, "lab", "{acceptAnonymous: false}"),
+    )
+    .await;
+    apply(
+        org_admin,
+        &member_yaml(
+            org,
+            &member,
+            "lab",
+            &format!("{{kind: User, name: {user}}}"),
+            &format!("[{role}]"),
+        ),
+    )
+    .await;
+    let ws = wait_ready(
+        &Api::<Workspace>::namespaced(admin.clone(), org),
+        "lab",
+        "True",
+        LIMIT,
+    )
+    .await;
+    wait_ready(
+        &Api::<WorkspaceMember>::namespaced(admin.clone(), org),
+        &member,
+        "True",
+        LIMIT,
+    )
+    .await;
+    ws
+}
+
 async fn as_operator() -> Client {
     let path = &cluster().admin_kubeconfig;
     let kubeconfig = Kubeconfig::read_from(path).expect("admin kubeconfig");
@@ -540,36 +584,7 @@ async fn generated_children_and_predefined_roles_are_put_back_exactly() {
     let ns = format!("{org}--lab");
     let alice = cluster().user("alice").await;
     let bob = cluster().user("bob").await;
-    apply(
-        &alice,
-        &workspace_yaml(&org, "lab", "{acceptAnonymous: false}"),
-    )
-    .await;
-    apply(
-        &alice,
-        &member_yaml(
-            &org,
-            "lab-bob",
-            "lab",
-            "{kind: User, name: bob}",
-            "[viewer]",
-        ),
-    )
-    .await;
-    wait_ready(
-        &Api::<Workspace>::namespaced(admin.clone(), &org),
-        "lab",
-        "True",
-        LIMIT,
-    )
-    .await;
-    wait_ready(
-        &Api::<WorkspaceMember>::namespaced(admin.clone(), &org),
-        "lab-bob",
-        "True",
-        LIMIT,
-    )
-    .await;
+    lab_with_member(&admin, &alice, &org, "bob", "viewer").await;
     wait_access(&bob, "list", "pods", &ns, true).await;
 
     // The isolation policy's ingress peer widened to every namespace.
@@ -1084,36 +1099,7 @@ async fn tenants_cannot_forge_the_operators_marks() {
     let ns = format!("{org}--lab");
     let alice = cluster().user("alice").await;
     let carol = cluster().user("carol").await;
-    apply(
-        &alice,
-        &workspace_yaml(&org, "lab", "{acceptAnonymous: false}"),
-    )
-    .await;
-    apply(
-        &alice,
-        &member_yaml(
-            &org,
-            "lab-carol",
-            "lab",
-            "{kind: User, name: carol}",
-            "[editor]",
-        ),
-    )
-    .await;
-    let ws = wait_ready(
-        &Api::<Workspace>::namespaced(admin.clone(), &org),
-        "lab",
-        "True",
-        LIMIT,
-    )
-    .await;
-    wait_ready(
-        &Api::<WorkspaceMember>::namespaced(admin.clone(), &org),
-        "lab-carol",
-        "True",
-        LIMIT,
-    )
-    .await;
+    let ws = lab_with_member(&admin, &alice, &org, "carol", "editor").await;
     wait_access(&carol, "create", "secrets", &ns, true).await;
 
     let marks = labels::child_labels(&org, Some("lab"), &ws.uid().unwrap(), "credential-copy");
