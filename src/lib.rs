@@ -1,14 +1,16 @@
 //! workspace-operator: organizations, workspaces, roles and members as
 //! Kubernetes objects, turned into namespaces, RBAC, quotas, network
 //! isolation and shared credentials.
+//!
+//! Rooms, from the bottom up (arrows point down only; docs/architecture.md):
+//! `api` (the four kinds) ← `ownership` (marks and derived names) ←
+//! `resources` (pure: decide and build) ← `runtime` (caches, applying,
+//! the reconcile driver, leader election, metrics) ← `controllers` ← main.
 
 pub mod api;
-pub mod apply;
 pub mod conditions;
 pub mod controllers;
 pub mod crds;
-pub mod error;
-pub mod labels;
-pub mod leader;
-pub mod metrics;
+pub mod ownership;
 pub mod resources;
+pub mod runtime;

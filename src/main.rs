@@ -4,9 +4,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
-use workspace_operator::error::StartupError;
-use workspace_operator::leader::{Elector, LeaseSettings};
-use workspace_operator::metrics::Metrics;
+use workspace_operator::controllers::StartupError;
+use workspace_operator::runtime::leader::{Elector, LeaseSettings};
+use workspace_operator::runtime::metrics::Metrics;
 use workspace_operator::{controllers, crds};
 
 /// Manages organizations, workspaces, roles and members declaratively.
@@ -125,7 +125,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
         .build();
     controllers::check_crds(&client).await?;
     if let Some(addr) = args.metrics_addr {
-        let server = workspace_operator::metrics::serve(addr, metrics.clone());
+        let server = workspace_operator::runtime::metrics::serve(addr, metrics.clone());
         tokio::spawn(async move {
             if let Err(e) = server.await {
                 tracing::error!(error = %e, "metrics server stopped");
@@ -151,7 +151,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
     let ctx = controllers::Context::new(client.clone(), settings, metrics.clone()).await?;
     metrics.ready.store(true, Ordering::Relaxed);
 
-    let terminated = controllers::termination_signal().boxed().shared();
+    let terminated = workspace_operator::runtime::pipeline::termination_signal().boxed().shared();
     if !args.leader_election {
         controllers::run(ctx, terminated).await;
         return Ok(ExitCode::SUCCESS);

@@ -1,112 +1,57 @@
-//! Keeps the copies of shared credentials in place for one sharing object (an
-//! Organization or a Workspace): creates and refreshes the copies it wants,
-//! removes those it no longer wants, and reports what it could not do.
+//! Shared credentials, for both kinds that share (Organization and
+//! Workspace): whom a Secret's change concerns (`sharer_of_secret`, on the
+//! shared cache of Secrets' metadata), and keeping the copies in place for
+//! one sharer (`sync`): created and refreshed where wanted, removed where
+//! not, with what could not be done reported. What a copy is, and which
+//! workspaces get one, is decided in `resources::credentials`.
 
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use kube::{Resource, ResourceExt};
 
 use super::Context;
-use super::member::{NamespaceOwner, namespace_owner};
-use crate::api::names::workspace_namespace;
-use crate::apply::delete_checked;
-use crate::error::{Error, Result};
-use crate::labels::{self, FIELD_MANAGER};
-use crate::resources::credentials::{COPY_COMPONENT, Share, copy, copy_is_current};
+use crate::ownership::names::{self, workspace_namespace};
+use crate::ownership::{self, Component, FIELD_MANAGER, Owner};
+use crate::resources::credentials::{Share, ShareProblems, copy, copy_is_current, sharer_of_copy};
+use crate::resources::{NamespaceOwner, namespace_owner};
+use crate::runtime::apply::delete_checked;
+use crate::runtime::{Error, Result};
 
-/// What kept a share from being carried out, for the sharer's status.
-#[derive(Debug, Default)]
-pub struct ShareProblems {
-    pub missing_sources: Vec<String>,
-    pub unknown_workspaces: Vec<String>,
-    pub conflicts: Vec<String>,
-    /// Target workspaces whose namespace the operator did not make for them.
-    pub not_owned: Vec<String>,
-    /// Copies the API server refused (for example a Secret type that needs
-    /// fields a copy cannot carry).
-    pub failed: Vec<String>,
-}
-
-impl ShareProblems {
-    pub fn is_empty(&self) -> bool {
-        self.missing_sources.is_empty()
-            && self.unknown_workspaces.is_empty()
-            && self.conflicts.is_empty()
-            && self.not_owned.is_empty()
-            && self.failed.is_empty()
+/// The sharer a Secret's change concerns: for a copy the operator made,
+/// whoever shared it; for a Secret in a workspace or organization
+/// namespace, that workspace or organization, only if it shares a Secret
+/// of that name. Anything else wakes nobody: a tenant labelling or
+/// touching its own Secrets must not make the operator work for others.
+pub fn sharer_of_secret(ctx: &Context, meta: &ObjectMeta) -> Option<Owner> {
+    if let Some(sharer) = sharer_of_copy(meta) {
+        return Some(sharer);
     }
-
-    /// The sharer's `CredentialsShared` condition; None when it shares nothing.
-    pub fn aspect(self, shares: &[Share]) -> Option<crate::conditions::Aspect> {
-        if shares.is_empty() && self.is_empty() {
-            return None;
-        }
-        let n = shares.len();
-        Some(match self.into_error() {
-            Some(err) => ("CredentialsShared", false, err.category(), err.to_string()),
-            None => (
-                "CredentialsShared",
-                true,
-                "Shared",
-                format!("{n} credential(s) shared"),
-            ),
-        })
+    let (namespace, name) = (meta.namespace.as_deref()?, meta.name.as_deref()?);
+    if let Some((org, ws)) = names::split_workspace_namespace(namespace) {
+        let sharer = ctx.workspace(&names::organization_namespace(org), ws)?;
+        let shares_it = sharer
+            .spec
+            .shared_credentials
+            .iter()
+            .flatten()
+            .any(|c| c.secret_name == name);
+        return shares_it.then(|| Owner::Workspace {
+            organization: org.into(),
+            name: ws.into(),
+        });
     }
-
-    /// As an error for the sharer's status, or None.
-    pub fn into_error(self) -> Option<Error> {
-        if self.is_empty() {
-            return None;
-        }
-        let mut parts = vec![];
-        if !self.missing_sources.is_empty() {
-            parts.push(format!(
-                "source Secret not found: {}",
-                self.missing_sources.join(", ")
-            ));
-        }
-        if !self.unknown_workspaces.is_empty() {
-            parts.push(format!(
-                "no such workspace in this organization: {} (sharing never crosses organizations)",
-                self.unknown_workspaces.join(", ")
-            ));
-        }
-        if !self.conflicts.is_empty() {
-            parts.push(format!(
-                "a Secret not made by the operator already has the name; it is left alone: {}",
-                self.conflicts.join(", ")
-            ));
-        }
-        if !self.not_owned.is_empty() {
-            parts.push(format!(
-                "the namespace of workspace(s) {} was not made by workspace-operator for them; no copy is written there",
-                self.not_owned.join(", ")
-            ));
-        }
-        if !self.failed.is_empty() {
-            parts.push(format!(
-                "the API server refused these copies: {}",
-                self.failed.join("; ")
-            ));
-        }
-        let reason = if !self.failed.is_empty() {
-            "CopyRefused"
-        } else if !self.not_owned.is_empty() {
-            "NamespaceNotOwned"
-        } else if !self.conflicts.is_empty() {
-            "CredentialConflict"
-        } else if !self.missing_sources.is_empty() {
-            "SourceSecretNotFound"
-        } else {
-            "UnknownWorkspace"
-        };
-        Some(Error::Spec {
-            reason,
-            message: parts.join("; "),
-        })
-    }
+    let org = ctx.organization(namespace)?;
+    let shares_it = org
+        .spec
+        .shared_credentials
+        .iter()
+        .flatten()
+        .any(|c| c.secret_name == name);
+    shares_it.then(|| Owner::Organization {
+        name: namespace.into(),
+    })
 }
 
 /// Makes the copies of `shares` (Secrets of `source_namespace`) in the
@@ -120,15 +65,18 @@ pub async fn sync(
     sharer_uid: &str,
     shares: &[Share],
 ) -> Result<ShareProblems> {
-    let mut problems = ShareProblems::default();
+    let mut problems = ShareProblems {
+        shares: shares.len(),
+        ..Default::default()
+    };
     let mut first_error: Option<Error> = None;
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
-    let sources: Api<Secret> = Api::namespaced(ctx.client.clone(), source_namespace);
+    let sources: Api<Secret> = Api::namespaced(ctx.client().clone(), source_namespace);
     for share in shares {
         let Some(source) = sources
             .get_opt(&share.secret)
             .await
-            .map_err(Error::kube(format!(
+            .map_err(Error::request(format!(
                 "reading Secret {source_namespace}/{}",
                 share.secret
             )))?
@@ -151,7 +99,8 @@ pub async fn sync(
             let desired = copy(&source, organization, target, sharer_uid, source_workspace);
             let ns = workspace_namespace(organization, target);
             // Only into the namespace the operator made for that very workspace.
-            match namespace_owner(ctx, &ns, &ws) {
+            let cached = ctx.children.namespaces.get(None, &ns);
+            match namespace_owner(cached.as_deref().map(|n| &n.metadata), &ws) {
                 NamespaceOwner::ThisWorkspace => {}
                 NamespaceOwner::NotYet => {
                     // Its namespace appearing wakes the sharers again.
@@ -169,7 +118,7 @@ pub async fn sync(
             match ensure_copy(ctx, &ns, &desired, sharer_uid).await {
                 Ok(true) => {}
                 Ok(false) => problems.conflicts.push(format!("{ns}/{}", share.secret)),
-                Err(err) if is_refusal(&err) => {
+                Err(err) if err.is_refusal() => {
                     problems
                         .failed
                         .push(format!("{ns}/{}: {err}", share.secret));
@@ -195,7 +144,7 @@ pub async fn sync(
 /// Creates or replaces one copy. Returns false when the name is held by a
 /// Secret the operator did not make for this sharer (left untouched).
 async fn ensure_copy(ctx: &Context, ns: &str, desired: &Secret, sharer_uid: &str) -> Result<bool> {
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let api: Api<Secret> = Api::namespaced(ctx.client().clone(), ns);
     let name = desired.name_any();
     let pp = PostParams {
         field_manager: Some(FIELD_MANAGER.into()),
@@ -204,9 +153,9 @@ async fn ensure_copy(ctx: &Context, ns: &str, desired: &Secret, sharer_uid: &str
     match api
         .get_opt(&name)
         .await
-        .map_err(Error::kube(format!("reading Secret {ns}/{name}")))?
+        .map_err(Error::request(format!("reading Secret {ns}/{name}")))?
     {
-        Some(live) if !labels::is_owned_by(live.meta().labels.as_ref(), sharer_uid) => {
+        Some(live) if !ownership::is_owned_by(live.meta().labels.as_ref(), sharer_uid) => {
             return Ok(false);
         }
         Some(live) if copy_is_current(desired, &live) => return Ok(true),
@@ -227,43 +176,43 @@ async fn ensure_copy(ctx: &Context, ns: &str, desired: &Secret, sharer_uid: &str
         }
         // Made meanwhile by someone: look again next time.
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(true),
-        Err(e) => Err(Error::kube(format!("creating Secret {ns}/{name}"))(e)),
+        Err(e) => Err(Error::request(format!("creating Secret {ns}/{name}"))(e)),
     }
 }
 
-/// Whether the API server refused a write for good (invalid, forbidden by a
-/// policy): reported, not retried until something changes.
-fn is_refusal(err: &Error) -> bool {
-    matches!(err, Error::Kube { source: kube::Error::Api(s), .. } if matches!(s.code, 400 | 403 | 422))
-}
-
 /// Deletes the copies made by `sharer_uid` that are not `wanted`. `fresh`:
-/// read them from etcd (before a finalizer goes), else from the API
-/// server's watch cache.
+/// read them from the API server (the last look before a finalizer goes),
+/// else from the shared cache of Secrets' metadata.
 pub async fn prune_copies(
     ctx: &Context,
     sharer_uid: &str,
     wanted: &BTreeSet<(String, String)>,
     fresh: bool,
 ) -> Result<usize> {
-    let selector = format!(
-        "{}={sharer_uid},{}={COPY_COMPONENT}",
-        labels::OWNER_UID,
-        labels::COMPONENT
-    );
-    // Served from the API server's watch cache (resourceVersion 0): a list
-    // per reconcile must not cost a read of every Secret in etcd. A copy
-    // made a moment ago and not in it yet is pruned on a later pass.
-    let params = ListParams::default().labels(&selector);
-    let params = if fresh { params } else { params.match_any() };
-    let copies = Api::<Secret>::all(ctx.client.clone())
-        .list_metadata(&params)
-        .await
-        .map_err(Error::kube("listing credential copies"))?;
+    let copies: Vec<ObjectMeta> = if fresh {
+        let selector = ownership::component_selector(sharer_uid, Component::CredentialCopy);
+        Api::<Secret>::all(ctx.client().clone())
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await
+            .map_err(Error::request("listing credential copies"))?
+            .items
+            .into_iter()
+            .map(|c| c.metadata)
+            .collect()
+    } else {
+        ctx.secrets
+            .owned_by(sharer_uid, None)
+            .into_iter()
+            .map(|c| c.metadata.clone())
+            .collect()
+    };
     let mut deleted = 0;
-    for c in copies.items {
-        let key = (c.namespace().unwrap_or_default(), c.name_any());
-        if wanted.contains(&key) || !labels::is_owned_by(c.metadata.labels.as_ref(), sharer_uid) {
+    for c in copies {
+        let key = (c.namespace.clone().unwrap_or_default(), c.name.clone().unwrap_or_default());
+        if wanted.contains(&key)
+            || ownership::component_of(&c) != Some(Component::CredentialCopy)
+            || !ownership::is_owned_by(c.labels.as_ref(), sharer_uid)
+        {
             continue;
         }
         // Only in namespaces the operator made: anywhere else it writes
@@ -272,8 +221,8 @@ pub async fn prune_copies(
         if ctx.children.namespaces.get(None, &key.0).is_none() {
             continue;
         }
-        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &key.0);
-        if delete_checked(&api, &key.1, c.uid()).await? {
+        let api: Api<Secret> = Api::namespaced(ctx.client().clone(), &key.0);
+        if delete_checked(&api, &key.1, c.uid.clone()).await? {
             deleted += 1;
         }
     }

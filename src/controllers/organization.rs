@@ -1,41 +1,60 @@
-//! Organization controller: its namespace, its admins' access, the predefined
-//! roles and the default workspace; on deletion, waits for its workspaces.
+//! Organization controller: its namespace, its admins' access, the
+//! predefined roles, the default workspace and its credential shares
+//! (decided in `resources::organization`); on deletion, waits for its
+//! workspaces.
 
 use std::sync::Arc;
 
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams};
 use kube::core::DeserializeGuard;
-use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use tracing::instrument;
 
-use super::{Context, drain, informer, ref_from_labels, writes};
-use crate::api::common::conditions::DELETION_BLOCKED;
-use crate::api::names::organization_namespace;
+use super::{Context, credentials};
+use crate::api::common::Condition;
 use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
 use crate::api::{Organization, Workspace, WorkspaceRole};
-use crate::apply::{
-    Source, apply_unless_contained, apply_unless_current, delete_owned, ensure_cached, ensure_owned,
+use crate::conditions::{Aspect, Outcome};
+use crate::ownership::names::{ORGANIZATION_ADMINS_BINDING, organization_namespace};
+use crate::ownership::{Owner, owner_of};
+use crate::resources::credentials::ShareProblems;
+use crate::resources::decision::Decision;
+use crate::resources::organization::{
+    self as decide, OrganizationFacts, OrganizationInput, OrganizationWrites,
+    default_workspace_name,
 };
-use crate::conditions::{self, Aspect, Outcome};
-use crate::error::{Error, Result};
-use crate::labels;
-use crate::resources::organization::{self as build, default_workspace_name};
 use crate::resources::predefined_roles;
+use crate::runtime::apply::{Owned, Source, apply_unless_contained, apply_unless_current};
+use crate::runtime::informer::{self, valid};
+use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
+use crate::runtime::{Error, Result};
 
 type Guard = DeserializeGuard<Organization>;
 
+pub struct Organizations {
+    ctx: Arc<Context>,
+}
+
+fn organization_ref(owner: Owner) -> Option<ObjectRef<Guard>> {
+    match owner {
+        Owner::Organization { name } => Some(ObjectRef::new(&name)),
+        _ => None,
+    }
+}
+
+/// The organization that made `meta`, if an organization did.
+fn made_by_organization(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
+    organization_ref(owner_of(meta)?)
+}
+
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
-    let client = ctx.client.clone();
-    let orgs = ctx.organizations.store.clone();
-    let sharing = ctx.organizations.store.clone();
+    let (sharing, by_secret) = (ctx.clone(), ctx.clone());
     let cached = &ctx.children;
-    let controller = super::controller_of(&ctx.organizations, &ctx.settings)
+    let controller = pipeline::controller_of(&ctx.organizations, ctx.runtime.concurrency)
         // Workspaces change the count, and their deletion unblocks ours.
         .watches_shared_stream(
             ctx.workspaces
@@ -49,57 +68,35 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 .then(|| r.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)))
                 .flatten()
         })
-        .watches_shared_stream(cached.namespaces.subscribe(), move |o| {
+        .watches_shared_stream(cached.namespaces.subscribe(), move |n| match owner_of(&n.metadata)? {
             // A workspace's namespace appearing: the organization's shares
             // can be copied into it now (only into namespaces it made).
-            if let Some(org) = o.labels().get(labels::ORGANIZATION)
-                && o.labels().contains_key(labels::WORKSPACE)
-            {
-                let org = ObjectRef::<Guard>::new(org);
+            Owner::Workspace { organization, .. } => {
                 let shares = sharing
-                    .get(&org)
-                    .and_then(|g| super::valid(&g).map(|o| o.spec.shared_credentials.is_some()))
-                    .unwrap_or(false);
-                return shares.then_some(org);
+                    .organization(&organization)
+                    .is_some_and(|o| o.spec.shared_credentials.is_some());
+                shares.then(|| ObjectRef::new(&organization))
             }
-            org_child(&o.metadata)
+            owner => organization_ref(owner),
         })
-        .watches_shared_stream(cached.roles.subscribe(), |o| org_child(&o.metadata))
-        .watches_shared_stream(cached.role_bindings.subscribe(), |o| org_child(&o.metadata))
+        .watches_shared_stream(cached.roles.subscribe(), |o| made_by_organization(&o.metadata))
+        .watches_shared_stream(cached.role_bindings.subscribe(), |o| {
+            made_by_organization(&o.metadata)
+        })
         .watches_shared_stream(cached.cluster_role_bindings.subscribe(), |o| {
-            org_child(&o.metadata)
+            made_by_organization(&o.metadata)
         })
         // Shared credentials: a source in the organization namespace, or a copy.
-        .watches_stream(super::workspace::all_secrets(&client), move |s| {
-            // A copy the organization (not a workspace) shared.
-            if let Some(origin) = crate::resources::credentials::copy_origin(&s.metadata) {
-                return origin
-                    .workspace
-                    .is_none()
-                    .then(|| ObjectRef::<Guard>::new(&origin.organization));
-            }
-            let ns = s.metadata.namespace.as_deref()?;
-            // A source: a Secret of the organization namespace that it shares.
-            let org = ObjectRef::<Guard>::new(ns);
-            let name = s.metadata.name.as_deref()?;
-            let shares_it = orgs.get(&org).is_some_and(|g| {
-                super::valid(&g).is_some_and(|o| {
-                    o.spec
-                        .shared_credentials
-                        .iter()
-                        .flatten()
-                        .any(|c| c.secret_name == name)
-                })
-            });
-            shares_it.then_some(org)
+        .watches_shared_stream(ctx.secrets.subscribe(), move |s| {
+            organization_ref(credentials::sharer_of_secret(&by_secret, &s.metadata)?)
         })
         .graceful_shutdown_on(shutdown)
         .run(
-            |obj, ctx| super::timed("Organization", ctx.clone(), reconcile(obj, ctx)),
-            super::error_policy,
-            ctx.clone(),
+            pipeline::reconcile::<Organizations>,
+            pipeline::error_policy::<Organizations>,
+            Arc::new(Organizations { ctx: ctx.clone() }),
         );
-    drain("Organization", controller).await;
+    pipeline::drain("Organization", controller).await;
 }
 
 /// What the organization keeps of a predefined role: its spec (generation)
@@ -112,294 +109,162 @@ fn predefined_signature(role: &DeserializeGuard<WorkspaceRole>) -> u64 {
     h.finish()
 }
 
-/// The organization that made `meta`, if it is an organization's own child
-/// (not a workspace's or a member's).
-fn org_child(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
-    let marks = meta.labels.as_ref()?;
-    if marks.contains_key(labels::WORKSPACE)
-        || marks.contains_key(crate::resources::member::MEMBER_LABEL)
-    {
-        return None;
+impl Organizations {
+    fn workspaces_of(&self, org: &Organization) -> Vec<Workspace> {
+        let mut list = self.ctx.workspaces_in(&organization_namespace(&org.name_any()));
+        list.sort_by_key(|w| w.name_any());
+        list
     }
-    ref_from_labels(meta, false)
 }
 
-fn workspaces_of(org: &Organization, ctx: &Context) -> Vec<Workspace> {
-    let mut list = ctx.workspaces_in(&organization_namespace(&org.name_any()));
-    list.sort_by_key(|w| w.name_any());
-    list
-}
+impl Reconciler for Organizations {
+    type Kind = Organization;
+    type Status = OrganizationStatus;
+    type Input = OrganizationInput;
+    type Children = OrganizationWrites;
+    type Facts = OrganizationFacts;
+    type Applied = ShareProblems;
+    const KIND: &'static str = "Organization";
 
-#[instrument(skip_all, fields(organization = %guard.name_any()))]
-async fn reconcile(guard: Arc<Guard>, ctx: Arc<Context>) -> Result<Action> {
-    let org = match &guard.0 {
-        Ok(org) => org,
-        Err(invalid) => {
-            tracing::warn!(error = %invalid, "Organization cannot be decoded; waiting for it to change");
-            return Ok(Action::await_change());
+    fn runtime(&self) -> &Runtime {
+        &self.ctx.runtime
+    }
+
+    fn status_of(org: &Organization) -> Option<&OrganizationStatus> {
+        org.status.as_ref()
+    }
+
+    fn conditions_of(status: &OrganizationStatus) -> &[Condition] {
+        &status.conditions
+    }
+
+    fn api(&self, _: &Organization) -> Api<Organization> {
+        Api::all(self.ctx.client().clone())
+    }
+
+    async fn read(&self, org: &Organization) -> Result<OrganizationInput> {
+        Ok(OrganizationInput {
+            workspaces: self.workspaces_of(org),
+        })
+    }
+
+    fn decide(
+        &self,
+        org: &Organization,
+        input: &OrganizationInput,
+    ) -> Decision<OrganizationWrites, OrganizationFacts> {
+        decide::decide(org, input)
+    }
+
+    async fn apply(&self, org: &Organization, children: OrganizationWrites) -> Result<ShareProblems> {
+        let OrganizationWrites {
+            namespace,
+            admin_role,
+            admin_binding,
+            reader_cluster_role,
+            reader_binding,
+            predefined_roles,
+            default_workspace,
+            shares,
+        } = children;
+        let ctx = &self.ctx;
+        let uid = org.uid().unwrap_or_default();
+        let ns = organization_namespace(&org.name_any());
+        let here = Some(ns.as_str());
+        let owned = Owned::new(ctx.client(), &uid);
+        let cached = &ctx.children;
+        owned.claimed(&cached.namespaces, &namespace).await?;
+        owned.one(&cached.roles, &admin_role).await?;
+        owned
+            .optional::<RoleBinding>(&cached.role_bindings, here, ORGANIZATION_ADMINS_BINDING, admin_binding.as_ref())
+            .await?;
+        owned.one(&cached.cluster_roles, &reader_cluster_role).await?;
+        owned
+            .optional::<ClusterRoleBinding>(
+                &cached.cluster_role_bindings,
+                None,
+                &reader_cluster_role.name_any(),
+                reader_binding.as_ref(),
+            )
+            .await?;
+        // The predefined roles and the default workspace are objects of the
+        // four kinds, not children with marks of their own: written when
+        // they differ from what the cache holds.
+        let workspace_roles: Api<WorkspaceRole> = Api::namespaced(ctx.client().clone(), &ns);
+        for role in &predefined_roles {
+            let live = ctx.roles.get(here, &role.name_any());
+            apply_unless_current(&workspace_roles, live.as_deref().and_then(valid), role).await?;
         }
-    };
-    if org.meta().deletion_timestamp.is_some() {
-        return finalize(org, &ctx).await;
+        let workspaces: Api<Workspace> = Api::namespaced(ctx.client().clone(), &ns);
+        let live = ctx.workspaces.get(here, &default_workspace.name_any());
+        // Only its mark is the operator's: the spec stays the users' to set.
+        apply_unless_contained(&workspaces, live.as_deref().and_then(valid), &default_workspace)
+            .await?;
+        credentials::sync(ctx, &org.name_any(), &ns, None, &uid, &shares).await
     }
-    if !writes::has_finalizer(org) {
-        patch_finalizers(org, &ctx, true).await?;
+
+    fn aspect(applied: &ShareProblems) -> Option<Aspect> {
+        applied.aspect()
     }
-    match apply_children(org, &ctx).await {
-        Ok(shared) => {
-            ctx.succeeded(org);
-            let ns = organization_namespace(&org.name_any());
-            let outcome = Outcome::Ready {
-                reason: "Ready",
-                message: format!(
-                    "namespace {ns}, admin access, roles and the default workspace are in place"
+
+    fn status(
+        &self,
+        org: &Organization,
+        facts: &OrganizationFacts,
+        _outcome: &Outcome,
+        conditions: Vec<Condition>,
+    ) -> OrganizationStatus {
+        let defaults = org.spec.defaults.as_ref();
+        OrganizationStatus {
+            namespace: Some(organization_namespace(&org.name_any())),
+            workspaces: Some(facts.workspaces),
+            default_workspace: Some(default_workspace_name(org).to_string()),
+            effective_defaults: Some(WorkspaceDefaults {
+                accept_anonymous: Some(defaults.and_then(|d| d.accept_anonymous).unwrap_or(true)),
+                anonymous_role: Some(
+                    defaults
+                        .and_then(|d| d.anonymous_role.clone())
+                        .unwrap_or_else(|| predefined_roles::VIEWER.into()),
                 ),
-            };
-            write_status_shared(org, &ctx, outcome, None, shared).await?;
-            Ok(Action::requeue(ctx.settings.resync))
-        }
-        Err(err @ (Error::Spec { .. } | Error::Conflict { .. })) => {
-            write_status(
-                org,
-                &ctx,
-                Outcome::Stalled {
-                    reason: err.category(),
-                    message: err.to_string(),
-                },
-                None,
-            )
-            .await?;
-            Ok(super::spec_error_action(&err))
-        }
-        Err(err) => {
-            write_status(
-                org,
-                &ctx,
-                Outcome::Progressing {
-                    reason: "Reconciling",
-                    message: err.to_string(),
-                },
-                None,
-            )
-            .await?;
-            Err(err)
+                plan: defaults.and_then(|d| d.plan.clone()),
+                network_isolation: Some(defaults.and_then(|d| d.network_isolation).unwrap_or(true)),
+            }),
+            conditions,
+            observed_generation: org.meta().generation,
         }
     }
-}
 
-async fn apply_children(org: &Organization, ctx: &Context) -> Result<Option<Aspect>> {
-    let children = build::build(org);
-    let uid = org.uid().unwrap_or_default();
-    let client = &ctx.client;
-    let ns = organization_namespace(&org.name_any());
-
-    let cached = &ctx.children;
-    let namespaces = Api::<Namespace>::all(client.clone());
-    ensure_owned(&namespaces, &cached.namespaces, &children.namespace, &uid).await?;
-    let roles: Api<Role> = Api::namespaced(client.clone(), &ns);
-    ensure_cached(&roles, &cached.roles, &children.admin_role).await?;
-    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
-    match &children.admin_binding {
-        Some(b) => ensure_cached(&bindings, &cached.role_bindings, b)
-            .await
-            .map(drop)?,
-        None => delete_owned(
-            &bindings,
-            Source::Cache(&cached.role_bindings),
-            Some(&ns),
-            "workspaces.dev:organization-admins",
-            &uid,
-        )
-        .await
-        .map(drop)?,
-    }
-    let cluster_roles: Api<ClusterRole> = Api::all(client.clone());
-    ensure_cached(
-        &cluster_roles,
-        &cached.cluster_roles,
-        &children.reader_cluster_role,
-    )
-    .await?;
-    let cluster_bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
-    match &children.reader_binding {
-        Some(b) => ensure_cached(&cluster_bindings, &cached.cluster_role_bindings, b)
-            .await
-            .map(drop)?,
-        None => delete_owned(
-            &cluster_bindings,
-            Source::Cache(&cached.cluster_role_bindings),
-            None,
-            &children.reader_cluster_role.name_any(),
-            &uid,
-        )
-        .await
-        .map(drop)?,
-    }
-    let workspace_roles: Api<WorkspaceRole> = Api::namespaced(client.clone(), &ns);
-    for role in &children.predefined_roles {
-        let live = ctx.roles.get(Some(&ns), &role.name_any());
-        let live = live.as_deref().and_then(super::valid);
-        apply_unless_current(&workspace_roles, live, role).await?;
-    }
-    let workspaces: Api<Workspace> = Api::namespaced(client.clone(), &ns);
-    let default = &children.default_workspace;
-    let live = ctx.workspaces.get(Some(&ns), &default.name_any());
-    // Only its mark is the operator's: the spec stays the users' to set.
-    apply_unless_contained(&workspaces, live.as_deref().and_then(super::valid), default).await?;
-
-    let targets: Vec<Workspace> = workspaces_of(org, ctx)
-        .into_iter()
-        .filter(|w| w.meta().deletion_timestamp.is_none())
-        .collect();
-    let shares = crate::resources::credentials::organization_shares(org, &targets);
-    let problems = super::credentials::sync(ctx, &org.name_any(), &ns, None, &uid, &shares).await?;
-    Ok(problems.aspect(&shares))
-}
-
-async fn patch_finalizers(org: &Organization, ctx: &Context, add: bool) -> Result<()> {
-    writes::set_finalizer(ctx, &Api::<Organization>::all(ctx.client.clone()), org, add).await
-}
-
-async fn finalize(org: &Organization, ctx: &Context) -> Result<Action> {
-    if !writes::has_finalizer(org) {
-        return Ok(Action::await_change());
-    }
-    let name = org.name_any();
-    let ns = organization_namespace(&name);
-    let workspaces = workspaces_of(org, ctx);
-    let default_name = default_workspace_name(org);
-    let others: Vec<String> = workspaces
-        .iter()
-        .map(|w| w.name_any())
-        .filter(|n| n != default_name)
-        .collect();
-    if !others.is_empty() {
-        let why = format!(
-            "{} workspace(s) remain: {}. Delete them first: kubectl delete workspace -n {ns} {}",
-            others.len(),
-            others.join(", "),
-            others.join(" ")
-        );
-        let was = org.status.as_ref().is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == DELETION_BLOCKED && c.message == why)
-        });
-        if !was {
-            ctx.event(org, EventType::Warning, "DeletionBlocked", why.clone())
+    async fn cleanup(&self, org: &Organization) -> Result<Cleanup> {
+        let ctx = &self.ctx;
+        let ns = organization_namespace(&org.name_any());
+        // Only the default workspace is left: delete it, and wait until it
+        // is gone (its own finalizer removes its namespace).
+        if let Some(default) = self.workspaces_of(org).first() {
+            let name = default_workspace_name(org);
+            if default.meta().deletion_timestamp.is_none() {
+                let api: Api<Workspace> = Api::namespaced(ctx.client().clone(), &ns);
+                match api.delete(name, &DeleteParams::background()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(Error::request("deleting the default workspace")(e)),
+                }
+            }
+            return Ok(Cleanup::Waiting(format!(
+                "waiting for the default workspace {name} to be deleted"
+            )));
+        }
+        let uid = org.uid().unwrap_or_default();
+        credentials::prune_copies(ctx, &uid, &Default::default(), true).await?;
+        let owned = Owned::new(ctx.client(), &uid);
+        if owned.delete::<Namespace>(Source::Server, None, &ns).await? {
+            let note = format!("namespace {ns} is being deleted");
+            ctx.runtime
+                .reporter
+                .event(org, EventType::Normal, "NamespaceDeleted", note)
                 .await;
         }
-        write_status(
-            org,
-            ctx,
-            Outcome::Progressing {
-                reason: "DeletionBlocked",
-                message: why.clone(),
-            },
-            Some(&why),
-        )
-        .await?;
-        return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
+        // The reader ClusterRole and its binding carry an owner reference to
+        // the organization: the garbage collector removes them.
+        Ok(Cleanup::Done)
     }
-    // Only the default workspace is left: delete it, and wait until it is gone
-    // (its own finalizer removes its namespace).
-    if let Some(default) = workspaces.first() {
-        if default.meta().deletion_timestamp.is_none() {
-            let api: Api<Workspace> = Api::namespaced(ctx.client.clone(), &ns);
-            match api.delete(default_name, &DeleteParams::background()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(Error::kube("deleting the default workspace")(e)),
-            }
-        }
-        let why = format!("waiting for the default workspace {default_name} to be deleted");
-        write_status(
-            org,
-            ctx,
-            Outcome::Progressing {
-                reason: "Deleting",
-                message: why,
-            },
-            None,
-        )
-        .await?;
-        return Ok(Action::requeue(super::WAIT_FOR_OTHERS));
-    }
-    let uid = org.uid().unwrap_or_default();
-    super::credentials::prune_copies(ctx, &uid, &Default::default(), true).await?;
-    let namespaces = Api::<Namespace>::all(ctx.client.clone());
-    if delete_owned(&namespaces, Source::Server, None, &ns, &uid).await? {
-        ctx.event(
-            org,
-            EventType::Normal,
-            "NamespaceDeleted",
-            format!("namespace {ns} is being deleted"),
-        )
-        .await;
-    }
-    // The reader ClusterRole and its binding carry an owner reference to the
-    // organization: the garbage collector removes them.
-    patch_finalizers(org, ctx, false).await?;
-    Ok(Action::await_change())
-}
-
-async fn write_status(
-    org: &Organization,
-    ctx: &Context,
-    outcome: Outcome,
-    deletion_blocked: Option<&str>,
-) -> Result<()> {
-    write_status_shared(org, ctx, outcome, deletion_blocked, None).await
-}
-
-async fn write_status_shared(
-    org: &Organization,
-    ctx: &Context,
-    outcome: Outcome,
-    deletion_blocked: Option<&str>,
-    shared: Option<Aspect>,
-) -> Result<()> {
-    let old = org.status.clone().unwrap_or_default();
-    let now = conditions::now();
-    let conditions = conditions::next_with_aspect(
-        &old.conditions,
-        &outcome,
-        deletion_blocked,
-        shared.as_ref(),
-        org.meta().generation,
-        &now,
-    );
-    if let Some(aspect) = &shared {
-        super::workspace::announce_aspect(ctx, org, &old.conditions, aspect).await;
-    }
-    let defaults = org.spec.defaults.as_ref();
-    let status = OrganizationStatus {
-        namespace: Some(organization_namespace(&org.name_any())),
-        workspaces: Some(workspaces_of(org, ctx).len() as i32),
-        default_workspace: Some(default_workspace_name(org).to_string()),
-        effective_defaults: Some(WorkspaceDefaults {
-            accept_anonymous: Some(defaults.and_then(|d| d.accept_anonymous).unwrap_or(true)),
-            anonymous_role: Some(
-                defaults
-                    .and_then(|d| d.anonymous_role.clone())
-                    .unwrap_or_else(|| predefined_roles::VIEWER.into()),
-            ),
-            plan: defaults.and_then(|d| d.plan.clone()),
-            network_isolation: Some(defaults.and_then(|d| d.network_isolation).unwrap_or(true)),
-        }),
-        conditions,
-        observed_generation: org.meta().generation,
-    };
-    let api = Api::<Organization>::all(ctx.client.clone());
-    let conditions = (old.conditions.as_slice(), status.conditions.as_slice());
-    writes::write_status(
-        ctx,
-        &api,
-        org,
-        &old,
-        &status,
-        conditions,
-        deletion_blocked.is_some(),
-    )
-    .await
 }

@@ -7,15 +7,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 
-use crate::api::names::workspace_namespace;
 use crate::api::{Organization, Workspace};
-use crate::labels;
-
-pub const COPY_COMPONENT: &str = "credential-copy";
-pub const SOURCE_NAMESPACE: &str = "workspaces.dev/source-namespace";
-pub const SOURCE_NAME: &str = "workspaces.dev/source-name";
-/// On copies shared by a workspace: that workspace's name.
-pub const SOURCE_WORKSPACE: &str = "workspaces.dev/source-workspace";
+use crate::conditions::Aspect;
+use crate::ownership::names::workspace_namespace;
+use crate::ownership::{self, Owner};
 
 /// One Secret shared with some workspaces.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,15 +59,14 @@ pub fn copy(
     sharer_uid: &str,
     source_workspace: Option<&str>,
 ) -> Secret {
-    let mut labels = labels::child_labels(organization, Some(target), sharer_uid, COPY_COMPONENT);
-    labels.insert(
-        SOURCE_NAMESPACE.into(),
-        source.namespace().unwrap_or_default(),
+    let source_namespace = source.namespace().unwrap_or_default();
+    let labels = ownership::copy_marks(
+        organization,
+        target,
+        sharer_uid,
+        source_workspace,
+        (&source_namespace, &source.name_any()),
     );
-    labels.insert(SOURCE_NAME.into(), source.name_any());
-    if let Some(ws) = source_workspace {
-        labels.insert(SOURCE_WORKSPACE.into(), ws.into());
-    }
     Secret {
         metadata: ObjectMeta {
             name: Some(source.name_any()),
@@ -95,28 +89,105 @@ pub fn copy(
     }
 }
 
-/// Who shared a credential copy: its organization, and the sharing workspace
-/// (None when the organization shared it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CopyOrigin {
-    pub organization: String,
-    pub workspace: Option<String>,
+/// Who shared the credential copy `meta` (an Organization or a Workspace),
+/// or None when it is not a copy the operator made in a workspace
+/// namespace of that same organization: a tenant's labels on its own
+/// Secrets point at nobody.
+pub fn sharer_of_copy(meta: &ObjectMeta) -> Option<Owner> {
+    (ownership::component_of(meta) == Some(ownership::Component::CredentialCopy))
+        .then(|| ownership::owner_of(meta))
+        .flatten()
 }
 
-/// The origin of a Secret the operator made as a copy (its marks), lying in
-/// a workspace namespace of that same organization; None for anything else,
-/// so that a tenant's labels on its own Secrets point at nobody.
-pub fn copy_origin(meta: &ObjectMeta) -> Option<CopyOrigin> {
-    let marks = meta.labels.as_ref()?;
-    let marked = marks.get(labels::MANAGED_BY).map(String::as_str)
-        == Some(labels::MANAGED_BY_VALUE)
-        && marks.get(labels::COMPONENT).map(String::as_str) == Some(COPY_COMPONENT);
-    let organization = marks.get(labels::ORGANIZATION)?;
-    let (ns_org, _) = crate::api::names::split_workspace_namespace(meta.namespace.as_deref()?)?;
-    (marked && ns_org == organization).then(|| CopyOrigin {
-        organization: organization.clone(),
-        workspace: marks.get(SOURCE_WORKSPACE).cloned(),
-    })
+/// What kept a share from being carried out, for the sharer's status.
+#[derive(Debug, Default, PartialEq)]
+pub struct ShareProblems {
+    pub missing_sources: Vec<String>,
+    pub unknown_workspaces: Vec<String>,
+    pub conflicts: Vec<String>,
+    /// Target workspaces whose namespace the operator did not make for them.
+    pub not_owned: Vec<String>,
+    /// Copies the API server refused (for example a Secret type that needs
+    /// fields a copy cannot carry).
+    pub failed: Vec<String>,
+    /// How many Secrets are shared.
+    pub shares: usize,
+}
+
+impl ShareProblems {
+    pub fn is_empty(&self) -> bool {
+        self.missing_sources.is_empty()
+            && self.unknown_workspaces.is_empty()
+            && self.conflicts.is_empty()
+            && self.not_owned.is_empty()
+            && self.failed.is_empty()
+    }
+
+    /// The sharer's `CredentialsShared` condition; None when it shares nothing.
+    pub fn aspect(&self) -> Option<Aspect> {
+        if self.shares == 0 && self.is_empty() {
+            return None;
+        }
+        Some(match self.complaint() {
+            Some((reason, message)) => ("CredentialsShared", false, reason, message),
+            None => (
+                "CredentialsShared",
+                true,
+                "Shared",
+                format!("{} credential(s) shared", self.shares),
+            ),
+        })
+    }
+
+    /// The reason and message for the sharer's status, or None.
+    pub fn complaint(&self) -> Option<(&'static str, String)> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut parts = vec![];
+        if !self.missing_sources.is_empty() {
+            parts.push(format!(
+                "source Secret not found: {}",
+                self.missing_sources.join(", ")
+            ));
+        }
+        if !self.unknown_workspaces.is_empty() {
+            parts.push(format!(
+                "no such workspace in this organization: {} (sharing never crosses organizations)",
+                self.unknown_workspaces.join(", ")
+            ));
+        }
+        if !self.conflicts.is_empty() {
+            parts.push(format!(
+                "a Secret not made by the operator already has the name; it is left alone: {}",
+                self.conflicts.join(", ")
+            ));
+        }
+        if !self.not_owned.is_empty() {
+            parts.push(format!(
+                "the namespace of workspace(s) {} was not made by workspace-operator for them; no copy is written there",
+                self.not_owned.join(", ")
+            ));
+        }
+        if !self.failed.is_empty() {
+            parts.push(format!(
+                "the API server refused these copies: {}",
+                self.failed.join("; ")
+            ));
+        }
+        let reason = if !self.failed.is_empty() {
+            "CopyRefused"
+        } else if !self.not_owned.is_empty() {
+            "NamespaceNotOwned"
+        } else if !self.conflicts.is_empty() {
+            "CredentialConflict"
+        } else if !self.missing_sources.is_empty() {
+            "SourceSecretNotFound"
+        } else {
+            "UnknownWorkspace"
+        };
+        Some((reason, parts.join("; ")))
+    }
 }
 
 /// Whether `live` (a copy) still matches `desired`: same data, type and marks.

@@ -4,18 +4,17 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef};
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 use kube::api::ObjectMeta;
 
-use super::{predefined_roles, rbac_subject, role_cluster_role_name};
-use crate::api::names::workspace_namespace;
-use crate::api::{WorkspaceMember, WorkspaceRole};
-use crate::labels;
-
-pub const ACCESS_COMPONENT: &str = "member-access";
-pub const READER_COMPONENT: &str = "member-reader";
-/// On a member's children: the member's name.
-pub const MEMBER_LABEL: &str = "workspaces.dev/member";
+use super::decision::{Decision, Next, Plan, progressing, ready, stalled};
+use super::tenancy::TenantPolicy;
+use super::{NamespaceOwner, predefined_roles, rbac_subject};
+use crate::api::member::MemberPhase;
+use crate::api::{Workspace, WorkspaceMember, WorkspaceRole};
+use crate::conditions::{self, Outcome};
+use crate::ownership::names::{self, workspace_namespace};
+use crate::ownership::{Component, member_marks};
 
 /// What a membership grants right now.
 #[derive(Clone, Debug, Default)]
@@ -30,11 +29,6 @@ pub struct MemberAccess {
     pub granted: Vec<String>,
     /// Roles named by the member that do not exist in the organization.
     pub unknown_roles: Vec<String>,
-}
-
-/// A name for the member's binding of `role`, unique per member and role.
-pub fn binding_name(member: &str, role: &str) -> String {
-    format!("workspaces.dev:member:{member}:{role}")
 }
 
 /// Builds the member's access. `roles` are the WorkspaceRoles of the
@@ -68,15 +62,14 @@ pub fn build(member: &WorkspaceMember, roles: &[WorkspaceRole], archived: bool) 
     granted.sort();
     granted.dedup();
 
-    let mut marks = labels::child_labels(&org, Some(ws), &uid, ACCESS_COMPONENT);
-    marks.insert(MEMBER_LABEL.into(), name.clone());
+    let marks = member_marks(&org, &name, Some(ws), &uid, Component::MemberAccess);
     let subject = rbac_subject(&member.spec.subject);
     let ns = workspace_namespace(&org, ws);
     let bindings = granted
         .iter()
         .map(|role| RoleBinding {
             metadata: ObjectMeta {
-                name: Some(binding_name(&name, role)),
+                name: Some(names::member_binding(&name, role)),
                 namespace: Some(ns.clone()),
                 labels: Some(marks.clone()),
                 ..Default::default()
@@ -84,15 +77,14 @@ pub fn build(member: &WorkspaceMember, roles: &[WorkspaceRole], archived: bool) 
             role_ref: RoleRef {
                 api_group: "rbac.authorization.k8s.io".into(),
                 kind: "ClusterRole".into(),
-                name: role_cluster_role_name(&org, role),
+                name: names::role(&org, role),
             },
             subjects: Some(vec![subject.clone()]),
         })
         .collect();
 
-    let mut reader_marks = labels::child_labels(&org, None, &uid, READER_COMPONENT);
-    reader_marks.insert(MEMBER_LABEL.into(), name.clone());
-    let reader_name = format!("workspaces.dev:member:{name}");
+    let reader_marks = member_marks(&org, &name, None, &uid, Component::MemberReader);
+    let reader_name = names::member_reader(&name);
     let reader_meta = ObjectMeta {
         name: Some(reader_name.clone()),
         namespace: Some(org.clone()),
@@ -129,6 +121,270 @@ pub fn build(member: &WorkspaceMember, roles: &[WorkspaceRole], archived: bool) 
         granted,
         unknown_roles,
     }
+}
+
+/// What a member's reconcile reads.
+#[derive(Clone, Debug)]
+pub struct MemberInput {
+    pub now: jiff::Timestamp,
+    pub workspace: Option<Workspace>,
+    /// Who made the workspace's namespace (from the cache of marked ones).
+    pub namespace: NamespaceOwner,
+    /// The WorkspaceRoles of the organization.
+    pub roles: Vec<WorkspaceRole>,
+}
+
+/// Whether the member's access may grow, or only shrink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writes {
+    All,
+    /// Its workspace is being deleted: bindings not wanted go, nothing is
+    /// added (a binding written after a release could not be taken back).
+    RemovalsOnly,
+}
+
+/// Everything a member makes; empty sets and None revoke.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberChildren {
+    /// Its workspace namespace.
+    pub namespace: String,
+    pub bindings: Vec<RoleBinding>,
+    pub reader_role: Option<Role>,
+    pub reader_binding: Option<RoleBinding>,
+    pub writes: Writes,
+}
+
+impl MemberChildren {
+    /// Nothing granted: every binding and the reader access go.
+    pub fn none(member: &WorkspaceMember) -> Self {
+        MemberChildren {
+            namespace: workspace_namespace(
+                &member.namespace().unwrap_or_default(),
+                &member.spec.workspace,
+            ),
+            bindings: vec![],
+            reader_role: None,
+            reader_binding: None,
+            writes: Writes::All,
+        }
+    }
+}
+
+/// What a member's status reports besides the outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberFacts {
+    pub phase: MemberPhase,
+    pub granted: Vec<String>,
+}
+
+fn role_ready(role: &WorkspaceRole) -> bool {
+    role.status.as_ref().is_some_and(|s| {
+        conditions::ready_for_generation(&s.conditions, s.observed_generation, role.meta().generation)
+    })
+}
+
+/// Everything a member's reconcile concludes, from what it read.
+pub fn decide(
+    member: &WorkspaceMember,
+    input: &MemberInput,
+    policy: &TenantPolicy,
+) -> Decision<MemberChildren, MemberFacts> {
+    let org = member.namespace().unwrap_or_default();
+    let ws_name = &member.spec.workspace;
+    let ns = workspace_namespace(&org, ws_name);
+    let facts = |phase, granted| MemberFacts { phase, granted };
+    if member.meta().deletion_timestamp.is_some() {
+        return Decision::Delete {
+            facts: facts(MemberPhase::Active, vec![]),
+        };
+    }
+    let revoke = |outcome, phase, next| {
+        Decision::Converge(Plan {
+            children: Some(MemberChildren::none(member)),
+            outcome,
+            facts: facts(phase, vec![]),
+            next,
+        })
+    };
+    if let Some(why) = policy.subject_refusal(&member.spec.subject, &org) {
+        return revoke(
+            stalled("SubjectNotAllowed", format!("{why}; this membership grants nothing")),
+            MemberPhase::Pending,
+            Next::AwaitChange,
+        );
+    }
+    let Some(ws) = &input.workspace else {
+        return revoke(
+            stalled(
+                "WorkspaceNotFound",
+                format!("no Workspace {ws_name:?} in namespace {org}; this membership grants nothing"),
+            ),
+            MemberPhase::Pending,
+            Next::WaitForOthers,
+        );
+    };
+    let left = member
+        .spec
+        .expires_at
+        .as_ref()
+        .map(|e| (e, e.0.duration_since(input.now)));
+    if let Some((expires, left)) = left
+        && (left.is_negative() || left.is_zero())
+    {
+        return revoke(
+            stalled(
+                "Expired",
+                format!(
+                    "the membership expired at {}; its access is removed. Set a later expiresAt to renew it",
+                    expires.0
+                ),
+            ),
+            MemberPhase::Expired,
+            Next::AwaitChange,
+        );
+    }
+    // Access is written only into the namespace this very workspace made:
+    // never into one someone else made, or one released by Retain.
+    match input.namespace {
+        NamespaceOwner::ThisWorkspace => {}
+        NamespaceOwner::NotYet => {
+            return Decision::report(
+                progressing(
+                    "WorkspaceNotReady",
+                    format!("waiting for workspace {ws_name} to make its namespace {ns}"),
+                ),
+                facts(MemberPhase::Pending, vec![]),
+                Next::WaitForOthers,
+            );
+        }
+        NamespaceOwner::Other => {
+            return Decision::report(
+                stalled(
+                    "NamespaceNotOwned",
+                    format!(
+                        "namespace {ns} was not made by workspace-operator for Workspace {ws_name}; nothing is written into it and this membership grants nothing"
+                    ),
+                ),
+                facts(MemberPhase::Pending, vec![]),
+                Next::WaitForOthers,
+            );
+        }
+    }
+    let roles = &input.roles;
+    let ready_roles: Vec<WorkspaceRole> = roles.iter().filter(|r| role_ready(r)).cloned().collect();
+    let exists = |r: &String| roles.iter().any(|x| &x.name_any() == r);
+    let is_ready = |r: &String| ready_roles.iter().any(|x| &x.name_any() == r);
+    let not_ready: Vec<String> = member
+        .spec
+        .roles
+        .iter()
+        .filter(|r| exists(r) && !is_ready(r))
+        .cloned()
+        .collect();
+    let access = build(member, &ready_roles, ws.spec.archived.unwrap_or(false));
+    let MemberAccess {
+        bindings,
+        reader_role,
+        reader_binding,
+        granted,
+        unknown_roles,
+    } = access;
+    if ws.meta().deletion_timestamp.is_some() {
+        let kept = member
+            .status
+            .as_ref()
+            .and_then(|s| s.granted_roles.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| granted.contains(r))
+            .collect();
+        return Decision::Converge(Plan {
+            children: Some(MemberChildren {
+                namespace: ns,
+                bindings,
+                reader_role,
+                reader_binding,
+                writes: Writes::RemovalsOnly,
+            }),
+            outcome: progressing(
+                "WorkspaceDeleting",
+                format!(
+                    "workspace {ws_name} is being deleted: no access is added meanwhile, removals still apply"
+                ),
+            ),
+            facts: facts(MemberPhase::Active, kept),
+            next: Next::WaitForOthers,
+        });
+    }
+    let mut problems = vec![];
+    let unknown: Vec<String> = unknown_roles
+        .into_iter()
+        .filter(|r| !not_ready.contains(r))
+        .collect();
+    if !unknown.is_empty() {
+        problems.push(format!(
+            "no WorkspaceRole {} in namespace {org}; not granted",
+            unknown.join(", ")
+        ));
+    }
+    // Roles refused by the ceiling or the platform will not become Ready
+    // by waiting: the member is stalled on them, not progressing.
+    let refused = not_ready
+        .iter()
+        .filter(|r| {
+            roles
+                .iter()
+                .any(|x| &&x.name_any() == r && super::role::is_refused(x))
+        })
+        .count();
+    let all_refused = !not_ready.is_empty() && refused == not_ready.len();
+    if !not_ready.is_empty() {
+        problems.push(if all_refused {
+            format!(
+                "WorkspaceRole {} refused (beyond the tenant ceiling or not allowed by the platform); not granted",
+                not_ready.join(", ")
+            )
+        } else {
+            format!("WorkspaceRole {} not Ready; not granted yet", not_ready.join(", "))
+        });
+    }
+    let outcome: Outcome = if !unknown.is_empty() {
+        stalled("UnknownRole", problems.join("; "))
+    } else if all_refused {
+        stalled("RoleNotReady", problems.join("; "))
+    } else if !not_ready.is_empty() {
+        progressing("RoleNotReady", problems.join("; "))
+    } else {
+        ready(format!("granted {} in workspace {ws_name}", granted.join(", ")))
+    };
+    // Roles still missing or not ready may appear any moment; expiry
+    // happens at that moment, not at the next resync.
+    let mut next = if unknown.is_empty() && not_ready.is_empty() {
+        Next::Resync
+    } else {
+        Next::WaitForOthers
+    };
+    if let Some((_, left)) = left {
+        let left = std::time::Duration::try_from(left).unwrap_or_default()
+            + std::time::Duration::from_millis(50);
+        next = match next {
+            Next::Resync => Next::ResyncAtMost(left),
+            Next::WaitForOthers => Next::After(super::decision::WAIT_FOR_OTHERS.min(left)),
+            other => other,
+        };
+    }
+    Decision::Converge(Plan {
+        children: Some(MemberChildren {
+            namespace: ns,
+            bindings,
+            reader_role,
+            reader_binding,
+            writes: Writes::All,
+        }),
+        outcome,
+        facts: facts(MemberPhase::Active, granted),
+        next,
+    })
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! exist. No client, no I/O; unit-tested with plain values.
 
 pub mod ceiling;
-pub mod compare;
 pub mod credentials;
+pub mod decision;
 pub mod member;
 pub mod organization;
 pub mod predefined_roles;
@@ -44,44 +44,33 @@ pub fn owner_reference<K: Resource<DynamicType = ()>>(owner: &K) -> Option<Owner
     owner.controller_owner_ref(&())
 }
 
-/// The cluster-scoped names the operator derives. Every name is
-/// `workspaces.dev:<kind>:<parts>` with a fixed kind word per purpose, and no
-/// part can contain `:` (organization names and role names are DNS labels,
-/// enforced at admission), so two different (kind, organization, name)
-/// inputs never give the same name: the split on `:` is unique.
-pub mod cluster_names {
-    /// Every cluster-scoped object the operator makes starts with this (the
-    /// admission policies bound the operator to it).
-    pub const PREFIX: &str = "workspaces.dev:";
-    const ROLE: &str = "workspaces.dev:role:";
-    const ORGANIZATION: &str = "workspaces.dev:organization:";
-
-    /// The ClusterRole that holds the permissions of `role` of `organization`.
-    pub fn role(organization: &str, role: &str) -> String {
-        format!("{ROLE}{organization}:{role}")
-    }
-
-    /// The organization and role of a role ClusterRole name, or None when
-    /// `name` is not one (including names of the earlier
-    /// `workspaces.dev:<org>:<role>` scheme).
-    pub fn parse_role(name: &str) -> Option<(&str, &str)> {
-        let (org, role) = name.strip_prefix(ROLE)?.split_once(':')?;
-        (!org.is_empty() && !role.is_empty() && !role.contains(':')).then_some((org, role))
-    }
-
-    /// The prefix of every role ClusterRole of `organization`.
-    pub fn role_prefix(organization: &str) -> String {
-        format!("{ROLE}{organization}:")
-    }
-
-    /// The ClusterRole (and its ClusterRoleBinding) that lets an
-    /// organization's admins read their Organization object.
-    pub fn organization_reader(organization: &str) -> String {
-        format!("{ORGANIZATION}{organization}")
-    }
+/// Who made a workspace's namespace, as the namespace's marks say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamespaceOwner {
+    /// Marked with this workspace's UID: the operator may write there.
+    ThisWorkspace,
+    /// Not there: the workspace has not made it yet.
+    NotYet,
+    /// Someone else's (a conflict), or released.
+    Other,
 }
 
-/// The ClusterRole that holds the permissions of `role` of `organization`.
-pub fn role_cluster_role_name(organization: &str, role: &str) -> String {
-    cluster_names::role(organization, role)
+/// Who made the namespace of `ws`, given what the cache of namespaces the
+/// operator marked holds under its name (one not in it is not the
+/// operator's, unless it is still being made).
+pub fn namespace_owner(
+    cached: Option<&kube::api::ObjectMeta>,
+    ws: &crate::api::Workspace,
+) -> NamespaceOwner {
+    use kube::ResourceExt;
+    match cached {
+        Some(meta)
+            if crate::ownership::is_owned_by(meta.labels.as_ref(), &ws.uid().unwrap_or_default()) =>
+        {
+            NamespaceOwner::ThisWorkspace
+        }
+        Some(_) => NamespaceOwner::Other,
+        None if workspace::is_conflicted(ws) => NamespaceOwner::Other,
+        None => NamespaceOwner::NotYet,
+    }
 }

@@ -8,13 +8,17 @@ use k8s_openapi::api::rbac::v1::{
 use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
+use super::credentials::{Share, organization_shares};
+use super::decision::{self, Decision, Next, progressing, ready};
 use super::{owner_reference, predefined_roles, rbac_subject};
-use crate::api::names::organization_namespace;
 use crate::api::workspace::WorkspaceSpec;
 use crate::api::{Organization, Workspace, WorkspaceRole};
-use crate::labels;
+use crate::ownership::names::{
+    self, ORGANIZATION_ADMIN_ROLE as ADMIN_ROLE, ORGANIZATION_ADMINS_BINDING,
+    organization_namespace,
+};
+use crate::ownership::{self, Component, Owner};
 
-pub const ADMIN_ROLE: &str = "workspaces.dev:organization-admin";
 pub const DEFAULT_WORKSPACE_NAME: &str = "default";
 
 /// Everything an organization wants to exist.
@@ -58,8 +62,9 @@ pub fn build(org: &Organization) -> OrganizationChildren {
     let name = org.name_any();
     let uid = org.uid().unwrap_or_default();
     let ns = organization_namespace(&name);
-    let marks = |component: &str| labels::child_labels(&name, None, &uid, component);
-    let meta = |n: &str, component: &str| ObjectMeta {
+    let owner = Owner::Organization { name: name.clone() };
+    let marks = |component| ownership::marks(&owner, &uid, component);
+    let meta = |n: &str, component: Component| ObjectMeta {
         name: Some(n.to_string()),
         namespace: Some(ns.clone()),
         labels: Some(marks(component)),
@@ -70,7 +75,7 @@ pub fn build(org: &Organization) -> OrganizationChildren {
     let all = predefined_roles::WRITE;
 
     let admin_role = Role {
-        metadata: meta(ADMIN_ROLE, "organization-access"),
+        metadata: meta(ADMIN_ROLE, Component::OrganizationAccess),
         rules: Some(vec![
             rule(
                 &["workspaces.dev"],
@@ -104,15 +109,15 @@ pub fn build(org: &Organization) -> OrganizationChildren {
         name: n.into(),
     };
     let admin_binding = (!subjects.is_empty()).then(|| RoleBinding {
-        metadata: meta("workspaces.dev:organization-admins", "organization-access"),
+        metadata: meta(ORGANIZATION_ADMINS_BINDING, Component::OrganizationAccess),
         role_ref: role_ref("Role", ADMIN_ROLE),
         subjects: Some(subjects.clone()),
     });
 
-    let reader_name = super::cluster_names::organization_reader(&name);
+    let reader_name = names::organization_reader(&name);
     let cluster_meta = || ObjectMeta {
         name: Some(reader_name.clone()),
-        labels: Some(marks("organization-access")),
+        labels: Some(marks(Component::OrganizationAccess)),
         owner_references: owner.clone().map(|o| vec![o]),
         ..Default::default()
     };
@@ -136,8 +141,8 @@ pub fn build(org: &Organization) -> OrganizationChildren {
         .into_iter()
         .map(|(role, spec)| {
             let mut r = WorkspaceRole::new(role, spec);
-            let mut l = marks("predefined-role");
-            l.insert(labels::PREDEFINED.into(), "true".into());
+            let mut l = marks(Component::PredefinedRole);
+            l.insert(ownership::PREDEFINED.into(), "true".into());
             r.metadata.namespace = Some(ns.clone());
             r.metadata.labels = Some(l);
             r
@@ -148,13 +153,13 @@ pub fn build(org: &Organization) -> OrganizationChildren {
     let mut default_workspace = Workspace::new(default_workspace_name(org), empty_workspace_spec());
     default_workspace.metadata.namespace = Some(ns.clone());
     default_workspace.metadata.labels =
-        Some([(labels::DEFAULT_WORKSPACE.to_string(), "true".to_string())].into());
+        Some([(ownership::DEFAULT_WORKSPACE.to_string(), "true".to_string())].into());
 
     OrganizationChildren {
         namespace: Namespace {
             metadata: ObjectMeta {
                 name: Some(ns.clone()),
-                labels: Some(marks("organization-namespace")),
+                labels: Some(marks(Component::OrganizationNamespace)),
                 ..Default::default()
             },
             ..Default::default()
@@ -176,6 +181,100 @@ fn empty_workspace_spec() -> WorkspaceSpec {
 pub fn is_default_workspace(org: &Organization, ws: &Workspace) -> bool {
     ws.meta().namespace.as_deref() == Some(organization_namespace(&org.name_any()).as_str())
         && ws.name_any() == default_workspace_name(org)
+}
+
+/// What an organization's reconcile reads.
+#[derive(Clone, Debug)]
+pub struct OrganizationInput {
+    /// Its workspaces, sorted by name.
+    pub workspaces: Vec<Workspace>,
+}
+
+/// Everything an organization writes: its children and credential shares.
+#[derive(Clone, Debug)]
+pub struct OrganizationWrites {
+    pub namespace: Namespace,
+    pub admin_role: Role,
+    pub admin_binding: Option<RoleBinding>,
+    pub reader_cluster_role: ClusterRole,
+    pub reader_binding: Option<ClusterRoleBinding>,
+    pub predefined_roles: Vec<WorkspaceRole>,
+    pub default_workspace: Workspace,
+    pub shares: Vec<Share>,
+}
+
+/// What an organization's status reports besides the outcome.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct OrganizationFacts {
+    pub workspaces: i32,
+}
+
+/// Everything an organization's reconcile concludes, from what it read.
+pub fn decide(org: &Organization, input: &OrganizationInput) -> Decision<OrganizationWrites, OrganizationFacts> {
+    let ns = organization_namespace(&org.name_any());
+    let facts = OrganizationFacts {
+        workspaces: input.workspaces.len() as i32,
+    };
+    if org.meta().deletion_timestamp.is_some() {
+        let default_name = default_workspace_name(org);
+        let others: Vec<String> = input
+            .workspaces
+            .iter()
+            .map(|w| w.name_any())
+            .filter(|n| n != default_name)
+            .collect();
+        if others.is_empty() {
+            // Only the default workspace may be left: the clean-up deletes
+            // it and waits.
+            return Decision::Delete { facts };
+        }
+        return Decision::DeletionBlocked {
+            why: format!(
+                "{} workspace(s) remain: {}. Delete them first: kubectl delete workspace -n {ns} {}",
+                others.len(),
+                others.join(", "),
+                others.join(" ")
+            ),
+            plan: decision::Plan {
+                children: None,
+                outcome: progressing("DeletionBlocked", ""),
+                facts,
+                next: Next::WaitForOthers,
+            },
+        };
+    }
+    let OrganizationChildren {
+        namespace,
+        admin_role,
+        admin_binding,
+        reader_cluster_role,
+        reader_binding,
+        predefined_roles,
+        default_workspace,
+    } = build(org);
+    let targets: Vec<Workspace> = input
+        .workspaces
+        .iter()
+        .filter(|w| w.meta().deletion_timestamp.is_none())
+        .cloned()
+        .collect();
+    Decision::Converge(decision::Plan {
+        children: Some(OrganizationWrites {
+            namespace,
+            admin_role,
+            admin_binding,
+            reader_cluster_role,
+            reader_binding,
+            predefined_roles,
+            default_workspace,
+            shares: organization_shares(org, &targets),
+        }),
+        outcome: ready(format!(
+            "namespace {ns}, admin access, roles and the default workspace are in place"
+        )),
+        facts,
+        next: Next::Resync,
+    })
 }
 
 #[cfg(test)]

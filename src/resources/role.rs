@@ -1,11 +1,291 @@
-//! WorkspaceRole → the ClusterRole that holds its permissions.
+//! WorkspaceRole → the ClusterRole that holds its permissions, if the
+//! tenant ceiling and the platform allow them.
+
+use std::time::Duration;
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::ObjectMeta;
+use kube::{Resource, ResourceExt};
 
-use super::role_cluster_role_name;
+use super::decision::{Decision, Next, Plan, progressing, ready, stalled};
+use super::tenancy::TenantPolicy;
+use super::{ceiling, owner_reference, predefined_roles};
 use crate::api::role::{RoleRule, WorkspaceRoleSpec};
-use crate::labels;
+use crate::api::{Organization, WorkspaceRole};
+use crate::ownership::{self, Component, Owner, names};
+
+/// The Ready reasons of a refused role: it will not become Ready without a
+/// change of the role, the ceiling or the platform.
+pub const BEYOND_CEILING: &str = "BeyondCeiling";
+pub const NOT_ALLOWED: &str = "ClusterRoleNotAllowed";
+pub const NO_CEILING: &str = "CeilingNotFound";
+/// Refused by the API server although it fits the ceiling.
+pub const NOT_HELD: &str = "CeilingNotHeld";
+/// How often a role that includes ClusterRoles reads them again (they may
+/// change without an event here).
+pub const INCLUDED_REREAD: Duration = Duration::from_secs(300);
+
+/// The included ClusterRoles, as read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Included {
+    /// Not read: the role includes one the platform does not allow.
+    NotRead,
+    /// Their rules (with aggregation applied by the API server).
+    Found(Vec<PolicyRule>),
+    /// These do not exist.
+    Missing(Vec<String>),
+}
+
+/// What a role's reconcile reads.
+#[derive(Clone, Debug)]
+pub struct RoleInput {
+    pub organization: Option<Organization>,
+    pub included: Included,
+    /// The tenant ceiling's rules; None when it does not exist.
+    pub ceiling: Option<Vec<PolicyRule>>,
+    /// The API server refused exactly these rules before (this process
+    /// remembers its message): not asked again.
+    pub refused_before: Option<String>,
+    /// Members and workspaces that use the role (for deletion).
+    pub users: Vec<String>,
+    /// How many members name the role.
+    pub members: i32,
+}
+
+/// The role's one child: its ClusterRole, or none (revoked).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoleChildren {
+    pub cluster_role: Option<ClusterRole>,
+}
+
+/// What a role's status reports besides the outcome.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RoleFacts {
+    pub cluster_role: Option<String>,
+    pub members: i32,
+}
+
+/// The spec a role grants: a predefined role grants what it is defined to
+/// grant, whatever its live spec says (an edit, refused at admission and
+/// put back by the organization, never reaches its ClusterRole).
+pub fn granted_spec(role: &WorkspaceRole) -> WorkspaceRoleSpec {
+    predefined_roles::definition(&role.name_any()).unwrap_or_else(|| role.spec.clone())
+}
+
+/// A short, stable digest of the rules asked for.
+pub fn rules_digest(rules: &[PolicyRule]) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    serde_json::to_string(rules)
+        .unwrap_or_default()
+        .hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Whether `role` is refused for its current generation.
+pub fn is_refused(role: &WorkspaceRole) -> bool {
+    role.status.as_ref().is_some_and(|s| {
+        s.observed_generation == role.meta().generation
+            && s.conditions.iter().any(|c| {
+                c.type_ == "Ready"
+                    && c.status == "False"
+                    && [BEYOND_CEILING, NOT_ALLOWED, NO_CEILING, NOT_HELD]
+                        .contains(&c.reason.as_str())
+            })
+    })
+}
+
+/// The message the status already carries for a refusal by the API server
+/// of exactly these rules (`digest`) at this generation, if any: survives
+/// a restart, so a refused role is not asked again.
+pub fn refused_in_status(role: &WorkspaceRole, digest: &str) -> Option<String> {
+    let status = role.status.as_ref()?;
+    (status.observed_generation == role.meta().generation)
+        .then_some(())?;
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.reason == NOT_HELD && c.message.contains(digest))
+        .map(|c| c.message.clone())
+}
+
+/// Why `role` cannot go yet: it is a predefined role of a living
+/// organization, or members or workspaces still use it.
+pub fn deletion_blocker(role: &WorkspaceRole, input: &RoleInput) -> Option<String> {
+    let (ns, name) = (role.namespace().unwrap_or_default(), role.name_any());
+    let org_alive = input
+        .organization
+        .as_ref()
+        .is_some_and(|o| o.meta().deletion_timestamp.is_none());
+    if org_alive && predefined_roles::is_predefined_name(&name) {
+        return Some(format!(
+            "{name} is a predefined role of Organization {ns}: it is kept as defined while the organization exists"
+        ));
+    }
+    let mut users = input.users.clone();
+    let org_default = input
+        .organization
+        .as_ref()
+        .and_then(|o| o.spec.defaults.as_ref()?.anonymous_role.clone());
+    if org_alive && org_default.as_deref() == Some(name.as_str()) {
+        users.push(format!("Organization {ns} (defaults.anonymousRole)"));
+    }
+    users.sort();
+    (!users.is_empty()).then(|| {
+        format!(
+            "role {name} is still used by {}: remove it from them (or delete those members) first",
+            users.join(", ")
+        )
+    })
+}
+
+/// Everything a role's reconcile concludes, from what it read.
+pub fn decide(
+    role: &WorkspaceRole,
+    input: &RoleInput,
+    policy: &TenantPolicy,
+) -> Decision<RoleChildren, RoleFacts> {
+    let org_name = role.namespace().unwrap_or_default();
+    let name = role.name_any();
+    let cr_name = names::role(&org_name, &name);
+    let facts = |cluster_role: Option<&str>| RoleFacts {
+        cluster_role: cluster_role.map(String::from),
+        members: input.members,
+    };
+    if role.meta().deletion_timestamp.is_some() {
+        return match deletion_blocker(role, input) {
+            Some(why) => Decision::DeletionBlocked {
+                why,
+                plan: Plan {
+                    children: None,
+                    outcome: progressing("DeletionBlocked", ""),
+                    facts: facts(Some(&cr_name)),
+                    next: Next::WaitForOthers,
+                },
+            },
+            None => Decision::Delete { facts: facts(None) },
+        };
+    }
+    let Some(org) = &input.organization else {
+        return Decision::report(
+            stalled(
+                "OrganizationNotFound",
+                format!(
+                    "no Organization named {org_name:?}: a WorkspaceRole must live in its organization's namespace"
+                ),
+            ),
+            facts(None),
+            Next::WaitForOthers,
+        );
+    };
+    // Refused: nothing is granted, and a ClusterRole made before goes (a
+    // role refused now grants nothing, also through bindings naming it).
+    let revoke = |outcome| {
+        Decision::Converge(Plan {
+            children: Some(RoleChildren { cluster_role: None }),
+            outcome,
+            facts: facts(None),
+            next: Next::AwaitChange,
+        })
+    };
+    let spec = granted_spec(role);
+    let includes = spec.cluster_roles.clone().unwrap_or_default();
+    let disallowed = policy.disallowed_cluster_roles(&includes);
+    if !disallowed.is_empty() {
+        let allowed: Vec<&str> = policy
+            .allowed_cluster_roles
+            .iter()
+            .map(String::as_str)
+            .collect();
+        return revoke(stalled(
+            NOT_ALLOWED,
+            format!(
+                "the platform does not allow including ClusterRole(s) {} (allowed: {}); nothing of this role is granted",
+                disallowed.join(", "),
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+        ));
+    }
+    let included = match &input.included {
+        Included::Found(rules) => rules.as_slice(),
+        Included::NotRead => &[],
+        Included::Missing(missing) => {
+            return Decision::report(
+                stalled(
+                    "ClusterRoleNotFound",
+                    format!("included ClusterRole(s) not found: {}", missing.join(", ")),
+                ),
+                facts(None),
+                Next::After(INCLUDED_REREAD),
+            );
+        }
+    };
+    let mut desired = cluster_role(&org_name, &name, &role.uid().unwrap_or_default(), &spec, included);
+    // The ceiling, checked by the operator itself before any write: the
+    // API server's escalation check compares with everything the operator
+    // holds, so it cannot be the tenant's limit.
+    // A missing ceiling (an install or upgrade under way) keeps what was
+    // granted: revoking every role of the cluster would be the outage.
+    let Some(ceiling_rules) = &input.ceiling else {
+        return Decision::report(stalled(
+            NO_CEILING,
+            format!(
+                "the tenant ceiling ClusterRole {} does not exist, so no role can be checked or granted; the platform installs it with the operator (Helm chart or deploy/operator-rbac.yaml)",
+                policy.ceiling
+            ),
+        ), facts(None), Next::AwaitChange);
+    };
+    let wanted = desired.rules.clone().unwrap_or_default();
+    let refused = ceiling::refused(ceiling_rules, &wanted);
+    if !refused.is_empty() {
+        return revoke(stalled(
+            BEYOND_CEILING,
+            format!(
+                "not granted, this role asks for more than the tenant ceiling {} allows: {}",
+                policy.ceiling,
+                ceiling::summary(&refused)
+            ),
+        ));
+    }
+    // Refused by the API server before, unchanged since: asking again
+    // cannot help.
+    let refused_before = input
+        .refused_before
+        .clone()
+        .or_else(|| refused_in_status(role, &rules_digest(&wanted)));
+    if let Some(message) = refused_before {
+        return Decision::report(stalled(NOT_HELD, message), facts(None), Next::AwaitChange);
+    }
+    // Also owned by the organization, so deleting it cleans up even if
+    // this role's finalizer never ran.
+    desired.metadata.owner_references = owner_reference(org).map(|o| vec![o]);
+    Decision::Converge(Plan {
+        children: Some(RoleChildren {
+            cluster_role: Some(desired),
+        }),
+        outcome: ready(format!("ClusterRole {cr_name} holds the role's permissions")),
+        facts: facts(Some(&cr_name)),
+        next: if spec.cluster_roles.is_some() {
+            Next::After(INCLUDED_REREAD)
+        } else {
+            Next::Resync
+        },
+    })
+}
+
+/// The outcome when the API server refused to let the operator grant rules
+/// that fit the ceiling (its `escalate`, or the ceiling binding of an
+/// install without admission policies, is missing): a platform problem.
+pub fn not_held(policy: &TenantPolicy, server_message: &str, digest: &str) -> String {
+    format!(
+            "the API server refused to let the operator grant this role's permissions, although the tenant ceiling {} covers them: may the operator bind and escalate ClusterRoles (deploy/operator-rbac.yaml, the chart)? {server_message} [rules {digest}]",
+        policy.ceiling
+    )
+}
 
 pub fn policy_rule(rule: &RoleRule) -> PolicyRule {
     PolicyRule {
@@ -36,8 +316,15 @@ pub fn cluster_role(
     }
     ClusterRole {
         metadata: ObjectMeta {
-            name: Some(role_cluster_role_name(organization, name)),
-            labels: Some(labels::child_labels(organization, None, role_uid, "role")),
+            name: Some(names::role(organization, name)),
+            labels: Some(ownership::marks(
+                &Owner::Role {
+                    organization: organization.into(),
+                    name: name.into(),
+                },
+                role_uid,
+                Component::Role,
+            )),
             ..Default::default()
         },
         rules: Some(rules),

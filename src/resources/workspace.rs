@@ -1,7 +1,7 @@
 //! Workspace → its namespace, access bindings, quota, limits, network
 //! isolation and the `workspace-info` ConfigMap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
     ConfigMap, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota,
@@ -15,23 +15,22 @@ use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 use kube::api::ObjectMeta;
 
-use super::{predefined_roles, rbac_subject, role_cluster_role_name};
+use super::credentials::{Share, workspace_shares};
+use super::decision::{self, Decision, Next, progressing, ready, stalled};
+use super::organization::is_default_workspace;
+use super::tenancy::TenantPolicy;
+use super::{predefined_roles, rbac_subject};
 use crate::api::common::QuantityValue;
-use crate::api::names::workspace_namespace;
 use crate::api::organization::Plan;
 use crate::api::workspace::DeletionPolicy;
 use crate::api::{Organization, Subject, SubjectKind, Workspace};
-use crate::labels;
-
-pub const INFO_CONFIGMAP: &str = "workspace-info";
-pub const QUOTA: &str = "workspace-quota";
-pub const LIMITS: &str = "workspace-limits";
-pub const ISOLATION_POLICY: &str = "workspace-isolation";
-/// Components of the children, so each kind can be listed and pruned alone.
-pub const ACCESS_COMPONENT: &str = "workspace-access";
+use crate::ownership::names::{
+    self, INFO_CONFIGMAP, ISOLATION_POLICY, LIMITS, QUOTA, WorkspaceAccess, workspace_namespace,
+};
+use crate::ownership::{Component, Owner};
 
 /// The values in effect for a workspace after organization and operator defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -149,8 +148,12 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
     let ws_name = ws.name_any();
     let uid = ws.uid().unwrap_or_default();
     let ns = workspace_namespace(&org_name, &ws_name);
-    let marks = |component: &str| labels::child_labels(&org_name, Some(&ws_name), &uid, component);
-    let meta = |name: &str, component: &str| ObjectMeta {
+    let owner = Owner::Workspace {
+        organization: org_name.clone(),
+        name: ws_name.clone(),
+    };
+    let marks = |component| crate::ownership::marks(&owner, &uid, component);
+    let meta = |name: &str, component| ObjectMeta {
         name: Some(name.to_string()),
         namespace: Some(ns.clone()),
         labels: Some(marks(component)),
@@ -165,24 +168,22 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
             role.to_string()
         }
     };
-    let binding = |purpose: &str, role: &str, subjects: Vec<&Subject>| RoleBinding {
-        // roleRef cannot change, so the role is part of the name: a new role
-        // makes a new binding and the old one is pruned.
+    let binding = |purpose, role: &str, subjects: Vec<&Subject>| RoleBinding {
         metadata: meta(
-            &format!("workspaces.dev:{purpose}:{role}"),
-            ACCESS_COMPONENT,
+            &names::workspace_binding(purpose, role),
+            Component::WorkspaceAccess,
         ),
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "ClusterRole".into(),
-            name: role_cluster_role_name(&org_name, role),
+            name: names::role(&org_name, role),
         },
         subjects: Some(subjects.into_iter().map(rbac_subject).collect()),
     };
     let mut role_bindings = vec![];
     if let Some(owner) = &ws.spec.owner {
         role_bindings.push(binding(
-            "owner",
+            WorkspaceAccess::Owner,
             &granted(predefined_roles::ADMIN),
             vec![owner],
         ));
@@ -190,7 +191,7 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
     let admins: Vec<&Subject> = org.spec.admins.iter().flatten().collect();
     if !admins.is_empty() {
         role_bindings.push(binding(
-            "organization-admins",
+            WorkspaceAccess::OrganizationAdmins,
             &granted(predefined_roles::ADMIN),
             admins,
         ));
@@ -208,7 +209,7 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
         .collect();
     if eff.accept_anonymous && !member_groups.is_empty() {
         role_bindings.push(binding(
-            "anonymous",
+            WorkspaceAccess::Anonymous,
             &granted(&eff.anonymous_role),
             member_groups.iter().collect(),
         ));
@@ -217,7 +218,7 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
     let quota = plan
         .and_then(|p| p.quota.as_ref())
         .map(|hard| ResourceQuota {
-            metadata: meta(QUOTA, "quota"),
+            metadata: meta(QUOTA, Component::Quota),
             spec: Some(ResourceQuotaSpec {
                 hard: Some(quantities(hard)),
                 ..Default::default()
@@ -227,7 +228,7 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
     let limit_range = plan
         .and_then(|p| p.limit_range.as_ref())
         .map(|l| LimitRange {
-            metadata: meta(LIMITS, "limits"),
+            metadata: meta(LIMITS, Component::Limits),
             spec: Some(LimitRangeSpec {
                 limits: vec![container_limits_as_stored(LimitRangeItem {
                     type_: "Container".into(),
@@ -241,7 +242,7 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
         });
     let network_policy = eff
         .network_isolation
-        .then(|| isolation_policy(meta(ISOLATION_POLICY, "network-isolation")));
+        .then(|| isolation_policy(meta(ISOLATION_POLICY, Component::Isolation)));
 
     let mut data = BTreeMap::from([
         ("WORKSPACE_NAME".to_string(), ws_name.clone()),
@@ -264,7 +265,7 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
         namespace: Namespace {
             metadata: ObjectMeta {
                 name: Some(ns.clone()),
-                labels: Some(marks("workspace-namespace")),
+                labels: Some(marks(Component::WorkspaceNamespace)),
                 ..Default::default()
             },
             ..Default::default()
@@ -274,7 +275,7 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
         limit_range,
         network_policy,
         info: ConfigMap {
-            metadata: meta(INFO_CONFIGMAP, "info"),
+            metadata: meta(INFO_CONFIGMAP, Component::Info),
             data: Some(data),
             ..Default::default()
         },
@@ -354,6 +355,266 @@ fn isolation_policy(metadata: ObjectMeta) -> NetworkPolicy {
             ]),
         }),
     }
+}
+
+/// Whether `ws` reports that its namespace is held by someone else.
+pub fn is_conflicted(ws: &Workspace) -> bool {
+    ws.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == crate::ownership::NAMESPACE_CONFLICT)
+    })
+}
+
+/// What a workspace's reconcile reads.
+#[derive(Clone, Debug)]
+pub struct WorkspaceInput {
+    pub organization: Option<Organization>,
+    /// Members linked to it, except one for its owner (sorted names).
+    pub linked_members: Vec<String>,
+    /// The organization's WorkspaceRoles, by name.
+    pub roles: BTreeSet<String>,
+    /// Role ClusterRoles that exist (their names).
+    pub role_cluster_roles: BTreeSet<String>,
+}
+
+/// Everything a workspace writes: its children and its credential shares.
+#[derive(Clone, Debug)]
+pub struct WorkspaceWrites {
+    pub namespace: Namespace,
+    /// None: the roles they name are not in place yet; left as they are.
+    pub role_bindings: Option<Vec<RoleBinding>>,
+    pub quota: Option<ResourceQuota>,
+    pub limit_range: Option<LimitRange>,
+    pub network_policy: Option<NetworkPolicy>,
+    pub info: ConfigMap,
+    pub shares: Vec<Share>,
+}
+
+/// What a workspace's status reports besides the outcome.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct WorkspaceFacts {
+    pub effective: Option<Effective>,
+    /// Whether it is its organization's default workspace (None: no organization).
+    pub default: Option<bool>,
+    pub members: i32,
+    /// A deletion waits.
+    pub terminating: bool,
+}
+
+/// Kubernetes refuses a binding to a ClusterRole that does not exist (the
+/// operator may grant only what it holds, and checks the role to know). So
+/// the roles the workspace's bindings name must be in place first: a role
+/// that does not exist is a spec error; one whose ClusterRole is not made
+/// yet is waited for (its creation wakes the workspace).
+fn roles_in_place(
+    bindings: &[RoleBinding],
+    org_name: &str,
+    input: &WorkspaceInput,
+) -> Option<(crate::conditions::Outcome, Next)> {
+    let missing: BTreeSet<&str> = bindings
+        .iter()
+        .filter(|b| b.role_ref.kind == "ClusterRole")
+        .filter(|b| !input.role_cluster_roles.contains(&b.role_ref.name))
+        .filter_map(|b| names::role_of_organization(org_name, &b.role_ref.name))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let unknown: Vec<&str> = missing
+        .iter()
+        .copied()
+        .filter(|r| !input.roles.contains(*r))
+        .collect();
+    if !unknown.is_empty() {
+        return Some((
+            stalled(
+                "UnknownRole",
+                format!(
+                    "no WorkspaceRole {} in namespace {org_name}; create it or name another role",
+                    unknown.join(", ")
+                ),
+            ),
+            Next::AwaitChange,
+        ));
+    }
+    Some((
+        progressing(
+            "RoleNotReady",
+            format!(
+                "waiting for WorkspaceRole {} to be ready",
+                missing.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        Next::WaitForOthers,
+    ))
+}
+
+/// Why `ws` cannot go yet: it is its living organization's default
+/// workspace, or members are still linked.
+pub fn deletion_blocker(ws: &Workspace, input: &WorkspaceInput) -> Option<String> {
+    let ns = ws.namespace().unwrap_or_default();
+    if let Some(org) = &input.organization
+        && org.meta().deletion_timestamp.is_none()
+        && is_default_workspace(org, ws)
+    {
+        return Some(format!(
+            "{} is the default workspace of Organization {}: it cannot be deleted while the organization exists. Delete the Organization instead",
+            ws.name_any(),
+            org.name_any()
+        ));
+    }
+    let linked = &input.linked_members;
+    (!linked.is_empty()).then(|| {
+        format!(
+            "{} member(s) still linked: {}. Unlink them first: kubectl delete workspacemember -n {ns} {}",
+            linked.len(),
+            linked.join(", "),
+            linked.join(" ")
+        )
+    })
+}
+
+/// Everything a workspace's reconcile concludes, from what it read.
+pub fn decide(
+    ws: &Workspace,
+    input: &WorkspaceInput,
+    policy: &TenantPolicy,
+) -> Decision<WorkspaceWrites, WorkspaceFacts> {
+    let org_name = ws.namespace().unwrap_or_default();
+    let members = input.linked_members.len() as i32;
+    let Some(org) = &input.organization else {
+        let facts = WorkspaceFacts {
+            members,
+            ..Default::default()
+        };
+        if ws.meta().deletion_timestamp.is_some() {
+            return match deletion_blocker(ws, input) {
+                Some(why) => Decision::DeletionBlocked {
+                    why,
+                    plan: decision::Plan {
+                        children: None,
+                        outcome: progressing("DeletionBlocked", ""),
+                        facts: WorkspaceFacts {
+                            terminating: true,
+                            ..facts
+                        },
+                        next: Next::WaitForOthers,
+                    },
+                },
+                None => Decision::Delete { facts },
+            };
+        }
+        // Not (yet) in an organization namespace: nothing to make.
+        return Decision::report(
+            stalled(
+                "OrganizationNotFound",
+                format!(
+                    "no Organization named {org_name:?}: a Workspace must live in its organization's namespace, which has the organization's name"
+                ),
+            ),
+            facts,
+            Next::WaitForOthers,
+        );
+    };
+    let effective = effective(ws, org);
+    let facts = WorkspaceFacts {
+        effective: Some(effective.clone()),
+        default: Some(is_default_workspace(org, ws)),
+        members,
+        terminating: false,
+    };
+    // An owner the platform does not allow gets nothing: everything is
+    // built as if there were no owner (so a previous owner's access goes),
+    // and the workspace reports why.
+    let refused_owner = ws
+        .spec
+        .owner
+        .as_ref()
+        .and_then(|owner| policy.subject_refusal(owner, &org_name));
+    let built = if refused_owner.is_some() {
+        let mut without_owner = ws.clone();
+        without_owner.spec.owner = None;
+        build(&without_owner, org)
+    } else {
+        build(ws, org)
+    };
+    let writes = built.map(|children| {
+        let WorkspaceChildren {
+            namespace,
+            role_bindings,
+            quota,
+            limit_range,
+            network_policy,
+            info,
+        } = children;
+        let waiting = roles_in_place(&role_bindings, &org_name, input);
+        let writes = WorkspaceWrites {
+            namespace,
+            role_bindings: waiting.is_none().then_some(role_bindings),
+            quota,
+            limit_range,
+            network_policy,
+            info,
+            shares: workspace_shares(ws),
+        };
+        (writes, waiting)
+    });
+    if ws.meta().deletion_timestamp.is_some() {
+        return match deletion_blocker(ws, input) {
+            Some(why) => Decision::DeletionBlocked {
+                why,
+                plan: decision::Plan {
+                    // Still the workspace while it waits: its access follows
+                    // the organization and the spec.
+                    children: writes.ok().map(|(w, _)| w),
+                    outcome: progressing("DeletionBlocked", ""),
+                    facts: WorkspaceFacts {
+                        terminating: true,
+                        ..facts
+                    },
+                    next: Next::WaitForOthers,
+                },
+            },
+            None => Decision::Delete { facts },
+        };
+    }
+    let (writes, waiting) = match writes {
+        Ok(w) => w,
+        Err(err) => {
+            return Decision::report(stalled(err.reason(), err.to_string()), facts, Next::AwaitChange);
+        }
+    };
+    let (outcome, next) = if let Some(waiting) = waiting {
+        waiting
+    } else if let Some(why) = refused_owner {
+        (
+            stalled(
+                "SubjectNotAllowed",
+                format!("spec.owner: {why}; no access is given to it"),
+            ),
+            Next::AwaitChange,
+        )
+    } else if effective.archived {
+        (
+            ready("archived: everything is in place, every access is read-only"),
+            Next::Resync,
+        )
+    } else {
+        (
+            ready(format!(
+                "namespace {} and its access, plan and isolation are in place",
+                workspace_namespace(&org_name, &ws.name_any())
+            )),
+            Next::Resync,
+        )
+    };
+    Decision::Converge(decision::Plan {
+        children: Some(writes),
+        outcome,
+        facts,
+        next,
+    })
 }
 
 #[cfg(test)]

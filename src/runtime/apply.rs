@@ -8,18 +8,14 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Resource, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::controllers::informer::Informer;
-use crate::error::{Error, Result};
-use crate::labels::{self, FIELD_MANAGER};
-use crate::resources::compare::{is_exact, is_subset};
-
-/// Annotation with a hash of what the operator last applied: a change of the
-/// desired object (including removed fields) shows as a different hash.
-pub const DESIRED_HASH: &str = "workspaces.dev/desired-hash";
+use super::error::{Error, Result};
+use super::informer::Informer;
+use crate::ownership::{self, Component, DESIRED_HASH, FIELD_MANAGER, NAMESPACE_CONFLICT};
+use super::compare::{is_exact, is_subset};
 
 /// The JSON form of an object, to compare and hash it. Kubernetes objects
 /// (k8s-openapi types, our CRD types) are plain structs of strings, numbers,
@@ -28,9 +24,6 @@ fn to_json<K: Serialize>(obj: &K) -> serde_json::Value {
     serde_json::to_value(obj).expect("Kubernetes objects always serialize to JSON")
 }
 
-/// The reason reported when a name the operator derives is held by an
-/// object it did not make for this owner.
-pub const NAMESPACE_CONFLICT: &str = "NamespaceConflict";
 
 fn hash_of(value: &serde_json::Value) -> String {
     let mut h = DefaultHasher::new();
@@ -77,13 +70,9 @@ where
         if live.meta().deletion_timestamp.is_some() {
             // Someone deleted it (or it waits for a finalizer someone else
             // added): writing to it cannot help; made again once it is gone.
-            return Err(Error::Waiting {
-                reason: "ChildBeingDeleted",
-                message: format!(
-                    "{} {} is being deleted; it is made again once it is gone",
-                    K::kind(&()),
-                    live.name_any()
-                ),
+            return Err(Error::BeingDeleted {
+                kind: K::kind(&()).to_string(),
+                name: live.name_any(),
             });
         }
         if is_frozen(live) && !is_frozen(desired) {
@@ -93,7 +82,7 @@ where
     let mut obj = desired.clone();
     obj.annotations_mut().insert(DESIRED_HASH.into(), hash);
     let applied = match apply(api, &obj).await {
-        Err(Error::Kube {
+        Err(Error::Request {
             source: kube::Error::Api(s),
             ..
         }) if s.code == 422 => {
@@ -103,14 +92,14 @@ where
             match api
                 .get_opt(&name)
                 .await
-                .map_err(Error::kube(format!("reading {} {name}", K::kind(&()))))?
+                .map_err(Error::request(format!("reading {} {name}", K::kind(&()))))?
             {
                 Some(fresh) if is_frozen(&fresh) => {
                     recreate(api, &fresh).await?;
                     apply(api, &obj).await?
                 }
                 _ => {
-                    return Err(Error::kube(format!("applying {} {name}", K::kind(&())))(
+                    return Err(Error::request(format!("applying {} {name}", K::kind(&())))(
                         kube::Error::Api(s),
                     ));
                 }
@@ -232,7 +221,7 @@ where
         &Patch::Apply(obj),
     )
     .await
-    .map_err(Error::kube(format!("applying {} {name}", K::kind(&()))))
+    .map_err(Error::request(format!("applying {} {name}", K::kind(&()))))
 }
 
 /// Deletes an operator-made object that can no longer be changed in place,
@@ -243,9 +232,9 @@ where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
 {
     let marked =
-        live.labels().get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE);
+        live.labels().get(ownership::MANAGED_BY).map(String::as_str) == Some(ownership::MANAGED_BY_VALUE);
     if !marked {
-        return Err(Error::Conflict {
+        return Err(Error::NotOwned {
             reason: "NotOwned",
             message: format!(
                 "{} {} is immutable and not marked as the operator's; it is left alone",
@@ -291,7 +280,7 @@ where
         &obj,
     )
     .await
-    .map_err(Error::kube(format!("replacing {} {name}", K::kind(&()))))
+    .map_err(Error::request(format!("replacing {} {name}", K::kind(&()))))
 }
 
 /// Creates `desired` if absent (never taking over an object someone else
@@ -316,18 +305,18 @@ where
         None => match api
             .get_opt(&name)
             .await
-            .map_err(Error::kube(format!("reading {kind} {name}")))?
+            .map_err(Error::request(format!("reading {kind} {name}")))?
         {
             Some(other) => other,
             None => create_or_read(api, desired).await?,
         },
     };
-    if !labels::is_owned_by(live.meta().labels.as_ref(), owner_uid) {
-        let holder = live.labels().get(labels::OWNER_UID).map_or_else(
+    if !ownership::is_owned_by(live.meta().labels.as_ref(), owner_uid) {
+        let holder = live.labels().get(ownership::OWNER_UID).map_or_else(
             || "it was not created by workspace-operator".to_string(),
             |uid| format!("it was created for another object (uid {uid})"),
         );
-        return Err(Error::Conflict {
+        return Err(Error::NotOwned {
             reason: NAMESPACE_CONFLICT,
             message: format!(
                 "{kind} {name} already exists and {holder}; the operator never takes over what it did not create. \
@@ -358,8 +347,8 @@ where
         Err(kube::Error::Api(s)) if s.code == 409 => api
             .get(&name)
             .await
-            .map_err(Error::kube(format!("reading {kind} {name}"))),
-        Err(e) => Err(Error::kube(format!("creating {kind} {name}"))(e)),
+            .map_err(Error::request(format!("reading {kind} {name}"))),
+        Err(e) => Err(Error::request(format!("creating {kind} {name}"))(e)),
     }
 }
 
@@ -388,7 +377,7 @@ impl<'a, K: Resource<DynamicType = ()> + Clone + 'static> Source<'a, K> {
 
 /// Whether `obj` carries `owner_uid`'s marks and is not already going.
 fn deletable<K: Resource>(obj: &K, owner_uid: &str) -> bool {
-    labels::is_owned_by(obj.meta().labels.as_ref(), owner_uid)
+    ownership::is_owned_by(obj.meta().labels.as_ref(), owner_uid)
         && obj.meta().deletion_timestamp.is_none()
 }
 
@@ -410,7 +399,7 @@ where
         Source::Server => api
             .get_opt(name)
             .await
-            .map_err(Error::kube(format!("reading {kind} {name}")))?
+            .map_err(Error::request(format!("reading {kind} {name}")))?
             .map(Arc::new),
     };
     match live {
@@ -437,27 +426,8 @@ where
     match api.delete(name, &dp).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(false),
-        Err(e) => Err(Error::kube(format!("deleting {} {name}", K::kind(&())))(e)),
+        Err(e) => Err(Error::request(format!("deleting {} {name}", K::kind(&())))(e)),
     }
-}
-
-/// Applies every object of `desired` (concurrently), then deletes the other
-/// cached objects in `namespace` marked as `component` of `owner_uid`.
-pub async fn ensure_all_prune_rest<K>(
-    api: &Api<K>,
-    cache: &Informer<K>,
-    namespace: &str,
-    owner_uid: &str,
-    component: &str,
-    desired: &[K],
-) -> Result<usize>
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync,
-{
-    futures::future::try_join_all(desired.iter().map(|d| ensure_cached(api, cache, d))).await?;
-    let keep: BTreeSet<String> = desired.iter().map(|d| d.name_any()).collect();
-    let from = Source::Cache(cache);
-    prune(api, from, Some(namespace), owner_uid, component, &keep).await
 }
 
 /// Deletes the objects in `namespace` (the namespace of `api`; None for
@@ -468,7 +438,7 @@ pub async fn prune<K>(
     from: Source<'_, K>,
     namespace: Option<&str>,
     owner_uid: &str,
-    component: &str,
+    component: Component,
     keep: &BTreeSet<String>,
 ) -> Result<usize>
 where
@@ -477,15 +447,11 @@ where
     let found: Vec<Arc<K>> = match from {
         Source::Cache(cache) => cache.owned_by(owner_uid, namespace),
         Source::Server => {
-            let selector = format!(
-                "{}={owner_uid},{}={component}",
-                labels::OWNER_UID,
-                labels::COMPONENT
-            );
+            let selector = ownership::component_selector(owner_uid, component);
             let kind = K::kind(&());
             api.list(&ListParams::default().labels(&selector))
                 .await
-                .map_err(Error::kube(format!("listing {kind} of {owner_uid}")))?
+                .map_err(Error::request(format!("listing {kind} of {owner_uid}")))?
                 .items
                 .into_iter()
                 .map(Arc::new)
@@ -494,9 +460,7 @@ where
     };
     let mut deleted = 0;
     for obj in found {
-        let is_component =
-            obj.labels().get(labels::COMPONENT).map(String::as_str) == Some(component);
-        if is_component
+        if ownership::component_of(obj.meta()) == Some(component)
             && !keep.contains(&obj.name_any())
             && deletable(obj.as_ref(), owner_uid)
             && delete_checked(api, &obj.name_any(), obj.uid()).await?
@@ -505,6 +469,139 @@ where
         }
     }
     Ok(deleted)
+}
+
+/// A kind the operator makes as a child: how to reach its objects. (kube's
+/// `Api` constructors are split by scope; this is the one place that knows
+/// which scope each child kind has.)
+pub trait Child:
+    Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The API of `namespace` (ignored for cluster-scoped kinds).
+    fn api(client: &Client, namespace: Option<&str>) -> Api<Self>;
+}
+
+macro_rules! namespaced_children {
+    ($($kind:ty),*) => {$(
+        impl Child for $kind {
+            fn api(client: &Client, namespace: Option<&str>) -> Api<Self> {
+                match namespace {
+                    Some(ns) => Api::namespaced(client.clone(), ns),
+                    None => Api::all(client.clone()),
+                }
+            }
+        }
+    )*};
+}
+
+macro_rules! cluster_children {
+    ($($kind:ty),*) => {$(
+        impl Child for $kind {
+            fn api(client: &Client, _: Option<&str>) -> Api<Self> {
+                Api::all(client.clone())
+            }
+        }
+    )*};
+}
+
+namespaced_children!(
+    k8s_openapi::api::core::v1::ConfigMap,
+    k8s_openapi::api::core::v1::LimitRange,
+    k8s_openapi::api::core::v1::ResourceQuota,
+    k8s_openapi::api::core::v1::Secret,
+    k8s_openapi::api::networking::v1::NetworkPolicy,
+    k8s_openapi::api::rbac::v1::Role,
+    k8s_openapi::api::rbac::v1::RoleBinding
+);
+cluster_children!(
+    k8s_openapi::api::core::v1::Namespace,
+    k8s_openapi::api::rbac::v1::ClusterRole,
+    k8s_openapi::api::rbac::v1::ClusterRoleBinding
+);
+
+/// Writes the children of one owner (the object with `uid`): each kind of
+/// child through one of three shapes, so a controller's apply step names
+/// every field of its children set once and nothing is left out.
+pub struct Owned<'a> {
+    client: &'a Client,
+    uid: &'a str,
+}
+
+impl<'a> Owned<'a> {
+    pub fn new(client: &'a Client, uid: &'a str) -> Self {
+        Owned { client, uid }
+    }
+
+    /// One child that must be exactly as desired (read from the cache).
+    pub async fn one<K: Child>(&self, cache: &Informer<K>, desired: &K) -> Result<bool> {
+        let api = K::api(self.client, desired.meta().namespace.as_deref());
+        ensure_cached(&api, cache, desired).await
+    }
+
+    /// One child that someone else may hold under its name (a namespace):
+    /// created if absent, never taken over (`Error::NotOwned`).
+    pub async fn claimed<K: Child>(&self, cache: &Informer<K>, desired: &K) -> Result<bool> {
+        let api = K::api(self.client, desired.meta().namespace.as_deref());
+        ensure_owned(&api, cache, desired, self.uid).await
+    }
+
+    /// A child that should exist or not: `desired`, or else whatever the
+    /// owner made under `name` in `namespace` is deleted.
+    pub async fn optional<K: Child>(
+        &self,
+        cache: &Informer<K>,
+        namespace: Option<&str>,
+        name: &str,
+        desired: Option<&K>,
+    ) -> Result<bool> {
+        match desired {
+            Some(d) => self.one(cache, d).await,
+            None => {
+                let api = K::api(self.client, namespace);
+                delete_owned(&api, Source::Cache(cache), namespace, name, self.uid).await
+            }
+        }
+    }
+
+    /// A set of children marked `component`: each applied (concurrently),
+    /// then every other one of this owner's `component` children in
+    /// `namespace` deleted. Returns how many were deleted.
+    pub async fn set<K: Child>(
+        &self,
+        cache: &Informer<K>,
+        namespace: Option<&str>,
+        component: Component,
+        desired: &[K],
+    ) -> Result<usize> {
+        futures::future::try_join_all(desired.iter().map(|d| self.one(cache, d))).await?;
+        let keep: BTreeSet<String> = desired.iter().map(|d| d.name_any()).collect();
+        self.prune(Source::Cache(cache), namespace, component, &keep)
+            .await
+    }
+
+    /// Deletes this owner's `component` children in `namespace` not named
+    /// in `keep` (nothing is created).
+    pub async fn prune<K: Child>(
+        &self,
+        from: Source<'_, K>,
+        namespace: Option<&str>,
+        component: Component,
+        keep: &BTreeSet<String>,
+    ) -> Result<usize> {
+        let api = K::api(self.client, namespace);
+        prune(&api, from, namespace, self.uid, component, keep).await
+    }
+
+    /// Deletes this owner's child `name` in `namespace`, if it has one.
+    pub async fn delete<K: Child>(
+        &self,
+        from: Source<'_, K>,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<bool> {
+        let api = K::api(self.client, namespace);
+        delete_owned(&api, from, namespace, name, self.uid).await
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The writes every controller makes to its own objects: the finalizer, and
-//! status with an Event when the Ready reason changes.
+//! The writes every controller makes to the object it reconciles: the
+//! finalizer, and status (with an Event when the Ready reason changes).
 
 use std::fmt::Debug;
 
@@ -9,10 +9,10 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Context;
+use super::error::{Error, Result};
+use super::report::Reporter;
 use crate::api::common::Condition;
-use crate::error::{Error, Result};
-use crate::labels::{FIELD_MANAGER, FINALIZER};
+use crate::ownership::{FIELD_MANAGER, FINALIZER};
 
 /// A hash of `status` without its condition timestamps (a stale copy makes
 /// a condition look new, and so gives it a new timestamp).
@@ -43,9 +43,9 @@ pub fn has_finalizer<K: Resource>(obj: &K) -> bool {
 /// Adds (`present`) or removes the operator's finalizer, leaving every other
 /// finalizer alone. The resourceVersion in the patch makes it fail rather
 /// than drop a finalizer someone added meanwhile.
-pub async fn set_finalizer<K>(ctx: &Context, api: &Api<K>, obj: &K, present: bool) -> Result<()>
+pub async fn set_finalizer<K>(report: &Reporter, api: &Api<K>, obj: &K, present: bool) -> Result<()>
 where
-    K: Resource + Clone + DeserializeOwned + Debug,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
     let mut finalizers: Vec<String> = obj
         .finalizers()
@@ -68,26 +68,28 @@ where
         Ok(_) => {
             if !present {
                 // The object's life with this operator ends here.
-                ctx.forget_status(&obj.uid().unwrap_or_default());
+                report.forget(obj);
             }
             Ok(())
         }
         Err(kube::Error::Api(s)) if s.code == 404 && !present => Ok(()),
-        Err(e) => Err(Error::kube("updating finalizers")(e)),
+        Err(e) => Err(Error::request("updating finalizers")(e)),
     }
 }
 
 /// Writes `status` (server-side apply of the status subresource) unless it
-/// equals `old`, and publishes an Event when the Ready reason changes
-/// (unless `quiet`: the caller announced it already). Normal for Ready=True
-/// and the reasons in `normal_reasons`, Warning otherwise.
+/// equals `old` or was the last one written, and publishes an Event of
+/// `event_type` when the Ready reason changes (unless `quiet`: the caller
+/// announced it already).
+#[allow(clippy::too_many_arguments)]
 pub async fn write_status<K, S>(
-    ctx: &Context,
+    report: &Reporter,
     api: &Api<K>,
     obj: &K,
     old: &S,
     status: &S,
     conditions: (&[Condition], &[Condition]),
+    event_type: EventType,
     quiet: bool,
 ) -> Result<()>
 where
@@ -101,7 +103,7 @@ where
     // event is still on its way): what we wrote then is not written again.
     let uid = obj.uid().unwrap_or_default();
     let fingerprint = status_fingerprint(status);
-    if ctx.status_written_before(&uid, fingerprint) {
+    if report.status_written_before(&uid, fingerprint) {
         return Ok(());
     }
     let (before, after) = conditions;
@@ -113,17 +115,8 @@ where
         && old_reason != Some(ready.reason.as_str())
         && !quiet
     {
-        let normal = ready.status == "True"
-            || matches!(
-                ready.reason.as_str(),
-                "Reconciling" | "Deleting" | "RoleNotReady"
-            );
-        let type_ = if normal {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        };
-        ctx.event(obj, type_, &ready.reason, ready.message.clone())
+        report
+            .event(obj, event_type, &ready.reason, ready.message.clone())
             .await;
     }
     let patch = serde_json::json!({
@@ -140,11 +133,11 @@ where
         .await
     {
         Ok(_) => {
-            ctx.status_written(uid, fingerprint);
+            report.status_written(uid, fingerprint);
             Ok(())
         }
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::kube("writing status")(e)),
+        Err(e) => Err(Error::request("writing status")(e)),
     }
 }
 

@@ -1,0 +1,97 @@
+//! What a `decide` function concludes about one object: the same shape for
+//! every kind, so one driver (`runtime::pipeline`) carries it out.
+
+use std::time::Duration;
+
+use crate::conditions::Outcome;
+
+/// When to look at the object again after this reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Converged: the periodic drift check only.
+    Resync,
+    /// Waiting on another object whose change may reach this controller
+    /// before its cache shows it: soon, reading caches only.
+    WaitForOthers,
+    /// Nothing changes until the object (or something it watches) does.
+    AwaitChange,
+    /// At a known moment (a periodic re-read).
+    After(Duration),
+    /// Converged, and something happens by itself then (an expiry): the
+    /// drift check, or that moment if it comes sooner.
+    ResyncAtMost(Duration),
+}
+
+/// How soon an object waiting on another one (a member to be unlinked, a
+/// workspace or role to appear) looks again. The trigger from the other
+/// object's watch can arrive before the cache this controller reads has seen
+/// the change, so waiting for a change alone could wait forever. Only cached
+/// reads happen then; nothing is written unless something changed.
+pub const WAIT_FOR_OTHERS: Duration = Duration::from_secs(10);
+
+/// The children to make, what to report and when to look again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan<C, F> {
+    /// The children as they should be (an empty set revokes everything);
+    /// None: nothing to make or remove (and no finalizer needed).
+    pub children: Option<C>,
+    /// How it stands once the children are in place.
+    pub outcome: Outcome,
+    /// What the status reports besides the outcome.
+    pub facts: F,
+    pub next: Next,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision<C, F> {
+    /// Make the children and report.
+    Converge(Plan<C, F>),
+    /// Deletion was asked for but must wait (`why`); meanwhile the plan's
+    /// children are kept up to date (if any) and it is reported.
+    DeletionBlocked { why: String, plan: Plan<C, F> },
+    /// Deletion may go on: clean up, then let the object go. `facts` are
+    /// reported while the clean-up waits for something.
+    Delete { facts: F },
+}
+
+impl<C, F> Decision<C, F> {
+    /// Shorthand: report `outcome` with nothing to make.
+    pub fn report(outcome: Outcome, facts: F, next: Next) -> Self {
+        Decision::Converge(Plan {
+            children: None,
+            outcome,
+            facts,
+            next,
+        })
+    }
+
+    /// The plan, if the object converges (for tests).
+    pub fn plan(&self) -> Option<&Plan<C, F>> {
+        match self {
+            Decision::Converge(plan) | Decision::DeletionBlocked { plan, .. } => Some(plan),
+            Decision::Delete { .. } => None,
+        }
+    }
+}
+
+/// Shorthands for outcomes.
+pub fn ready(message: impl Into<String>) -> Outcome {
+    Outcome::Ready {
+        reason: "Ready",
+        message: message.into(),
+    }
+}
+
+pub fn progressing(reason: &'static str, message: impl Into<String>) -> Outcome {
+    Outcome::Progressing {
+        reason,
+        message: message.into(),
+    }
+}
+
+pub fn stalled(reason: &'static str, message: impl Into<String>) -> Outcome {
+    Outcome::Stalled {
+        reason,
+        message: message.into(),
+    }
+}
