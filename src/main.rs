@@ -151,7 +151,9 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
     let ctx = controllers::Context::new(client.clone(), settings, metrics.clone()).await?;
     metrics.ready.store(true, Ordering::Relaxed);
 
-    let terminated = workspace_operator::runtime::pipeline::termination_signal().boxed().shared();
+    let terminated = workspace_operator::runtime::pipeline::termination_signal()
+        .boxed()
+        .shared();
     if !args.leader_election {
         controllers::run(ctx, terminated).await;
         return Ok(ExitCode::SUCCESS);

@@ -15,8 +15,8 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
-use workspace_operator::api::names::workspace_namespace;
 use workspace_operator::api::{Organization, Workspace, WorkspaceMember};
+use workspace_operator::ownership::names::workspace_namespace;
 
 use crate::cluster::{self, Cluster, client_from, proc_stats, process_age};
 use crate::tracker::Tracker;

@@ -1,5 +1,5 @@
-//! Naming rules enforced at admission (CEL) and the namespace names derived
-//! from them.
+//! Naming rules enforced at admission (CEL). The names derived from them
+//! are built in `ownership::names`.
 //!
 //! A workspace's namespace is `<organization>--<workspace>`. Neither name may
 //! contain `--`, start or end with `-`, so the double dash splits every
@@ -45,69 +45,3 @@ pub const MAP_KEYS_ARE_DNS_LABELS_RULE: &str =
 pub const MAP_KEYS_ARE_RESOURCE_NAMES_RULE: &str =
     "self.all(k, k.size() <= 253 && k.matches('^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$'))";
 pub const RESOURCE_NAME_MESSAGE: &str = "keys must be resource names such as pods, requests.cpu, limits.memory or count/deployments.apps";
-
-/// The namespace of an organization: its own name. Admission guarantees the
-/// name contains no `--`, so it never equals a workspace namespace.
-pub fn organization_namespace(organization: &str) -> String {
-    organization.to_string()
-}
-
-/// The namespace of a workspace: `<organization>--<workspace>`.
-pub fn workspace_namespace(organization: &str, workspace: &str) -> String {
-    format!("{organization}{NAMESPACE_SEPARATOR}{workspace}")
-}
-
-/// Splits a workspace namespace back into organization and workspace, or
-/// `None` when the name is not one the operator would derive.
-pub fn split_workspace_namespace(namespace: &str) -> Option<(&str, &str)> {
-    let (org, ws) = namespace.split_once(NAMESPACE_SEPARATOR)?;
-    let valid = |s: &str, max: usize| {
-        !s.is_empty()
-            && s.len() <= max
-            && !s.starts_with('-')
-            && !s.ends_with('-')
-            && !s.contains(NAMESPACE_SEPARATOR)
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    (valid(org, MAX_ORGANIZATION_NAME) && valid(ws, MAX_WORKSPACE_NAME)).then_some((org, ws))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workspace_namespace_round_trips() {
-        let ns = workspace_namespace("acme", "payments-eu");
-        assert_eq!(ns, "acme--payments-eu");
-        assert_eq!(
-            split_workspace_namespace(&ns),
-            Some(("acme", "payments-eu"))
-        );
-    }
-
-    #[test]
-    fn longest_names_fit_a_namespace() {
-        let org = "o".repeat(MAX_ORGANIZATION_NAME);
-        let ws = "w".repeat(MAX_WORKSPACE_NAME);
-        assert_eq!(workspace_namespace(&org, &ws).len(), 63);
-    }
-
-    #[test]
-    fn names_that_admission_refuses_do_not_split() {
-        assert_eq!(split_workspace_namespace("acme-payments"), None);
-        assert_eq!(split_workspace_namespace("acme---payments"), None);
-        assert_eq!(split_workspace_namespace("a--b--c"), None);
-        assert_eq!(split_workspace_namespace("--payments"), None);
-    }
-
-    #[test]
-    fn organization_namespace_is_never_a_workspace_namespace() {
-        // Organization names cannot contain "--"; workspace namespaces always do.
-        assert_eq!(
-            split_workspace_namespace(&organization_namespace("acme")),
-            None
-        );
-    }
-}

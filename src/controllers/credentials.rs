@@ -208,7 +208,10 @@ pub async fn prune_copies(
     };
     let mut deleted = 0;
     for c in copies {
-        let key = (c.namespace.clone().unwrap_or_default(), c.name.clone().unwrap_or_default());
+        let key = (
+            c.namespace.clone().unwrap_or_default(),
+            c.name.clone().unwrap_or_default(),
+        );
         if wanted.contains(&key)
             || ownership::component_of(&c) != Some(Component::CredentialCopy)
             || !ownership::is_owned_by(c.labels.as_ref(), sharer_uid)

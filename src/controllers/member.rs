@@ -14,20 +14,20 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::Context;
+use crate::api::WorkspaceMember;
 use crate::api::WorkspaceRole;
 use crate::api::common::Condition;
 use crate::api::member::WorkspaceMemberStatus;
-use crate::api::WorkspaceMember;
 use crate::conditions::{self, Outcome};
 use crate::ownership::names::{self, workspace_namespace};
 use crate::ownership::{Component, Owner, owner_of};
 use crate::resources::decision::Decision;
 use crate::resources::member::{self as decide, MemberChildren, MemberFacts, MemberInput, Writes};
 use crate::resources::namespace_owner;
+use crate::runtime::Result;
 use crate::runtime::apply::{Owned, Source};
 use crate::runtime::informer::{self, valid};
 use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
-use crate::runtime::Result;
 
 type Guard = DeserializeGuard<WorkspaceMember>;
 
@@ -52,20 +52,25 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         // A role appearing, disappearing or becoming ready.
         .watches_shared_stream(ctx.roles.subscribe_changes(role_signature), move |role| {
             let (ns, name) = (role.namespace().unwrap_or_default(), role.name_any());
-            by_role.members.refs_in(&ns, |m| m.spec.roles.contains(&name))
+            by_role
+                .members
+                .refs_in(&ns, |m| m.spec.roles.contains(&name))
         })
         // A workspace's namespace appearing (or losing its marks).
-        .watches_shared_stream(ctx.children.namespaces.subscribe(), move |n| {
-            match owner_of(&n.metadata) {
+        .watches_shared_stream(
+            ctx.children.namespaces.subscribe(),
+            move |n| match owner_of(&n.metadata) {
                 Some(Owner::Workspace { organization, name }) => by_namespace
                     .members
                     .refs_in(&names::organization_namespace(&organization), |m| {
                         m.spec.workspace == name
                     }),
                 _ => vec![],
-            }
+            },
+        )
+        .watches_shared_stream(ctx.children.role_bindings.subscribe(), |b| {
+            member_of(&b.metadata)
         })
-        .watches_shared_stream(ctx.children.role_bindings.subscribe(), |b| member_of(&b.metadata))
         .watches_shared_stream(ctx.children.roles.subscribe(), |r| member_of(&r.metadata))
         .graceful_shutdown_on(shutdown)
         .run(
@@ -89,7 +94,11 @@ fn member_of(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
 fn role_signature(guard: &DeserializeGuard<WorkspaceRole>) -> u64 {
     let ready = valid(guard).is_some_and(|role| {
         role.status.as_ref().is_some_and(|s| {
-            conditions::ready_for_generation(&s.conditions, s.observed_generation, role.meta().generation)
+            conditions::ready_for_generation(
+                &s.conditions,
+                s.observed_generation,
+                role.meta().generation,
+            )
         })
     });
     informer::generation(guard) * 2 + u64::from(ready)
@@ -108,13 +117,26 @@ impl Members {
         let reader = names::member_reader(&member.name_any());
         let none = BTreeSet::new();
         owned
-            .prune(Source::finalizing(finalizing, &cached.role_bindings), Some(&ns), Component::MemberAccess, &none)
+            .prune(
+                Source::finalizing(finalizing, &cached.role_bindings),
+                Some(&ns),
+                Component::MemberAccess,
+                &none,
+            )
             .await?;
         owned
-            .delete(Source::finalizing(finalizing, &cached.role_bindings), Some(&org), &reader)
+            .delete(
+                Source::finalizing(finalizing, &cached.role_bindings),
+                Some(&org),
+                &reader,
+            )
             .await?;
         owned
-            .delete(Source::finalizing(finalizing, &cached.roles), Some(&org), &reader)
+            .delete(
+                Source::finalizing(finalizing, &cached.roles),
+                Some(&org),
+                &reader,
+            )
             .await?;
         Ok(())
     }
@@ -142,7 +164,10 @@ impl Reconciler for Members {
     }
 
     fn api(&self, member: &WorkspaceMember) -> Api<WorkspaceMember> {
-        Api::namespaced(self.ctx.client().clone(), &member.namespace().unwrap_or_default())
+        Api::namespaced(
+            self.ctx.client().clone(),
+            &member.namespace().unwrap_or_default(),
+        )
     }
 
     async fn read(&self, member: &WorkspaceMember) -> Result<MemberInput> {
@@ -165,7 +190,11 @@ impl Reconciler for Members {
         })
     }
 
-    fn decide(&self, member: &WorkspaceMember, input: &MemberInput) -> Decision<MemberChildren, MemberFacts> {
+    fn decide(
+        &self,
+        member: &WorkspaceMember,
+        input: &MemberInput,
+    ) -> Decision<MemberChildren, MemberFacts> {
         decide::decide(member, input, &self.ctx.tenancy)
     }
 
@@ -184,7 +213,9 @@ impl Reconciler for Members {
         if writes == Writes::RemovalsOnly {
             let keep: BTreeSet<String> = bindings.iter().map(|b| b.name_any()).collect();
             let from = Source::Cache(&cached.role_bindings);
-            owned.prune(from, here, Component::MemberAccess, &keep).await?;
+            owned
+                .prune(from, here, Component::MemberAccess, &keep)
+                .await?;
             return Ok(());
         }
         // The workspace bindings and the reader access are independent:
@@ -192,14 +223,42 @@ impl Reconciler for Members {
         // RBAC checks the Role it binds; and goes before it.)
         let org = member.namespace().unwrap_or_default();
         let reader_name = names::member_reader(&member.name_any());
-        let grants = owned.set(&cached.role_bindings, here, Component::MemberAccess, &bindings);
+        let grants = owned.set(
+            &cached.role_bindings,
+            here,
+            Component::MemberAccess,
+            &bindings,
+        );
         let reader = async {
             if reader_role.is_some() {
-                owned.optional::<Role>(&cached.roles, Some(&org), &reader_name, reader_role.as_ref()).await?;
-                owned.optional::<RoleBinding>(&cached.role_bindings, Some(&org), &reader_name, reader_binding.as_ref()).await?;
+                owned
+                    .optional::<Role>(
+                        &cached.roles,
+                        Some(&org),
+                        &reader_name,
+                        reader_role.as_ref(),
+                    )
+                    .await?;
+                owned
+                    .optional::<RoleBinding>(
+                        &cached.role_bindings,
+                        Some(&org),
+                        &reader_name,
+                        reader_binding.as_ref(),
+                    )
+                    .await?;
             } else {
-                owned.optional::<RoleBinding>(&cached.role_bindings, Some(&org), &reader_name, reader_binding.as_ref()).await?;
-                owned.optional::<Role>(&cached.roles, Some(&org), &reader_name, None).await?;
+                owned
+                    .optional::<RoleBinding>(
+                        &cached.role_bindings,
+                        Some(&org),
+                        &reader_name,
+                        reader_binding.as_ref(),
+                    )
+                    .await?;
+                owned
+                    .optional::<Role>(&cached.roles, Some(&org), &reader_name, None)
+                    .await?;
             }
             Ok(())
         };

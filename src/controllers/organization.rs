@@ -68,18 +68,22 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 .then(|| r.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)))
                 .flatten()
         })
-        .watches_shared_stream(cached.namespaces.subscribe(), move |n| match owner_of(&n.metadata)? {
-            // A workspace's namespace appearing: the organization's shares
-            // can be copied into it now (only into namespaces it made).
-            Owner::Workspace { organization, .. } => {
-                let shares = sharing
-                    .organization(&organization)
-                    .is_some_and(|o| o.spec.shared_credentials.is_some());
-                shares.then(|| ObjectRef::new(&organization))
+        .watches_shared_stream(cached.namespaces.subscribe(), move |n| {
+            match owner_of(&n.metadata)? {
+                // A workspace's namespace appearing: the organization's shares
+                // can be copied into it now (only into namespaces it made).
+                Owner::Workspace { organization, .. } => {
+                    let shares = sharing
+                        .organization(&organization)
+                        .is_some_and(|o| o.spec.shared_credentials.is_some());
+                    shares.then(|| ObjectRef::new(&organization))
+                }
+                owner => organization_ref(owner),
             }
-            owner => organization_ref(owner),
         })
-        .watches_shared_stream(cached.roles.subscribe(), |o| made_by_organization(&o.metadata))
+        .watches_shared_stream(cached.roles.subscribe(), |o| {
+            made_by_organization(&o.metadata)
+        })
         .watches_shared_stream(cached.role_bindings.subscribe(), |o| {
             made_by_organization(&o.metadata)
         })
@@ -111,7 +115,9 @@ fn predefined_signature(role: &DeserializeGuard<WorkspaceRole>) -> u64 {
 
 impl Organizations {
     fn workspaces_of(&self, org: &Organization) -> Vec<Workspace> {
-        let mut list = self.ctx.workspaces_in(&organization_namespace(&org.name_any()));
+        let mut list = self
+            .ctx
+            .workspaces_in(&organization_namespace(&org.name_any()));
         list.sort_by_key(|w| w.name_any());
         list
     }
@@ -156,7 +162,11 @@ impl Reconciler for Organizations {
         decide::decide(org, input)
     }
 
-    async fn apply(&self, org: &Organization, children: OrganizationWrites) -> Result<ShareProblems> {
+    async fn apply(
+        &self,
+        org: &Organization,
+        children: OrganizationWrites,
+    ) -> Result<ShareProblems> {
         let OrganizationWrites {
             namespace,
             admin_role,
@@ -176,9 +186,16 @@ impl Reconciler for Organizations {
         owned.claimed(&cached.namespaces, &namespace).await?;
         owned.one(&cached.roles, &admin_role).await?;
         owned
-            .optional::<RoleBinding>(&cached.role_bindings, here, ORGANIZATION_ADMINS_BINDING, admin_binding.as_ref())
+            .optional::<RoleBinding>(
+                &cached.role_bindings,
+                here,
+                ORGANIZATION_ADMINS_BINDING,
+                admin_binding.as_ref(),
+            )
             .await?;
-        owned.one(&cached.cluster_roles, &reader_cluster_role).await?;
+        owned
+            .one(&cached.cluster_roles, &reader_cluster_role)
+            .await?;
         owned
             .optional::<ClusterRoleBinding>(
                 &cached.cluster_role_bindings,
@@ -198,8 +215,12 @@ impl Reconciler for Organizations {
         let workspaces: Api<Workspace> = Api::namespaced(ctx.client().clone(), &ns);
         let live = ctx.workspaces.get(here, &default_workspace.name_any());
         // Only its mark is the operator's: the spec stays the users' to set.
-        apply_unless_contained(&workspaces, live.as_deref().and_then(valid), &default_workspace)
-            .await?;
+        apply_unless_contained(
+            &workspaces,
+            live.as_deref().and_then(valid),
+            &default_workspace,
+        )
+        .await?;
         credentials::sync(ctx, &org.name_any(), &ns, None, &uid, &shares).await
     }
 

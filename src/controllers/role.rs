@@ -52,13 +52,14 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     });
     let all_roles = ctx.roles.store.clone();
     let controller = pipeline::controller_of(&ctx.roles, ctx.runtime.concurrency)
-        .watches_shared_stream(ctx.children.cluster_roles.subscribe(), |cr| {
-            match owner_of(&cr.metadata)? {
-                Owner::Role { organization, name } => {
-                    Some(ObjectRef::<Guard>::new(&name).within(&names::organization_namespace(&organization)))
-                }
-                _ => None,
-            }
+        .watches_shared_stream(ctx.children.cluster_roles.subscribe(), |cr| match owner_of(
+            &cr.metadata,
+        )? {
+            Owner::Role { organization, name } => Some(
+                ObjectRef::<Guard>::new(&name)
+                    .within(&names::organization_namespace(&organization)),
+            ),
+            _ => None,
         })
         // A changed ceiling may admit or refuse any role.
         .watches_shared_stream(ctx.ceiling.subscribe(), move |_| {
@@ -109,7 +110,12 @@ impl Roles {
     /// change without any event here); only those the platform allows.
     async fn included(&self, role: &WorkspaceRole) -> Result<Included> {
         let includes = granted_spec(role).cluster_roles.unwrap_or_default();
-        if !self.ctx.tenancy.disallowed_cluster_roles(&includes).is_empty() {
+        if !self
+            .ctx
+            .tenancy
+            .disallowed_cluster_roles(&includes)
+            .is_empty()
+        {
             return Ok(Included::NotRead);
         }
         let api: Api<ClusterRole> = Api::all(self.ctx.client().clone());
@@ -155,7 +161,10 @@ impl Reconciler for Roles {
     }
 
     fn api(&self, role: &WorkspaceRole) -> Api<WorkspaceRole> {
-        Api::namespaced(self.ctx.client().clone(), &role.namespace().unwrap_or_default())
+        Api::namespaced(
+            self.ctx.client().clone(),
+            &role.namespace().unwrap_or_default(),
+        )
     }
 
     async fn read(&self, role: &WorkspaceRole) -> Result<RoleInput> {
@@ -199,9 +208,7 @@ impl Reconciler for Roles {
             }
             _ => None,
         };
-        let members = ctx
-            .members
-            .count_in(&ns, |m| m.spec.roles.contains(&name)) as i32;
+        let members = ctx.members.count_in(&ns, |m| m.spec.roles.contains(&name)) as i32;
         Ok(RoleInput {
             organization,
             included,
@@ -223,7 +230,12 @@ impl Reconciler for Roles {
         let cache = &self.ctx.children.cluster_roles;
         let Some(desired) = cluster_role else {
             if owned
-                .prune(Source::Cache(cache), None, Component::Role, &Default::default())
+                .prune(
+                    Source::Cache(cache),
+                    None,
+                    Component::Role,
+                    &Default::default(),
+                )
                 .await?
                 > 0
             {
@@ -231,7 +243,10 @@ impl Reconciler for Roles {
             }
             return Ok(Applied::Written);
         };
-        match owned.set(cache, None, Component::Role, std::slice::from_ref(&desired)).await {
+        match owned
+            .set(cache, None, Component::Role, std::slice::from_ref(&desired))
+            .await
+        {
             Ok(_) => {
                 self.forget(role);
                 Ok(Applied::Written)
@@ -285,11 +300,18 @@ impl Reconciler for Roles {
         let uid = role.uid().unwrap_or_default();
         let owned = Owned::new(self.ctx.client(), &uid);
         let name = names::role(&role.namespace().unwrap_or_default(), &role.name_any());
-        owned.delete::<ClusterRole>(Source::Server, None, &name).await?;
+        owned
+            .delete::<ClusterRole>(Source::Server, None, &name)
+            .await?;
         // Names of an earlier scheme, left by an upgrade.
         let cache = &self.ctx.children.cluster_roles;
         owned
-            .prune(Source::Cache(cache), None, Component::Role, &Default::default())
+            .prune(
+                Source::Cache(cache),
+                None,
+                Component::Role,
+                &Default::default(),
+            )
             .await?;
         self.forget(role);
         Ok(Cleanup::Done)

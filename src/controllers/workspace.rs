@@ -52,8 +52,13 @@ fn made_by_workspace(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
 }
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
-    let (by_org, waiting, by_target, by_namespace, by_secret) =
-        (ctx.clone(), ctx.clone(), ctx.clone(), ctx.clone(), ctx.clone());
+    let (by_org, waiting, by_target, by_namespace, by_secret) = (
+        ctx.clone(),
+        ctx.clone(),
+        ctx.clone(),
+        ctx.clone(),
+        ctx.clone(),
+    );
     let cached = &ctx.children;
     let controller = pipeline::controller_of(&ctx.workspaces, ctx.runtime.concurrency)
         // An organization change (plans, admins, defaults) touches all its workspaces.
@@ -70,29 +75,39 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         // A role's ClusterRole appearing lets the workspaces that wait for it go on.
         .watches_shared_stream(cached.cluster_roles.subscribe(), move |cr| {
             match owner_of(&cr.metadata) {
-                Some(Owner::Role { organization, .. }) => waiting.workspaces.refs_in(
-                    &names::organization_namespace(&organization),
-                    |w| !is_ready(w),
-                ),
+                Some(Owner::Role { organization, .. }) => waiting
+                    .workspaces
+                    .refs_in(&names::organization_namespace(&organization), |w| {
+                        !is_ready(w)
+                    }),
                 _ => vec![],
             }
         })
         // Children edited or deleted by hand are restored; a workspace's
         // namespace appearing lets those that share with it copy into it.
         .watches_shared_stream(cached.namespaces.subscribe(), move |n| {
-            let mut wake: Vec<ObjectRef<Guard>> = made_by_workspace(&n.metadata).into_iter().collect();
+            let mut wake: Vec<ObjectRef<Guard>> =
+                made_by_workspace(&n.metadata).into_iter().collect();
             if let Some(Owner::Workspace { organization, name }) = owner_of(&n.metadata) {
                 wake.extend(sharers_of(&by_namespace, &organization, &name));
             }
             wake
         })
-        .watches_shared_stream(cached.role_bindings.subscribe(), |o| made_by_workspace(&o.metadata))
-        .watches_shared_stream(cached.quotas.subscribe(), |o| made_by_workspace(&o.metadata))
-        .watches_shared_stream(cached.limit_ranges.subscribe(), |o| made_by_workspace(&o.metadata))
+        .watches_shared_stream(cached.role_bindings.subscribe(), |o| {
+            made_by_workspace(&o.metadata)
+        })
+        .watches_shared_stream(cached.quotas.subscribe(), |o| {
+            made_by_workspace(&o.metadata)
+        })
+        .watches_shared_stream(cached.limit_ranges.subscribe(), |o| {
+            made_by_workspace(&o.metadata)
+        })
         .watches_shared_stream(cached.network_policies.subscribe(), |o| {
             made_by_workspace(&o.metadata)
         })
-        .watches_shared_stream(cached.config_maps.subscribe(), |o| made_by_workspace(&o.metadata))
+        .watches_shared_stream(cached.config_maps.subscribe(), |o| {
+            made_by_workspace(&o.metadata)
+        })
         // Shared credentials: a source Secret changing, a copy edited or deleted.
         .watches_shared_stream(ctx.secrets.subscribe(), move |s| {
             workspace_ref(credentials::sharer_of_secret(&by_secret, &s.metadata)?)
@@ -116,11 +131,12 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
 
 /// The workspaces of organization `org` that share a credential with `target`.
 fn sharers_of(ctx: &Context, org: &str, target: &str) -> Vec<ObjectRef<Guard>> {
-    ctx.workspaces.refs_in(&names::organization_namespace(org), |w| {
-        workspace_shares(w)
-            .iter()
-            .any(|s| s.targets.iter().any(|t| t == target))
-    })
+    ctx.workspaces
+        .refs_in(&names::organization_namespace(org), |w| {
+            workspace_shares(w)
+                .iter()
+                .any(|s| s.targets.iter().any(|t| t == target))
+        })
 }
 
 /// What others depend on in a Workspace: its spec, and whether its
@@ -133,7 +149,11 @@ pub fn generation_and_conflict(guard: &Guard) -> u64 {
 /// Whether `ws` is Ready for its current generation.
 fn is_ready(ws: &Workspace) -> bool {
     ws.status.as_ref().is_some_and(|s| {
-        crate::conditions::ready_for_generation(&s.conditions, s.observed_generation, ws.meta().generation)
+        crate::conditions::ready_for_generation(
+            &s.conditions,
+            s.observed_generation,
+            ws.meta().generation,
+        )
     })
 }
 
@@ -165,7 +185,10 @@ impl Workspaces {
             let found = api
                 .list_metadata(&managed)
                 .await
-                .map_err(Error::request(format!("listing the operator's {}", K::plural(&()))))?;
+                .map_err(Error::request(format!(
+                    "listing the operator's {}",
+                    K::plural(&())
+                )))?;
             for obj in found.items {
                 delete_checked(&api, &obj.name_any(), obj.uid()).await?;
             }
@@ -204,7 +227,10 @@ impl Reconciler for Workspaces {
     }
 
     fn api(&self, ws: &Workspace) -> Api<Workspace> {
-        Api::namespaced(self.ctx.client().clone(), &ws.namespace().unwrap_or_default())
+        Api::namespaced(
+            self.ctx.client().clone(),
+            &ws.namespace().unwrap_or_default(),
+        )
     }
 
     async fn read(&self, ws: &Workspace) -> Result<WorkspaceInput> {
@@ -224,7 +250,11 @@ impl Reconciler for Workspaces {
         })
     }
 
-    fn decide(&self, ws: &Workspace, input: &WorkspaceInput) -> Decision<WorkspaceWrites, WorkspaceFacts> {
+    fn decide(
+        &self,
+        ws: &Workspace,
+        input: &WorkspaceInput,
+    ) -> Decision<WorkspaceWrites, WorkspaceFacts> {
         decide::decide(ws, input, &self.ctx.tenancy)
     }
 
@@ -263,7 +293,12 @@ impl Reconciler for Workspaces {
         let access = async {
             match &role_bindings {
                 Some(bindings) => owned
-                    .set(&cached.role_bindings, here, Component::WorkspaceAccess, bindings)
+                    .set(
+                        &cached.role_bindings,
+                        here,
+                        Component::WorkspaceAccess,
+                        bindings,
+                    )
                     .await
                     .map(drop),
                 None => Ok(()),
@@ -271,8 +306,12 @@ impl Reconciler for Workspaces {
         };
         let quota = owned.optional(&cached.quotas, here, QUOTA, quota.as_ref());
         let limits = owned.optional(&cached.limit_ranges, here, LIMITS, limit_range.as_ref());
-        let isolation =
-            owned.optional(&cached.network_policies, here, ISOLATION_POLICY, network_policy.as_ref());
+        let isolation = owned.optional(
+            &cached.network_policies,
+            here,
+            ISOLATION_POLICY,
+            network_policy.as_ref(),
+        );
         let info = owned.one(&cached.config_maps, &info);
         let shared = credentials::sync(ctx, &org, &ns, Some(&ws_name), &uid, &shares);
         let (access, quota, limits, isolation, info, shared) =
@@ -300,7 +339,9 @@ impl Reconciler for Workspaces {
         let effective = facts.effective.as_ref();
         let phase = match outcome {
             _ if facts.terminating => WorkspacePhase::Terminating,
-            Outcome::Ready { .. } if effective.is_some_and(|e| e.archived) => WorkspacePhase::Archived,
+            Outcome::Ready { .. } if effective.is_some_and(|e| e.archived) => {
+                WorkspacePhase::Archived
+            }
             Outcome::Ready { .. } => WorkspacePhase::Ready,
             Outcome::Stalled { .. } => WorkspacePhase::Failed,
             Outcome::Progressing { .. } => WorkspacePhase::Pending,
@@ -335,10 +376,15 @@ impl Reconciler for Workspaces {
         let owned = Owned::new(ctx.client(), &uid);
         match ws.spec.deletion_policy.unwrap_or_default() {
             DeletionPolicy::Delete => {
-                if owned.delete::<Namespace>(Source::Server, None, &namespace).await? {
+                if owned
+                    .delete::<Namespace>(Source::Server, None, &namespace)
+                    .await?
+                {
                     info!(namespace, "deleted the workspace namespace");
                     let note = format!("namespace {namespace} is being deleted");
-                    reporter.event(ws, EventType::Normal, "NamespaceDeleted", note).await;
+                    reporter
+                        .event(ws, EventType::Normal, "NamespaceDeleted", note)
+                        .await;
                 }
             }
             DeletionPolicy::Retain => {
@@ -362,7 +408,9 @@ impl Reconciler for Workspaces {
                         .await
                         .map_err(Error::request("releasing the namespace"))?;
                     let note = format!("namespace {namespace} is kept and released");
-                    reporter.event(ws, EventType::Normal, "NamespaceRetained", note).await;
+                    reporter
+                        .event(ws, EventType::Normal, "NamespaceRetained", note)
+                        .await;
                 }
             }
         }

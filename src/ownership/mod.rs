@@ -250,7 +250,8 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
     let workspace = marks.get(WORKSPACE);
     let name = meta.name.as_deref()?;
     let namespace = meta.namespace.as_deref();
-    let in_workspace_namespace = |ws: &str| namespace == Some(&names::workspace_namespace(&organization, ws));
+    let in_workspace_namespace =
+        |ws: &str| namespace == Some(&names::workspace_namespace(&organization, ws));
     let owner = match component {
         Component::OrganizationNamespace
         | Component::OrganizationAccess

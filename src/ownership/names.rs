@@ -163,7 +163,10 @@ mod tests {
         assert_eq!(parse_role("workspaces.dev:acme:admin"), None);
         assert_eq!(parse_role("workspaces.dev:role:acme:a:b"), None);
         assert_eq!(parse_role("workspaces.dev:role::admin"), None);
-        assert_eq!(role_of_organization("acme", &role("acme", "viewer")), Some("viewer"));
+        assert_eq!(
+            role_of_organization("acme", &role("acme", "viewer")),
+            Some("viewer")
+        );
         assert_eq!(role_of_organization("other", &role("acme", "viewer")), None);
     }
 
@@ -188,10 +191,22 @@ mod tests {
             (format!("wsns {org} {ws}"), workspace_namespace(org, ws)),
             (format!("role {org} {role_}"), role(org, role_)),
             (format!("reader {org}"), organization_reader(org)),
-            (format!("owner {role_}"), workspace_binding(WorkspaceAccess::Owner, role_)),
-            (format!("admins {role_}"), workspace_binding(WorkspaceAccess::OrganizationAdmins, role_)),
-            (format!("anon {role_}"), workspace_binding(WorkspaceAccess::Anonymous, role_)),
-            (format!("member {member} {role_}"), member_binding(member, role_)),
+            (
+                format!("owner {role_}"),
+                workspace_binding(WorkspaceAccess::Owner, role_),
+            ),
+            (
+                format!("admins {role_}"),
+                workspace_binding(WorkspaceAccess::OrganizationAdmins, role_),
+            ),
+            (
+                format!("anon {role_}"),
+                workspace_binding(WorkspaceAccess::Anonymous, role_),
+            ),
+            (
+                format!("member {member} {role_}"),
+                member_binding(member, role_),
+            ),
             (format!("memberreader {member}"), member_reader(member)),
             ("orgadmin".into(), ORGANIZATION_ADMIN_ROLE.into()),
             ("orgadmins".into(), ORGANIZATION_ADMINS_BINDING.into()),
@@ -201,10 +216,11 @@ mod tests {
     proptest! {
         #[test]
         fn derived_names_round_trip(org in label(MAX_ORGANIZATION_NAME), ws in label(MAX_WORKSPACE_NAME), r in role_name()) {
-            prop_assert_eq!(split_workspace_namespace(&workspace_namespace(&org, &ws)), Some((org.as_str(), ws.as_str())));
-            prop_assert_eq!(parse_role(&role(&org, &r)), Some((org.as_str(), r.as_str())));
-            prop_assert_eq!(split_workspace_namespace(&organization_namespace(&org)), None);
-            prop_assert_eq!(parse_role(&organization_reader(&org)), None);
+            let (ns, role_name, org_ns, reader) = (workspace_namespace(&org, &ws), role(&org, &r), organization_namespace(&org), organization_reader(&org));
+            prop_assert_eq!(split_workspace_namespace(&ns), Some((org.as_str(), ws.as_str())));
+            prop_assert_eq!(parse_role(&role_name), Some((org.as_str(), r.as_str())));
+            prop_assert_eq!(split_workspace_namespace(&org_ns), None);
+            prop_assert_eq!(parse_role(&reader), None);
         }
 
         /// Two different inputs never give the same name, whatever the

@@ -227,9 +227,9 @@ mod tests {
         let c = copy(&source(), "acme", "research", "ws-uid", Some("pay"));
         assert_eq!(c.metadata.namespace.as_deref(), Some("acme--research"));
         let l = c.metadata.labels.as_ref().unwrap();
-        assert_eq!(l[SOURCE_NAMESPACE], "acme--pay");
-        assert_eq!(l[SOURCE_WORKSPACE], "pay");
-        assert_eq!(l[labels::OWNER_UID], "ws-uid");
+        assert_eq!(l[ownership::SOURCE_NAMESPACE], "acme--pay");
+        assert_eq!(l[ownership::SOURCE_WORKSPACE], "pay");
+        assert_eq!(l[ownership::OWNER_UID], "ws-uid");
         assert_eq!(c.immutable, Some(true));
         assert_eq!(c.data, source().data);
     }
@@ -250,22 +250,26 @@ mod tests {
     fn only_marked_copies_in_their_own_organization_have_an_origin() {
         let copy = copy(&source(), "acme", "research", "ws-uid", Some("pay"));
         assert_eq!(
-            copy_origin(&copy.metadata),
-            Some(CopyOrigin {
+            sharer_of_copy(&copy.metadata),
+            Some(Owner::Workspace {
                 organization: "acme".into(),
-                workspace: Some("pay".into())
+                name: "pay".into()
             })
         );
         let mut elsewhere = copy.metadata.clone();
         elsewhere.namespace = Some("globex--default".into());
         assert_eq!(
-            copy_origin(&elsewhere),
+            sharer_of_copy(&elsewhere),
             None,
             "labels pointing at another organization"
         );
         let mut unmarked = copy.metadata.clone();
-        unmarked.labels.as_mut().unwrap().remove(labels::MANAGED_BY);
-        assert_eq!(copy_origin(&unmarked), None);
+        unmarked
+            .labels
+            .as_mut()
+            .unwrap()
+            .remove(ownership::MANAGED_BY);
+        assert_eq!(sharer_of_copy(&unmarked), None);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef};
-use kube::{Resource, ResourceExt};
 use kube::api::ObjectMeta;
+use kube::{Resource, ResourceExt};
 
 use super::decision::{Decision, Next, Plan, progressing, ready, stalled};
 use super::tenancy::TenantPolicy;
@@ -179,7 +179,11 @@ pub struct MemberFacts {
 
 fn role_ready(role: &WorkspaceRole) -> bool {
     role.status.as_ref().is_some_and(|s| {
-        conditions::ready_for_generation(&s.conditions, s.observed_generation, role.meta().generation)
+        conditions::ready_for_generation(
+            &s.conditions,
+            s.observed_generation,
+            role.meta().generation,
+        )
     })
 }
 
@@ -208,7 +212,10 @@ pub fn decide(
     };
     if let Some(why) = policy.subject_refusal(&member.spec.subject, &org) {
         return revoke(
-            stalled("SubjectNotAllowed", format!("{why}; this membership grants nothing")),
+            stalled(
+                "SubjectNotAllowed",
+                format!("{why}; this membership grants nothing"),
+            ),
             MemberPhase::Pending,
             Next::AwaitChange,
         );
@@ -217,7 +224,9 @@ pub fn decide(
         return revoke(
             stalled(
                 "WorkspaceNotFound",
-                format!("no Workspace {ws_name:?} in namespace {org}; this membership grants nothing"),
+                format!(
+                    "no Workspace {ws_name:?} in namespace {org}; this membership grants nothing"
+                ),
             ),
             MemberPhase::Pending,
             Next::WaitForOthers,
@@ -355,7 +364,10 @@ pub fn decide(
     } else if !not_ready.is_empty() {
         progressing("RoleNotReady", problems.join("; "))
     } else {
-        ready(format!("granted {} in workspace {ws_name}", granted.join(", ")))
+        ready(format!(
+            "granted {} in workspace {ws_name}",
+            granted.join(", ")
+        ))
     };
     // Roles still missing or not ready may appear any moment; expiry
     // happens at that moment, not at the next resync.

@@ -65,7 +65,10 @@ pub fn namespace_owner(
     use kube::ResourceExt;
     match cached {
         Some(meta)
-            if crate::ownership::is_owned_by(meta.labels.as_ref(), &ws.uid().unwrap_or_default()) =>
+            if crate::ownership::is_owned_by(
+                meta.labels.as_ref(),
+                &ws.uid().unwrap_or_default(),
+            ) =>
         {
             NamespaceOwner::ThisWorkspace
         }

@@ -210,7 +210,10 @@ pub struct OrganizationFacts {
 }
 
 /// Everything an organization's reconcile concludes, from what it read.
-pub fn decide(org: &Organization, input: &OrganizationInput) -> Decision<OrganizationWrites, OrganizationFacts> {
+pub fn decide(
+    org: &Organization,
+    input: &OrganizationInput,
+) -> Decision<OrganizationWrites, OrganizationFacts> {
     let ns = organization_namespace(&org.name_any());
     let facts = OrganizationFacts {
         workspaces: input.workspaces.len() as i32,

@@ -12,7 +12,6 @@ use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
 
-use crate::api::names::{organization_namespace, split_workspace_namespace, workspace_namespace};
 use crate::api::organization::{
     ContainerLimits, OrganizationSharedCredential, Plan, WorkspaceDefaults,
 };
@@ -22,10 +21,11 @@ use crate::api::{
     Organization, OrganizationSpec, QuantityValue, Subject, SubjectKind, Workspace,
     WorkspaceMember, WorkspaceMemberSpec, WorkspaceRole, WorkspaceRoleSpec, WorkspaceSpec,
 };
-use crate::labels;
-use crate::resources::{
-    credentials, member, organization, predefined_roles, role, role_cluster_role_name, workspace,
+use crate::ownership;
+use crate::ownership::names::{
+    organization_namespace, split_workspace_namespace, workspace_namespace,
 };
+use crate::resources::{credentials, member, organization, predefined_roles, role, workspace};
 
 /// Names admission accepts for organizations and workspaces.
 fn name(max: usize) -> impl Strategy<Value = String> {
@@ -199,16 +199,16 @@ fn marked_for(
     ws: Option<&str>,
 ) -> Result<(), TestCaseError> {
     prop_assert_eq!(
-        labels_of.get(labels::ORGANIZATION).map(String::as_str),
+        labels_of.get(ownership::ORGANIZATION).map(String::as_str),
         Some(org)
     );
     prop_assert_eq!(
-        labels_of.get(labels::MANAGED_BY).map(String::as_str),
-        Some(labels::MANAGED_BY_VALUE)
+        labels_of.get(ownership::MANAGED_BY).map(String::as_str),
+        Some(ownership::MANAGED_BY_VALUE)
     );
     if let Some(ws) = ws {
         prop_assert_eq!(
-            labels_of.get(labels::WORKSPACE).map(String::as_str),
+            labels_of.get(ownership::WORKSPACE).map(String::as_str),
             Some(ws)
         );
     }
@@ -222,7 +222,7 @@ fn binds_own_roles(b: &RoleBinding, org: &str) -> Result<(), TestCaseError> {
     prop_assert!(
         b.role_ref
             .name
-            .starts_with(&crate::resources::cluster_names::role_prefix(org)),
+            .starts_with(&crate::ownership::names::role(org, "")),
         "{} binds {}",
         b.name_any(),
         b.role_ref.name
@@ -283,7 +283,7 @@ proptest! {
         }
         if ws.spec.archived == Some(true) {
             for b in &c.role_bindings {
-                prop_assert_eq!(&b.role_ref.name, &role_cluster_role_name(&org_name, predefined_roles::VIEWER));
+                prop_assert_eq!(&b.role_ref.name, &crate::ownership::names::role(&org_name, predefined_roles::VIEWER));
             }
         }
         for q in c.quota.iter() { in_namespace(q, &ns)?; }
@@ -379,7 +379,7 @@ proptest! {
         spec in role_spec(),
     ) {
         let cr = role::cluster_role(&org_name, &role_name, "role-uid", &spec, &[]);
-        prop_assert_eq!(cr.name_any(), role_cluster_role_name(&org_name, &role_name));
+        prop_assert_eq!(cr.name_any(), crate::ownership::names::role(&org_name, &role_name));
         marked_for(cr.labels(), &org_name, None)?;
         prop_assert!(cr.aggregation_rule.is_none());
         for rule in cr.rules.iter().flatten() {

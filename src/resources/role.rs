@@ -100,8 +100,7 @@ pub fn is_refused(role: &WorkspaceRole) -> bool {
 /// a restart, so a refused role is not asked again.
 pub fn refused_in_status(role: &WorkspaceRole, digest: &str) -> Option<String> {
     let status = role.status.as_ref()?;
-    (status.observed_generation == role.meta().generation)
-        .then_some(())?;
+    (status.observed_generation == role.meta().generation).then_some(())?;
     status
         .conditions
         .iter()
@@ -224,20 +223,30 @@ pub fn decide(
             );
         }
     };
-    let mut desired = cluster_role(&org_name, &name, &role.uid().unwrap_or_default(), &spec, included);
+    let mut desired = cluster_role(
+        &org_name,
+        &name,
+        &role.uid().unwrap_or_default(),
+        &spec,
+        included,
+    );
     // The ceiling, checked by the operator itself before any write: the
     // API server's escalation check compares with everything the operator
     // holds, so it cannot be the tenant's limit.
     // A missing ceiling (an install or upgrade under way) keeps what was
     // granted: revoking every role of the cluster would be the outage.
     let Some(ceiling_rules) = &input.ceiling else {
-        return Decision::report(stalled(
-            NO_CEILING,
-            format!(
-                "the tenant ceiling ClusterRole {} does not exist, so no role can be checked or granted; the platform installs it with the operator (Helm chart or deploy/operator-rbac.yaml)",
-                policy.ceiling
+        return Decision::report(
+            stalled(
+                NO_CEILING,
+                format!(
+                    "the tenant ceiling ClusterRole {} does not exist, so no role can be checked or granted; the platform installs it with the operator (Helm chart or deploy/operator-rbac.yaml)",
+                    policy.ceiling
+                ),
             ),
-        ), facts(None), Next::AwaitChange);
+            facts(None),
+            Next::AwaitChange,
+        );
     };
     let wanted = desired.rules.clone().unwrap_or_default();
     let refused = ceiling::refused(ceiling_rules, &wanted);
@@ -267,7 +276,9 @@ pub fn decide(
         children: Some(RoleChildren {
             cluster_role: Some(desired),
         }),
-        outcome: ready(format!("ClusterRole {cr_name} holds the role's permissions")),
+        outcome: ready(format!(
+            "ClusterRole {cr_name} holds the role's permissions"
+        )),
         facts: facts(Some(&cr_name)),
         next: if spec.cluster_roles.is_some() {
             Next::After(INCLUDED_REREAD)
@@ -282,7 +293,7 @@ pub fn decide(
 /// install without admission policies, is missing): a platform problem.
 pub fn not_held(policy: &TenantPolicy, server_message: &str, digest: &str) -> String {
     format!(
-            "the API server refused to let the operator grant this role's permissions, although the tenant ceiling {} covers them: may the operator bind and escalate ClusterRoles (deploy/operator-rbac.yaml, the chart)? {server_message} [rules {digest}]",
+        "the API server refused to let the operator grant this role's permissions, although the tenant ceiling {} covers them: may the operator bind and escalate ClusterRoles (deploy/operator-rbac.yaml, the chart)? {server_message} [rules {digest}]",
         policy.ceiling
     )
 }

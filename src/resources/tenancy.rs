@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::api::names::split_workspace_namespace;
 use crate::api::{Subject, SubjectKind};
+use crate::ownership::names::split_workspace_namespace;
 
 /// The platform's settings for what tenants may ask (flags of
 /// `workspace-operator run`, chart values).

@@ -15,8 +15,8 @@ use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::{Resource, ResourceExt};
 use kube::api::ObjectMeta;
+use kube::{Resource, ResourceExt};
 
 use super::credentials::{Share, workspace_shares};
 use super::decision::{self, Decision, Next, progressing, ready, stalled};
@@ -582,7 +582,11 @@ pub fn decide(
     let (writes, waiting) = match writes {
         Ok(w) => w,
         Err(err) => {
-            return Decision::report(stalled(err.reason(), err.to_string()), facts, Next::AwaitChange);
+            return Decision::report(
+                stalled(err.reason(), err.to_string()),
+                facts,
+                Next::AwaitChange,
+            );
         }
     };
     let (outcome, next) = if let Some(waiting) = waiting {
@@ -664,7 +668,7 @@ spec:
         let c = build(&ws("{owner: {kind: User, name: alice}}"), &org()).unwrap();
         assert_eq!(c.namespace.metadata.name.as_deref(), Some("acme--pay"));
         let labels = c.namespace.metadata.labels.as_ref().unwrap();
-        assert_eq!(labels[labels::OWNER_UID], "ws-uid");
+        assert_eq!(labels[crate::ownership::OWNER_UID], "ws-uid");
         for b in &c.role_bindings {
             assert_eq!(b.metadata.namespace.as_deref(), Some("acme--pay"));
         }

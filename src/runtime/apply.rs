@@ -12,10 +12,10 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::compare::{is_exact, is_subset};
 use super::error::{Error, Result};
 use super::informer::Informer;
 use crate::ownership::{self, Component, DESIRED_HASH, FIELD_MANAGER, NAMESPACE_CONFLICT};
-use super::compare::{is_exact, is_subset};
 
 /// The JSON form of an object, to compare and hash it. Kubernetes objects
 /// (k8s-openapi types, our CRD types) are plain structs of strings, numbers,
@@ -23,7 +23,6 @@ use super::compare::{is_exact, is_subset};
 fn to_json<K: Serialize>(obj: &K) -> serde_json::Value {
     serde_json::to_value(obj).expect("Kubernetes objects always serialize to JSON")
 }
-
 
 fn hash_of(value: &serde_json::Value) -> String {
     let mut h = DefaultHasher::new();
@@ -231,8 +230,8 @@ async fn recreate<K>(api: &Api<K>, live: &K) -> Result<()>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
 {
-    let marked =
-        live.labels().get(ownership::MANAGED_BY).map(String::as_str) == Some(ownership::MANAGED_BY_VALUE);
+    let marked = live.labels().get(ownership::MANAGED_BY).map(String::as_str)
+        == Some(ownership::MANAGED_BY_VALUE);
     if !marked {
         return Err(Error::NotOwned {
             reason: "NotOwned",
@@ -426,7 +425,9 @@ where
     match api.delete(name, &dp).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(false),
-        Err(e) => Err(Error::request(format!("deleting {} {name}", K::kind(&())))(e)),
+        Err(e) => Err(Error::request(format!("deleting {} {name}", K::kind(&())))(
+            e,
+        )),
     }
 }
 

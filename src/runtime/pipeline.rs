@@ -108,14 +108,15 @@ pub trait Reconciler: Send + Sync + 'static {
     fn conditions_of(status: &Self::Status) -> &[Condition];
 
     /// The caches and the few live reads the decision needs.
-    fn read(
-        &self,
-        obj: &Self::Kind,
-    ) -> impl Future<Output = Result<Self::Input, StepError>> + Send;
+    fn read(&self, obj: &Self::Kind)
+    -> impl Future<Output = Result<Self::Input, StepError>> + Send;
 
     /// Pure: delegates to the kind's `decide` in `resources`.
-    fn decide(&self, obj: &Self::Kind, input: &Self::Input)
-    -> Decision<Self::Children, Self::Facts>;
+    fn decide(
+        &self,
+        obj: &Self::Kind,
+        input: &Self::Input,
+    ) -> Decision<Self::Children, Self::Facts>;
 
     /// Writes the children (and removes those no longer wanted).
     fn apply(

@@ -18,7 +18,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use workspace_operator::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
-use workspace_operator::labels::OWNER_UID;
+use workspace_operator::ownership::OWNER_UID;
 
 use crate::isolation::two_tenants;
 use crate::organizations::{organization, workspace};

@@ -24,8 +24,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
 use serde_json::{Value, json};
 use workspace_operator::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
-use workspace_operator::labels;
-use workspace_operator::resources::role_cluster_role_name;
+use workspace_operator::ownership;
 
 use crate::isolation::two_tenants;
 use crate::organizations::organization;
@@ -92,7 +91,7 @@ async fn wait_secret(admin: &Client, ns: &str, name: &str) -> Secret {
 }
 
 fn managed() -> ListParams {
-    ListParams::default().labels(&labels::managed_selector())
+    ListParams::default().labels(&ownership::managed_selector())
 }
 
 /// Names of every RoleBinding in `ns`, as the admin lists them.
@@ -263,7 +262,7 @@ async fn as_operator() -> Client {
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("admin config");
-    config.auth_info.impersonate = Some(labels::MANAGED_BY_VALUE.into());
+    config.auth_info.impersonate = Some(ownership::MANAGED_BY_VALUE.into());
     config.read_timeout = Some(Duration::from_secs(60));
     Client::try_from(config).expect("client")
 }
@@ -501,7 +500,7 @@ async fn a_retained_namespace_is_released_clean_and_never_taken_back() {
         .await
         .expect("the namespace is retained");
     assert!(kept.metadata.deletion_timestamp.is_none());
-    for mark in [labels::OWNER_UID, labels::MANAGED_BY] {
+    for mark in [ownership::OWNER_UID, ownership::MANAGED_BY] {
         assert!(
             !kept.labels().contains_key(mark),
             "not released: {:?}",
@@ -676,7 +675,7 @@ async fn generated_children_and_predefined_roles_are_put_back_exactly() {
     // operator puts it back exactly.
     let roles = Api::<WorkspaceRole>::namespaced(admin.clone(), &org);
     let viewer = roles.get("viewer").await.unwrap();
-    assert!(viewer.labels().contains_key(labels::PREDEFINED));
+    assert!(viewer.labels().contains_key(ownership::PREDEFINED));
     assert_eq!(viewer.spec.cluster_roles, None);
     let widen = yaml(&format!(
         "{{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceRole, metadata: {{name: viewer, namespace: {org}}}, spec: {{clusterRoles: [edit]}}}}"
@@ -705,7 +704,7 @@ async fn generated_children_and_predefined_roles_are_put_back_exactly() {
             .await
             .unwrap()
             .labels()
-            .contains_key(labels::PREDEFINED)
+            .contains_key(ownership::PREDEFINED)
     );
     // A viewer still views (the widened role was refused meanwhile, and its
     // grants with it: they come back), and only views.
@@ -1102,7 +1101,14 @@ async fn tenants_cannot_forge_the_operators_marks() {
     let ws = lab_with_member(&admin, &alice, &org, "carol", "editor").await;
     wait_access(&carol, "create", "secrets", &ns, true).await;
 
-    let marks = labels::child_labels(&org, Some("lab"), &ws.uid().unwrap(), "credential-copy");
+    let marks = ownership::marks(
+        &ownership::Owner::Workspace {
+            organization: org.clone(),
+            name: "lab".into(),
+        },
+        &ws.uid().unwrap(),
+        ownership::Component::CredentialCopy,
+    );
     let forged = |name: &str| Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -1124,8 +1130,8 @@ async fn tenants_cannot_forge_the_operators_marks() {
                 name: Some(name.clone()),
                 labels: Some(
                     [(
-                        labels::MANAGED_BY.to_string(),
-                        labels::MANAGED_BY_VALUE.to_string(),
+                        ownership::MANAGED_BY.to_string(),
+                        ownership::MANAGED_BY_VALUE.to_string(),
                     )]
                     .into(),
                 ),
@@ -1171,7 +1177,7 @@ async fn tenants_cannot_forge_the_operators_marks() {
         .collect();
     assert!(marked.is_empty(), "forged: {marked:?}");
     let plain = secrets.get("plain").await.unwrap();
-    assert!(!plain.labels().contains_key(labels::MANAGED_BY));
+    assert!(!plain.labels().contains_key(ownership::MANAGED_BY));
 }
 
 #[tokio::test]
@@ -1194,7 +1200,7 @@ async fn a_namespace_holding_a_credential_copy_can_be_deleted() {
     share_org_wide(&admin, &org, "registry").await;
     let copy = wait_secret(&admin, &ns, "registry").await;
     assert_eq!(
-        copy.labels().get(labels::COMPONENT).map(String::as_str),
+        copy.labels().get(ownership::COMPONENT).map(String::as_str),
         Some("credential-copy")
     );
     let namespace = Api::<Namespace>::all(admin.clone()).get(&ns).await.unwrap();
@@ -1257,10 +1263,10 @@ async fn the_operators_own_user_writes_only_where_its_marks_are() {
     let name = format!("{}-view", scope.id);
     // A role the operator holds (it made it, within the ceiling), so that
     // Kubernetes' escalation check passes and only the policies decide.
-    let role = role_cluster_role_name(&org, "viewer");
+    let role = workspace_operator::ownership::names::role(&org, "viewer");
     let marks: BTreeMap<String, String> = [(
-        labels::MANAGED_BY.to_string(),
-        labels::MANAGED_BY_VALUE.to_string(),
+        ownership::MANAGED_BY.to_string(),
+        ownership::MANAGED_BY_VALUE.to_string(),
     )]
     .into();
 

@@ -10,7 +10,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use workspace_operator::api::{Organization, WorkspaceMember};
-use workspace_operator::labels;
+use workspace_operator::ownership;
 
 use crate::organizations::{organization, workspace};
 use crate::support::*;
@@ -18,7 +18,7 @@ use crate::support::*;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn managed() -> ListParams {
-    ListParams::default().labels(&labels::managed_selector())
+    ListParams::default().labels(&ownership::managed_selector())
 }
 
 /// The single managed object of a kind in a namespace.
@@ -235,7 +235,7 @@ async fn a_namespace_of_the_same_name_is_never_taken_over_even_for_an_organizati
         after.labels().get("team").map(String::as_str),
         Some("payroll")
     );
-    assert!(!after.labels().contains_key(labels::MANAGED_BY));
+    assert!(!after.labels().contains_key(ownership::MANAGED_BY));
     let rbs = Api::<RoleBinding>::namespaced(admin.clone(), &scope.id);
     assert!(rbs.list(&managed()).await.unwrap().items.is_empty());
     delete_namespace(&admin, &scope.id).await;
@@ -249,6 +249,6 @@ async fn a_namespace_of_the_same_name_is_never_taken_over_even_for_an_organizati
             other => panic!("{name}: {other:?}"),
         }
         let ns = namespaces.get(name).await.unwrap();
-        assert!(!ns.labels().contains_key(labels::MANAGED_BY), "{name}");
+        assert!(!ns.labels().contains_key(ownership::MANAGED_BY), "{name}");
     }
 }

@@ -19,13 +19,14 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::Value;
-use workspace_operator::api::names::{organization_namespace, workspace_namespace};
 use workspace_operator::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
-use workspace_operator::labels;
+use workspace_operator::ownership;
+use workspace_operator::ownership::names::{organization_namespace, workspace_namespace};
 use workspace_operator::resources::{
-    compare::is_subset, credentials, member as member_build, organization as org_build,
-    owner_reference, role as role_build, workspace as ws_build,
+    credentials, member as member_build, organization as org_build, owner_reference,
+    role as role_build, workspace as ws_build,
 };
+use workspace_operator::runtime::compare::is_subset;
 
 /// (kind, namespace or "", name)
 pub type Key = (String, String, String);
@@ -281,7 +282,7 @@ async fn live_children(
 ) -> Result<Vec<(Key, Value)>, String> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
     let list = api
-        .list(&ListParams::default().labels(&labels::managed_selector()))
+        .list(&ListParams::default().labels(&ownership::managed_selector()))
         .await
         .map_err(|e| format!("list {}: {e}", ar.kind))?;
     Ok(list
@@ -289,7 +290,7 @@ async fn live_children(
         .into_iter()
         .filter(|o| {
             o.labels()
-                .get(labels::ORGANIZATION)
+                .get(ownership::ORGANIZATION)
                 .is_some_and(|org| orgs.contains(org))
         })
         .map(|o| {

@@ -28,9 +28,9 @@ use kube::api::{
 };
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use workspace_operator::api::names::workspace_namespace;
 use workspace_operator::api::{Workspace, WorkspaceMember};
-use workspace_operator::labels;
+use workspace_operator::ownership;
+use workspace_operator::ownership::names::workspace_namespace;
 
 use crate::support::{ControlPlane, Scope, apply_value, eventually, ready_condition};
 use desired::AccessCheck;
@@ -386,7 +386,7 @@ async fn create_user_objects(client: &Client, model: &mut Model) {
 /// info ConfigMap changed, a credential copy deleted.
 async fn tamper(client: &Client, model: &Model) -> usize {
     let mut edits = 0;
-    let managed = ListParams::default().labels(&labels::managed_selector());
+    let managed = ListParams::default().labels(&ownership::managed_selector());
     for org in model.orgs() {
         let ns = workspace_namespace(&org, &workload::workspace_name(0));
         let bindings = Api::<RoleBinding>::namespaced(client.clone(), &ns);
