@@ -3,6 +3,8 @@
 
 pub mod ceiling;
 pub mod credentials;
+#[cfg(test)]
+mod decide_tests;
 pub mod decision;
 pub mod member;
 pub mod organization;

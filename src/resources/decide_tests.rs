@@ -1,0 +1,562 @@
+//! Every kind's `decide`, as tables of inputs and expected verdicts: no
+//! cluster, no client. (The builders' own properties are in `properties`.)
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::decision::{Decision, Next};
+use super::tenancy::TenantPolicy;
+use super::{NamespaceOwner, member, organization, role, workspace};
+use crate::api::common::Condition;
+use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
+use crate::conditions::Outcome;
+
+/// A decision in a few words: `ready`, `progressing:<reason>`,
+/// `stalled:<reason>`, `blocked:<why>`, `delete`; and whether children
+/// are written.
+fn verdict<C, F>(d: &Decision<C, F>) -> (String, bool, Option<Next>) {
+    match d {
+        Decision::Converge(plan) => {
+            let word = match &plan.outcome {
+                Outcome::Ready { .. } => "ready".to_string(),
+                Outcome::Progressing { reason, .. } => format!("progressing:{reason}"),
+                Outcome::Stalled { reason, .. } => format!("stalled:{reason}"),
+            };
+            (word, plan.children.is_some(), Some(plan.next))
+        }
+        Decision::DeletionBlocked { why, plan } => (
+            format!("blocked:{why}"),
+            plan.children.is_some(),
+            Some(plan.next),
+        ),
+        Decision::Delete { .. } => ("delete".into(), false, None),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+fn deleting<K: kube::Resource>(mut obj: K) -> K {
+    obj.meta_mut().deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
+    obj.meta_mut().finalizers = Some(vec!["workspaces.dev/cleanup".into()]);
+    obj
+}
+
+fn org() -> Organization {
+    let mut o: Organization = parse(
+        "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {admins: [{kind: Group, name: acme-admins}], memberGroups: [acme-staff], plans: {free: {quota: {pods: 5}}}}}",
+    );
+    o.metadata.uid = Some("org-uid".into());
+    o
+}
+
+fn ready_condition(generation: i64, reason: &str, status: &str) -> Condition {
+    Condition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: String::new(),
+        observed_generation: Some(generation),
+        last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
+    }
+}
+
+fn a_role(name: &str, ready: Option<&str>) -> WorkspaceRole {
+    let mut r: WorkspaceRole = parse(&format!(
+        "{{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceRole, metadata: {{name: {name}, namespace: acme, generation: 1}}, spec: {{rules: [{{apiGroups: [''], resources: [configmaps], verbs: [get]}}]}}}}"
+    ));
+    r.metadata.uid = Some(format!("{name}-uid"));
+    if let Some(reason) = ready {
+        let status = if reason == "Ready" { "True" } else { "False" };
+        r.status = Some(crate::api::role::WorkspaceRoleStatus {
+            conditions: vec![ready_condition(1, reason, status)],
+            observed_generation: Some(1),
+            ..Default::default()
+        });
+    }
+    r
+}
+
+fn admin_ceiling() -> Vec<PolicyRule> {
+    vec![PolicyRule {
+        api_groups: Some(vec!["".into(), "apps".into()]),
+        resources: Some(vec![
+            "configmaps".into(),
+            "pods".into(),
+            "deployments".into(),
+        ]),
+        verbs: vec!["*".into()],
+        ..Default::default()
+    }]
+}
+
+// ---------------------------------------------------------------- roles ---
+
+fn role_input() -> role::RoleInput {
+    role::RoleInput {
+        organization: Some(org()),
+        included: role::Included::Found(vec![]),
+        ceiling: Some(admin_ceiling()),
+        refused_before: None,
+        users: vec![],
+        members: 2,
+    }
+}
+
+#[test]
+fn role_decisions() {
+    let policy = TenantPolicy::default();
+    let secrets_role: WorkspaceRole = parse(
+        "{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceRole, metadata: {name: reader, namespace: acme, uid: r}, spec: {rules: [{apiGroups: [''], resources: [secrets], verbs: [get]}]}}",
+    );
+    let includes: WorkspaceRole = parse(
+        "{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceRole, metadata: {name: incl, namespace: acme, uid: r}, spec: {clusterRoles: [view]}}",
+    );
+    type Case = (
+        &'static str,
+        WorkspaceRole,
+        role::RoleInput,
+        &'static str,
+        bool,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "fits the ceiling",
+            a_role("r", None),
+            role_input(),
+            "ready",
+            true,
+        ),
+        (
+            "no organization",
+            a_role("r", None),
+            role::RoleInput {
+                organization: None,
+                ..role_input()
+            },
+            "stalled:OrganizationNotFound",
+            false,
+        ),
+        (
+            "beyond the ceiling: revoked",
+            secrets_role.clone(),
+            role_input(),
+            "stalled:BeyondCeiling",
+            true,
+        ),
+        (
+            "no ceiling: nothing granted, nothing revoked",
+            a_role("r", None),
+            role::RoleInput {
+                ceiling: None,
+                ..role_input()
+            },
+            "stalled:CeilingNotFound",
+            false,
+        ),
+        (
+            "an include the platform does not allow: revoked",
+            includes.clone(),
+            role_input(),
+            "stalled:ClusterRoleNotAllowed",
+            true,
+        ),
+        (
+            "refused by the API server before",
+            a_role("r", None),
+            role::RoleInput {
+                refused_before: Some("refused".into()),
+                ..role_input()
+            },
+            "stalled:CeilingNotHeld",
+            false,
+        ),
+        (
+            "deleting, unused",
+            deleting(a_role("r", None)),
+            role_input(),
+            "delete",
+            false,
+        ),
+        (
+            "deleting, still used",
+            deleting(a_role("r", None)),
+            role::RoleInput {
+                users: vec!["WorkspaceMember m".into()],
+                ..role_input()
+            },
+            "blocked:role r is still used by WorkspaceMember m: remove it from them (or delete those members) first",
+            false,
+        ),
+        (
+            "deleting a predefined role of a living organization",
+            deleting(a_role("viewer", None)),
+            role_input(),
+            "blocked:viewer is a predefined role of Organization acme: it is kept as defined while the organization exists",
+            false,
+        ),
+    ];
+    for (name, r, input, expected, writes) in cases {
+        let (got, children, _) = verdict(&role::decide(&r, &input, &policy));
+        assert_eq!((got.as_str(), children), (expected, writes), "{name}");
+    }
+
+    // An allowed include that is missing is re-read later, nothing revoked.
+    let allowing = TenantPolicy {
+        allowed_cluster_roles: BTreeSet::from(["view".to_string()]),
+        ..TenantPolicy::default()
+    };
+    let missing = role::RoleInput {
+        included: role::Included::Missing(vec!["view".into()]),
+        ..role_input()
+    };
+    assert_eq!(
+        verdict(&role::decide(&includes, &missing, &allowing)),
+        (
+            "stalled:ClusterRoleNotFound".into(),
+            false,
+            Some(Next::After(role::INCLUDED_REREAD))
+        )
+    );
+    // A ready role carries its ClusterRole, owned by the organization.
+    let Decision::Converge(plan) = role::decide(&a_role("r", None), &role_input(), &policy) else {
+        panic!("converges")
+    };
+    let cr = plan.children.unwrap().cluster_role.unwrap();
+    assert_eq!(
+        cr.metadata.name.as_deref(),
+        Some("workspaces.dev:role:acme:r")
+    );
+    assert_eq!(cr.metadata.owner_references.unwrap()[0].uid, "org-uid");
+    assert_eq!(plan.facts.members, 2);
+}
+
+// -------------------------------------------------------------- members ---
+
+fn a_member(extra: &str) -> WorkspaceMember {
+    let mut m: WorkspaceMember = parse(&format!(
+        "{{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceMember, metadata: {{name: pay-bob, namespace: acme}}, spec: {{workspace: pay, subject: {{kind: User, name: bob}}, roles: [viewer]{extra}}}}}"
+    ));
+    m.metadata.uid = Some("m-uid".into());
+    m
+}
+
+fn pay() -> Workspace {
+    let mut w: Workspace = parse(
+        "{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {name: pay, namespace: acme}, spec: {}}",
+    );
+    w.metadata.uid = Some("ws-uid".into());
+    w
+}
+
+fn member_input() -> member::MemberInput {
+    member::MemberInput {
+        now: "2026-06-01T00:00:00Z".parse().unwrap(),
+        workspace: Some(pay()),
+        namespace: NamespaceOwner::ThisWorkspace,
+        roles: vec![a_role("viewer", Some("Ready"))],
+    }
+}
+
+#[test]
+fn member_decisions() {
+    let policy = TenantPolicy::default();
+    type Case = (
+        &'static str,
+        WorkspaceMember,
+        member::MemberInput,
+        &'static str,
+        bool,
+    );
+    let cases: Vec<Case> = vec![
+        ("granted", a_member(""), member_input(), "ready", true),
+        (
+            "no workspace: revoked",
+            a_member(""),
+            member::MemberInput {
+                workspace: None,
+                ..member_input()
+            },
+            "stalled:WorkspaceNotFound",
+            true,
+        ),
+        (
+            "expired: revoked",
+            a_member(", expiresAt: '2026-01-01T00:00:00Z'"),
+            member_input(),
+            "stalled:Expired",
+            true,
+        ),
+        (
+            "a system subject: revoked",
+            {
+                let mut m = a_member("");
+                m.spec.subject.name = "system:admin".into();
+                m
+            },
+            member_input(),
+            "stalled:SubjectNotAllowed",
+            true,
+        ),
+        (
+            "namespace not made yet",
+            a_member(""),
+            member::MemberInput {
+                namespace: NamespaceOwner::NotYet,
+                ..member_input()
+            },
+            "progressing:WorkspaceNotReady",
+            false,
+        ),
+        (
+            "namespace someone else's: nothing written there",
+            a_member(""),
+            member::MemberInput {
+                namespace: NamespaceOwner::Other,
+                ..member_input()
+            },
+            "stalled:NamespaceNotOwned",
+            false,
+        ),
+        (
+            "role not ready yet",
+            a_member(""),
+            member::MemberInput {
+                roles: vec![a_role("viewer", None)],
+                ..member_input()
+            },
+            "progressing:RoleNotReady",
+            true,
+        ),
+        (
+            "role refused by the ceiling",
+            a_member(""),
+            member::MemberInput {
+                roles: vec![a_role("viewer", Some("BeyondCeiling"))],
+                ..member_input()
+            },
+            "stalled:RoleNotReady",
+            true,
+        ),
+        (
+            "unknown role",
+            a_member(""),
+            member::MemberInput {
+                roles: vec![],
+                ..member_input()
+            },
+            "stalled:UnknownRole",
+            true,
+        ),
+        (
+            "workspace being deleted: removals only",
+            a_member(""),
+            member::MemberInput {
+                workspace: Some(deleting(pay())),
+                ..member_input()
+            },
+            "progressing:WorkspaceDeleting",
+            true,
+        ),
+        (
+            "deleting",
+            deleting(a_member("")),
+            member_input(),
+            "delete",
+            false,
+        ),
+    ];
+    for (name, m, input, expected, writes) in cases {
+        let (got, children, _) = verdict(&member::decide(&m, &input, &policy));
+        assert_eq!((got.as_str(), children), (expected, writes), "{name}");
+    }
+
+    // Expiry is looked at the moment it comes, not at the next resync.
+    let soon = a_member(", expiresAt: '2026-06-01T00:01:00Z'");
+    let (_, _, next) = verdict(&member::decide(&soon, &member_input(), &policy));
+    assert_eq!(
+        next,
+        Some(Next::ResyncAtMost(std::time::Duration::from_millis(60_050)))
+    );
+    // While the workspace is deleted, nothing is added.
+    let input = member::MemberInput {
+        workspace: Some(deleting(pay())),
+        ..member_input()
+    };
+    let plan = member::decide(&a_member(""), &input, &policy);
+    let children = plan.plan().unwrap().children.as_ref().unwrap();
+    assert_eq!(children.writes, member::Writes::RemovalsOnly);
+}
+
+// ----------------------------------------------------------- workspaces ---
+
+fn ws_input() -> workspace::WorkspaceInput {
+    workspace::WorkspaceInput {
+        organization: Some(org()),
+        linked_members: vec![],
+        roles: BTreeSet::from(["admin".into(), "viewer".into()]),
+        role_cluster_roles: BTreeSet::from([
+            "workspaces.dev:role:acme:admin".into(),
+            "workspaces.dev:role:acme:viewer".into(),
+        ]),
+    }
+}
+
+#[test]
+fn workspace_decisions() {
+    let policy = TenantPolicy::default();
+    let with = |spec: &str| {
+        let mut w: Workspace = parse(&format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: acme}}, spec: {spec}}}"
+        ));
+        w.metadata.uid = Some("ws-uid".into());
+        w
+    };
+    let default_ws = {
+        let mut w = with("{}");
+        w.metadata.name = Some("default".into());
+        w
+    };
+    type Case = (
+        &'static str,
+        Workspace,
+        workspace::WorkspaceInput,
+        &'static str,
+        bool,
+    );
+    let cases: Vec<Case> = vec![
+        ("in place", pay(), ws_input(), "ready", true),
+        (
+            "no organization",
+            pay(),
+            workspace::WorkspaceInput {
+                organization: None,
+                ..ws_input()
+            },
+            "stalled:OrganizationNotFound",
+            false,
+        ),
+        (
+            "unknown plan",
+            with("{plan: gold}"),
+            ws_input(),
+            "stalled:UnknownPlan",
+            false,
+        ),
+        (
+            "a refused owner: built without it",
+            with("{owner: {kind: Group, name: 'system:masters'}}"),
+            ws_input(),
+            "stalled:SubjectNotAllowed",
+            true,
+        ),
+        (
+            "a role's ClusterRole not made yet",
+            pay(),
+            workspace::WorkspaceInput {
+                role_cluster_roles: BTreeSet::new(),
+                ..ws_input()
+            },
+            "progressing:RoleNotReady",
+            true,
+        ),
+        (
+            "an anonymous role that does not exist",
+            with("{anonymousRole: ghost}"),
+            ws_input(),
+            "stalled:UnknownRole",
+            true,
+        ),
+        (
+            "deleting, nothing linked",
+            deleting(pay()),
+            ws_input(),
+            "delete",
+            false,
+        ),
+        (
+            "deleting with members linked: kept up to date meanwhile",
+            deleting(pay()),
+            workspace::WorkspaceInput {
+                linked_members: vec!["pay-bob".into()],
+                ..ws_input()
+            },
+            "blocked:1 member(s) still linked: pay-bob. Unlink them first: kubectl delete workspacemember -n acme pay-bob",
+            true,
+        ),
+        (
+            "deleting the default workspace of a living organization",
+            deleting(default_ws),
+            ws_input(),
+            "blocked:default is the default workspace of Organization acme: it cannot be deleted while the organization exists. Delete the Organization instead",
+            true,
+        ),
+    ];
+    for (name, w, input, expected, writes) in cases {
+        let (got, children, _) = verdict(&workspace::decide(&w, &input, &policy));
+        assert_eq!((got.as_str(), children), (expected, writes), "{name}");
+    }
+    // Roles not in place: bindings left as they are (not pruned), the rest written.
+    let input = workspace::WorkspaceInput {
+        role_cluster_roles: BTreeSet::new(),
+        ..ws_input()
+    };
+    let decision = workspace::decide(&pay(), &input, &policy);
+    let writes = decision.plan().unwrap().children.as_ref().unwrap();
+    assert!(writes.role_bindings.is_none());
+}
+
+// -------------------------------------------------------- organizations ---
+
+#[test]
+fn organization_decisions() {
+    let named = |names: &[&str]| -> Vec<Workspace> {
+        names
+            .iter()
+            .map(|n| {
+                let mut w = pay();
+                w.metadata.name = Some(n.to_string());
+                w
+            })
+            .collect()
+    };
+    type Case = (
+        &'static str,
+        Organization,
+        Vec<Workspace>,
+        &'static str,
+        bool,
+    );
+    let cases: Vec<Case> = vec![
+        ("in place", org(), named(&["default", "pay"]), "ready", true),
+        (
+            "deleting, only the default left",
+            deleting(org()),
+            named(&["default"]),
+            "delete",
+            false,
+        ),
+        (
+            "deleting, nothing left",
+            deleting(org()),
+            vec![],
+            "delete",
+            false,
+        ),
+        (
+            "deleting with workspaces left",
+            deleting(org()),
+            named(&["default", "pay", "web"]),
+            "blocked:2 workspace(s) remain: pay, web. Delete them first: kubectl delete workspace -n acme pay web",
+            false,
+        ),
+    ];
+    for (name, o, workspaces, expected, writes) in cases {
+        let input = organization::OrganizationInput { workspaces };
+        let (got, children, _) = verdict(&organization::decide(&o, &input));
+        assert_eq!((got.as_str(), children), (expected, writes), "{name}");
+    }
+}
