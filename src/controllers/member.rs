@@ -108,35 +108,22 @@ impl Members {
     /// Removes every binding the member made. Before the finalizer goes
     /// (`Source::Server`) what exists is read from the API server: a child
     /// a lagging cache does not show yet would outlive the member.
-    async fn remove_access(&self, member: &WorkspaceMember, finalizing: bool) -> Result<()> {
+    async fn remove_access(&self, member: &WorkspaceMember) -> Result<()> {
         let uid = member.uid().unwrap_or_default();
         let owned = Owned::new(self.ctx.client(), &uid);
-        let cached = &self.ctx.children;
         let org = member.namespace().unwrap_or_default();
         let ns = workspace_namespace(&org, &member.spec.workspace);
         let reader = names::member_reader(&member.name_any());
         let none = BTreeSet::new();
+        let bindings = Source::<RoleBinding>::Server;
         owned
-            .prune(
-                Source::finalizing(finalizing, &cached.role_bindings),
-                Some(&ns),
-                Component::MemberAccess,
-                &none,
-            )
+            .prune(bindings, Some(&ns), Component::MemberAccess, &none)
             .await?;
         owned
-            .delete(
-                Source::finalizing(finalizing, &cached.role_bindings),
-                Some(&org),
-                &reader,
-            )
+            .delete(Source::<RoleBinding>::Server, Some(&org), &reader)
             .await?;
         owned
-            .delete(
-                Source::finalizing(finalizing, &cached.roles),
-                Some(&org),
-                &reader,
-            )
+            .delete(Source::<Role>::Server, Some(&org), &reader)
             .await?;
         Ok(())
     }
@@ -286,7 +273,7 @@ impl Reconciler for Members {
     }
 
     async fn cleanup(&self, member: &WorkspaceMember) -> Result<Cleanup> {
-        self.remove_access(member, true).await?;
+        self.remove_access(member).await?;
         Ok(Cleanup::Done)
     }
 }

@@ -26,11 +26,9 @@ fn verdict<C, F>(d: &Decision<C, F>) -> (String, bool, Option<Next>) {
             };
             (word, plan.children.is_some(), Some(plan.next))
         }
-        Decision::DeletionBlocked { why, plan } => (
-            format!("blocked:{why}"),
-            plan.children.is_some(),
-            Some(plan.next),
-        ),
+        Decision::DeletionBlocked { why, children, .. } => {
+            (format!("blocked:{why}"), children.is_some(), None)
+        }
         Decision::Delete { .. } => ("delete".into(), false, None),
     }
 }
@@ -387,7 +385,7 @@ fn member_decisions() {
         ..member_input()
     };
     let plan = member::decide(&a_member(""), &input, &policy);
-    let children = plan.plan().unwrap().children.as_ref().unwrap();
+    let children = plan.children().unwrap();
     assert_eq!(children.writes, member::Writes::RemovalsOnly);
 }
 
@@ -505,7 +503,7 @@ fn workspace_decisions() {
         ..ws_input()
     };
     let decision = workspace::decide(&pay(), &input, &policy);
-    let writes = decision.plan().unwrap().children.as_ref().unwrap();
+    let writes = decision.children().unwrap();
     assert!(writes.role_bindings.is_none());
 }
 

@@ -46,9 +46,13 @@ pub struct Plan<C, F> {
 pub enum Decision<C, F> {
     /// Make the children and report.
     Converge(Plan<C, F>),
-    /// Deletion was asked for but must wait (`why`); meanwhile the plan's
-    /// children are kept up to date (if any) and it is reported.
-    DeletionBlocked { why: String, plan: Plan<C, F> },
+    /// Deletion was asked for but must wait (`why`); meanwhile `children`
+    /// (if any) are kept up to date, and it is reported with `facts`.
+    DeletionBlocked {
+        why: String,
+        children: Option<C>,
+        facts: F,
+    },
     /// Deletion may go on: clean up, then let the object go. `facts` are
     /// reported while the clean-up waits for something.
     Delete { facts: F },
@@ -65,10 +69,11 @@ impl<C, F> Decision<C, F> {
         })
     }
 
-    /// The plan, if the object converges (for tests).
-    pub fn plan(&self) -> Option<&Plan<C, F>> {
+    /// The children it writes, if any.
+    pub fn children(&self) -> Option<&C> {
         match self {
-            Decision::Converge(plan) | Decision::DeletionBlocked { plan, .. } => Some(plan),
+            Decision::Converge(plan) => plan.children.as_ref(),
+            Decision::DeletionBlocked { children, .. } => children.as_ref(),
             Decision::Delete { .. } => None,
         }
     }

@@ -9,7 +9,7 @@ use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
 use super::credentials::{Share, organization_shares};
-use super::decision::{self, Decision, Next, progressing, ready};
+use super::decision::{self, Decision, Next, ready};
 use super::{owner_reference, predefined_roles, rbac_subject};
 use crate::api::workspace::WorkspaceSpec;
 use crate::api::{Organization, Workspace, WorkspaceRole};
@@ -238,12 +238,8 @@ pub fn decide(
                 others.join(", "),
                 others.join(" ")
             ),
-            plan: decision::Plan {
-                children: None,
-                outcome: progressing("DeletionBlocked", ""),
-                facts,
-                next: Next::WaitForOthers,
-            },
+            children: None,
+            facts,
         };
     }
     let OrganizationChildren {

@@ -7,7 +7,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
-use super::decision::{Decision, Next, Plan, progressing, ready, stalled};
+use super::decision::{Decision, Next, Plan, ready, stalled};
 use super::tenancy::TenantPolicy;
 use super::{ceiling, owner_reference, predefined_roles};
 use crate::api::role::{RoleRule, WorkspaceRoleSpec};
@@ -155,12 +155,8 @@ pub fn decide(
         return match deletion_blocker(role, input) {
             Some(why) => Decision::DeletionBlocked {
                 why,
-                plan: Plan {
-                    children: None,
-                    outcome: progressing("DeletionBlocked", ""),
-                    facts: facts(Some(&cr_name)),
-                    next: Next::WaitForOthers,
-                },
+                children: None,
+                facts: facts(Some(&cr_name)),
             },
             None => Decision::Delete { facts: facts(None) },
         };

@@ -482,29 +482,70 @@ pub fn decide(
     policy: &TenantPolicy,
 ) -> Decision<WorkspaceWrites, WorkspaceFacts> {
     let org_name = ws.namespace().unwrap_or_default();
-    let members = input.linked_members.len() as i32;
-    let Some(org) = &input.organization else {
-        let facts = WorkspaceFacts {
-            members,
-            ..Default::default()
-        };
-        if ws.meta().deletion_timestamp.is_some() {
-            return match deletion_blocker(ws, input) {
-                Some(why) => Decision::DeletionBlocked {
-                    why,
-                    plan: decision::Plan {
-                        children: None,
-                        outcome: progressing("DeletionBlocked", ""),
-                        facts: WorkspaceFacts {
-                            terminating: true,
-                            ..facts
-                        },
-                        next: Next::WaitForOthers,
-                    },
-                },
-                None => Decision::Delete { facts },
-            };
+    let org = input.organization.as_ref();
+    let effective = org.map(|org| effective(ws, org));
+    let facts = WorkspaceFacts {
+        effective: effective.clone(),
+        default: org.map(|org| is_default_workspace(org, ws)),
+        members: input.linked_members.len() as i32,
+        terminating: false,
+    };
+    // An owner the platform does not allow gets nothing: everything is
+    // built as if there were no owner (so a previous owner's access goes),
+    // and the workspace reports why.
+    let refused_owner = ws
+        .spec
+        .owner
+        .as_ref()
+        .and_then(|owner| policy.subject_refusal(owner, &org_name));
+    let built = org.map(|org| {
+        if refused_owner.is_some() {
+            let mut without_owner = ws.clone();
+            without_owner.spec.owner = None;
+            build(&without_owner, org)
+        } else {
+            build(ws, org)
         }
+    });
+    let writes = built.map(|built| {
+        built.map(|children| {
+            let WorkspaceChildren {
+                namespace,
+                role_bindings,
+                quota,
+                limit_range,
+                network_policy,
+                info,
+            } = children;
+            let waiting = roles_in_place(&role_bindings, &org_name, input);
+            let writes = WorkspaceWrites {
+                namespace,
+                role_bindings: waiting.is_none().then_some(role_bindings),
+                quota,
+                limit_range,
+                network_policy,
+                info,
+                shares: workspace_shares(ws),
+            };
+            (writes, waiting)
+        })
+    });
+    if ws.meta().deletion_timestamp.is_some() {
+        return match deletion_blocker(ws, input) {
+            // Still the workspace while it waits: its access follows the
+            // organization and the spec.
+            Some(why) => Decision::DeletionBlocked {
+                why,
+                children: writes.and_then(Result::ok).map(|(w, _)| w),
+                facts: WorkspaceFacts {
+                    terminating: true,
+                    ..facts
+                },
+            },
+            None => Decision::Delete { facts },
+        };
+    }
+    let Some(writes) = writes else {
         // Not (yet) in an organization namespace: nothing to make.
         return Decision::report(
             stalled(
@@ -517,68 +558,6 @@ pub fn decide(
             Next::WaitForOthers,
         );
     };
-    let effective = effective(ws, org);
-    let facts = WorkspaceFacts {
-        effective: Some(effective.clone()),
-        default: Some(is_default_workspace(org, ws)),
-        members,
-        terminating: false,
-    };
-    // An owner the platform does not allow gets nothing: everything is
-    // built as if there were no owner (so a previous owner's access goes),
-    // and the workspace reports why.
-    let refused_owner = ws
-        .spec
-        .owner
-        .as_ref()
-        .and_then(|owner| policy.subject_refusal(owner, &org_name));
-    let built = if refused_owner.is_some() {
-        let mut without_owner = ws.clone();
-        without_owner.spec.owner = None;
-        build(&without_owner, org)
-    } else {
-        build(ws, org)
-    };
-    let writes = built.map(|children| {
-        let WorkspaceChildren {
-            namespace,
-            role_bindings,
-            quota,
-            limit_range,
-            network_policy,
-            info,
-        } = children;
-        let waiting = roles_in_place(&role_bindings, &org_name, input);
-        let writes = WorkspaceWrites {
-            namespace,
-            role_bindings: waiting.is_none().then_some(role_bindings),
-            quota,
-            limit_range,
-            network_policy,
-            info,
-            shares: workspace_shares(ws),
-        };
-        (writes, waiting)
-    });
-    if ws.meta().deletion_timestamp.is_some() {
-        return match deletion_blocker(ws, input) {
-            Some(why) => Decision::DeletionBlocked {
-                why,
-                plan: decision::Plan {
-                    // Still the workspace while it waits: its access follows
-                    // the organization and the spec.
-                    children: writes.ok().map(|(w, _)| w),
-                    outcome: progressing("DeletionBlocked", ""),
-                    facts: WorkspaceFacts {
-                        terminating: true,
-                        ..facts
-                    },
-                    next: Next::WaitForOthers,
-                },
-            },
-            None => Decision::Delete { facts },
-        };
-    }
     let (writes, waiting) = match writes {
         Ok(w) => w,
         Err(err) => {
@@ -599,7 +578,7 @@ pub fn decide(
             ),
             Next::AwaitChange,
         )
-    } else if effective.archived {
+    } else if effective.is_some_and(|e| e.archived) {
         (
             ready("archived: everything is in place, every access is read-only"),
             Next::Resync,

@@ -206,7 +206,11 @@ async fn run<R: Reconciler>(guard: &DeserializeGuard<R::Kind>, me: &R) -> Result
     let input = me.read(obj).await.map_err(Error::Read)?;
     match me.decide(obj, &input) {
         Decision::Converge(plan) => converge(me, obj, plan).await,
-        Decision::DeletionBlocked { why, plan } => blocked(me, obj, why, plan).await,
+        Decision::DeletionBlocked {
+            why,
+            children,
+            facts,
+        } => blocked(me, obj, why, children, facts).await,
         Decision::Delete { facts } => match me.cleanup(obj).await.map_err(Error::Cleanup)? {
             Cleanup::Done => {
                 let api = me.api(obj);
@@ -282,11 +286,12 @@ async fn blocked<R: Reconciler>(
     me: &R,
     obj: &R::Kind,
     why: String,
-    mut plan: Plan<R::Children, R::Facts>,
+    children: Option<R::Children>,
+    facts: R::Facts,
 ) -> Result<Action, Error> {
     // Still itself while it waits: its children follow the spec and the
     // world (an admin removed meanwhile loses access here too).
-    if let Some(children) = plan.children.take()
+    if let Some(children) = children
         && let Err(err) = me.apply(obj, children).await
     {
         warn!(kind = R::KIND, error = %err, "keeping an object that waits for deletion up to date");
@@ -306,7 +311,7 @@ async fn blocked<R: Reconciler>(
         reason: "DeletionBlocked",
         message: why.clone(),
     };
-    report(me, obj, &outcome, &plan.facts, Some(&why), None).await?;
+    report(me, obj, &outcome, &facts, Some(&why), None).await?;
     Ok(Action::requeue(WAIT_FOR_OTHERS))
 }
 
