@@ -363,17 +363,6 @@ pub enum Source<'a, K: Resource<DynamicType = ()> + Clone + 'static> {
     Server,
 }
 
-impl<'a, K: Resource<DynamicType = ()> + Clone + 'static> Source<'a, K> {
-    /// The API server when `finalizing`, else the cache.
-    pub fn finalizing(finalizing: bool, cache: &'a Informer<K>) -> Self {
-        if finalizing {
-            Source::Server
-        } else {
-            Source::Cache(cache)
-        }
-    }
-}
-
 /// Whether `obj` carries `owner_uid`'s marks and is not already going.
 fn deletable<K: Resource>(obj: &K, owner_uid: &str) -> bool {
     ownership::is_owned_by(obj.meta().labels.as_ref(), owner_uid)
