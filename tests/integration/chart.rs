@@ -271,7 +271,7 @@ fn deploy_tenant_ceiling_is_the_charts() {
 }
 
 /// deploy/admission-policies.yaml is the chart's rendering for the local
-/// control plane's identities (operator.sh renders the same and applies it).
+/// control plane's identities (install.sh renders the same and applies it).
 #[test]
 fn deploy_admission_policies_are_the_charts() {
     let rendered = documents(&helm(&[
