@@ -34,7 +34,7 @@ use workspace_operator::labels;
 
 use crate::support::{
     ControlPlane, Scope, apply_value, eventually, ready_condition, restart_component,
-    start_operator,
+    start_operator_on,
 };
 use desired::AccessCheck;
 
@@ -452,7 +452,7 @@ async fn operator_apiserver_and_etcd_faults_leave_exactly_the_desired_state() {
     let scale = Scale::from_env();
     eprintln!("fault suite: {scale:?}");
     let plane = ControlPlane::start("faults");
-    let operator = Arc::new(start_operator(&plane.dir));
+    let operator = Arc::new(start_operator_on(&plane.dir));
     let admin = plane.admin().await;
     let mut rng = Rng::from_env();
     let mut model = Model {

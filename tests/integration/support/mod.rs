@@ -99,7 +99,7 @@ pub fn operator_binary() -> PathBuf {
 }
 
 /// Starts the operator on the control plane in `dir` (see `Operator`).
-pub fn start_operator(dir: &Path) -> Operator {
+pub fn start_operator_on(dir: &Path) -> Operator {
     Operator::start(dir, &operator_binary(), &[])
         .unwrap_or_else(|e| panic!("the operator on {}: {e}", dir.display()))
 }
@@ -115,7 +115,7 @@ pub async fn operator() -> &'static Operator {
             let dir = cluster().dir.clone();
             tokio::task::spawn_blocking(move || {
                 stop_make_up_operator(&dir);
-                start_operator(&dir)
+                start_operator_on(&dir)
             })
             .await
             .expect("the shared operator starts")
