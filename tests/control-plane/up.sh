@@ -100,7 +100,7 @@ done
 start() { # <name> <command...>: runs in its own process group, logs kept
   local name="$1"; shift
   # The exact command line, one NUL-terminated argument after another, so
-  # the tests can start the component again (support/control_plane.rs).
+  # the tests can start the component again (tests/integration/support/plane.rs).
   printf '%s\0' "$@" >"$DIR/cmds/$name"
   setsid "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$DIR/pids/$name.pid"
