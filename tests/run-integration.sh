@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a fresh control plane in a temporary directory, runs the integration
-# tests against it, and stops it whatever happens. Keeps the directory (logs,
-# kubeconfigs) when a test fails, or when WSOP_KEEP_CLUSTER=1.
+# tests against it (they start the operator themselves), and stops it
+# whatever happens. Keeps the directory (logs, kubeconfigs) when a test
+# fails, or when WSOP_KEEP_CLUSTER=1.
 #
 #   tests/run-integration.sh [cargo test args...]
 set -euo pipefail
@@ -26,8 +27,6 @@ trap cleanup EXIT
 source "$DIR/env"
 
 cd "$REPO"
-cargo build --locked --bin workspace-operator
-"$CP/operator.sh" start "$DIR" "$REPO/target/debug/workspace-operator"
 set +e
 cargo test --locked --test integration "$@" -- --color never
 status=$?

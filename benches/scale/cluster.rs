@@ -1,13 +1,16 @@
-//! The control plane (up.sh/down.sh) and the operator process (operator.sh):
-//! starting them, and reading the operator's metrics and /proc figures.
+//! The control plane (up.sh/down.sh) and the operator process (the tests'
+//! `Operator`): starting them, and reading the operator's metrics and /proc
+//! figures.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use kube::Client;
 
+use crate::operator::Operator;
 use crate::{Args, Result, progress, repo_root};
 
 pub struct Cluster {
@@ -17,6 +20,7 @@ pub struct Cluster {
     pub operator_client: Client,
     metrics_addr: String,
     operator_env: Vec<(String, String)>,
+    operator: Mutex<Option<Operator>>,
     http: reqwest_lite::Http,
 }
 
@@ -100,6 +104,7 @@ impl Cluster {
             operator_client,
             metrics_addr,
             operator_env,
+            operator: Mutex::new(None),
             http: Default::default(),
         };
         Ok(cluster)
@@ -107,6 +112,10 @@ impl Cluster {
 
     pub fn operator_binary() -> PathBuf {
         repo_root().join("target/release/workspace-operator")
+    }
+
+    fn operator(&self) -> MutexGuard<'_, Option<Operator>> {
+        self.operator.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts the operator (release build) and waits until it serves metrics.
@@ -119,22 +128,24 @@ impl Cluster {
             )
             .into());
         }
-        run_checked(
-            Command::new(script("operator.sh"))
-                .arg("start")
-                .arg(&self.dir)
-                .arg(&bin)
-                .envs(self.operator_env.clone()),
-        )?;
+        *self.operator() = Some(Operator::start(&self.dir, &bin, &self.operator_env)?);
         self.wait_metrics().await
     }
 
-    pub fn stop_operator(&self) -> Result<()> {
-        run_checked(
-            Command::new(script("operator.sh"))
-                .arg("stop")
-                .arg(&self.dir),
-        )
+    /// SIGTERM, then SIGKILL after 10 s.
+    pub fn stop_operator(&self) {
+        if let Some(operator) = self.operator().take() {
+            operator.stop();
+        }
+    }
+
+    /// Stops the operator and starts it again; waits until it serves metrics.
+    pub async fn restart_operator(&self) -> Result<()> {
+        self.operator()
+            .as_ref()
+            .ok_or("the operator is not running")?
+            .restart()?;
+        self.wait_metrics().await
     }
 
     async fn wait_metrics(&self) -> Result<()> {
@@ -142,14 +153,20 @@ impl Cluster {
             if self.metrics().await.is_ok() {
                 return Ok(());
             }
+            if !self.operator().as_ref().is_some_and(Operator::alive) {
+                return Err("the operator exited; see logs/workspace-operator.log".into());
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err("the operator never served /metrics".into())
     }
 
     pub fn operator_pid(&self) -> Result<u32> {
-        let pid = std::fs::read_to_string(self.dir.join("pids/workspace-operator.pid"))?;
-        Ok(pid.trim().parse()?)
+        Ok(self
+            .operator()
+            .as_ref()
+            .ok_or("the operator is not running")?
+            .pid())
     }
 
     /// Whether the operator's /readyz says ok (its caches are filled).

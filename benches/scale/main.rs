@@ -9,6 +9,9 @@
 
 mod cluster;
 mod floor;
+// The operator process, as the integration tests run it.
+#[path = "../../tests/integration/support/operator.rs"]
+mod operator;
 mod phases;
 mod report;
 mod tracker;

@@ -90,7 +90,7 @@ pub async fn all(args: &Args, cluster: &Cluster) -> Result<Figures> {
     figures.idle = idle(args, cluster).await?;
     figures.restart = restart(args, cluster, figures.latency.samples).await?;
     figures.churn = churn(args, cluster, &tracker).await?;
-    cluster.stop_operator()?;
+    cluster.stop_operator();
     figures.floor = crate::floor::run(args, cluster).await?;
     Ok(figures)
 }
@@ -309,8 +309,7 @@ async fn restart(args: &Args, cluster: &Cluster, latency_members: usize) -> Resu
     ]
     .into();
     progress("restart: stopping and starting the operator");
-    cluster.stop_operator()?;
-    cluster.start_operator().await?;
+    cluster.restart_operator().await?;
     let pid = cluster.operator_pid()?;
     let mut caches_seconds = None;
     let recheck_seconds = loop {

@@ -5,7 +5,7 @@
 # tests edit generated children by hand as that admin, to see the operator
 # repair them. One source: the chart's templates, rendered with helm.
 #
-#   admission-policies.sh            print them (operator.sh applies this)
+#   admission-policies.sh            print them (install.sh applies this)
 #   admission-policies.sh --write    rewrite deploy/admission-policies.yaml
 #
 # helm comes from $WSOP_BIN_DIR (set by DIR/env) or build.sh's cache.

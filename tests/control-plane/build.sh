@@ -4,6 +4,9 @@
 # release), etcd and helm, each from a wrapper Go module under ./go whose
 # go.mod/go.sum pin every dependency.
 #
+# The versions are the ones those go.mod files require (the one place they
+# are written): to move a component, change its wrapper module.
+#
 # The binaries are cached under $WSOP_CACHE (default ~/.cache/workspace-operator)
 # in a directory keyed by the versions and a hash of the wrapper modules, so a
 # second run with a warm cache only checks that the files exist.
@@ -15,16 +18,35 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Go usually lives here when it is not on PATH (non-login shells, CI).
 [[ -d /usr/local/go/bin ]] && PATH="$PATH:/usr/local/go/bin"
-# shellcheck source=versions.sh
-source "$HERE/versions.sh"
+WSOP_CACHE="${WSOP_CACHE:-$HOME/.cache/workspace-operator}"
 
 log() { printf '[build %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+required() { # <wrapper module> <module path>: the version its go.mod requires
+  local v
+  v="$(sed -n "s|^require $2 \(v[^ ]*\)\$|\1|p" "$HERE/go/$1/go.mod")"
+  [[ -n "$v" ]] || { log "go/$1/go.mod has no line 'require $2 <version>'"; exit 1; }
+  echo "$v"
+}
+K8S_VERSION="$(required kubernetes k8s.io/kubernetes)"
+ETCD_VERSION="$(required etcd go.etcd.io/etcd/server/v3)"
+HELM_VERSION="$(required helm helm.sh/helm/v3)"
+# Kubernetes vX.Y.Z publishes its staging modules (k8s.io/api, ...) as
+# v0.Y.Z: every replace in the wrapper module must name that tag.
+staging="v0.${K8S_VERSION#v1.}"
+replaces="$(sed -n 's|^\t\(k8s\.io/[^ ]*\) => k8s\.io/[^ ]* \(v[^ ]*\)$|\1 \2|p' "$HERE/go/kubernetes/go.mod")"
+stale="$(awk -v want="$staging" '$2 != want' <<<"$replaces")"
+if [[ -z "$replaces" || -n "$stale" ]]; then
+  log "go/kubernetes/go.mod must replace every staging module by its $staging tag (k8s.io/kubernetes $K8S_VERSION); not so:"
+  echo "${stale:-(no replace lines found)}" >&2
+  exit 1
+fi
 
 # Key the cache by the exact inputs: a change of go.mod/go.sum, this script or
 # the Go toolchain produces a new directory instead of reusing stale binaries.
 inputs_hash="$(
   {
-    cat "$HERE"/go/*/go.mod "$HERE"/go/*/go.sum "$HERE/build.sh" "$HERE/versions.sh"
+    cat "$HERE"/go/*/go.mod "$HERE"/go/*/go.sum "$HERE/build.sh"
     go version
   } | sha256sum | cut -c1-12
 )"

@@ -4,6 +4,11 @@
 # Running it again restarts the operator with a freshly built binary.
 #
 #   quickstart.sh DIR
+#
+# The operator runs in the background as user "workspace-operator" (see
+# install.sh for what it is given), logs to DIR/logs/workspace-operator.log,
+# and is stopped by down.sh with the rest (`make down`). The tests do not use
+# this operator: they start their own (tests/integration/support/operator.rs).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,8 +27,29 @@ source "$DIR/env"
 
 log "building the operator"
 (cd "$REPO" && cargo build --locked --quiet --bin workspace-operator)
-"$HERE/operator.sh" stop "$DIR"
-"$HERE/operator.sh" start "$DIR" "$REPO/target/debug/workspace-operator"
+bin="$REPO/target/debug/workspace-operator"
+pidfile="$DIR/pids/workspace-operator.pid"
+if [[ -f "$pidfile" ]]; then
+  pid="$(cat "$pidfile")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+fi
+"$HERE/install.sh" "$DIR"
+KUBECONFIG="$DIR/operator.kubeconfig" RUST_LOG="${RUST_LOG:-info,kube=warn}" \
+  setsid "$bin" run >>"$DIR/logs/workspace-operator.log" 2>&1 </dev/null &
+echo $! >"$pidfile"
+sleep 0.5
+if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  log "operator exited at once:"
+  tail -n 20 "$DIR/logs/workspace-operator.log" >&2
+  exit 1
+fi
+log "operator running (pid $(cat "$pidfile")); logs in $DIR/logs/workspace-operator.log"
 
 log "applying examples/: the organization first (the operator makes its namespace)"
 kubectl apply -f "$REPO/examples/01-organization.yaml" >/dev/null
@@ -41,7 +67,7 @@ echo
 kubectl get workspaces -A
 echo
 kubectl get workspacemembers -A
-cat <<EOF
+cat <<MSG
 
 Control plane and operator running. In your shell:
   source $DIR/env                                  # KUBECONFIG (admin), PATH with kubectl and helm
@@ -49,4 +75,4 @@ Control plane and operator running. In your shell:
   KUBECONFIG=$DIR/users/carol.kubeconfig kubectl get configmaps -n acme--research   # as a test user
 Operator log: $DIR/logs/workspace-operator.log
 Stop everything: make down
-EOF
+MSG

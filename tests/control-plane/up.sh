@@ -11,7 +11,6 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-source "$HERE/versions.sh"
 log() { printf '[up %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 BIN_DIR="$("$HERE/build.sh")"
@@ -100,8 +99,9 @@ done
 
 start() { # <name> <command...>: runs in its own process group, logs kept
   local name="$1"; shift
-  # The exact command line, so restart.sh can start the component again.
-  printf '%q ' "$@" >"$DIR/cmds/$name"
+  # The exact command line, one NUL-terminated argument after another, so
+  # the tests can start the component again (tests/integration/support/plane.rs).
+  printf '%s\0' "$@" >"$DIR/cmds/$name"
   setsid "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$DIR/pids/$name.pid"
 }

@@ -12,7 +12,7 @@ use crate::support::*;
 
 #[tokio::test]
 async fn organization_admins_manage_their_own_organization_only() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let mine = Scope::new("mine");
@@ -120,7 +120,7 @@ async fn organization_admins_manage_their_own_organization_only() {
 
 #[tokio::test]
 async fn owners_members_and_outsiders_get_exactly_their_access() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("access");
@@ -209,7 +209,7 @@ async fn owners_members_and_outsiders_get_exactly_their_access() {
 
 #[tokio::test]
 async fn archived_workspace_is_read_only_for_everyone_until_restored() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("archive");

@@ -10,9 +10,7 @@ use kube::{Client, Resource};
 use serde_json::Value;
 use workspace_operator::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 
-use crate::support::{
-    FIELD_MANAGER, Scope, cluster, eventually, install_crds, ok_stdout, repo_root,
-};
+use crate::support::{FIELD_MANAGER, Scope, cluster, eventually, ok_stdout, operator, repo_root};
 
 fn api_resource(kind: &str) -> Option<(ApiResource, bool)> {
     Some(match kind {
@@ -74,7 +72,7 @@ async fn dry_run_apply(client: &Client, namespace: &str, mut obj: Value) -> Resu
 
 #[tokio::test]
 async fn every_example_is_accepted_by_the_api_server() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("examples");
@@ -409,7 +407,7 @@ fn bad_inputs(org: &str) -> Vec<BadInput> {
 
 #[tokio::test]
 async fn invalid_objects_are_refused_naming_the_field() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("badinput");
@@ -435,7 +433,7 @@ async fn invalid_objects_are_refused_naming_the_field() {
 async fn valid_base_objects_are_accepted() {
     // The bad-input cases above each change one field of these; prove the
     // bases themselves pass, so every refusal is due to that one field.
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("goodinput");
@@ -508,7 +506,7 @@ async fn replace_spec(
 
 #[tokio::test]
 async fn fields_that_cannot_change_are_refused_with_what_to_do() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("immutable");
@@ -579,7 +577,7 @@ async fn fields_that_cannot_change_are_refused_with_what_to_do() {
 
 #[tokio::test]
 async fn kubectl_explains_every_kind() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let explain = |what: &'static str, expect: &'static [&'static str]| async move {
         eventually(
@@ -632,7 +630,7 @@ async fn kubectl_explains_every_kind() {
 
 #[tokio::test]
 async fn one_category_lists_all_four_kinds_with_short_names() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let out = ok_stdout(
         cluster.kubectl(&["api-resources", "--categories=tenancy", "--no-headers"]),

@@ -31,7 +31,7 @@ fn chart() -> String {
 
 /// helm without a control plane (lint, template).
 fn helm(args: &[&str]) -> String {
-    let out = Command::new(cluster().bin_dir.as_ref().unwrap().join("helm"))
+    let out = Command::new(cluster().bin_dir.join("helm"))
         .args(args)
         .output()
         .unwrap();
@@ -108,17 +108,16 @@ fn tenancy_flags(plane: &ControlPlane) -> Vec<String> {
 }
 
 fn start_operator_as(kubeconfig: &Path, log: &Path, flags: &[String]) -> KillOnDrop {
-    Command::new(env!("CARGO_BIN_EXE_workspace-operator"))
+    let mut operator = Command::new(operator_binary());
+    operator
         .args(["run", "--leader-election", "--lease-seconds", "6"])
         .args(flags)
         .env("KUBECONFIG", kubeconfig)
         .env("POD_NAMESPACE", NS)
         .env("POD_NAME", "chart-operator")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .map(KillOnDrop)
-        .expect("operator starts")
+        .stderr(std::fs::File::create(log).unwrap());
+    KillOnDrop::spawn(operator)
 }
 
 /// A kubeconfig for the chart's ServiceAccount, from a TokenRequest.
@@ -189,7 +188,7 @@ fn chart_lints() {
     }
     // Extra rules extend the chart's own ceiling only: with a named
     // ClusterRole they would be held but never allowed by the operator.
-    let out = Command::new(cluster().bin_dir.as_ref().unwrap().join("helm"))
+    let out = Command::new(cluster().bin_dir.join("helm"))
         .args([
             "template",
             "wsop",
@@ -272,7 +271,7 @@ fn deploy_tenant_ceiling_is_the_charts() {
 }
 
 /// deploy/admission-policies.yaml is the chart's rendering for the local
-/// control plane's identities (operator.sh renders the same and applies it).
+/// control plane's identities (install.sh renders the same and applies it).
 #[test]
 fn deploy_admission_policies_are_the_charts() {
     let rendered = documents(&helm(&[

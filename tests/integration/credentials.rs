@@ -94,7 +94,7 @@ where
 
 #[tokio::test]
 async fn workspace_share_is_a_read_only_copy_that_follows_its_source() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("share");
@@ -199,7 +199,7 @@ async fn workspace_share_is_a_read_only_copy_that_follows_its_source() {
 
 #[tokio::test]
 async fn organization_share_reaches_every_workspace_and_never_overwrites() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("orgshare");
     organization(&admin, &scope).await;
@@ -261,7 +261,7 @@ async fn organization_share_reaches_every_workspace_and_never_overwrites() {
 
 #[tokio::test]
 async fn sharing_never_crosses_organizations() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let ours = Scope::new("shareours");
     let theirs = Scope::new("sharetheirs");

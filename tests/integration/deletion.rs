@@ -36,7 +36,7 @@ fn condition(ws: &Workspace, type_: &str) -> Option<String> {
 
 #[tokio::test]
 async fn workspace_with_linked_members_waits_until_they_are_unlinked() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("unlink");
     organization(&admin, &scope).await;
@@ -124,7 +124,7 @@ async fn workspace_with_linked_members_waits_until_they_are_unlinked() {
 
 #[tokio::test]
 async fn default_workspace_cannot_be_deleted_while_its_organization_lives() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("default");
     organization(&admin, &scope).await;
@@ -156,7 +156,7 @@ async fn default_workspace_cannot_be_deleted_while_its_organization_lives() {
 
 #[tokio::test]
 async fn organization_waits_for_its_workspaces_then_removes_everything() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("orgdel");
     organization(&admin, &scope).await;
@@ -215,7 +215,7 @@ async fn organization_waits_for_its_workspaces_then_removes_everything() {
 
 #[tokio::test]
 async fn retain_keeps_the_namespace_and_its_contents_and_releases_it() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("retain");
     organization(&admin, &scope).await;

@@ -48,7 +48,7 @@ async fn none_allowed(client: &kube::Client, attempts: &[(&str, &str, Option<&st
 
 #[tokio::test]
 async fn org_admin_cannot_define_a_role_beyond_the_ceiling_or_cluster_wide() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("esc-ceiling");
     let t = two_tenants(&admin, &scope).await;
@@ -126,7 +126,7 @@ async fn org_admin_cannot_define_a_role_beyond_the_ceiling_or_cluster_wide() {
 
 #[tokio::test]
 async fn org_admin_cannot_reach_another_organizations_workspace_role_or_secret() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("esc-cross");
     let t = two_tenants(&admin, &scope).await;
@@ -205,7 +205,7 @@ async fn org_admin_cannot_reach_another_organizations_workspace_role_or_secret()
 
 #[tokio::test]
 async fn a_member_cannot_grant_itself_more_than_its_roles() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("esc-self");
     let t = two_tenants(&admin, &scope).await;
@@ -310,7 +310,7 @@ async fn a_member_cannot_grant_itself_more_than_its_roles() {
 
 #[tokio::test]
 async fn names_cannot_collide_with_another_tenants_or_the_systems_namespaces() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("esc-names");
     let t = two_tenants(&admin, &scope).await;
@@ -348,7 +348,7 @@ async fn names_cannot_collide_with_another_tenants_or_the_systems_namespaces() {
 
 #[tokio::test]
 async fn a_shared_credential_never_reaches_another_organization() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("esc-share");
     let t = two_tenants(&admin, &scope).await;

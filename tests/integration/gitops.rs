@@ -48,7 +48,7 @@ where
 
 #[tokio::test]
 async fn argo_cd_health_follows_the_live_status() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("argo");
     organization(&admin, &scope).await;
@@ -235,7 +235,7 @@ async fn apply_until_accepted(objects: &[Value], server_side: bool) {
 
 #[tokio::test]
 async fn reapplying_the_examples_changes_nothing_and_children_carry_no_tracking_labels() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     for server_side in [false, true] {
         let scope = Scope::new(if server_side { "ssa" } else { "csa" });
@@ -331,7 +331,7 @@ async fn reapplying_the_examples_changes_nothing_and_children_carry_no_tracking_
 
 #[tokio::test]
 async fn a_whole_organization_applied_in_any_order_converges_then_a_prune_removes_it_all() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("anyorder");
     let org = scope.id.clone();

@@ -20,7 +20,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn converged_objects_cause_no_writes_running_or_after_restart() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("idle");
     let org = scope.id.clone();

@@ -188,7 +188,7 @@ fn grants(t: &Tenants) -> BTreeMap<(&'static str, String), Vec<Grant>> {
 
 #[tokio::test]
 async fn every_user_gets_exactly_the_expected_access_in_every_tenant_namespace() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("matrix");
     let tenants = two_tenants(&admin, &scope).await;

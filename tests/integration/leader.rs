@@ -47,7 +47,8 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 
 fn start_operator(dir: &Path, port: u16, name: &str) -> KillOnDrop {
     let log = std::fs::File::create(dir.join(format!("logs/{name}.log"))).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_workspace-operator"))
+    let mut operator = Command::new(operator_binary());
+    operator
         .args([
             "run",
             "--leader-election",
@@ -60,10 +61,8 @@ fn start_operator(dir: &Path, port: u16, name: &str) -> KillOnDrop {
         .env("POD_NAME", name)
         .env("POD_NAMESPACE", "default")
         .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map(KillOnDrop)
-        .expect("operator starts")
+        .stderr(log);
+    KillOnDrop::spawn(operator)
 }
 
 async fn client(path: &Path) -> Client {

@@ -45,7 +45,7 @@ const BOB: &str = "{kind: User, name: bob}";
 
 #[tokio::test]
 async fn roles_add_up_and_role_changes_apply_exactly() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("roles");
@@ -176,7 +176,7 @@ async fn roles_add_up_and_role_changes_apply_exactly() {
 
 #[tokio::test]
 async fn expired_member_loses_access_at_that_moment() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("expiry");
@@ -237,7 +237,7 @@ async fn expired_member_loses_access_at_that_moment() {
 
 #[tokio::test]
 async fn unknown_workspace_or_role_is_reported_and_grants_nothing() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("unknown");
@@ -273,7 +273,7 @@ async fn unknown_workspace_or_role_is_reported_and_grants_nothing() {
 
 #[tokio::test]
 async fn deleting_a_member_removes_its_access_before_it_goes() {
-    install_crds().await;
+    operator().await;
     let cluster = cluster();
     let admin = cluster.admin().await;
     let scope = Scope::new("unlinkm");
@@ -315,7 +315,7 @@ async fn deleting_a_member_removes_its_access_before_it_goes() {
 
 #[tokio::test]
 async fn a_role_in_use_stays_until_its_members_stop_using_it() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("roleuse");
     organization(&admin, &scope).await;
@@ -382,7 +382,7 @@ async fn a_role_in_use_stays_until_its_members_stop_using_it() {
 
 #[tokio::test]
 async fn a_role_beyond_the_operators_ceiling_is_refused_and_not_retried() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("ceiling");
     organization(&admin, &scope).await;

@@ -64,7 +64,7 @@ pub async fn workspace(admin: &Client, org: &str, name: &str, spec: &str) -> Wor
 
 #[tokio::test]
 async fn organization_gets_its_namespace_roles_and_default_workspace() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("org");
     let org = organization(&admin, &scope).await;
@@ -124,7 +124,7 @@ async fn organization_gets_its_namespace_roles_and_default_workspace() {
 
 #[tokio::test]
 async fn workspace_gets_namespace_quota_limits_isolation_and_facts() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("ws");
     organization(&admin, &scope).await;
@@ -244,7 +244,7 @@ async fn workspace_gets_namespace_quota_limits_isolation_and_facts() {
 
 #[tokio::test]
 async fn what_only_the_operator_can_check_is_reported_on_the_workspace() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("wsbad");
     organization(&admin, &scope).await;
@@ -302,7 +302,7 @@ async fn what_only_the_operator_can_check_is_reported_on_the_workspace() {
 
 #[tokio::test]
 async fn a_namespace_the_operator_did_not_create_is_never_taken_over() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("taken");
     organization(&admin, &scope).await;

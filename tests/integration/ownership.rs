@@ -315,7 +315,7 @@ async fn foreign_namespace(admin: &Client, name: &str) -> Namespace {
 
 #[tokio::test]
 async fn a_member_gets_nothing_in_a_namespace_the_operator_did_not_make() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-foreign");
     organization(&admin, &scope).await;
@@ -413,7 +413,7 @@ async fn a_member_gets_nothing_in_a_namespace_the_operator_did_not_make() {
 
 #[tokio::test]
 async fn a_retained_namespace_is_released_clean_and_never_taken_back() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-retain");
     organization(&admin, &scope).await;
@@ -575,7 +575,7 @@ async fn a_retained_namespace_is_released_clean_and_never_taken_back() {
 
 #[tokio::test]
 async fn generated_children_and_predefined_roles_are_put_back_exactly() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-exact");
     organization(&admin, &scope).await;
@@ -715,7 +715,7 @@ async fn generated_children_and_predefined_roles_are_put_back_exactly() {
 
 #[tokio::test]
 async fn a_frozen_child_does_not_stop_the_next_change() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-frozen");
     organization(&admin, &scope).await;
@@ -817,7 +817,7 @@ async fn a_frozen_child_does_not_stop_the_next_change() {
 
 #[tokio::test]
 async fn system_identities_and_foreign_service_accounts_are_not_subjects() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-subj");
     let t = two_tenants(&admin, &scope).await;
@@ -928,7 +928,7 @@ async fn system_identities_and_foreign_service_accounts_are_not_subjects() {
 
 #[tokio::test]
 async fn dns_egress_is_pinned_to_kube_system() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-dns");
     organization(&admin, &scope).await;
@@ -1000,7 +1000,7 @@ async fn dns_egress_is_pinned_to_kube_system() {
 
 #[tokio::test]
 async fn names_carried_in_labels_are_bounded_at_admission() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-limits");
     organization(&admin, &scope).await;
@@ -1090,7 +1090,7 @@ async fn names_carried_in_labels_are_bounded_at_admission() {
 
 #[tokio::test]
 async fn tenants_cannot_forge_the_operators_marks() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-forge");
     organization(&admin, &scope).await;
@@ -1182,7 +1182,7 @@ async fn tenants_cannot_forge_the_operators_marks() {
 
 #[tokio::test]
 async fn a_namespace_holding_a_credential_copy_can_be_deleted() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-delcopy");
     organization(&admin, &scope).await;
@@ -1226,7 +1226,7 @@ async fn a_namespace_holding_a_credential_copy_can_be_deleted() {
 
 #[tokio::test]
 async fn the_operators_own_user_writes_only_where_its_marks_are() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-opuser");
     organization(&admin, &scope).await;

@@ -33,7 +33,7 @@ where
 
 #[tokio::test]
 async fn hand_edits_to_generated_children_are_undone() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("tamper");
     organization(&admin, &scope).await;
@@ -195,7 +195,7 @@ async fn hand_edits_to_generated_children_are_undone() {
 
 #[tokio::test]
 async fn a_namespace_of_the_same_name_is_never_taken_over_even_for_an_organization() {
-    install_crds().await;
+    operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("squat");
     // Someone else's namespace, named as the organization will be.

@@ -13,10 +13,10 @@
 //! `WSOP_FAULT_SEED` to replay the random moments of a run (printed).
 
 mod desired;
-mod processes;
 mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -32,9 +32,11 @@ use workspace_operator::api::{Workspace, WorkspaceMember};
 use workspace_operator::ownership;
 use workspace_operator::ownership::names::workspace_namespace;
 
-use crate::support::{ControlPlane, Scope, apply_value, eventually, ready_condition};
+use crate::support::{
+    ControlPlane, Scope, apply_value, eventually, ready_condition, restart_component,
+    start_operator_on,
+};
 use desired::AccessCheck;
-use processes::{Operator, restart_component};
 
 /// How much the suite creates and how often it kills the operator.
 #[derive(Clone, Debug)]
@@ -450,7 +452,7 @@ async fn operator_apiserver_and_etcd_faults_leave_exactly_the_desired_state() {
     let scale = Scale::from_env();
     eprintln!("fault suite: {scale:?}");
     let plane = ControlPlane::start("faults");
-    let operator = Operator::start(&plane.dir);
+    let operator = Arc::new(start_operator_on(&plane.dir));
     let admin = plane.admin().await;
     let mut rng = Rng::from_env();
     let mut model = Model {
@@ -472,7 +474,7 @@ async fn operator_apiserver_and_etcd_faults_leave_exactly_the_desired_state() {
         tokio::task::spawn_blocking(move || {
             for pause in moments {
                 std::thread::sleep(pause);
-                op.kill_and_start();
+                op.kill_and_start().expect("the operator starts again");
             }
         })
     };
@@ -535,7 +537,7 @@ async fn operator_apiserver_and_etcd_faults_leave_exactly_the_desired_state() {
     let dir = plane.dir.clone();
     let restart = tokio::task::spawn_blocking(move || {
         std::thread::sleep(pause);
-        restart_component(&dir, "kube-apiserver", 3);
+        restart_component(&dir, "kube-apiserver", Duration::from_secs(3));
     });
     let deletes = async {
         futures::stream::iter(gone)
@@ -568,7 +570,7 @@ async fn operator_apiserver_and_etcd_faults_leave_exactly_the_desired_state() {
     let dir = plane.dir.clone();
     let restart = tokio::task::spawn_blocking(move || {
         std::thread::sleep(pause);
-        restart_component(&dir, "etcd", 3);
+        restart_component(&dir, "etcd", Duration::from_secs(3));
     });
     let last = scale.workspaces - 1;
     let mut values = vec![];
@@ -615,9 +617,11 @@ async fn operator_apiserver_and_etcd_faults_leave_exactly_the_desired_state() {
     // wakes the owners; only the re-list can tell.
     let start = Instant::now();
     let dir = plane.dir.clone();
-    tokio::task::spawn_blocking(move || restart_component(&dir, "kube-apiserver", 1))
-        .await
-        .expect("kube-apiserver restarted");
+    tokio::task::spawn_blocking(move || {
+        restart_component(&dir, "kube-apiserver", Duration::from_secs(1))
+    })
+    .await
+    .expect("kube-apiserver restarted");
     let edits = tamper(&admin, &model).await;
     let mut row = converge(&admin, &model, "quiet kube-apiserver restart", 1, start).await;
     row.fault = format!("quiet kube-apiserver restart + {edits} hand edits");

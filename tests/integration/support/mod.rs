@@ -1,18 +1,18 @@
 //! Shared by every integration test: the control plane started by
-//! `tests/control-plane/up.sh`, clients acting as the admin and as each test
-//! user with that user's own credentials, and a unique scope per test so tests
-//! run in parallel on one control plane.
+//! `tests/control-plane/up.sh`, the operator running against it (started by
+//! the first test that needs it), clients acting as the admin and as each
+//! test user with that user's own credentials, and a unique scope per test so
+//! tests run in parallel on one control plane.
 //!
-//! The cluster comes from `WSOP_CLUSTER_DIR` (set by `make test`). Against an
-//! existing cluster instead, set `WSOP_EXISTING_CLUSTER=1` and `KUBECONFIG` to
-//! an admin kubeconfig: test users are then impersonated (same names and
-//! groups, from `tests/control-plane/users.txt`), which needs an admin allowed
-//! to impersonate.
-
-#![allow(dead_code)]
+//! The control plane is the one `WSOP_CLUSTER_DIR` and `WSOP_BIN_DIR` name:
+//! `make test` starts one, or `source <dir>/env` after `up.sh <dir>`.
 
 mod access;
+mod operator;
+mod plane;
 pub use access::{Ask, may, may_on_namespace};
+pub use operator::{Operator, spawn_tied};
+pub use plane::{ControlPlane, restart_component};
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -22,7 +22,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -32,12 +31,12 @@ pub const FIELD_MANAGER: &str = "workspace-operator-tests";
 
 /// Where the control plane under test is and how to reach it.
 pub struct TestCluster {
-    /// Directory written by up.sh (None for an existing cluster).
-    pub dir: Option<PathBuf>,
+    /// Directory written by up.sh: kubeconfigs, logs (the audit log too).
+    pub dir: PathBuf,
     /// Admin kubeconfig path.
     pub admin_kubeconfig: PathBuf,
     /// Directory holding kubectl and helm.
-    pub bin_dir: Option<PathBuf>,
+    pub bin_dir: PathBuf,
     /// Test users and their groups, from users.txt.
     pub users: BTreeMap<String, Vec<String>>,
 }
@@ -69,44 +68,108 @@ fn read_users() -> BTreeMap<String, Vec<String>> {
 pub fn cluster() -> &'static TestCluster {
     static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
-        let users = read_users();
-        if let Ok(dir) = std::env::var("WSOP_CLUSTER_DIR") {
-            let dir = PathBuf::from(dir);
-            return TestCluster {
-                admin_kubeconfig: dir.join("admin.kubeconfig"),
-                bin_dir: std::env::var("WSOP_BIN_DIR").ok().map(PathBuf::from),
-                dir: Some(dir),
-                users,
-            };
+        let dir = path_from_env("WSOP_CLUSTER_DIR");
+        TestCluster {
+            admin_kubeconfig: dir.join("admin.kubeconfig"),
+            bin_dir: path_from_env("WSOP_BIN_DIR"),
+            dir,
+            users: read_users(),
         }
-        if std::env::var("WSOP_EXISTING_CLUSTER").is_ok() {
-            let kubeconfig = std::env::var("KUBECONFIG")
-                .expect("WSOP_EXISTING_CLUSTER needs KUBECONFIG pointing at an admin kubeconfig");
-            return TestCluster {
-                admin_kubeconfig: PathBuf::from(kubeconfig),
-                bin_dir: std::env::var("WSOP_BIN_DIR").ok().map(PathBuf::from),
-                dir: None,
-                users,
-            };
-        }
-        panic!(
-            "no control plane: run `make test` (starts one), or source <cluster dir>/env \
-             after `tests/control-plane/up.sh`, or set WSOP_EXISTING_CLUSTER=1 with KUBECONFIG"
-        );
     })
 }
 
-async fn client_from(path: &Path, impersonate: Option<(&str, &[String])>) -> Client {
-    let mut kubeconfig = Kubeconfig::read_from(path)
-        .unwrap_or_else(|e| panic!("cannot read kubeconfig {}: {e}", path.display()));
-    if let Some((user, groups)) = impersonate {
-        for auth in &mut kubeconfig.auth_infos {
-            if let Some(info) = auth.auth_info.as_mut() {
-                info.impersonate = Some(user.to_string());
-                info.impersonate_groups = Some(groups.to_vec());
+/// A path `<dir>/env` sets, with what to do when it is not set.
+fn path_from_env(name: &str) -> PathBuf {
+    std::env::var_os(name)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "no control plane ({name} is not set): run `make test` (starts one), or \
+             `tests/control-plane/up.sh DIR` and then `source DIR/env`"
+            )
+        })
+}
+
+/// The operator binary every test runs: cargo's build of this package's, or
+/// `WSOP_OPERATOR_BIN` (`make faults` sets the release build).
+pub fn operator_binary() -> PathBuf {
+    std::env::var_os("WSOP_OPERATOR_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_workspace-operator")))
+}
+
+/// Starts the operator on the control plane in `dir` (see `Operator`).
+pub fn start_operator_on(dir: &Path) -> Operator {
+    Operator::start(dir, &operator_binary(), &[])
+        .unwrap_or_else(|e| panic!("the operator on {}: {e}", dir.display()))
+}
+
+/// The operator of the shared control plane, which every test that makes
+/// organizations, workspaces, roles or members calls first: the first call
+/// of a test run installs the CRDs, RBAC and admission policies and starts
+/// it; it then runs until the test run ends.
+pub async fn operator() -> &'static Operator {
+    static SHARED: OnceCell<Operator> = OnceCell::const_new();
+    SHARED
+        .get_or_init(|| async {
+            let dir = cluster().dir.clone();
+            tokio::task::spawn_blocking(move || {
+                stop_make_up_operator(&dir);
+                start_operator_on(&dir)
+            })
+            .await
+            .expect("the shared operator starts")
+        })
+        .await
+}
+
+/// Restarts the shared operator: SIGTERM, then the same binary again.
+pub async fn restart_operator() {
+    let operator = operator().await;
+    tokio::task::spawn_blocking(|| operator.restart())
+        .await
+        .expect("operator restart")
+        .expect("the operator starts again");
+}
+
+/// `make up` leaves an operator of its own running against its control plane
+/// (quickstart.sh; pid in `pids/workspace-operator.pid`). Two operators on one
+/// control plane would both reconcile, so the tests stop that one first, as
+/// down.sh would; running `make up` again starts it again.
+fn stop_make_up_operator(dir: &Path) {
+    let pidfile = dir.join("pids/workspace-operator.pid");
+    let Some(pid) = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|p| p.trim().parse::<libc::pid_t>().ok())
+    else {
+        return;
+    };
+    let is_operator = || {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| {
+            line.split(|b| *b == 0)
+                .any(|arg| arg.ends_with(b"workspace-operator"))
+        })
+    };
+    if is_operator() {
+        eprintln!("stopping the operator `make up` started (pid {pid}): the tests run their own");
+        // SAFETY: plain system calls.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        for _ in 0..100 {
+            if !is_operator() {
+                break;
             }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if is_operator() {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
+    let _ = std::fs::remove_file(pidfile);
+}
+
+pub(crate) async fn client_from(path: &Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(path)
+        .unwrap_or_else(|e| panic!("cannot read kubeconfig {}: {e}", path.display()));
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .unwrap_or_else(|e| panic!("bad kubeconfig {}: {e}", path.display()));
@@ -117,35 +180,22 @@ async fn client_from(path: &Path, impersonate: Option<(&str, &[String])>) -> Cli
 impl TestCluster {
     /// A client with cluster-admin rights (group system:masters).
     pub async fn admin(&self) -> Client {
-        client_from(&self.admin_kubeconfig, None).await
+        client_from(&self.admin_kubeconfig).await
     }
 
     /// A client that authenticates as test user `name` with that user's own
-    /// token (or, on an existing cluster, by impersonation).
+    /// token.
     pub async fn user(&self, name: &str) -> Client {
-        let groups = self.users.get(name).unwrap_or_else(|| {
-            panic!("unknown test user {name}: see tests/control-plane/users.txt")
-        });
-        match &self.dir {
-            Some(dir) => client_from(&dir.join(format!("users/{name}.kubeconfig")), None).await,
-            None => client_from(&self.admin_kubeconfig, Some((name, groups))).await,
-        }
+        client_from(&self.user_kubeconfig(name)).await
     }
 
     /// The kubeconfig a test user's kubectl would use.
     pub fn user_kubeconfig(&self, name: &str) -> PathBuf {
-        let dir = self
-            .dir
-            .as_ref()
-            .expect("user kubeconfigs exist only on the local control plane");
-        dir.join(format!("users/{name}.kubeconfig"))
-    }
-
-    fn tool(&self, name: &str) -> PathBuf {
-        match &self.bin_dir {
-            Some(dir) => dir.join(name),
-            None => PathBuf::from(name),
-        }
+        assert!(
+            self.users.contains_key(name),
+            "unknown test user {name}: see tests/control-plane/users.txt"
+        );
+        self.dir.join(format!("users/{name}.kubeconfig"))
     }
 
     /// Runs kubectl as the admin.
@@ -155,7 +205,7 @@ impl TestCluster {
 
     /// Runs kubectl with a kubeconfig, optionally feeding `stdin`.
     pub fn kubectl_with(&self, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new(self.tool("kubectl"));
+        let mut cmd = Command::new(self.bin_dir.join("kubectl"));
         cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
@@ -270,50 +320,6 @@ where
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
-}
-
-/// Installs the CRDs generated from the Rust types (once per test binary) and
-/// waits until the API server serves them.
-pub async fn install_crds() {
-    static INSTALLED: OnceCell<()> = OnceCell::const_new();
-    INSTALLED
-        .get_or_init(|| async {
-            let client = cluster().admin().await;
-            let api: Api<CustomResourceDefinition> = Api::all(client);
-            let pp = PatchParams::apply(FIELD_MANAGER).force();
-            for (_, crd) in workspace_operator::crds::all() {
-                let name = crd.metadata.name.clone().unwrap();
-                api.patch(&name, &pp, &Patch::Apply(&crd))
-                    .await
-                    .unwrap_or_else(|e| panic!("install CRD {name}: {e}"));
-            }
-            for (_, crd) in workspace_operator::crds::all() {
-                let name = crd.metadata.name.clone().unwrap();
-                let api = api.clone();
-                eventually(
-                    &format!("CRD {name} Established"),
-                    Duration::from_secs(30),
-                    || {
-                        let api = api.clone();
-                        let name = name.clone();
-                        async move {
-                            let crd = api.get(&name).await.map_err(|e| e.to_string())?;
-                            let established = crd
-                                .status
-                                .and_then(|s| s.conditions)
-                                .unwrap_or_default()
-                                .iter()
-                                .any(|c| c.type_ == "Established" && c.status == "True");
-                            established
-                                .then_some(())
-                                .ok_or_else(|| "not established".to_string())
-                        }
-                    },
-                )
-                .await;
-            }
-        })
-        .await;
 }
 
 /// Deletes a namespace created by a test (background), ignoring NotFound.
@@ -461,11 +467,7 @@ pub async fn wait_access(
 /// Mutating requests the operator made that concern objects whose name or
 /// namespace contains `marker`, from the API server's own audit log.
 pub fn operator_writes_about(marker: &str) -> Vec<String> {
-    let dir = cluster()
-        .dir
-        .as_ref()
-        .expect("the audit log exists on the local control plane");
-    let text = std::fs::read_to_string(dir.join("logs/audit.log")).unwrap_or_default();
+    let text = std::fs::read_to_string(cluster().dir.join("logs/audit.log")).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|e| e["user"]["username"] == "workspace-operator")
@@ -490,24 +492,6 @@ pub fn operator_writes_about(marker: &str) -> Vec<String> {
         .collect()
 }
 
-/// Restarts the operator the test run started (all tests share it).
-pub fn restart_operator() {
-    let dir = cluster()
-        .dir
-        .as_ref()
-        .expect("the operator runs on the local control plane");
-    let out = Command::new(repo_root().join("tests/control-plane/operator.sh"))
-        .arg("restart")
-        .arg(dir)
-        .output()
-        .expect("operator.sh runs");
-    assert!(
-        out.status.success(),
-        "restart failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Events whose regarding object is `name` (in `namespace`), as "Reason: note".
 pub async fn events_for(client: &Client, namespace: &str, name: &str) -> Vec<String> {
     use k8s_openapi::api::events::v1::Event;
@@ -530,79 +514,15 @@ pub async fn events_for(client: &Client, namespace: &str, name: &str) -> Vec<Str
         .unwrap_or_default()
 }
 
-/// A control plane of a test's own (up.sh runs side by side), for tests that
-/// would disturb the shared one; stopped and removed when dropped.
-pub struct ControlPlane {
-    pub dir: PathBuf,
-}
-
-impl ControlPlane {
-    pub fn start(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("wsop-{name}-{}", random_suffix(6)));
-        let up = Command::new(repo_root().join("tests/control-plane/up.sh"))
-            .arg(&dir)
-            .output()
-            .expect("up.sh runs");
-        let plane = ControlPlane { dir };
-        assert!(
-            up.status.success(),
-            "control plane {name}: {}",
-            String::from_utf8_lossy(&up.stderr)
-        );
-        plane
-    }
-
-    pub fn admin_kubeconfig(&self) -> PathBuf {
-        self.dir.join("admin.kubeconfig")
-    }
-
-    /// Runs kubectl as this control plane's admin.
-    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        cluster().kubectl_with(&self.admin_kubeconfig(), args, stdin)
-    }
-
-    /// Runs helm against this control plane.
-    pub fn helm(&self, args: &[&str]) -> Output {
-        let helm = cluster()
-            .bin_dir
-            .as_ref()
-            .map_or_else(|| PathBuf::from("helm"), |d| d.join("helm"));
-        Command::new(helm)
-            .arg("--kubeconfig")
-            .arg(self.admin_kubeconfig())
-            .args(args)
-            .env("HELM_CACHE_HOME", self.dir.join("helm/cache"))
-            .env("HELM_CONFIG_HOME", self.dir.join("helm/config"))
-            .env("HELM_DATA_HOME", self.dir.join("helm/data"))
-            .output()
-            .expect("helm runs")
-    }
-
-    pub async fn admin(&self) -> Client {
-        client_from(&self.admin_kubeconfig(), None).await
-    }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        // A failed test keeps the directory (logs, audit log) for debugging.
-        let failed = std::thread::panicking();
-        let _ = Command::new(repo_root().join("tests/control-plane/down.sh"))
-            .arg(&self.dir)
-            .args(if failed { None } else { Some("--purge") })
-            .output();
-        if failed {
-            eprintln!(
-                "control plane kept for debugging: {} (logs in {}/logs)",
-                self.dir.display(),
-                self.dir.display()
-            );
-        }
-    }
-}
-
-/// A child process killed when the test ends, also when it fails.
+/// A child process killed when the test ends, also when it fails (and
+/// when the test run itself is killed: see `spawn_tied`).
 pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    pub fn spawn(cmd: Command) -> KillOnDrop {
+        KillOnDrop(spawn_tied(cmd).expect("the process starts"))
+    }
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
