@@ -5,7 +5,7 @@
 //! not, with what could not be done reported. What a copy is, and which
 //! workspaces get one, is decided in `resources::credentials`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
@@ -14,8 +14,10 @@ use kube::{Resource, ResourceExt};
 use super::Context;
 use crate::ownership::names::{self, workspace_namespace};
 use crate::ownership::{self, Component, FIELD_MANAGER, Owner};
-use crate::resources::credentials::{Share, ShareProblems, copy, copy_is_current, sharer_of_copy};
-use crate::resources::{NamespaceOwner, namespace_owner};
+use crate::resources::credentials::{
+    CopyPlan, Share, ShareProblems, Sharing, Target, copy_is_current, plan, sharer_of_copy,
+};
+use crate::resources::namespace_owner;
 use crate::runtime::apply::delete_checked;
 use crate::runtime::{Error, Result};
 
@@ -56,7 +58,8 @@ pub fn sharer_of_secret(ctx: &Context, meta: &ObjectMeta) -> Option<Owner> {
 
 /// Makes the copies of `shares` (Secrets of `source_namespace`) in the
 /// workspaces of `organization` and removes every other copy made by
-/// `sharer_uid`.
+/// `sharer_uid`: read the sources and targets, plan (pure, in
+/// `resources::credentials`), write.
 pub async fn sync(
     ctx: &Context,
     organization: &str,
@@ -65,74 +68,60 @@ pub async fn sync(
     sharer_uid: &str,
     shares: &[Share],
 ) -> Result<ShareProblems> {
-    let mut problems = ShareProblems {
-        shares: shares.len(),
-        ..Default::default()
-    };
-    let mut first_error: Option<Error> = None;
-    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     let sources: Api<Secret> = Api::namespaced(ctx.client().clone(), source_namespace);
+    let mut found = BTreeMap::new();
     for share in shares {
-        let Some(source) = sources
+        let source = sources
             .get_opt(&share.secret)
             .await
             .map_err(Error::request(format!(
                 "reading Secret {source_namespace}/{}",
                 share.secret
-            )))?
-        else {
-            problems
-                .missing_sources
-                .push(format!("{source_namespace}/{}", share.secret));
-            continue;
-        };
-        for target in &share.targets {
-            // Only workspaces of this very organization are targets.
-            let ws = match ctx.workspace(organization, target) {
-                Some(ws) if ws.meta().deletion_timestamp.is_none() => ws,
-                Some(_) => continue,
-                None => {
-                    problems.unknown_workspaces.push(target.clone());
-                    continue;
+            )))?;
+        found.insert(share.secret.clone(), source);
+    }
+    let targets = shares
+        .iter()
+        .flat_map(|s| &s.targets)
+        .map(|target| {
+            let state = ctx.workspace(organization, target).map(|ws| {
+                let ns = workspace_namespace(organization, target);
+                let cached = ctx.children.namespaces.get(None, &ns);
+                Target {
+                    deleting: ws.meta().deletion_timestamp.is_some(),
+                    namespace: namespace_owner(cached.as_deref().map(|n| &n.metadata), &ws),
                 }
-            };
-            let desired = copy(&source, organization, target, sharer_uid, source_workspace);
-            let ns = workspace_namespace(organization, target);
-            // Only into the namespace the operator made for that very workspace.
-            let cached = ctx.children.namespaces.get(None, &ns);
-            match namespace_owner(cached.as_deref().map(|n| &n.metadata), &ws) {
-                NamespaceOwner::ThisWorkspace => {}
-                NamespaceOwner::NotYet => {
-                    // Its namespace appearing wakes the sharers again.
-                    wanted.insert((ns, share.secret.clone()));
-                    continue;
-                }
-                NamespaceOwner::Other => {
-                    problems.not_owned.push(target.clone());
-                    continue;
-                }
-            }
-            wanted.insert((ns.clone(), share.secret.clone()));
-            // One copy that cannot be written never holds back the others,
-            // nor the removal of copies no longer wanted (a revocation).
-            match ensure_copy(ctx, &ns, &desired, sharer_uid).await {
-                Ok(true) => {}
-                Ok(false) => problems.conflicts.push(format!("{ns}/{}", share.secret)),
-                Err(err) if err.is_refusal() => {
-                    problems
-                        .failed
-                        .push(format!("{ns}/{}: {err}", share.secret));
-                }
-                Err(err) => {
-                    first_error.get_or_insert(err);
-                }
+            });
+            (target.clone(), state)
+        })
+        .collect();
+    let world = Sharing {
+        organization,
+        source_namespace,
+        source_workspace,
+        sharer_uid,
+        sources: found,
+        targets,
+    };
+    let CopyPlan {
+        copies,
+        wanted,
+        mut problems,
+    } = plan(shares, &world);
+    let mut first_error: Option<Error> = None;
+    for desired in &copies {
+        let (ns, name) = (desired.namespace().unwrap_or_default(), desired.name_any());
+        // One copy that cannot be written never holds back the others,
+        // nor the removal of copies no longer wanted (a revocation).
+        match ensure_copy(ctx, &ns, desired, sharer_uid).await {
+            Ok(true) => {}
+            Ok(false) => problems.conflicts.push(format!("{ns}/{name}")),
+            Err(err) if err.is_refusal() => problems.failed.push(format!("{ns}/{name}: {err}")),
+            Err(err) => {
+                first_error.get_or_insert(err);
             }
         }
     }
-    problems.unknown_workspaces.sort();
-    problems.unknown_workspaces.dedup();
-    problems.not_owned.sort();
-    problems.not_owned.dedup();
     prune_copies(ctx, sharer_uid, &wanted, false).await?;
     // A transient failure is retried with backoff, after the pruning.
     match first_error {

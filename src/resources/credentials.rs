@@ -1,12 +1,13 @@
 //! Shared credentials: read-only copies of a Secret in other workspaces of the
 //! same organization.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 
+use super::NamespaceOwner;
 use crate::api::{Organization, Workspace};
 use crate::conditions::Aspect;
 use crate::ownership::names::workspace_namespace;
@@ -89,6 +90,95 @@ pub fn copy(
     }
 }
 
+/// A target workspace as its sharer sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub deleting: bool,
+    /// Who made its namespace: copies go only into one it made itself.
+    pub namespace: NamespaceOwner,
+}
+
+/// What one sharer's sync read.
+#[derive(Clone, Debug)]
+pub struct Sharing<'a> {
+    pub organization: &'a str,
+    pub source_namespace: &'a str,
+    /// The sharing workspace (None: the organization shares).
+    pub source_workspace: Option<&'a str>,
+    pub sharer_uid: &'a str,
+    /// The source Secrets by name (None: not found).
+    pub sources: BTreeMap<String, Option<Secret>>,
+    /// The target workspaces of this organization by name (None: no such workspace).
+    pub targets: BTreeMap<String, Option<Target>>,
+}
+
+/// What a sharer's shares come to.
+#[derive(Clone, Debug, Default)]
+pub struct CopyPlan {
+    /// The copies to write.
+    pub copies: Vec<Secret>,
+    /// Every (namespace, name) a copy is wanted at, written now or once
+    /// the target's namespace exists: the rest are pruned.
+    pub wanted: BTreeSet<(String, String)>,
+    /// What cannot be carried out, known before writing.
+    pub problems: ShareProblems,
+}
+
+/// Plans the copies of `shares`: only into workspaces of the same
+/// organization, only into namespaces they made themselves, none for a
+/// target being deleted.
+pub fn plan(shares: &[Share], world: &Sharing) -> CopyPlan {
+    let mut out = CopyPlan::default();
+    out.problems.shares = shares.len();
+    for share in shares {
+        let Some(Some(source)) = world.sources.get(&share.secret) else {
+            out.problems
+                .missing_sources
+                .push(format!("{}/{}", world.source_namespace, share.secret));
+            continue;
+        };
+        for target in &share.targets {
+            let ns = workspace_namespace(world.organization, target);
+            match world.targets.get(target).cloned().flatten() {
+                None => out.problems.unknown_workspaces.push(target.clone()),
+                Some(Target { deleting: true, .. }) => {}
+                Some(Target {
+                    namespace: NamespaceOwner::Other,
+                    ..
+                }) => out.problems.not_owned.push(target.clone()),
+                // Its namespace appearing wakes the sharers again.
+                Some(Target {
+                    namespace: NamespaceOwner::NotYet,
+                    ..
+                }) => {
+                    out.wanted.insert((ns, share.secret.clone()));
+                }
+                Some(Target {
+                    namespace: NamespaceOwner::ThisWorkspace,
+                    ..
+                }) => {
+                    out.wanted.insert((ns, share.secret.clone()));
+                    out.copies.push(copy(
+                        source,
+                        world.organization,
+                        target,
+                        world.sharer_uid,
+                        world.source_workspace,
+                    ));
+                }
+            }
+        }
+    }
+    for list in [
+        &mut out.problems.unknown_workspaces,
+        &mut out.problems.not_owned,
+    ] {
+        list.sort();
+        list.dedup();
+    }
+    out
+}
+
 /// Who shared the credential copy `meta` (an Organization or a Workspace),
 /// or None when it is not a copy the operator made in a workspace
 /// namespace of that same organization: a tenant's labels on its own
@@ -100,7 +190,7 @@ pub fn sharer_of_copy(meta: &ObjectMeta) -> Option<Owner> {
 }
 
 /// What kept a share from being carried out, for the sharer's status.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ShareProblems {
     pub missing_sources: Vec<String>,
     pub unknown_workspaces: Vec<String>,
@@ -270,6 +360,70 @@ mod tests {
             .unwrap()
             .remove(ownership::MANAGED_BY);
         assert_eq!(sharer_of_copy(&unmarked), None);
+    }
+
+    #[test]
+    fn a_plan_copies_only_into_namespaces_the_targets_made() {
+        let target = |namespace| {
+            Some(Target {
+                deleting: false,
+                namespace,
+            })
+        };
+        let world = Sharing {
+            organization: "acme",
+            source_namespace: "acme--pay",
+            source_workspace: Some("pay"),
+            sharer_uid: "ws-uid",
+            sources: BTreeMap::from([
+                ("key".to_string(), Some(source())),
+                ("gone".to_string(), None),
+            ]),
+            targets: BTreeMap::from([
+                ("web".to_string(), target(NamespaceOwner::ThisWorkspace)),
+                ("new".to_string(), target(NamespaceOwner::NotYet)),
+                ("taken".to_string(), target(NamespaceOwner::Other)),
+                (
+                    "leaving".to_string(),
+                    Some(Target {
+                        deleting: true,
+                        namespace: NamespaceOwner::ThisWorkspace,
+                    }),
+                ),
+                ("ghost".to_string(), None),
+            ]),
+        };
+        let all = ["web", "new", "taken", "leaving", "ghost"]
+            .map(String::from)
+            .to_vec();
+        let shares = vec![
+            Share {
+                secret: "key".into(),
+                targets: all.clone(),
+            },
+            Share {
+                secret: "gone".into(),
+                targets: all,
+            },
+        ];
+        let plan = plan(&shares, &world);
+        let written: Vec<_> = plan
+            .copies
+            .iter()
+            .map(|c| c.metadata.namespace.clone().unwrap())
+            .collect();
+        assert_eq!(written, ["acme--web"]);
+        assert_eq!(
+            plan.wanted,
+            BTreeSet::from([
+                ("acme--new".into(), "key".into()),
+                ("acme--web".into(), "key".into())
+            ])
+        );
+        assert_eq!(plan.problems.missing_sources, ["acme--pay/gone"]);
+        assert_eq!(plan.problems.unknown_workspaces, ["ghost"]);
+        assert_eq!(plan.problems.not_owned, ["taken"]);
+        assert_eq!(plan.problems.aspect().unwrap().2, "NamespaceNotOwned");
     }
 
     #[test]
