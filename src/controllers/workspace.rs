@@ -26,7 +26,8 @@ use crate::ownership::{self, Component, Owner, owner_of};
 use crate::resources::credentials::{ShareProblems, workspace_shares};
 use crate::resources::decision::Decision;
 use crate::resources::workspace::{
-    self as decide, WorkspaceFacts, WorkspaceInput, WorkspaceWrites, is_conflicted,
+    self as decide, WorkspaceFacts, WorkspaceInput, WorkspaceSettings, WorkspaceWrites,
+    is_conflicted,
 };
 use crate::runtime::apply::{Owned, Source, delete_checked};
 use crate::runtime::informer::{self, valid};
@@ -262,10 +263,8 @@ impl Reconciler for Workspaces {
         let WorkspaceWrites {
             namespace,
             role_bindings,
-            quota,
-            limit_range,
-            network_policy,
-            info,
+            waiting,
+            settings,
             shares,
         } = children;
         let ctx = &self.ctx;
@@ -290,38 +289,44 @@ impl Reconciler for Workspaces {
         // credential shares (a removed share is a revocation); the first
         // failure is reported after all were tried.
         let here = Some(ns.as_str());
-        let access = async {
-            match &role_bindings {
-                Some(bindings) => owned
-                    .set(
-                        &cached.role_bindings,
-                        here,
-                        Component::WorkspaceAccess,
-                        bindings,
-                    )
-                    .await
-                    .map(drop),
-                None => Ok(()),
-            }
-        };
-        let quota = owned.optional(&cached.quotas, here, QUOTA, quota.as_ref());
-        let limits = owned.optional(&cached.limit_ranges, here, LIMITS, limit_range.as_ref());
-        let isolation = owned.optional(
-            &cached.network_policies,
+        let access = owned.set_except(
+            &cached.role_bindings,
             here,
-            ISOLATION_POLICY,
-            network_policy.as_ref(),
+            Component::WorkspaceAccess,
+            &role_bindings,
+            &waiting,
         );
-        let info = owned.one(&cached.config_maps, &info);
+        // With an error in the spec, what the plan makes is left as it is.
+        let settings = async {
+            let Some(WorkspaceSettings {
+                quota,
+                limit_range,
+                network_policy,
+                info,
+            }) = settings
+            else {
+                return Ok(());
+            };
+            let quota = owned.optional(&cached.quotas, here, QUOTA, quota.as_ref());
+            let limits = owned.optional(&cached.limit_ranges, here, LIMITS, limit_range.as_ref());
+            let isolation = owned.optional(
+                &cached.network_policies,
+                here,
+                ISOLATION_POLICY,
+                network_policy.as_ref(),
+            );
+            let info = owned.one(&cached.config_maps, &info);
+            let (quota, limits, isolation, info) = futures::join!(quota, limits, isolation, info);
+            quota?;
+            limits?;
+            isolation?;
+            info.map(drop)
+        };
         let shared = credentials::sync(ctx, &org, &ns, Some(&ws_name), &uid, &shares);
-        let (access, quota, limits, isolation, info, shared) =
-            futures::join!(access, quota, limits, isolation, info, shared);
+        let (access, settings, shared) = futures::join!(access, settings, shared);
         let problems = shared?;
         access?;
-        quota?;
-        limits?;
-        isolation?;
-        info?;
+        settings?;
         Ok(problems)
     }
 

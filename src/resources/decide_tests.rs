@@ -30,6 +30,14 @@ fn verdict<C, F>(d: &Decision<C, F>) -> (String, bool, Option<Next>) {
             (format!("blocked:{why}"), children.is_some(), None)
         }
         Decision::Delete { .. } => ("delete".into(), false, None),
+        Decision::Unattached { outcome, next, .. } => {
+            let word = match outcome {
+                Outcome::Ready { .. } => "unattached:ready".to_string(),
+                Outcome::Progressing { reason, .. } => format!("unattached:{reason}"),
+                Outcome::Stalled { reason, .. } => format!("unattached:{reason}"),
+            };
+            (word, false, Some(*next))
+        }
     }
 }
 
@@ -135,7 +143,7 @@ fn role_decisions() {
                 organization: None,
                 ..role_input()
             },
-            "stalled:OrganizationNotFound",
+            "unattached:OrganizationNotFound",
             false,
         ),
         (
@@ -434,15 +442,15 @@ fn workspace_decisions() {
                 organization: None,
                 ..ws_input()
             },
-            "stalled:OrganizationNotFound",
+            "unattached:OrganizationNotFound",
             false,
         ),
         (
-            "unknown plan",
+            "unknown plan: access still follows, the plan's children are left",
             with("{plan: gold}"),
             ws_input(),
             "stalled:UnknownPlan",
-            false,
+            true,
         ),
         (
             "a refused owner: built without it",
@@ -497,14 +505,30 @@ fn workspace_decisions() {
         let (got, children, _) = verdict(&workspace::decide(&w, &input, &policy));
         assert_eq!((got.as_str(), children), (expected, writes), "{name}");
     }
-    // Roles not in place: bindings left as they are (not pruned), the rest written.
+    // A role not in place: its binding is left as it is (not pruned), the
+    // others are written.
     let input = workspace::WorkspaceInput {
-        role_cluster_roles: BTreeSet::new(),
+        role_cluster_roles: BTreeSet::from(["workspaces.dev:role:acme:viewer".into()]),
         ..ws_input()
     };
-    let decision = workspace::decide(&pay(), &input, &policy);
+    let decision = workspace::decide(&with("{anonymousRole: viewer}"), &input, &policy);
     let writes = decision.children().unwrap();
-    assert!(writes.role_bindings.is_none());
+    assert_eq!(
+        writes.waiting,
+        BTreeSet::from(["workspaces.dev:organization-admins:admin".to_string()])
+    );
+    let written: Vec<_> = writes
+        .role_bindings
+        .iter()
+        .map(|b| b.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(written, ["workspaces.dev:anonymous:viewer"]);
+    assert!(writes.settings.is_some());
+    // An unknown plan: access is written, quota and limits are left as they are.
+    let decision = workspace::decide(&with("{plan: gold}"), &ws_input(), &policy);
+    let writes = decision.children().unwrap();
+    assert!(writes.settings.is_none());
+    assert_eq!(writes.role_bindings.len(), 2);
 }
 
 // -------------------------------------------------------- organizations ---

@@ -44,7 +44,16 @@ pub struct Plan<C, F> {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision<C, F> {
-    /// Make the children and report.
+    /// Not (yet) part of an organization: nothing is made, so no finalizer
+    /// is needed; only reported.
+    Unattached {
+        outcome: Outcome,
+        facts: F,
+        next: Next,
+    },
+    /// Make the children and report. The object carries the finalizer
+    /// from here on, whether or not this plan writes children: what it
+    /// made before must be cleaned up when it goes.
     Converge(Plan<C, F>),
     /// Deletion was asked for but must wait (`why`); meanwhile `children`
     /// (if any) are kept up to date, and it is reported with `facts`.
@@ -59,7 +68,16 @@ pub enum Decision<C, F> {
 }
 
 impl<C, F> Decision<C, F> {
-    /// Shorthand: report `outcome` with nothing to make.
+    /// Shorthand: not part of an organization, report `outcome`.
+    pub fn unattached(outcome: Outcome, facts: F, next: Next) -> Self {
+        Decision::Unattached {
+            outcome,
+            facts,
+            next,
+        }
+    }
+
+    /// Shorthand: report `outcome` with nothing to make now.
     pub fn report(outcome: Outcome, facts: F, next: Next) -> Self {
         Decision::Converge(Plan {
             children: None,
@@ -74,7 +92,7 @@ impl<C, F> Decision<C, F> {
         match self {
             Decision::Converge(plan) => plan.children.as_ref(),
             Decision::DeletionBlocked { children, .. } => children.as_ref(),
-            Decision::Delete { .. } => None,
+            Decision::Unattached { .. } | Decision::Delete { .. } => None,
         }
     }
 }

@@ -162,7 +162,7 @@ pub fn decide(
         };
     }
     let Some(org) = &input.organization else {
-        return Decision::report(
+        return Decision::unattached(
             stalled(
                 "OrganizationNotFound",
                 format!(

@@ -115,35 +115,47 @@ fn quantities(map: &BTreeMap<String, QuantityValue>) -> BTreeMap<String, Quantit
         .collect()
 }
 
-/// Checks what admission could not, and builds the children. `ws` and `org`
-/// must have names and UIDs; `org` is the organization whose namespace `ws`
-/// lives in.
-pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, SpecError> {
+/// The plan `ws` names, after the checks admission could not make: the plan
+/// must be defined by the organization, the time zone must exist.
+fn checked_plan<'o>(ws: &Workspace, org: &'o Organization) -> Result<Option<&'o Plan>, SpecError> {
     let eff = effective(ws, org);
     if jiff::tz::TimeZone::get(&eff.time_zone).is_err() {
         return Err(SpecError::InvalidTimeZone(eff.time_zone));
     }
-    let plan: Option<&Plan> = match &eff.plan {
-        None => None,
-        Some(p) => Some(
-            org.spec
-                .plans
-                .as_ref()
-                .and_then(|plans| plans.get(p))
-                .ok_or_else(|| SpecError::UnknownPlan {
-                    plan: p.clone(),
-                    organization: org.name_any(),
-                    defined: org
-                        .spec
-                        .plans
-                        .iter()
-                        .flat_map(|p| p.keys().cloned())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?,
-        ),
-    };
+    match &eff.plan {
+        None => Ok(None),
+        Some(p) => org
+            .spec
+            .plans
+            .as_ref()
+            .and_then(|plans| plans.get(p))
+            .map(Some)
+            .ok_or_else(|| SpecError::UnknownPlan {
+                plan: p.clone(),
+                organization: org.name_any(),
+                defined: org
+                    .spec
+                    .plans
+                    .iter()
+                    .flat_map(|p| p.keys().cloned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+    }
+}
 
+/// What a workspace is whatever its plan: its namespace and who may enter.
+#[derive(Clone, Debug)]
+pub struct WorkspaceAccessChildren {
+    pub namespace: Namespace,
+    pub role_bindings: Vec<RoleBinding>,
+}
+
+/// The namespace and access bindings of `ws`: buildable even when the spec
+/// has an error, so access follows the organization (an admin removed
+/// loses access) whatever a tenant writes into the plan.
+pub fn access(ws: &Workspace, org: &Organization) -> WorkspaceAccessChildren {
+    let eff = effective(ws, org);
     let org_name = org.name_any();
     let ws_name = ws.name_any();
     let uid = ws.uid().unwrap_or_default();
@@ -215,6 +227,72 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
         ));
     }
 
+    WorkspaceAccessChildren {
+        namespace: Namespace {
+            metadata: ObjectMeta {
+                name: Some(ns.clone()),
+                labels: Some(marks(Component::WorkspaceNamespace)),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        role_bindings,
+    }
+}
+
+/// Checks what admission could not, and builds the children. `ws` and `org`
+/// must have names and UIDs; `org` is the organization whose namespace `ws`
+/// lives in.
+pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, SpecError> {
+    let WorkspaceSettings {
+        quota,
+        limit_range,
+        network_policy,
+        info,
+    } = settings(ws, org)?;
+    let WorkspaceAccessChildren {
+        namespace,
+        role_bindings,
+    } = access(ws, org);
+    Ok(WorkspaceChildren {
+        namespace,
+        role_bindings,
+        quota,
+        limit_range,
+        network_policy,
+        info,
+    })
+}
+
+/// What the plan and the spec's settings make in a workspace namespace.
+#[derive(Clone, Debug)]
+pub struct WorkspaceSettings {
+    pub quota: Option<ResourceQuota>,
+    pub limit_range: Option<LimitRange>,
+    pub network_policy: Option<NetworkPolicy>,
+    pub info: ConfigMap,
+}
+
+/// The plan's quota and limits, the isolation policy and the info
+/// ConfigMap, after the checks admission could not make.
+pub fn settings(ws: &Workspace, org: &Organization) -> Result<WorkspaceSettings, SpecError> {
+    let plan = checked_plan(ws, org)?;
+    let eff = effective(ws, org);
+    let org_name = org.name_any();
+    let ws_name = ws.name_any();
+    let uid = ws.uid().unwrap_or_default();
+    let ns = workspace_namespace(&org_name, &ws_name);
+    let owner = Owner::Workspace {
+        organization: org_name.clone(),
+        name: ws_name.clone(),
+    };
+    let meta = |name: &str, component| ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(ns.clone()),
+        labels: Some(crate::ownership::marks(&owner, &uid, component)),
+        ..Default::default()
+    };
+
     let quota = plan
         .and_then(|p| p.quota.as_ref())
         .map(|hard| ResourceQuota {
@@ -261,16 +339,7 @@ pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, Sp
         data.insert(k.clone(), v.clone());
     }
 
-    Ok(WorkspaceChildren {
-        namespace: Namespace {
-            metadata: ObjectMeta {
-                name: Some(ns.clone()),
-                labels: Some(marks(Component::WorkspaceNamespace)),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        role_bindings,
+    Ok(WorkspaceSettings {
         quota,
         limit_range,
         network_policy,
@@ -382,12 +451,16 @@ pub struct WorkspaceInput {
 #[derive(Clone, Debug)]
 pub struct WorkspaceWrites {
     pub namespace: Namespace,
-    /// None: the roles they name are not in place yet; left as they are.
-    pub role_bindings: Option<Vec<RoleBinding>>,
-    pub quota: Option<ResourceQuota>,
-    pub limit_range: Option<LimitRange>,
-    pub network_policy: Option<NetworkPolicy>,
-    pub info: ConfigMap,
+    /// Access bindings whose role is in place: written; every other access
+    /// binding goes, except those named in `waiting`.
+    pub role_bindings: Vec<RoleBinding>,
+    /// Access bindings whose role's ClusterRole is not made yet: left as
+    /// they are (Kubernetes refuses a binding to a ClusterRole that does not
+    /// exist, and one to a missing ClusterRole grants nothing).
+    pub waiting: BTreeSet<String>,
+    /// None when the spec has an error (an unknown plan): left as they are,
+    /// so a tenant's error never relaxes a quota.
+    pub settings: Option<WorkspaceSettings>,
     pub shares: Vec<Share>,
 }
 
@@ -402,32 +475,41 @@ pub struct WorkspaceFacts {
     pub terminating: bool,
 }
 
-/// Kubernetes refuses a binding to a ClusterRole that does not exist (the
-/// operator may grant only what it holds, and checks the role to know). So
-/// the roles the workspace's bindings name must be in place first: a role
+/// Splits `bindings` into those whose role is in place and the names of
+/// those waiting for it, with the outcome the waiting ones cause: a role
 /// that does not exist is a spec error; one whose ClusterRole is not made
 /// yet is waited for (its creation wakes the workspace).
 fn roles_in_place(
-    bindings: &[RoleBinding],
+    bindings: Vec<RoleBinding>,
     org_name: &str,
     input: &WorkspaceInput,
-) -> Option<(crate::conditions::Outcome, Next)> {
-    let missing: BTreeSet<&str> = bindings
+) -> (
+    Vec<RoleBinding>,
+    BTreeSet<String>,
+    Option<(crate::conditions::Outcome, Next)>,
+) {
+    let (ready, waiting): (Vec<RoleBinding>, Vec<RoleBinding>) =
+        bindings.into_iter().partition(|b| {
+            b.role_ref.kind != "ClusterRole" || input.role_cluster_roles.contains(&b.role_ref.name)
+        });
+    let missing: BTreeSet<&str> = waiting
         .iter()
-        .filter(|b| b.role_ref.kind == "ClusterRole")
-        .filter(|b| !input.role_cluster_roles.contains(&b.role_ref.name))
         .filter_map(|b| names::role_of_organization(org_name, &b.role_ref.name))
         .collect();
+    let waiting_names = waiting
+        .iter()
+        .filter_map(|b| b.metadata.name.clone())
+        .collect();
     if missing.is_empty() {
-        return None;
+        return (ready, waiting_names, None);
     }
     let unknown: Vec<&str> = missing
         .iter()
         .copied()
         .filter(|r| !input.roles.contains(*r))
         .collect();
-    if !unknown.is_empty() {
-        return Some((
+    let outcome = if !unknown.is_empty() {
+        (
             stalled(
                 "UnknownRole",
                 format!(
@@ -436,18 +518,20 @@ fn roles_in_place(
                 ),
             ),
             Next::AwaitChange,
-        ));
-    }
-    Some((
-        progressing(
-            "RoleNotReady",
-            format!(
-                "waiting for WorkspaceRole {} to be ready",
-                missing.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    } else {
+        (
+            progressing(
+                "RoleNotReady",
+                format!(
+                    "waiting for WorkspaceRole {} to be ready",
+                    missing.into_iter().collect::<Vec<_>>().join(", ")
+                ),
             ),
-        ),
-        Next::WaitForOthers,
-    ))
+            Next::WaitForOthers,
+        )
+    };
+    (ready, waiting_names, Some(outcome))
 }
 
 /// Why `ws` cannot go yet: it is its living organization's default
@@ -498,37 +582,34 @@ pub fn decide(
         .owner
         .as_ref()
         .and_then(|owner| policy.subject_refusal(owner, &org_name));
-    let built = org.map(|org| {
-        if refused_owner.is_some() {
-            let mut without_owner = ws.clone();
-            without_owner.spec.owner = None;
-            build(&without_owner, org)
+    // Access follows the organization and the spec whatever else fails:
+    // an error in the plan never freezes who may enter.
+    let writes = org.map(|org| {
+        let without_owner;
+        let buildable = if refused_owner.is_some() {
+            let mut copy = ws.clone();
+            copy.spec.owner = None;
+            without_owner = copy;
+            &without_owner
         } else {
-            build(ws, org)
-        }
-    });
-    let writes = built.map(|built| {
-        built.map(|children| {
-            let WorkspaceChildren {
-                namespace,
-                role_bindings,
-                quota,
-                limit_range,
-                network_policy,
-                info,
-            } = children;
-            let waiting = roles_in_place(&role_bindings, &org_name, input);
-            let writes = WorkspaceWrites {
-                namespace,
-                role_bindings: waiting.is_none().then_some(role_bindings),
-                quota,
-                limit_range,
-                network_policy,
-                info,
-                shares: workspace_shares(ws),
-            };
-            (writes, waiting)
-        })
+            ws
+        };
+        let WorkspaceAccessChildren {
+            namespace,
+            role_bindings,
+        } = access(buildable, org);
+        let (role_bindings, waiting, roles_outcome) =
+            roles_in_place(role_bindings, &org_name, input);
+        let settings = settings(buildable, org);
+        let spec_error = settings.as_ref().err().cloned();
+        let writes = WorkspaceWrites {
+            namespace,
+            role_bindings,
+            waiting,
+            settings: settings.ok(),
+            shares: workspace_shares(ws),
+        };
+        (writes, spec_error, roles_outcome)
     });
     if ws.meta().deletion_timestamp.is_some() {
         return match deletion_blocker(ws, input) {
@@ -536,7 +617,7 @@ pub fn decide(
             // organization and the spec.
             Some(why) => Decision::DeletionBlocked {
                 why,
-                children: writes.and_then(Result::ok).map(|(w, _)| w),
+                children: writes.map(|(w, _, _)| w),
                 facts: WorkspaceFacts {
                     terminating: true,
                     ..facts
@@ -547,7 +628,7 @@ pub fn decide(
     }
     let Some(writes) = writes else {
         // Not (yet) in an organization namespace: nothing to make.
-        return Decision::report(
+        return Decision::unattached(
             stalled(
                 "OrganizationNotFound",
                 format!(
@@ -558,17 +639,10 @@ pub fn decide(
             Next::WaitForOthers,
         );
     };
-    let (writes, waiting) = match writes {
-        Ok(w) => w,
-        Err(err) => {
-            return Decision::report(
-                stalled(err.reason(), err.to_string()),
-                facts,
-                Next::AwaitChange,
-            );
-        }
-    };
-    let (outcome, next) = if let Some(waiting) = waiting {
+    let (writes, spec_error, roles_outcome) = writes;
+    let (outcome, next) = if let Some(err) = spec_error {
+        (stalled(err.reason(), err.to_string()), Next::AwaitChange)
+    } else if let Some(waiting) = roles_outcome {
         waiting
     } else if let Some(why) = refused_owner {
         (

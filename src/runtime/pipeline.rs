@@ -205,6 +205,14 @@ async fn run<R: Reconciler>(guard: &DeserializeGuard<R::Kind>, me: &R) -> Result
     }
     let input = me.read(obj).await.map_err(Error::Read)?;
     match me.decide(obj, &input) {
+        Decision::Unattached {
+            outcome,
+            facts,
+            next,
+        } => {
+            report(me, obj, &outcome, &facts, None, None).await?;
+            Ok(action(next, me.runtime().resync))
+        }
         Decision::Converge(plan) => converge(me, obj, plan).await,
         Decision::DeletionBlocked {
             why,
@@ -237,16 +245,18 @@ async fn converge<R: Reconciler>(
     mut plan: Plan<R::Children, R::Facts>,
 ) -> Result<Action, Error> {
     let resync = me.runtime().resync;
-    let Some(children) = plan.children.take() else {
-        report(me, obj, &plan.outcome, &plan.facts, None, None).await?;
-        return Ok(action(plan.next, resync));
-    };
+    // Put back at once if someone took it off: without it, a deletion
+    // would leave behind what the object made.
     if !writes::has_finalizer(obj) {
         let api = me.api(obj);
         writes::set_finalizer(&me.runtime().reporter, &api, obj, true)
             .await
             .map_err(Error::Report)?;
     }
+    let Some(children) = plan.children.take() else {
+        report(me, obj, &plan.outcome, &plan.facts, None, None).await?;
+        return Ok(action(plan.next, resync));
+    };
     match me.apply(obj, children).await {
         Ok(applied) => {
             me.runtime().reporter.succeeded(obj);
