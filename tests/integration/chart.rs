@@ -406,6 +406,11 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
             false,
         ),
         (
+            "validatingadmissionpolicy",
+            "workspaces.dev-keep-cleanup-finalizer",
+            false,
+        ),
+        (
             "validatingadmissionpolicybinding",
             "workspaces.dev-operator-namespaced-writes",
             false,

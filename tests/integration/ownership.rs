@@ -15,7 +15,7 @@ use std::time::Duration;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject as RbacSubject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -1321,4 +1321,112 @@ async fn the_operators_own_user_writes_only_where_its_marks_are() {
     assert_eq!(after.uid(), before.uid());
     assert!(after.metadata.deletion_timestamp.is_none());
     assert_eq!(after.labels(), before.labels());
+}
+
+/// A workspace whose plan a tenant broke keeps its clean-up: the tenant
+/// cannot take the finalizer off (admission), and when someone exempt does,
+/// the operator puts it back although the plan lets it write nothing else;
+/// a deletion then still waits for the linked member.
+#[tokio::test]
+async fn the_cleanup_finalizer_stays_whatever_the_plan_says() {
+    operator().await;
+    let admin = cluster().admin().await;
+    let scope = Scope::new("keep-fin");
+    organization(&admin, &scope).await;
+    let org = scope.id.clone();
+    let ns = format!("{org}--lab");
+    let alice = cluster().user("alice").await;
+    lab_with_member(&admin, &alice, &org, "carol", "editor").await;
+    let as_alice = Api::<Workspace>::namespaced(alice.clone(), &org);
+    let as_admin = Api::<Workspace>::namespaced(admin.clone(), &org);
+    let broken = json!({"spec": {"plan": "nope"}});
+    as_alice
+        .patch("lab", &PatchParams::default(), &Patch::Merge(&broken))
+        .await
+        .unwrap();
+    wait_condition(&as_admin, "lab", "Ready", "False", "UnknownPlan").await;
+
+    let strip = json!({"metadata": {"finalizers": null}});
+    let refused = as_alice
+        .patch("lab", &PatchParams::default(), &Patch::Merge(&strip))
+        .await;
+    let (_, message) = refusal(refused, "alice taking the cleanup finalizer off");
+    assert!(
+        message.contains("workspaces.dev/cleanup")
+            && message.contains("only the operator removes it"),
+        "{message}"
+    );
+
+    as_admin
+        .patch("lab", &PatchParams::default(), &Patch::Merge(&strip))
+        .await
+        .unwrap();
+    eventually("the finalizer put back", LIMIT, || async {
+        let ws = as_admin.get("lab").await.map_err(|e| e.to_string())?;
+        ws.finalizers()
+            .iter()
+            .any(|f| f == ownership::FINALIZER)
+            .then_some(())
+            .ok_or_else(|| format!("{:?}", ws.finalizers()))
+    })
+    .await;
+
+    as_alice
+        .delete("lab", &DeleteParams::default())
+        .await
+        .unwrap();
+    let why = wait_condition(
+        &as_admin,
+        "lab",
+        "DeletionBlocked",
+        "True",
+        "DeletionBlocked",
+    )
+    .await;
+    assert!(why.contains("lab-carol"), "{why}");
+    let namespace = Api::<Namespace>::all(admin.clone()).get(&ns).await.unwrap();
+    assert!(namespace.metadata.deletion_timestamp.is_none());
+}
+
+/// Access follows the organization whatever a tenant writes into a plan:
+/// an organization admin who broke a workspace's plan before being removed
+/// from the admins loses her access there too, and the plan's quota is
+/// left as it was (an error never relaxes it).
+#[tokio::test]
+async fn access_follows_the_organization_even_with_a_broken_plan() {
+    operator().await;
+    let admin = cluster().admin().await;
+    let scope = Scope::new("broken-plan");
+    organization(&admin, &scope).await;
+    let org = scope.id.clone();
+    let ns = format!("{org}--lab");
+    let alice = cluster().user("alice").await;
+    lab_with_member(&admin, &alice, &org, "carol", "editor").await;
+    wait_access(&alice, "create", "secrets", &ns, true).await;
+    let quotas = Api::<ResourceQuota>::namespaced(admin.clone(), &ns);
+    let quota_before = quotas.get("workspace-quota").await.unwrap().spec;
+    let as_admin = Api::<Workspace>::namespaced(admin.clone(), &org);
+    Api::<Workspace>::namespaced(alice.clone(), &org)
+        .patch(
+            "lab",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"plan": "nope"}})),
+        )
+        .await
+        .unwrap();
+    wait_condition(&as_admin, "lab", "Ready", "False", "UnknownPlan").await;
+
+    let demoted = json!({"spec": {"admins": [{"kind": "User", "name": "bob"}]}});
+    Api::<Organization>::all(admin.clone())
+        .patch(&org, &PatchParams::default(), &Patch::Merge(&demoted))
+        .await
+        .unwrap();
+    wait_access(&alice, "create", "secrets", &ns, false).await;
+    let bob = cluster().user("bob").await;
+    wait_access(&bob, "create", "secrets", &ns, true).await;
+    let quota_after = quotas.get("workspace-quota").await.unwrap().spec;
+    assert_eq!(
+        quota_after, quota_before,
+        "the plan's quota is left as it was"
+    );
 }
