@@ -3,7 +3,7 @@
 //! (decided in `resources::role`). Its own: the watches, the live reads of
 //! included ClusterRoles, and the memory of grants the API server refused.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::{BoxFuture, Shared};
@@ -243,12 +243,15 @@ impl Reconciler for Roles {
             }
             return Ok(Applied::Written);
         };
-        match owned
-            .set(cache, None, Component::Role, std::slice::from_ref(&desired))
-            .await
-        {
+        // Only a refusal of the grant itself is the ceiling's business; the
+        // pruning of names of an earlier scheme comes after it.
+        match owned.one(cache, &desired).await {
             Ok(_) => {
                 self.forget(role);
+                let keep = BTreeSet::from([desired.name_any()]);
+                owned
+                    .prune(Source::Cache(cache), None, Component::Role, &keep)
+                    .await?;
                 Ok(Applied::Written)
             }
             Err(err) if err.status_code() == Some(403) => {

@@ -173,15 +173,39 @@ mod tests {
     /// Names admission allows: organizations and workspaces are DNS labels
     /// without `--`; roles are DNS labels; members DNS subdomains.
     fn label(max: usize) -> impl Strategy<Value = String> {
-        proptest::string::string_regex(&format!("[a-z0-9]([a-z0-9-]{{0,{}}}[a-z0-9])?", max - 2))
-            .unwrap()
-            .prop_filter("no --", |s| !s.contains("--"))
+        let random = proptest::string::string_regex(&format!(
+            "[a-z0-9]([a-z0-9-]{{0,{}}}[a-z0-9])?",
+            max - 2
+        ))
+        .unwrap();
+        adversarial(random).prop_filter("no --", |s| !s.contains("--"))
+    }
+    /// The words the operator itself uses in names: a tenant naming things
+    /// after them is the likely way to a collision.
+    const WORDS: &[&str] = &[
+        "role",
+        "organization",
+        "organization-admin",
+        "organization-admins",
+        "member",
+        "owner",
+        "anonymous",
+        "admin",
+        "viewer",
+        "workspaces",
+        "dev",
+    ];
+    fn adversarial(random: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
+        prop_oneof![
+            random,
+            proptest::sample::select(WORDS).prop_map(String::from)
+        ]
     }
     fn role_name() -> impl Strategy<Value = String> {
-        proptest::string::string_regex("[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?").unwrap()
+        adversarial(proptest::string::string_regex("[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?").unwrap())
     }
     fn member_name() -> impl Strategy<Value = String> {
-        proptest::string::string_regex("[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?").unwrap()
+        adversarial(proptest::string::string_regex("[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?").unwrap())
     }
 
     /// Every derived name, tagged with what it was derived from.
