@@ -299,7 +299,7 @@ fn deploy_admission_policies_are_the_charts() {
             .iter()
             .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
             .count(),
-        7
+        8
     );
 }
 
