@@ -25,6 +25,7 @@ use crate::ownership::names::{self, ISOLATION_POLICY, LIMITS, QUOTA, workspace_n
 use crate::ownership::{self, Component, Owner, owner_of};
 use crate::resources::credentials::{ShareProblems, workspace_shares};
 use crate::resources::decision::Decision;
+use crate::resources::namespace_owner;
 use crate::resources::workspace::{
     self as decide, WorkspaceFacts, WorkspaceInput, WorkspaceSettings, WorkspaceWrites,
     is_conflicted,
@@ -243,7 +244,12 @@ impl Reconciler for Workspaces {
             .map(|r| names::role(&org, r))
             .filter(|name| ctx.children.cluster_roles.get(None, name).is_some())
             .collect();
+        let own_namespace = ctx
+            .children
+            .namespaces
+            .get(None, &workspace_namespace(&org, &ws.name_any()));
         Ok(WorkspaceInput {
+            namespace: namespace_owner(own_namespace.as_deref().map(|n| &n.metadata), ws),
             organization: ctx.organization(&org),
             linked_members: linked_members(ws, &ctx.members_in(&org)),
             roles,
@@ -263,7 +269,6 @@ impl Reconciler for Workspaces {
         let WorkspaceWrites {
             namespace,
             role_bindings,
-            waiting,
             settings,
             shares,
         } = children;
@@ -289,12 +294,11 @@ impl Reconciler for Workspaces {
         // credential shares (a removed share is a revocation); the first
         // failure is reported after all were tried.
         let here = Some(ns.as_str());
-        let access = owned.set_except(
+        let access = owned.set(
             &cached.role_bindings,
             here,
             Component::WorkspaceAccess,
             &role_bindings,
-            &waiting,
         );
         // With an error in the spec, what the plan makes is left as it is.
         let settings = async {

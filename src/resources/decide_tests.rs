@@ -408,6 +408,7 @@ fn ws_input() -> workspace::WorkspaceInput {
             "workspaces.dev:role:acme:admin".into(),
             "workspaces.dev:role:acme:viewer".into(),
         ]),
+        namespace: NamespaceOwner::ThisWorkspace,
     }
 }
 
@@ -505,18 +506,14 @@ fn workspace_decisions() {
         let (got, children, _) = verdict(&workspace::decide(&w, &input, &policy));
         assert_eq!((got.as_str(), children), (expected, writes), "{name}");
     }
-    // A role not in place: its binding is left as it is (not pruned), the
-    // others are written.
+    // A role not in place: its binding is not written (it would grant
+    // nothing, and Kubernetes refuses it); the others are.
     let input = workspace::WorkspaceInput {
         role_cluster_roles: BTreeSet::from(["workspaces.dev:role:acme:viewer".into()]),
         ..ws_input()
     };
     let decision = workspace::decide(&with("{anonymousRole: viewer}"), &input, &policy);
     let writes = decision.children().unwrap();
-    assert_eq!(
-        writes.waiting,
-        BTreeSet::from(["workspaces.dev:organization-admins:admin".to_string()])
-    );
     let written: Vec<_> = writes
         .role_bindings
         .iter()
@@ -524,11 +521,26 @@ fn workspace_decisions() {
         .collect();
     assert_eq!(written, ["workspaces.dev:anonymous:viewer"]);
     assert!(writes.settings.is_some());
-    // An unknown plan: access is written, quota and limits are left as they are.
+    // An unknown plan in a workspace that has its namespace: access is
+    // written, quota and limits are left as they are.
     let decision = workspace::decide(&with("{plan: gold}"), &ws_input(), &policy);
     let writes = decision.children().unwrap();
     assert!(writes.settings.is_none());
     assert_eq!(writes.role_bindings.len(), 2);
+    // The same in a new workspace: no namespace (and so no access) until its
+    // plan's quota can come with it.
+    for owner in [NamespaceOwner::NotYet, NamespaceOwner::Other] {
+        let input = workspace::WorkspaceInput {
+            namespace: owner,
+            ..ws_input()
+        };
+        let decision = workspace::decide(&with("{plan: gold}"), &input, &policy);
+        assert_eq!(
+            verdict(&decision),
+            ("stalled:UnknownPlan".into(), false, Some(Next::AwaitChange)),
+            "{owner:?}"
+        );
+    }
 }
 
 // -------------------------------------------------------- organizations ---

@@ -22,7 +22,7 @@ use super::credentials::{Share, workspace_shares};
 use super::decision::{self, Decision, Next, progressing, ready, stalled};
 use super::organization::is_default_workspace;
 use super::tenancy::TenantPolicy;
-use super::{predefined_roles, rbac_subject};
+use super::{NamespaceOwner, predefined_roles, rbac_subject};
 use crate::api::common::QuantityValue;
 use crate::api::organization::Plan;
 use crate::api::workspace::DeletionPolicy;
@@ -445,6 +445,8 @@ pub struct WorkspaceInput {
     pub roles: BTreeSet<String>,
     /// Role ClusterRoles that exist (their names).
     pub role_cluster_roles: BTreeSet<String>,
+    /// Who made the workspace's namespace (from the cache of marked ones).
+    pub namespace: NamespaceOwner,
 }
 
 /// Everything a workspace writes: its children and its credential shares.
@@ -452,14 +454,13 @@ pub struct WorkspaceInput {
 pub struct WorkspaceWrites {
     pub namespace: Namespace,
     /// Access bindings whose role is in place: written; every other access
-    /// binding goes, except those named in `waiting`.
+    /// binding goes. (Kubernetes refuses a binding to a ClusterRole that
+    /// does not exist, and one would grant nothing: a binding waiting for
+    /// its role is made when the role's ClusterRole is.)
     pub role_bindings: Vec<RoleBinding>,
-    /// Access bindings whose role's ClusterRole is not made yet: left as
-    /// they are (Kubernetes refuses a binding to a ClusterRole that does not
-    /// exist, and one to a missing ClusterRole grants nothing).
-    pub waiting: BTreeSet<String>,
     /// None when the spec has an error (an unknown plan): left as they are,
-    /// so a tenant's error never relaxes a quota.
+    /// so a tenant's error never relaxes a quota. (A namespace is only ever
+    /// made together with them: see `decide`.)
     pub settings: Option<WorkspaceSettings>,
     pub shares: Vec<Share>,
 }
@@ -475,19 +476,15 @@ pub struct WorkspaceFacts {
     pub terminating: bool,
 }
 
-/// Splits `bindings` into those whose role is in place and the names of
-/// those waiting for it, with the outcome the waiting ones cause: a role
-/// that does not exist is a spec error; one whose ClusterRole is not made
-/// yet is waited for (its creation wakes the workspace).
+/// The bindings of `bindings` whose role is in place, with the outcome the
+/// others cause: a role that does not exist is a spec error; one whose
+/// ClusterRole is not made yet is waited for (its creation wakes the
+/// workspace).
 fn roles_in_place(
     bindings: Vec<RoleBinding>,
     org_name: &str,
     input: &WorkspaceInput,
-) -> (
-    Vec<RoleBinding>,
-    BTreeSet<String>,
-    Option<(crate::conditions::Outcome, Next)>,
-) {
+) -> (Vec<RoleBinding>, Option<(crate::conditions::Outcome, Next)>) {
     let (ready, waiting): (Vec<RoleBinding>, Vec<RoleBinding>) =
         bindings.into_iter().partition(|b| {
             b.role_ref.kind != "ClusterRole" || input.role_cluster_roles.contains(&b.role_ref.name)
@@ -496,12 +493,8 @@ fn roles_in_place(
         .iter()
         .filter_map(|b| names::role_of_organization(org_name, &b.role_ref.name))
         .collect();
-    let waiting_names = waiting
-        .iter()
-        .filter_map(|b| b.metadata.name.clone())
-        .collect();
     if missing.is_empty() {
-        return (ready, waiting_names, None);
+        return (ready, None);
     }
     let unknown: Vec<&str> = missing
         .iter()
@@ -531,7 +524,7 @@ fn roles_in_place(
             Next::WaitForOthers,
         )
     };
-    (ready, waiting_names, Some(outcome))
+    (ready, Some(outcome))
 }
 
 /// Why `ws` cannot go yet: it is its living organization's default
@@ -598,17 +591,20 @@ pub fn decide(
             namespace,
             role_bindings,
         } = access(buildable, org);
-        let (role_bindings, waiting, roles_outcome) =
-            roles_in_place(role_bindings, &org_name, input);
+        let (role_bindings, roles_outcome) = roles_in_place(role_bindings, &org_name, input);
         let settings = settings(buildable, org);
         let spec_error = settings.as_ref().err().cloned();
-        let writes = WorkspaceWrites {
+        // A namespace is made only with its plan's quota, limits and
+        // isolation: with an error in the spec, nothing is written unless
+        // the workspace has its namespace already (then its access still
+        // follows, and the rest is left as it is).
+        let writable = spec_error.is_none() || input.namespace == NamespaceOwner::ThisWorkspace;
+        let writes = writable.then(|| WorkspaceWrites {
             namespace,
             role_bindings,
-            waiting,
             settings: settings.ok(),
             shares: workspace_shares(ws),
-        };
+        });
         (writes, spec_error, roles_outcome)
     });
     if ws.meta().deletion_timestamp.is_some() {
@@ -617,7 +613,7 @@ pub fn decide(
             // organization and the spec.
             Some(why) => Decision::DeletionBlocked {
                 why,
-                children: writes.map(|(w, _, _)| w),
+                children: writes.and_then(|(w, _, _)| w),
                 facts: WorkspaceFacts {
                     terminating: true,
                     ..facts
@@ -667,7 +663,7 @@ pub fn decide(
         )
     };
     Decision::Converge(decision::Plan {
-        children: Some(writes),
+        children: writes,
         outcome,
         facts,
         next,

@@ -563,22 +563,8 @@ impl<'a> Owned<'a> {
         component: Component,
         desired: &[K],
     ) -> Result<usize> {
-        self.set_except(cache, namespace, component, desired, &BTreeSet::new())
-            .await
-    }
-
-    /// `set`, leaving the children named in `left_alone` as they are.
-    pub async fn set_except<K: Child>(
-        &self,
-        cache: &Informer<K>,
-        namespace: Option<&str>,
-        component: Component,
-        desired: &[K],
-        left_alone: &BTreeSet<String>,
-    ) -> Result<usize> {
         futures::future::try_join_all(desired.iter().map(|d| self.one(cache, d))).await?;
-        let mut keep: BTreeSet<String> = desired.iter().map(|d| d.name_any()).collect();
-        keep.extend(left_alone.iter().cloned());
+        let keep: BTreeSet<String> = desired.iter().map(|d| d.name_any()).collect();
         self.prune(Source::Cache(cache), namespace, component, &keep)
             .await
     }

@@ -278,6 +278,16 @@ async fn what_only_the_operator_can_check_is_reported_on_the_workspace() {
     apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: mars, namespace: {}}}, spec: {{timeZone: Mars/Olympus_Mons}}}}", scope.id)).await;
     let ws = wait_ready(&workspaces, "mars", "False", LIMIT).await;
     assert_eq!(ready_condition(&ws).unwrap().1, "InvalidTimeZone");
+    // A namespace comes only with its plan's quota, limits and isolation:
+    // none for a new workspace whose spec cannot be carried out.
+    let namespaces = Api::<Namespace>::all(admin.clone());
+    for name in ["gold", "mars"] {
+        let ns = format!("{}--{name}", scope.id);
+        assert!(
+            namespaces.get_opt(&ns).await.unwrap().is_none(),
+            "{ns} made for a workspace with an error in its spec"
+        );
+    }
 
     // Fixing the spec is enough: nothing else needs to happen.
     workspace(&admin, &scope.id, "gold", "{plan: pro}").await;
