@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::events::EventType;
@@ -27,8 +27,8 @@ use crate::resources::credentials::{ShareProblems, workspace_shares};
 use crate::resources::decision::Decision;
 use crate::resources::namespace_owner;
 use crate::resources::workspace::{
-    self as decide, WorkspaceFacts, WorkspaceInput, WorkspaceSettings, WorkspaceWrites,
-    is_conflicted,
+    self as decide, WorkspaceFacts, WorkspaceInput, WorkspaceReaders, WorkspaceSettings,
+    WorkspaceWrites, is_conflicted,
 };
 use crate::runtime::apply::{Owned, Source, delete_checked};
 use crate::runtime::informer::{self, valid};
@@ -68,8 +68,9 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             ctx.organizations.subscribe_changes(informer::generation),
             move |org| by_org.workspaces.refs_in(&org.name_any(), |_| true),
         )
-        // Members change counts and unblock deletions.
-        .watches_shared_stream(ctx.members.subscribe_changes(informer::generation), |m| {
+        // Members change counts and who may find the workspace (an expiry
+        // shows only in the member's status), and unblock deletions.
+        .watches_shared_stream(ctx.members.subscribe_changes(member_signature), |m| {
             let ns = m.namespace()?;
             let ws = valid(&m)?.spec.workspace.clone();
             Some(ObjectRef::<Guard>::new(&ws).within(&ns))
@@ -139,6 +140,14 @@ fn sharers_of(ctx: &Context, org: &str, target: &str) -> Vec<ObjectRef<Guard>> {
                 .iter()
                 .any(|s| s.targets.iter().any(|t| t == target))
         })
+}
+
+/// What a workspace depends on in a member: its spec, and whether it expired.
+fn member_signature(guard: &DeserializeGuard<WorkspaceMember>) -> u64 {
+    let expired = valid(guard).is_some_and(|m| {
+        m.status.as_ref().and_then(|s| s.phase) == Some(crate::api::member::MemberPhase::Expired)
+    });
+    informer::generation(guard) * 2 + u64::from(expired)
 }
 
 /// What others depend on in a Workspace: its spec, and whether its
@@ -248,12 +257,19 @@ impl Reconciler for Workspaces {
             .children
             .namespaces
             .get(None, &workspace_namespace(&org, &ws.name_any()));
+        let members: Vec<WorkspaceMember> = ctx
+            .members_in(&org)
+            .into_iter()
+            .filter(|m| m.spec.workspace == ws.name_any())
+            .collect();
         Ok(WorkspaceInput {
             namespace: namespace_owner(own_namespace.as_deref().map(|n| &n.metadata), ws),
             organization: ctx.organization(&org),
-            linked_members: linked_members(ws, &ctx.members_in(&org)),
+            linked_members: linked_members(ws, &members),
             roles,
             role_cluster_roles,
+            members,
+            now: jiff::Timestamp::now(),
         })
     }
 
@@ -270,6 +286,7 @@ impl Reconciler for Workspaces {
             namespace,
             role_bindings,
             settings,
+            readers,
             shares,
         } = children;
         let ctx = &self.ctx;
@@ -326,11 +343,37 @@ impl Reconciler for Workspaces {
             isolation?;
             info.map(drop)
         };
+        // Who may find the workspace: read it and its Organization. (The
+        // RoleBinding needs its Role first: RBAC checks the Role it binds.)
+        let readers = async {
+            let WorkspaceReaders {
+                role,
+                binding,
+                visitors,
+            } = readers;
+            let org_ns = Some(org.as_str());
+            let reader = names::workspace_reader(&ws_name);
+            owned.one(&cached.roles, &role).await?;
+            owned
+                .optional(&cached.role_bindings, org_ns, &reader, binding.as_ref())
+                .await?;
+            let visitors_name = names::organization_visitors(&org, &ws_name);
+            owned
+                .optional(
+                    &cached.cluster_role_bindings,
+                    None,
+                    &visitors_name,
+                    visitors.as_ref(),
+                )
+                .await
+                .map(drop)
+        };
         let shared = credentials::sync(ctx, &org, &ns, Some(&ws_name), &uid, &shares);
-        let (access, settings, shared) = futures::join!(access, settings, shared);
+        let (access, settings, readers, shared) = futures::join!(access, settings, readers, shared);
         let problems = shared?;
         access?;
         settings?;
+        readers?;
         Ok(problems)
     }
 
@@ -379,10 +422,22 @@ impl Reconciler for Workspaces {
         let ctx = &self.ctx;
         let reporter = &ctx.runtime.reporter;
         let uid = ws.uid().unwrap_or_default();
-        // Its copies in other workspaces go first.
+        // Its copies in other workspaces go first, and what let people find it.
         credentials::prune_copies(ctx, &uid, &Default::default(), true).await?;
-        let namespace = workspace_namespace(&ws.namespace().unwrap_or_default(), &ws.name_any());
         let owned = Owned::new(ctx.client(), &uid);
+        let org = ws.namespace().unwrap_or_default();
+        let reader = names::workspace_reader(&ws.name_any());
+        owned
+            .delete(Source::<RoleBinding>::Server, Some(&org), &reader)
+            .await?;
+        owned
+            .delete(Source::<Role>::Server, Some(&org), &reader)
+            .await?;
+        let visitors = names::organization_visitors(&org, &ws.name_any());
+        owned
+            .delete(Source::<ClusterRoleBinding>::Server, None, &visitors)
+            .await?;
+        let namespace = workspace_namespace(&ws.namespace().unwrap_or_default(), &ws.name_any());
         match ws.spec.deletion_policy.unwrap_or_default() {
             DeletionPolicy::Delete => {
                 if owned

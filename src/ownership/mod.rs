@@ -63,11 +63,17 @@ pub enum Component {
     MemberAccess,
     /// A member's Role and RoleBinding that let it read its own objects.
     MemberReader,
+    /// A workspace's Role and RoleBinding in its organization namespace
+    /// that let everyone with access read the Workspace.
+    WorkspaceReader,
+    /// A workspace's ClusterRoleBinding that lets everyone with access to
+    /// it read its Organization.
+    OrganizationVisitors,
     CredentialCopy,
 }
 
 impl Component {
-    pub const ALL: [Component; 13] = [
+    pub const ALL: [Component; 15] = [
         Component::OrganizationNamespace,
         Component::OrganizationAccess,
         Component::PredefinedRole,
@@ -80,6 +86,8 @@ impl Component {
         Component::Role,
         Component::MemberAccess,
         Component::MemberReader,
+        Component::WorkspaceReader,
+        Component::OrganizationVisitors,
         Component::CredentialCopy,
     ];
 
@@ -98,6 +106,8 @@ impl Component {
             Component::Role => "role",
             Component::MemberAccess => "member-access",
             Component::MemberReader => "member-reader",
+            Component::WorkspaceReader => "workspace-reader",
+            Component::OrganizationVisitors => "organization-visitors",
             Component::CredentialCopy => "credential-copy",
         }
     }
@@ -283,6 +293,25 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
             Owner::Role {
                 organization,
                 name: role.to_string(),
+            }
+        }
+        Component::WorkspaceReader => {
+            let ws = workspace?;
+            (namespace == Some(&names::organization_namespace(&organization))
+                && name == names::workspace_reader(ws))
+            .then_some(())?;
+            Owner::Workspace {
+                organization,
+                name: ws.clone(),
+            }
+        }
+        Component::OrganizationVisitors => {
+            let ws = workspace?;
+            (namespace.is_none() && name == names::organization_visitors(&organization, ws))
+                .then_some(())?;
+            Owner::Workspace {
+                organization,
+                name: ws.clone(),
             }
         }
         Component::MemberAccess | Component::MemberReader => Owner::Member {

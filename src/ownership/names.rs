@@ -21,6 +21,7 @@ pub const PREFIX: &str = "workspaces.dev:";
 const ROLE: &str = "workspaces.dev:role:";
 const ORGANIZATION: &str = "workspaces.dev:organization:";
 const MEMBER: &str = "workspaces.dev:member:";
+const WORKSPACE: &str = "workspaces.dev:workspace:";
 
 /// In an organization namespace: the Role of its admins, and their binding.
 pub const ORGANIZATION_ADMIN_ROLE: &str = "workspaces.dev:organization-admin";
@@ -109,6 +110,18 @@ pub fn workspace_binding(purpose: WorkspaceAccess, role: &str) -> String {
     format!("{PREFIX}{}:{role}", purpose.word())
 }
 
+/// The Role and RoleBinding in the organization namespace that let everyone
+/// with access to workspace `workspace` read it.
+pub fn workspace_reader(workspace: &str) -> String {
+    format!("{WORKSPACE}{workspace}")
+}
+
+/// The ClusterRoleBinding that lets everyone with access to `workspace` of
+/// `organization` read the Organization (binding its reader ClusterRole).
+pub fn organization_visitors(organization: &str, workspace: &str) -> String {
+    format!("{ORGANIZATION}{organization}:{workspace}")
+}
+
 /// A member's binding of `role` in its workspace namespace.
 pub fn member_binding(member: &str, role: &str) -> String {
     format!("{MEMBER}{member}:{role}")
@@ -188,6 +201,7 @@ mod tests {
         "organization-admin",
         "organization-admins",
         "member",
+        "workspace",
         "owner",
         "anonymous",
         "admin",
@@ -232,6 +246,11 @@ mod tests {
                 member_binding(member, role_),
             ),
             (format!("memberreader {member}"), member_reader(member)),
+            (format!("wsreader {ws}"), workspace_reader(ws)),
+            (
+                format!("visitors {org} {ws}"),
+                organization_visitors(org, ws),
+            ),
             ("orgadmin".into(), ORGANIZATION_ADMIN_ROLE.into()),
             ("orgadmins".into(), ORGANIZATION_ADMINS_BINDING.into()),
         ]

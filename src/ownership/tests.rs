@@ -106,6 +106,38 @@ fn every_child_leads_back_to_its_owner() {
             ),
             Some(member.clone()),
         ),
+        (
+            meta(
+                &names::workspace_reader("pay"),
+                Some("acme"),
+                marks(&ws("acme", "pay"), "u", Component::WorkspaceReader),
+            ),
+            Some(ws("acme", "pay")),
+        ),
+        (
+            meta(
+                &names::organization_visitors("acme", "pay"),
+                None,
+                marks(&ws("acme", "pay"), "u", Component::OrganizationVisitors),
+            ),
+            Some(ws("acme", "pay")),
+        ),
+        (
+            meta(
+                &names::workspace_reader("pay"),
+                Some("globex"),
+                marks(&ws("acme", "pay"), "u", Component::WorkspaceReader),
+            ),
+            None,
+        ),
+        (
+            meta(
+                &names::organization_visitors("acme", "web"),
+                None,
+                marks(&ws("acme", "pay"), "u", Component::OrganizationVisitors),
+            ),
+            None,
+        ),
         // A copy belongs to whoever shared it, not to where it lies.
         (
             meta(

@@ -409,6 +409,8 @@ fn ws_input() -> workspace::WorkspaceInput {
             "workspaces.dev:role:acme:viewer".into(),
         ]),
         namespace: NamespaceOwner::ThisWorkspace,
+        members: vec![],
+        now: "2026-06-01T00:00:00Z".parse().unwrap(),
     }
 }
 
@@ -541,6 +543,68 @@ fn workspace_decisions() {
             "{owner:?}"
         );
     }
+}
+
+#[test]
+fn everyone_with_access_may_find_the_workspace() {
+    let policy = TenantPolicy::default();
+    let open: Workspace = {
+        let mut w: Workspace = parse(
+            "{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {name: pay, namespace: acme}, spec: {owner: {kind: User, name: olga}, acceptAnonymous: true}}",
+        );
+        w.metadata.uid = Some("ws-uid".into());
+        w
+    };
+    let members = vec![
+        a_member(""),
+        {
+            let mut m = a_member(", expiresAt: '2026-01-01T00:00:00Z'");
+            m.spec.subject.name = "gone".into();
+            m
+        },
+        {
+            let mut m = a_member("");
+            m.spec.subject.name = "system:admin".into();
+            m
+        },
+    ];
+    let input = workspace::WorkspaceInput {
+        members,
+        ..ws_input()
+    };
+    let decision = workspace::decide(&open, &input, &policy);
+    let readers = &decision.children().unwrap().readers;
+    let names = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| -> Vec<String> {
+        subjects.iter().flatten().map(|s| s.name.clone()).collect()
+    };
+    assert_eq!(
+        names(&readers.binding.as_ref().unwrap().subjects),
+        ["acme-staff", "olga"],
+        "the owner and the member groups of an open workspace read the Workspace"
+    );
+    let visitors = readers.visitors.as_ref().unwrap();
+    assert_eq!(
+        names(&visitors.subjects),
+        ["acme-staff", "bob", "olga"],
+        "the members that have access read the Organization too; not the expired or refused ones"
+    );
+    assert_eq!(visitors.role_ref.name, "workspaces.dev:organization:acme");
+    assert_eq!(
+        visitors.metadata.name.as_deref(),
+        Some("workspaces.dev:organization:acme:pay")
+    );
+    // An invite-only workspace without an owner or members: nobody to bind.
+    let decision = workspace::decide(&with_spec("{acceptAnonymous: false}"), &ws_input(), &policy);
+    let readers = &decision.children().unwrap().readers;
+    assert!(readers.binding.is_none() && readers.visitors.is_none());
+}
+
+fn with_spec(spec: &str) -> Workspace {
+    let mut w: Workspace = parse(&format!(
+        "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: acme}}, spec: {spec}}}"
+    ));
+    w.metadata.uid = Some("ws-uid".into());
+    w
 }
 
 // -------------------------------------------------------- organizations ---

@@ -11,7 +11,7 @@ use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
 };
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -447,6 +447,9 @@ pub struct WorkspaceInput {
     pub role_cluster_roles: BTreeSet<String>,
     /// Who made the workspace's namespace (from the cache of marked ones).
     pub namespace: NamespaceOwner,
+    /// Its memberships (of every state).
+    pub members: Vec<crate::api::WorkspaceMember>,
+    pub now: jiff::Timestamp,
 }
 
 /// Everything a workspace writes: its children and its credential shares.
@@ -462,7 +465,103 @@ pub struct WorkspaceWrites {
     /// so a tenant's error never relaxes a quota. (A namespace is only ever
     /// made together with them: see `decide`.)
     pub settings: Option<WorkspaceSettings>,
+    pub readers: WorkspaceReaders,
     pub shares: Vec<Share>,
+}
+
+/// What lets everyone with access to a workspace find it: read the
+/// Workspace (in the organization namespace) and the Organization. Org
+/// admins read both through the organization's own access; a member's own
+/// reader covers its Workspace and its membership.
+#[derive(Clone, Debug)]
+pub struct WorkspaceReaders {
+    /// `get`/`watch` of this Workspace only.
+    pub role: Role,
+    /// The owner and, when the workspace is open, the member groups; None
+    /// when there are none.
+    pub binding: Option<RoleBinding>,
+    /// The organization's reader ClusterRole bound to the owner, the member
+    /// groups of an open workspace and the active members; None when there
+    /// are none.
+    pub visitors: Option<ClusterRoleBinding>,
+}
+
+/// The readers of `ws`. `members` are the subjects of its active
+/// memberships (not expired, not being deleted, allowed by the platform).
+pub fn readers(ws: &Workspace, org: &Organization, members: &[Subject]) -> WorkspaceReaders {
+    let eff = effective(ws, org);
+    let org_name = org.name_any();
+    let ws_name = ws.name_any();
+    let uid = ws.uid().unwrap_or_default();
+    let owner = Owner::Workspace {
+        organization: org_name.clone(),
+        name: ws_name.clone(),
+    };
+    let name = names::workspace_reader(&ws_name);
+    let meta = |name: &str, namespace: Option<String>, component| ObjectMeta {
+        name: Some(name.to_string()),
+        namespace,
+        labels: Some(crate::ownership::marks(&owner, &uid, component)),
+        ..Default::default()
+    };
+    let org_ns = Some(names::organization_namespace(&org_name));
+    let mut finders: Vec<Subject> = ws.spec.owner.iter().cloned().collect();
+    if eff.accept_anonymous {
+        finders.extend(org.spec.member_groups.iter().flatten().map(|g| Subject {
+            kind: SubjectKind::Group,
+            name: g.clone(),
+            namespace: None,
+        }));
+    }
+    let rbac = |subjects: &[Subject]| {
+        let mut out: Vec<_> = subjects.iter().map(rbac_subject).collect();
+        out.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
+        out.dedup();
+        out
+    };
+    let role = Role {
+        metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["workspaces.dev".into()]),
+            resources: Some(vec!["workspaces".into(), "workspaces/status".into()]),
+            resource_names: Some(vec![ws_name.clone()]),
+            verbs: vec!["get".into(), "watch".into()],
+            non_resource_urls: None,
+        }]),
+    };
+    let binding = (!finders.is_empty()).then(|| RoleBinding {
+        metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: name.clone(),
+        },
+        subjects: Some(rbac(&finders)),
+    });
+    let visitors: Vec<Subject> = finders.iter().chain(members).cloned().collect();
+    let visitors = (!visitors.is_empty()).then(|| ClusterRoleBinding {
+        metadata: ObjectMeta {
+            // Also owned by the organization: its deletion takes the
+            // binding along even if this workspace's clean-up never ran.
+            owner_references: super::owner_reference(org).map(|o| vec![o]),
+            ..meta(
+                &names::organization_visitors(&org_name, &ws_name),
+                None,
+                Component::OrganizationVisitors,
+            )
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: names::organization_reader(&org_name),
+        },
+        subjects: Some(rbac(&visitors)),
+    });
+    WorkspaceReaders {
+        role,
+        binding,
+        visitors,
+    }
 }
 
 /// What a workspace's status reports besides the outcome.
@@ -525,6 +624,27 @@ fn roles_in_place(
         )
     };
     (ready, Some(outcome))
+}
+
+/// The subjects of `members` that have access now: not expired, not
+/// being deleted, allowed by the platform.
+pub fn active_members(
+    members: &[crate::api::WorkspaceMember],
+    now: jiff::Timestamp,
+    policy: &TenantPolicy,
+    organization: &str,
+) -> Vec<Subject> {
+    members
+        .iter()
+        .filter(|m| m.meta().deletion_timestamp.is_none())
+        .filter(|m| m.spec.expires_at.as_ref().is_none_or(|e| e.0 > now))
+        .filter(|m| {
+            policy
+                .subject_refusal(&m.spec.subject, organization)
+                .is_none()
+        })
+        .map(|m| m.spec.subject.clone())
+        .collect()
 }
 
 /// Why `ws` cannot go yet: it is its living organization's default
@@ -599,10 +719,12 @@ pub fn decide(
         // the workspace has its namespace already (then its access still
         // follows, and the rest is left as it is).
         let writable = spec_error.is_none() || input.namespace == NamespaceOwner::ThisWorkspace;
+        let members = active_members(&input.members, input.now, policy, &org_name);
         let writes = writable.then(|| WorkspaceWrites {
             namespace,
             role_bindings,
             settings: settings.ok(),
+            readers: readers(buildable, org, &members),
             shares: workspace_shares(ws),
         });
         (writes, spec_error, roles_outcome)
