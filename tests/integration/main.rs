@@ -14,6 +14,7 @@ mod credentials;
 mod deletion;
 mod escalation;
 mod faults;
+mod finding;
 mod gitops;
 mod idle;
 mod isolation;
