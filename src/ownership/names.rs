@@ -22,6 +22,7 @@ const ROLE: &str = "workspaces.dev:role:";
 const ORGANIZATION: &str = "workspaces.dev:organization:";
 const MEMBER: &str = "workspaces.dev:member:";
 const WORKSPACE: &str = "workspaces.dev:workspace:";
+const VISITORS: &str = "workspaces.dev:visitors:";
 
 /// In an organization namespace: the Role of its admins, and their binding.
 pub const ORGANIZATION_ADMIN_ROLE: &str = "workspaces.dev:organization-admin";
@@ -119,7 +120,7 @@ pub fn workspace_reader(workspace: &str) -> String {
 /// The ClusterRoleBinding that lets everyone with access to `workspace` of
 /// `organization` read the Organization (binding its reader ClusterRole).
 pub fn organization_visitors(organization: &str, workspace: &str) -> String {
-    format!("{ORGANIZATION}{organization}:{workspace}")
+    format!("{VISITORS}{organization}:{workspace}")
 }
 
 /// A member's binding of `role` in its workspace namespace.
@@ -202,6 +203,7 @@ mod tests {
         "organization-admins",
         "member",
         "workspace",
+        "visitors",
         "owner",
         "anonymous",
         "admin",

@@ -591,7 +591,7 @@ fn everyone_with_access_may_find_the_workspace() {
     assert_eq!(visitors.role_ref.name, "workspaces.dev:organization:acme");
     assert_eq!(
         visitors.metadata.name.as_deref(),
-        Some("workspaces.dev:organization:acme:pay")
+        Some("workspaces.dev:visitors:acme:pay")
     );
     // An invite-only workspace without an owner or members: nobody to bind.
     let decision = workspace::decide(&with_spec("{acceptAnonymous: false}"), &ws_input(), &policy);

@@ -384,7 +384,9 @@ async fn role_names_cannot_collide_with_organization_access() {
             "apiVersion": "workspaces.dev/v1alpha1",
             "kind": "Organization",
             "metadata": {"name": name},
-            "spec": {"admins": admins, "memberGroups": ["acme-staff"]},
+            // Member groups alice is in none of: through them she would
+            // find (read) the organization, which is not the attack here.
+            "spec": {"admins": admins, "memberGroups": ["globex-staff"]},
         })
     };
     apply_as(
