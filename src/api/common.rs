@@ -38,6 +38,7 @@ impl fmt::Display for SubjectKind {
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.kind == 'ServiceAccount' ? has(self.__namespace__) : !has(self.__namespace__)").message("namespace is required for kind ServiceAccount and not allowed for kinds User and Group").field_path(".namespace"))]
+#[x_kube(validation = Rule::new("self.kind != 'ServiceAccount' || (self.name.size() <= 253 && self.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'))").message("a ServiceAccount name must be a valid object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (RBAC refuses any other)").field_path(".name"))]
 pub struct Subject {
     /// One of User, Group or ServiceAccount.
     pub kind: SubjectKind,

@@ -136,7 +136,17 @@ where
                     watcher::Event::Apply(obj) => {
                         reader.get(&ObjectRef::from_obj(obj)).into_iter().collect()
                     }
-                    watcher::Event::Delete(obj) => vec![Arc::new(obj.clone())],
+                    // Marked as going, as a re-list's vanished objects
+                    // are: an object deleted without ever showing a
+                    // deletionTimestamp (no finalizer) must still pass
+                    // every change filter.
+                    watcher::Event::Delete(obj) => {
+                        let mut gone = obj.clone();
+                        gone.meta_mut()
+                            .deletion_timestamp
+                            .get_or_insert_with(|| Time(jiff::Timestamp::now()));
+                        vec![Arc::new(gone)]
+                    }
                     // A (re)list lands in the cache all at once at its end,
                     // with whatever vanished meanwhile, so that its owner
                     // restores it (or learns that it is gone).

@@ -212,6 +212,19 @@ fn bad_inputs(org: &str) -> Vec<BadInput> {
             "spec.subject.namespace",
         ),
         case(
+            "ServiceAccount name RBAC would refuse",
+            set(
+                set(
+                    set(m(), "spec.subject.kind", json!("ServiceAccount")),
+                    "spec.subject.namespace",
+                    json!("acme"),
+                ),
+                "spec.subject.name",
+                json!("Bad_Name"),
+            ),
+            "spec.subject.name",
+        ),
+        case(
             "empty subject name",
             set(m(), "spec.subject.name", json!("")),
             "spec.subject.name",
