@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::{BoxFuture, Shared};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding};
 use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::ObjectRef;
@@ -72,6 +72,9 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             member_of(&b.metadata)
         })
         .watches_shared_stream(ctx.children.roles.subscribe(), |r| member_of(&r.metadata))
+        .watches_shared_stream(ctx.children.cluster_role_bindings.subscribe(), |b| {
+            member_of(&b.metadata)
+        })
         .graceful_shutdown_on(shutdown)
         .run(
             pipeline::reconcile::<Members>,
@@ -121,6 +124,10 @@ impl Members {
             .await?;
         owned
             .delete(Source::<RoleBinding>::Server, Some(&org), &reader)
+            .await?;
+        let visitor = names::member_visitor(&org, &member.name_any());
+        owned
+            .delete(Source::<ClusterRoleBinding>::Server, None, &visitor)
             .await?;
         owned
             .delete(Source::<Role>::Server, Some(&org), &reader)
@@ -191,6 +198,7 @@ impl Reconciler for Members {
             bindings,
             reader_role,
             reader_binding,
+            visitor,
             writes,
         } = children;
         let uid = member.uid().unwrap_or_default();
@@ -249,7 +257,14 @@ impl Reconciler for Members {
             }
             Ok(())
         };
-        futures::try_join!(grants, reader)?;
+        let visitor_name = names::member_visitor(&org, &member.name_any());
+        let visitor = owned.optional::<ClusterRoleBinding>(
+            &cached.cluster_role_bindings,
+            None,
+            &visitor_name,
+            visitor.as_ref(),
+        );
+        futures::try_join!(grants, reader, visitor)?;
         Ok(())
     }
 

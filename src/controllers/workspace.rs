@@ -68,9 +68,8 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             ctx.organizations.subscribe_changes(informer::generation),
             move |org| by_org.workspaces.refs_in(&org.name_any(), |_| true),
         )
-        // Members change counts and who may find the workspace (an expiry
-        // shows only in the member's status), and unblock deletions.
-        .watches_shared_stream(ctx.members.subscribe_changes(member_signature), |m| {
+        // Members change counts and unblock deletions.
+        .watches_shared_stream(ctx.members.subscribe_changes(informer::generation), |m| {
             let ns = m.namespace()?;
             let ws = valid(&m)?.spec.workspace.clone();
             Some(ObjectRef::<Guard>::new(&ws).within(&ns))
@@ -140,14 +139,6 @@ fn sharers_of(ctx: &Context, org: &str, target: &str) -> Vec<ObjectRef<Guard>> {
                 .iter()
                 .any(|s| s.targets.iter().any(|t| t == target))
         })
-}
-
-/// What a workspace depends on in a member: its spec, and whether it expired.
-fn member_signature(guard: &DeserializeGuard<WorkspaceMember>) -> u64 {
-    let expired = valid(guard).is_some_and(|m| {
-        m.status.as_ref().and_then(|s| s.phase) == Some(crate::api::member::MemberPhase::Expired)
-    });
-    informer::generation(guard) * 2 + u64::from(expired)
 }
 
 /// What others depend on in a Workspace: its spec, and whether its
@@ -268,8 +259,6 @@ impl Reconciler for Workspaces {
             linked_members: linked_members(ws, &members),
             roles,
             role_cluster_roles,
-            members,
-            now: jiff::Timestamp::now(),
         })
     }
 

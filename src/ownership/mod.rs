@@ -63,6 +63,8 @@ pub enum Component {
     MemberAccess,
     /// A member's Role and RoleBinding that let it read its own objects.
     MemberReader,
+    /// A member's ClusterRoleBinding that lets it read its Organization.
+    MemberVisitor,
     /// A workspace's Role and RoleBinding in its organization namespace
     /// that let everyone with access read the Workspace.
     WorkspaceReader,
@@ -73,7 +75,7 @@ pub enum Component {
 }
 
 impl Component {
-    pub const ALL: [Component; 15] = [
+    pub const ALL: [Component; 16] = [
         Component::OrganizationNamespace,
         Component::OrganizationAccess,
         Component::PredefinedRole,
@@ -86,6 +88,7 @@ impl Component {
         Component::Role,
         Component::MemberAccess,
         Component::MemberReader,
+        Component::MemberVisitor,
         Component::WorkspaceReader,
         Component::OrganizationVisitors,
         Component::CredentialCopy,
@@ -106,6 +109,7 @@ impl Component {
             Component::Role => "role",
             Component::MemberAccess => "member-access",
             Component::MemberReader => "member-reader",
+            Component::MemberVisitor => "member-visitor",
             Component::WorkspaceReader => "workspace-reader",
             Component::OrganizationVisitors => "organization-visitors",
             Component::CredentialCopy => "credential-copy",
@@ -312,6 +316,15 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
             Owner::Workspace {
                 organization,
                 name: ws.clone(),
+            }
+        }
+        Component::MemberVisitor => {
+            let member = marks.get(MEMBER)?;
+            (namespace.is_none() && name == names::member_visitor(&organization, member))
+                .then_some(())?;
+            Owner::Member {
+                organization,
+                name: member.clone(),
             }
         }
         Component::MemberAccess | Component::MemberReader => Owner::Member {

@@ -23,6 +23,7 @@ const ORGANIZATION: &str = "workspaces.dev:organization:";
 const MEMBER: &str = "workspaces.dev:member:";
 const WORKSPACE: &str = "workspaces.dev:workspace:";
 const VISITORS: &str = "workspaces.dev:visitors:";
+const MEMBER_VISITOR: &str = "workspaces.dev:member-visitor:";
 
 /// In an organization namespace: the Role of its admins, and their binding.
 pub const ORGANIZATION_ADMIN_ROLE: &str = "workspaces.dev:organization-admin";
@@ -123,6 +124,13 @@ pub fn organization_visitors(organization: &str, workspace: &str) -> String {
     format!("{VISITORS}{organization}:{workspace}")
 }
 
+/// The ClusterRoleBinding that lets a member's subject read its
+/// Organization (binding the organization's reader ClusterRole), made and
+/// removed with the membership.
+pub fn member_visitor(organization: &str, member: &str) -> String {
+    format!("{MEMBER_VISITOR}{organization}:{member}")
+}
+
 /// A member's binding of `role` in its workspace namespace.
 pub fn member_binding(member: &str, role: &str) -> String {
     format!("{MEMBER}{member}:{role}")
@@ -204,6 +212,7 @@ mod tests {
         "member",
         "workspace",
         "visitors",
+        "member-visitor",
         "owner",
         "anonymous",
         "admin",

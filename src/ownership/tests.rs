@@ -138,6 +138,14 @@ fn every_child_leads_back_to_its_owner() {
             ),
             None,
         ),
+        (
+            meta(
+                &names::member_visitor("acme", "alice.pay"),
+                None,
+                member_marks("acme", "alice.pay", None, "u", Component::MemberVisitor),
+            ),
+            Some(member.clone()),
+        ),
         // A copy belongs to whoever shared it, not to where it lies.
         (
             meta(

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef};
 use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
@@ -25,6 +25,8 @@ pub struct MemberAccess {
     /// organization namespace.
     pub reader_role: Option<Role>,
     pub reader_binding: Option<RoleBinding>,
+    /// Lets the subject read its Organization (cluster-scoped).
+    pub visitor: Option<ClusterRoleBinding>,
     /// Roles granted (after archive mode maps them to viewer).
     pub granted: Vec<String>,
     /// Roles named by the member that do not exist in the organization.
@@ -112,12 +114,34 @@ pub fn build(member: &WorkspaceMember, roles: &[WorkspaceRole], archived: bool) 
             kind: "Role".into(),
             name: reader_name,
         },
+        subjects: Some(vec![subject.clone()]),
+    };
+    // One binding per membership, made and removed with it: bounded, and
+    // never rewritten when other members come and go.
+    let visitor = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(names::member_visitor(&org, &name)),
+            labels: Some(member_marks(
+                &org,
+                &name,
+                None,
+                &uid,
+                Component::MemberVisitor,
+            )),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: names::organization_reader(&org),
+        },
         subjects: Some(vec![subject]),
     };
     MemberAccess {
         bindings,
         reader_role: Some(reader_role),
         reader_binding: Some(reader_binding),
+        visitor: Some(visitor),
         granted,
         unknown_roles,
     }
@@ -151,6 +175,7 @@ pub struct MemberChildren {
     pub bindings: Vec<RoleBinding>,
     pub reader_role: Option<Role>,
     pub reader_binding: Option<RoleBinding>,
+    pub visitor: Option<ClusterRoleBinding>,
     pub writes: Writes,
 }
 
@@ -165,6 +190,7 @@ impl MemberChildren {
             bindings: vec![],
             reader_role: None,
             reader_binding: None,
+            visitor: None,
             writes: Writes::All,
         }
     }
@@ -295,6 +321,7 @@ pub fn decide(
         bindings,
         reader_role,
         reader_binding,
+        visitor,
         granted,
         unknown_roles,
     } = access;
@@ -313,6 +340,7 @@ pub fn decide(
                 bindings,
                 reader_role,
                 reader_binding,
+                visitor,
                 writes: Writes::RemovalsOnly,
             }),
             outcome: progressing(
@@ -391,6 +419,7 @@ pub fn decide(
             bindings,
             reader_role,
             reader_binding,
+            visitor,
             writes: Writes::All,
         }),
         outcome,

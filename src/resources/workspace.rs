@@ -447,9 +447,6 @@ pub struct WorkspaceInput {
     pub role_cluster_roles: BTreeSet<String>,
     /// Who made the workspace's namespace (from the cache of marked ones).
     pub namespace: NamespaceOwner,
-    /// Its memberships (of every state).
-    pub members: Vec<crate::api::WorkspaceMember>,
-    pub now: jiff::Timestamp,
 }
 
 /// Everything a workspace writes: its children and its credential shares.
@@ -480,15 +477,14 @@ pub struct WorkspaceReaders {
     /// The owner and, when the workspace is open, the member groups; None
     /// when there are none.
     pub binding: Option<RoleBinding>,
-    /// The organization's reader ClusterRole bound to the owner, the member
-    /// groups of an open workspace and the active members; None when there
-    /// are none.
+    /// The organization's reader ClusterRole bound to the owner and the
+    /// member groups of an open workspace; None when there are none. (Each
+    /// member has a binding of its own, made and removed with it.)
     pub visitors: Option<ClusterRoleBinding>,
 }
 
-/// The readers of `ws`. `members` are the subjects of its active
-/// memberships (not expired, not being deleted, allowed by the platform).
-pub fn readers(ws: &Workspace, org: &Organization, members: &[Subject]) -> WorkspaceReaders {
+/// The readers of `ws`.
+pub fn readers(ws: &Workspace, org: &Organization) -> WorkspaceReaders {
     let eff = effective(ws, org);
     let org_name = org.name_any();
     let ws_name = ws.name_any();
@@ -538,8 +534,7 @@ pub fn readers(ws: &Workspace, org: &Organization, members: &[Subject]) -> Works
         },
         subjects: Some(rbac(&finders)),
     });
-    let visitors: Vec<Subject> = finders.iter().chain(members).cloned().collect();
-    let visitors = (!visitors.is_empty()).then(|| ClusterRoleBinding {
+    let visitors = (!finders.is_empty()).then(|| ClusterRoleBinding {
         metadata: ObjectMeta {
             // Also owned by the organization: its deletion takes the
             // binding along even if this workspace's clean-up never ran.
@@ -555,7 +550,7 @@ pub fn readers(ws: &Workspace, org: &Organization, members: &[Subject]) -> Works
             kind: "ClusterRole".into(),
             name: names::organization_reader(&org_name),
         },
-        subjects: Some(rbac(&visitors)),
+        subjects: Some(rbac(&finders)),
     });
     WorkspaceReaders {
         role,
@@ -624,27 +619,6 @@ fn roles_in_place(
         )
     };
     (ready, Some(outcome))
-}
-
-/// The subjects of `members` that have access now: not expired, not
-/// being deleted, allowed by the platform.
-pub fn active_members(
-    members: &[crate::api::WorkspaceMember],
-    now: jiff::Timestamp,
-    policy: &TenantPolicy,
-    organization: &str,
-) -> Vec<Subject> {
-    members
-        .iter()
-        .filter(|m| m.meta().deletion_timestamp.is_none())
-        .filter(|m| m.spec.expires_at.as_ref().is_none_or(|e| e.0 > now))
-        .filter(|m| {
-            policy
-                .subject_refusal(&m.spec.subject, organization)
-                .is_none()
-        })
-        .map(|m| m.spec.subject.clone())
-        .collect()
 }
 
 /// Why `ws` cannot go yet: it is its living organization's default
@@ -719,12 +693,11 @@ pub fn decide(
         // the workspace has its namespace already (then its access still
         // follows, and the rest is left as it is).
         let writable = spec_error.is_none() || input.namespace == NamespaceOwner::ThisWorkspace;
-        let members = active_members(&input.members, input.now, policy, &org_name);
         let writes = writable.then(|| WorkspaceWrites {
             namespace,
             role_bindings,
             settings: settings.ok(),
-            readers: readers(buildable, org, &members),
+            readers: readers(buildable, org),
             shares: workspace_shares(ws),
         });
         (writes, spec_error, roles_outcome)

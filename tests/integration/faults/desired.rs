@@ -199,19 +199,8 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             c.network_policy.iter().for_each(|n| put(&mut desired, n));
             put(&mut desired, &c.info);
             // Who may find it: its reader, and the Organization's for its
-            // owner, open member groups and members.
-            let members: Vec<WorkspaceMember> = world
-                .members
-                .iter()
-                .filter(|m| in_org(m.namespace()) && m.spec.workspace == ws.name_any())
-                .cloned()
-                .collect();
-            let policy = workspace_operator::resources::tenancy::TenantPolicy::default();
-            let subjects =
-                ws_build::active_members(&members, jiff::Timestamp::now(), &policy, &org_name);
-            let readers = ws_build::readers(ws, org, &subjects);
-            put(&mut desired, &readers.role);
-            readers.binding.iter().for_each(|b| put(&mut desired, b));
+            // owner and open member groups.
+            let readers = ws_build::readers(ws, org);
             readers.visitors.iter().for_each(|b| put(&mut desired, b));
         }
         for role in &roles {
@@ -243,6 +232,7 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
                 .reader_binding
                 .iter()
                 .for_each(|b| put(&mut desired, b));
+            access.visitor.iter().for_each(|b| put(&mut desired, b));
         }
         // Credential copies: the organization's to every workspace, each
         // workspace's to the workspaces it names (those that exist).
