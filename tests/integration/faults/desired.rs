@@ -201,6 +201,8 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             // Who may find it: its reader, and the Organization's for its
             // owner and open member groups.
             let readers = ws_build::readers(ws, org);
+            put(&mut desired, &readers.role);
+            readers.binding.iter().for_each(|b| put(&mut desired, b));
             readers.visitors.iter().for_each(|b| put(&mut desired, b));
         }
         for role in &roles {
