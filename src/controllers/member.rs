@@ -178,6 +178,7 @@ impl Reconciler for Members {
         };
         Ok(MemberInput {
             now: jiff::Timestamp::now(),
+            organization: ctx.organization(&org),
             workspace,
             namespace,
             roles: ctx.roles_in(&org),

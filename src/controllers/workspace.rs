@@ -98,6 +98,10 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         .watches_shared_stream(cached.role_bindings.subscribe(), |o| {
             made_by_workspace(&o.metadata)
         })
+        .watches_shared_stream(cached.roles.subscribe(), |o| made_by_workspace(&o.metadata))
+        .watches_shared_stream(cached.cluster_role_bindings.subscribe(), |o| {
+            made_by_workspace(&o.metadata)
+        })
         .watches_shared_stream(cached.quotas.subscribe(), |o| {
             made_by_workspace(&o.metadata)
         })

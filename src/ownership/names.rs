@@ -262,6 +262,10 @@ mod tests {
                 format!("visitors {org} {ws}"),
                 organization_visitors(org, ws),
             ),
+            (
+                format!("membervisitor {org} {member}"),
+                member_visitor(org, member),
+            ),
             ("orgadmin".into(), ORGANIZATION_ADMIN_ROLE.into()),
             ("orgadmins".into(), ORGANIZATION_ADMINS_BINDING.into()),
         ]

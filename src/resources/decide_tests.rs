@@ -261,6 +261,7 @@ fn pay() -> Workspace {
 fn member_input() -> member::MemberInput {
     member::MemberInput {
         now: "2026-06-01T00:00:00Z".parse().unwrap(),
+        organization: Some(org()),
         workspace: Some(pay()),
         namespace: NamespaceOwner::ThisWorkspace,
         roles: vec![a_role("viewer", Some("Ready"))],
@@ -396,6 +397,11 @@ fn member_decisions() {
         Some("workspaces.dev:member-visitor:acme:pay-bob")
     );
     assert_eq!(visitor.role_ref.name, "workspaces.dev:organization:acme");
+    assert_eq!(
+        visitor.metadata.owner_references.as_ref().unwrap()[0].uid,
+        "org-uid",
+        "owned by the organization: its deletion takes the binding along"
+    );
     let expired = a_member(", expiresAt: '2026-01-01T00:00:00Z'");
     let revoked = member::decide(&expired, &member_input(), &policy);
     assert!(revoked.children().unwrap().visitor.is_none());

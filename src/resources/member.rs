@@ -151,6 +151,9 @@ pub fn build(member: &WorkspaceMember, roles: &[WorkspaceRole], archived: bool) 
 #[derive(Clone, Debug)]
 pub struct MemberInput {
     pub now: jiff::Timestamp,
+    /// Its organization: the owner of its cluster-scoped binding, so that
+    /// deleting the organization takes it along whatever else happened.
+    pub organization: Option<crate::api::Organization>,
     pub workspace: Option<Workspace>,
     /// Who made the workspace's namespace (from the cache of marked ones).
     pub namespace: NamespaceOwner,
@@ -325,6 +328,14 @@ pub fn decide(
         granted,
         unknown_roles,
     } = access;
+    let visitor = visitor.map(|mut v| {
+        v.metadata.owner_references = input
+            .organization
+            .as_ref()
+            .and_then(super::owner_reference)
+            .map(|o| vec![o]);
+        v
+    });
     if ws.meta().deletion_timestamp.is_some() {
         let kept = member
             .status

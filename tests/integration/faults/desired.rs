@@ -234,7 +234,10 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
                 .reader_binding
                 .iter()
                 .for_each(|b| put(&mut desired, b));
-            access.visitor.iter().for_each(|b| put(&mut desired, b));
+            if let Some(mut visitor) = access.visitor {
+                visitor.metadata.owner_references = owner_reference(org).map(|o| vec![o]);
+                put(&mut desired, &visitor);
+            }
         }
         // Credential copies: the organization's to every workspace, each
         // workspace's to the workspaces it names (those that exist).
