@@ -74,8 +74,11 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 // can be copied into it now (only into namespaces it made).
                 Owner::Workspace { organization, .. } => {
                     let shares = sharing
-                        .organization(&organization)
-                        .is_some_and(|o| o.spec.shared_credentials.is_some());
+                        .organizations
+                        .get(None, &organization)
+                        .is_some_and(|g| {
+                            valid(&g).is_some_and(|o| o.spec.shared_credentials.is_some())
+                        });
                     shares.then(|| ObjectRef::new(&organization))
                 }
                 owner => organization_ref(owner),

@@ -174,15 +174,17 @@ impl Reconciler for Roles {
         let mut users: Vec<String> = vec![];
         if deleting {
             users.extend(
-                ctx.members_in(&ns)
-                    .into_iter()
-                    .filter(|m| m.spec.roles.contains(&name))
+                ctx.members
+                    .valid_where(&ns, |m| m.spec.roles.contains(&name))
+                    .iter()
                     .map(|m| format!("WorkspaceMember {}", m.name_any())),
             );
             users.extend(
-                ctx.workspaces_in(&ns)
-                    .into_iter()
-                    .filter(|w| w.spec.anonymous_role.as_deref() == Some(name.as_str()))
+                ctx.workspaces
+                    .valid_where(&ns, |w| {
+                        w.spec.anonymous_role.as_deref() == Some(name.as_str())
+                    })
+                    .iter()
                     .map(|w| format!("Workspace {} (anonymousRole)", w.name_any())),
             );
         }

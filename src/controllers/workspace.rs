@@ -251,7 +251,11 @@ impl Reconciler for Workspaces {
         Ok(WorkspaceInput {
             namespace: namespace_owner(own_namespace.as_deref().map(|n| &n.metadata), ws),
             organization: ctx.organization(&org),
-            linked_members: linked_members(ws, &ctx.members_in(&org)),
+            linked_members: linked_members(
+                ws,
+                &ctx.members
+                    .valid_where(&org, |m| m.spec.workspace == ws.name_any()),
+            ),
             roles,
             role_cluster_roles,
         })
