@@ -24,7 +24,7 @@ use crate::ownership::{Owner, owner_of};
 use crate::resources::credentials::ShareProblems;
 use crate::resources::decision::Decision;
 use crate::resources::organization::{
-    self as decide, OrganizationFacts, OrganizationInput, OrganizationWrites,
+    self as decide, OrganizationChildren, OrganizationFacts, OrganizationInput, OrganizationWrites,
     default_workspace_name,
 };
 use crate::resources::predefined_roles;
@@ -171,13 +171,16 @@ impl Reconciler for Organizations {
         children: OrganizationWrites,
     ) -> Result<ShareProblems> {
         let OrganizationWrites {
-            namespace,
-            admin_role,
-            admin_binding,
-            reader_cluster_role,
-            reader_binding,
-            predefined_roles,
-            default_workspace,
+            children:
+                OrganizationChildren {
+                    namespace,
+                    admin_role,
+                    admin_binding,
+                    reader_cluster_role,
+                    reader_binding,
+                    predefined_roles,
+                    default_workspace,
+                },
             shares,
         } = children;
         let ctx = &self.ctx;
