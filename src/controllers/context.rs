@@ -211,11 +211,6 @@ impl Context {
         self.roles.valid_in(namespace)
     }
 
-    /// The decodable WorkspaceMembers of organization namespace `namespace`.
-    pub fn members_in(&self, namespace: &str) -> Vec<WorkspaceMember> {
-        self.members.valid_in(namespace)
-    }
-
     /// The decodable Workspaces of organization namespace `namespace`.
     pub fn workspaces_in(&self, namespace: &str) -> Vec<Workspace> {
         self.workspaces.valid_in(namespace)

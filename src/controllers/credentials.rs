@@ -19,6 +19,7 @@ use crate::resources::credentials::{
 };
 use crate::resources::namespace_owner;
 use crate::runtime::apply::delete_checked;
+use crate::runtime::informer::valid;
 use crate::runtime::{Error, Result};
 
 /// The sharer a Secret's change concerns: for a copy the operator made,
@@ -31,26 +32,21 @@ pub fn sharer_of_secret(ctx: &Context, meta: &ObjectMeta) -> Option<Owner> {
         return Some(sharer);
     }
     let (namespace, name) = (meta.namespace.as_deref()?, meta.name.as_deref()?);
+    // Read in place, not cloned: this runs for every Secret event of the cluster.
     if let Some((org, ws)) = names::split_workspace_namespace(namespace) {
-        let sharer = ctx.workspace(&names::organization_namespace(org), ws)?;
-        let shares_it = sharer
-            .spec
-            .shared_credentials
-            .iter()
-            .flatten()
-            .any(|c| c.secret_name == name);
+        let sharer = ctx
+            .workspaces
+            .get(Some(&names::organization_namespace(org)), ws)?;
+        let credentials = &valid(&sharer)?.spec.shared_credentials;
+        let shares_it = credentials.iter().flatten().any(|c| c.secret_name == name);
         return shares_it.then(|| Owner::Workspace {
             organization: org.into(),
             name: ws.into(),
         });
     }
-    let org = ctx.organization(namespace)?;
-    let shares_it = org
-        .spec
-        .shared_credentials
-        .iter()
-        .flatten()
-        .any(|c| c.secret_name == name);
+    let org = ctx.organizations.get(None, namespace)?;
+    let credentials = &valid(&org)?.spec.shared_credentials;
+    let shares_it = credentials.iter().flatten().any(|c| c.secret_name == name);
     shares_it.then(|| Owner::Organization {
         name: namespace.into(),
     })

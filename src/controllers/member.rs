@@ -226,35 +226,23 @@ impl Reconciler for Members {
             &bindings,
         );
         let reader = async {
-            if reader_role.is_some() {
-                owned
-                    .optional::<Role>(
-                        &cached.roles,
-                        Some(&org),
-                        &reader_name,
-                        reader_role.as_ref(),
-                    )
-                    .await?;
-                owned
-                    .optional::<RoleBinding>(
-                        &cached.role_bindings,
-                        Some(&org),
-                        &reader_name,
-                        reader_binding.as_ref(),
-                    )
-                    .await?;
+            let here = Some(org.as_str());
+            let granting = reader_role.is_some();
+            let role = owned.optional(&cached.roles, here, &reader_name, reader_role.as_ref());
+            let binding = owned.optional(
+                &cached.role_bindings,
+                here,
+                &reader_name,
+                reader_binding.as_ref(),
+            );
+            // Futures run when awaited: the Role before its binding when
+            // granting, the binding first when revoking.
+            if granting {
+                role.await?;
+                binding.await?;
             } else {
-                owned
-                    .optional::<RoleBinding>(
-                        &cached.role_bindings,
-                        Some(&org),
-                        &reader_name,
-                        reader_binding.as_ref(),
-                    )
-                    .await?;
-                owned
-                    .optional::<Role>(&cached.roles, Some(&org), &reader_name, None)
-                    .await?;
+                binding.await?;
+                role.await?;
             }
             Ok(())
         };

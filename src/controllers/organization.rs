@@ -24,7 +24,7 @@ use crate::ownership::{Owner, owner_of};
 use crate::resources::credentials::ShareProblems;
 use crate::resources::decision::Decision;
 use crate::resources::organization::{
-    self as decide, OrganizationFacts, OrganizationInput, OrganizationWrites,
+    self as decide, OrganizationChildren, OrganizationFacts, OrganizationInput, OrganizationWrites,
     default_workspace_name,
 };
 use crate::resources::predefined_roles;
@@ -74,8 +74,11 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 // can be copied into it now (only into namespaces it made).
                 Owner::Workspace { organization, .. } => {
                     let shares = sharing
-                        .organization(&organization)
-                        .is_some_and(|o| o.spec.shared_credentials.is_some());
+                        .organizations
+                        .get(None, &organization)
+                        .is_some_and(|g| {
+                            valid(&g).is_some_and(|o| o.spec.shared_credentials.is_some())
+                        });
                     shares.then(|| ObjectRef::new(&organization))
                 }
                 owner => organization_ref(owner),
@@ -168,13 +171,16 @@ impl Reconciler for Organizations {
         children: OrganizationWrites,
     ) -> Result<ShareProblems> {
         let OrganizationWrites {
-            namespace,
-            admin_role,
-            admin_binding,
-            reader_cluster_role,
-            reader_binding,
-            predefined_roles,
-            default_workspace,
+            children:
+                OrganizationChildren {
+                    namespace,
+                    admin_role,
+                    admin_binding,
+                    reader_cluster_role,
+                    reader_binding,
+                    predefined_roles,
+                    default_workspace,
+                },
             shares,
         } = children;
         let ctx = &self.ctx;

@@ -21,7 +21,8 @@ use crate::conditions::Outcome;
 use crate::ownership::{Component, Owner, names, owner_of};
 use crate::resources::decision::{Decision, Plan};
 use crate::resources::role::{
-    self as decide, Included, RoleChildren, RoleFacts, RoleInput, granted_spec, rules_digest,
+    self as decide, Included, RefusedGrant, RoleChildren, RoleFacts, RoleInput, granted_spec,
+    rules_digest,
 };
 use crate::runtime::apply::{Owned, Source};
 use crate::runtime::informer::{self, valid};
@@ -33,9 +34,9 @@ type Guard = DeserializeGuard<WorkspaceRole>;
 pub struct Roles {
     ctx: Arc<Context>,
     /// Rules the API server refused to let the operator grant, by role
-    /// UID: generation, digest, message. Not asked again until they change;
-    /// one entry per role at most, removed when the role goes.
-    refused: Mutex<HashMap<String, (i64, String, String)>>,
+    /// UID. Not asked again until they change; one entry per role at most,
+    /// removed when the role goes.
+    refused: Mutex<HashMap<String, RefusedGrant>>,
 }
 
 /// The outcome of writing the ClusterRole.
@@ -88,15 +89,12 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
 }
 
 impl Roles {
-    fn remembered(&self, role: &WorkspaceRole, digest: &str) -> Option<String> {
-        let uid = role.uid().unwrap_or_default();
-        let generation = role.meta().generation.unwrap_or_default();
+    fn remembered(&self, role: &WorkspaceRole) -> Option<RefusedGrant> {
         self.refused
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&uid)
-            .filter(|(g, d, _)| *g == generation && d == digest)
-            .map(|(_, _, message)| message.clone())
+            .get(&role.uid().unwrap_or_default())
+            .cloned()
     }
 
     fn forget(&self, role: &WorkspaceRole) {
@@ -176,15 +174,17 @@ impl Reconciler for Roles {
         let mut users: Vec<String> = vec![];
         if deleting {
             users.extend(
-                ctx.members_in(&ns)
-                    .into_iter()
-                    .filter(|m| m.spec.roles.contains(&name))
+                ctx.members
+                    .valid_where(&ns, |m| m.spec.roles.contains(&name))
+                    .iter()
                     .map(|m| format!("WorkspaceMember {}", m.name_any())),
             );
             users.extend(
-                ctx.workspaces_in(&ns)
-                    .into_iter()
-                    .filter(|w| w.spec.anonymous_role.as_deref() == Some(name.as_str()))
+                ctx.workspaces
+                    .valid_where(&ns, |w| {
+                        w.spec.anonymous_role.as_deref() == Some(name.as_str())
+                    })
+                    .iter()
                     .map(|w| format!("Workspace {} (anonymousRole)", w.name_any())),
             );
         }
@@ -197,17 +197,7 @@ impl Reconciler for Roles {
             .ceiling
             .get(None, &ctx.tenancy.ceiling)
             .map(|c| c.rules.clone().unwrap_or_default());
-        // What would be asked for, to find a refusal remembered for it.
-        let refused_before = match (&included, &organization) {
-            (Included::Found(rules), Some(_)) => {
-                let spec = granted_spec(role);
-                let wanted = decide::cluster_role(&ns, &name, "", &spec, rules)
-                    .rules
-                    .unwrap_or_default();
-                self.remembered(role, &rules_digest(&wanted))
-            }
-            _ => None,
-        };
+        let refused_before = self.remembered(role);
         let members = ctx.members.count_in(&ns, |m| m.spec.roles.contains(&name)) as i32;
         Ok(RoleInput {
             organization,
@@ -269,7 +259,14 @@ impl Reconciler for Roles {
                 self.refused
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(uid.clone(), (generation, digest, message.clone()));
+                    .insert(
+                        uid.clone(),
+                        RefusedGrant {
+                            generation,
+                            digest,
+                            message: message.clone(),
+                        },
+                    );
                 Ok(Applied::NotHeld(message))
             }
             Err(err) => Err(err),

@@ -252,15 +252,14 @@ impl Reconciler for Workspaces {
             .children
             .namespaces
             .get(None, &workspace_namespace(&org, &ws.name_any()));
-        let members: Vec<WorkspaceMember> = ctx
-            .members_in(&org)
-            .into_iter()
-            .filter(|m| m.spec.workspace == ws.name_any())
-            .collect();
         Ok(WorkspaceInput {
             namespace: namespace_owner(own_namespace.as_deref().map(|n| &n.metadata), ws),
             organization: ctx.organization(&org),
-            linked_members: linked_members(ws, &members),
+            linked_members: linked_members(
+                ws,
+                &ctx.members
+                    .valid_where(&org, |m| m.spec.workspace == ws.name_any()),
+            ),
             roles,
             role_cluster_roles,
         })

@@ -112,6 +112,18 @@ fn role_input() -> role::RoleInput {
     }
 }
 
+/// A refusal remembered for `generation` of `r`'s current rules.
+fn refused(generation: i64, r: &WorkspaceRole) -> role::RefusedGrant {
+    let wanted = role::cluster_role("acme", "r", "", &role::granted_spec(r), &[])
+        .rules
+        .unwrap_or_default();
+    role::RefusedGrant {
+        generation,
+        digest: role::rules_digest(&wanted),
+        message: "refused".into(),
+    }
+}
+
 #[test]
 fn role_decisions() {
     let policy = TenantPolicy::default();
@@ -171,14 +183,24 @@ fn role_decisions() {
             true,
         ),
         (
-            "refused by the API server before",
+            "refused by the API server before, same role and rules",
             a_role("r", None),
             role::RoleInput {
-                refused_before: Some("refused".into()),
+                refused_before: Some(refused(1, &a_role("r", None))),
                 ..role_input()
             },
             "stalled:CeilingNotHeld",
             false,
+        ),
+        (
+            "refused for an earlier generation: asked again",
+            a_role("r", None),
+            role::RoleInput {
+                refused_before: Some(refused(0, &a_role("r", None))),
+                ..role_input()
+            },
+            "ready",
+            true,
         ),
         (
             "deleting, unused",

@@ -22,6 +22,7 @@ use crate::ownership::{self, Component, Owner};
 pub const DEFAULT_WORKSPACE_NAME: &str = "default";
 
 /// Everything an organization wants to exist.
+#[derive(Clone, Debug)]
 pub struct OrganizationChildren {
     pub namespace: Namespace,
     /// What org admins may do in the organization namespace.
@@ -193,13 +194,7 @@ pub struct OrganizationInput {
 /// Everything an organization writes: its children and credential shares.
 #[derive(Clone, Debug)]
 pub struct OrganizationWrites {
-    pub namespace: Namespace,
-    pub admin_role: Role,
-    pub admin_binding: Option<RoleBinding>,
-    pub reader_cluster_role: ClusterRole,
-    pub reader_binding: Option<ClusterRoleBinding>,
-    pub predefined_roles: Vec<WorkspaceRole>,
-    pub default_workspace: Workspace,
+    pub children: OrganizationChildren,
     pub shares: Vec<Share>,
 }
 
@@ -242,15 +237,6 @@ pub fn decide(
             facts,
         };
     }
-    let OrganizationChildren {
-        namespace,
-        admin_role,
-        admin_binding,
-        reader_cluster_role,
-        reader_binding,
-        predefined_roles,
-        default_workspace,
-    } = build(org);
     let targets: Vec<Workspace> = input
         .workspaces
         .iter()
@@ -259,13 +245,7 @@ pub fn decide(
         .collect();
     Decision::Converge(decision::Plan {
         children: Some(OrganizationWrites {
-            namespace,
-            admin_role,
-            admin_binding,
-            reader_cluster_role,
-            reader_binding,
-            predefined_roles,
-            default_workspace,
+            children: build(org),
             shares: organization_shares(org, &targets),
         }),
         outcome: ready(format!(

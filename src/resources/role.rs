@@ -43,13 +43,23 @@ pub struct RoleInput {
     pub included: Included,
     /// The tenant ceiling's rules; None when it does not exist.
     pub ceiling: Option<Vec<PolicyRule>>,
-    /// The API server refused exactly these rules before (this process
-    /// remembers its message): not asked again.
-    pub refused_before: Option<String>,
+    /// The grant the API server refused last for this role, as this
+    /// process remembers it: not asked again while the role and its rules
+    /// are the same.
+    pub refused_before: Option<RefusedGrant>,
     /// Members and workspaces that use the role (for deletion).
     pub users: Vec<String>,
     /// How many members name the role.
     pub members: i32,
+}
+
+/// A grant the API server refused: for which generation of the role and
+/// which rules (`rules_digest`), and what the status said about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefusedGrant {
+    pub generation: i64,
+    pub digest: String,
+    pub message: String,
 }
 
 /// The role's one child: its ClusterRole, or none (revoked).
@@ -258,10 +268,14 @@ pub fn decide(
     }
     // Refused by the API server before, unchanged since: asking again
     // cannot help.
+    let digest = rules_digest(&wanted);
+    let generation = role.meta().generation.unwrap_or_default();
     let refused_before = input
         .refused_before
-        .clone()
-        .or_else(|| refused_in_status(role, &rules_digest(&wanted)));
+        .as_ref()
+        .filter(|r| r.generation == generation && r.digest == digest)
+        .map(|r| r.message.clone())
+        .or_else(|| refused_in_status(role, &digest));
     if let Some(message) = refused_before {
         return Decision::report(stalled(NOT_HELD, message), facts(None), Next::AwaitChange);
     }

@@ -32,7 +32,7 @@ fn hash_of(value: &serde_json::Value) -> String {
 
 /// Applies `desired` unless the cached object already matches it: no read
 /// from the API server. Returns whether a write was made.
-pub async fn ensure_cached<K>(api: &Api<K>, cache: &Informer<K>, desired: &K) -> Result<bool>
+async fn ensure_cached<K>(api: &Api<K>, cache: &Informer<K>, desired: &K) -> Result<bool>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync,
 {
@@ -285,7 +285,7 @@ where
 /// Creates `desired` if absent (never taking over an object someone else
 /// made), then keeps it as desired only if it carries `owner_uid`'s marks.
 /// Returns Err(Conflict) when the name is taken by an object not ours.
-pub async fn ensure_owned<K>(
+async fn ensure_owned<K>(
     api: &Api<K>,
     cache: &Informer<K>,
     desired: &K,
@@ -371,7 +371,7 @@ fn deletable<K: Resource>(obj: &K, owner_uid: &str) -> bool {
 
 /// Deletes `name` (in `namespace`, the namespace of `api`) if it carries
 /// `owner_uid`'s marks. Returns whether a delete was issued.
-pub async fn delete_owned<K>(
+async fn delete_owned<K>(
     api: &Api<K>,
     from: Source<'_, K>,
     namespace: Option<&str>,
@@ -423,7 +423,7 @@ where
 /// Deletes the objects in `namespace` (the namespace of `api`; None for
 /// cluster-scoped kinds) marked as `component` of `owner_uid` whose names
 /// are not in `keep`. Returns how many deletes were issued.
-pub async fn prune<K>(
+async fn prune<K>(
     api: &Api<K>,
     from: Source<'_, K>,
     namespace: Option<&str>,

@@ -234,13 +234,18 @@ where
 {
     /// The decodable objects in `namespace`.
     pub fn valid_in(&self, namespace: &str) -> Vec<K> {
+        self.valid_where(namespace, |_| true)
+    }
+
+    /// The decodable objects in `namespace` for which `wanted` holds.
+    pub fn valid_where(&self, namespace: &str, wanted: impl Fn(&K) -> bool) -> Vec<K> {
         // Filtered before cloning: a clone of every cached object per call
         // was most of the operator's allocations at 10,000 members.
         self.store
             .state()
             .iter()
             .filter(|g| g.meta().namespace.as_deref() == Some(namespace))
-            .filter_map(|g| valid(g).cloned())
+            .filter_map(|g| valid(g).filter(|k| wanted(k)).cloned())
             .collect()
     }
 

@@ -57,15 +57,6 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn step(&self) -> &'static str {
-        match self {
-            Error::Read(_) => "read",
-            Error::Apply(_) => "apply",
-            Error::Cleanup(_) => "cleanup",
-            Error::Report(_) => "report",
-        }
-    }
-
     fn cause(&self) -> &StepError {
         match self {
             Error::Read(e) | Error::Apply(e) | Error::Cleanup(e) | Error::Report(e) => e,
@@ -357,9 +348,11 @@ async fn report<R: Reconciler>(
         }
     }
     let status = me.status(obj, facts, outcome, conditions);
-    let event_type = match outcome {
-        Outcome::Stalled { .. } => EventType::Warning,
-        _ => EventType::Normal,
+    // A blocked deletion announced itself already.
+    let announce = match outcome {
+        _ if deletion_blocked.is_some() => None,
+        Outcome::Stalled { .. } => Some(EventType::Warning),
+        _ => Some(EventType::Normal),
     };
     let api = me.api(obj);
     writes::write_status(
@@ -369,8 +362,7 @@ async fn report<R: Reconciler>(
         &old,
         &status,
         (before, R::conditions_of(&status)),
-        event_type,
-        deletion_blocked.is_some(),
+        announce,
     )
     .await
     .map_err(Error::Report)
@@ -410,7 +402,7 @@ where
 /// Resolves once SIGTERM or SIGINT arrives.
 pub async fn termination_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+        .expect("a SIGTERM handler can be installed: this runs inside the tokio runtime");
     tokio::select! {
         _ = term.recv() => info!("SIGTERM: shutting down"),
         _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),

@@ -78,10 +78,9 @@ where
 }
 
 /// Writes `status` (server-side apply of the status subresource) unless it
-/// equals `old` or was the last one written, and publishes an Event of
-/// `event_type` when the Ready reason changes (unless `quiet`: the caller
-/// announced it already).
-#[allow(clippy::too_many_arguments)]
+/// equals `old` or was the last one written, and publishes an Event of type
+/// `announce` when the Ready reason changes (None: the caller announced it
+/// already).
 pub async fn write_status<K, S>(
     report: &Reporter,
     api: &Api<K>,
@@ -89,8 +88,7 @@ pub async fn write_status<K, S>(
     old: &S,
     status: &S,
     conditions: (&[Condition], &[Condition]),
-    event_type: EventType,
-    quiet: bool,
+    announce: Option<EventType>,
 ) -> Result<()>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
@@ -113,7 +111,7 @@ where
         .map(|c| c.reason.as_str());
     if let Some(ready) = after.iter().find(|c| c.type_ == "Ready")
         && old_reason != Some(ready.reason.as_str())
-        && !quiet
+        && let Some(event_type) = announce
     {
         report
             .event(obj, event_type, &ready.reason, ready.message.clone())
