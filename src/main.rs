@@ -78,6 +78,21 @@ struct RunArgs {
         default_value_t = false
     )]
     allow_foreign_service_accounts: bool,
+    /// Let workspace owners, and members holding a role with
+    /// manageMembers, write their workspace's WorkspaceMembers. Turn on only
+    /// with the admission policy workspaces.dev-delegated-membership
+    /// installed (the chart does both): it is what limits those writes.
+    #[arg(long, env = "WSOP_DELEGATED_MEMBERSHIP", default_value_t = false)]
+    delegated_membership: bool,
+    /// Let organization admins change their Organization's spec.admins
+    /// (the admission policy workspaces.dev-organization-admins-edit-admins
+    /// keeps every other field as it is).
+    #[arg(
+        long,
+        env = "WSOP_ORGANIZATION_ADMINS_MANAGE_ADMINS",
+        default_value_t = false
+    )]
+    organization_admins_manage_admins: bool,
     /// Log format: text or json.
     #[arg(long, env = "WSOP_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -145,6 +160,8 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
                 .collect(),
             allow_system_subjects: args.allow_system_subjects,
             allow_foreign_service_accounts: args.allow_foreign_service_accounts,
+            delegated_membership: args.delegated_membership,
+            organization_admins_manage_admins: args.organization_admins_manage_admins,
         },
         ..Default::default()
     };

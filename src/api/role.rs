@@ -28,7 +28,7 @@ use super::names;
     validation = Rule::new(names::OBJECT_DNS_LABEL_RULE).message("metadata.name: a role name must be a DNS label: at most 63 lowercase letters, digits and '-'")
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(has(self.rules) && size(self.rules) > 0) || (has(self.clusterRoles) && size(self.clusterRoles) > 0)").message("a role needs at least one entry in rules or clusterRoles"))]
+#[x_kube(validation = Rule::new("(has(self.rules) && size(self.rules) > 0) || (has(self.clusterRoles) && size(self.clusterRoles) > 0) || has(self.manageMembers)").message("a role needs at least one entry in rules or clusterRoles, or manageMembers"))]
 pub struct WorkspaceRoleSpec {
     /// What the role is for, shown to people choosing roles.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,6 +48,36 @@ pub struct WorkspaceRoleSpec {
     #[schemars(length(max = 16), inner(length(min = 1, max = 253)))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub cluster_roles: Option<Vec<String>>,
+
+    /// Lets holders of this role manage the members of the workspace where
+    /// they hold it: add, change and remove its WorkspaceMembers (of that
+    /// workspace only), giving and taking back only the roles listed here.
+    /// The API server enforces it (admission policy
+    /// `workspaces.dev-delegated-membership`) when the platform turns
+    /// delegated membership on. Leave out for a role that manages nobody.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manage_members: Option<ManageMembers>,
+}
+
+/// What holders of a role may do to a workspace's members.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManageMembers {
+    /// The WorkspaceRoles (names in this namespace) holders may give to
+    /// members and take back; `*` for every role of the organization. A
+    /// member holding a role not listed here can be neither changed nor
+    /// removed by them.
+    #[schemars(length(min = 1, max = 32), inner(length(min = 1, max = 63)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    #[x_kube(validation = Rule::new("self.all(r, r == '*' || r.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))").message("assignableRoles: each entry is a WorkspaceRole name (a DNS label) or *"))]
+    pub assignable_roles: Vec<String>,
+}
+
+impl ManageMembers {
+    /// Whether every role may be given.
+    pub fn any_role(&self) -> bool {
+        self.assignable_roles.iter().any(|r| r == "*")
+    }
 }
 
 /// One RBAC rule: these verbs on these resources.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::events::EventType;
@@ -19,7 +19,7 @@ use crate::api::common::Condition;
 use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
 use crate::api::{Organization, Workspace, WorkspaceRole};
 use crate::conditions::{Aspect, Outcome};
-use crate::ownership::names::{ORGANIZATION_ADMINS_BINDING, organization_namespace};
+use crate::ownership::names::{self, ORGANIZATION_ADMINS_BINDING, organization_namespace};
 use crate::ownership::{Owner, owner_of};
 use crate::resources::credentials::ShareProblems;
 use crate::resources::decision::Decision;
@@ -93,6 +93,9 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         .watches_shared_stream(cached.cluster_role_bindings.subscribe(), |o| {
             made_by_organization(&o.metadata)
         })
+        .watches_shared_stream(cached.cluster_roles.subscribe(), |o| {
+            made_by_organization(&o.metadata)
+        })
         // Shared credentials: a source in the organization namespace, or a copy.
         .watches_shared_stream(ctx.secrets.subscribe(), move |s| {
             organization_ref(credentials::sharer_of_secret(&by_secret, &s.metadata)?)
@@ -162,7 +165,7 @@ impl Reconciler for Organizations {
         org: &Organization,
         input: &OrganizationInput,
     ) -> Decision<OrganizationWrites, OrganizationFacts> {
-        decide::decide(org, input)
+        decide::decide(org, input, &self.ctx.tenancy)
     }
 
     async fn apply(
@@ -178,6 +181,8 @@ impl Reconciler for Organizations {
                     admin_binding,
                     reader_cluster_role,
                     reader_binding,
+                    editors_cluster_role,
+                    editors_binding,
                     predefined_roles,
                     default_workspace,
                 },
@@ -208,6 +213,23 @@ impl Reconciler for Organizations {
                 None,
                 &reader_cluster_role.name_any(),
                 reader_binding.as_ref(),
+            )
+            .await?;
+        let editors = names::organization_editors(&org.name_any());
+        owned
+            .optional::<ClusterRole>(
+                &cached.cluster_roles,
+                None,
+                &editors,
+                editors_cluster_role.as_ref(),
+            )
+            .await?;
+        owned
+            .optional::<ClusterRoleBinding>(
+                &cached.cluster_role_bindings,
+                None,
+                &editors,
+                editors_binding.as_ref(),
             )
             .await?;
         // The predefined roles and the default workspace are objects of the

@@ -24,6 +24,7 @@ const MEMBER: &str = "workspaces.dev:member:";
 const WORKSPACE: &str = "workspaces.dev:workspace:";
 const VISITORS: &str = "workspaces.dev:visitors:";
 const MEMBER_VISITOR: &str = "workspaces.dev:member-visitor:";
+const ORGANIZATION_EDITORS: &str = "workspaces.dev:organization-editors:";
 
 /// In an organization namespace: the Role of its admins, and their binding.
 pub const ORGANIZATION_ADMIN_ROLE: &str = "workspaces.dev:organization-admin";
@@ -85,6 +86,12 @@ pub fn role_of_organization<'a>(organization: &str, name: &'a str) -> Option<&'a
 /// organization's admins read their Organization object.
 pub fn organization_reader(organization: &str) -> String {
     format!("{ORGANIZATION}{organization}")
+}
+
+/// The ClusterRole (and its ClusterRoleBinding) that lets an
+/// organization's admins change its admins list, when the platform allows.
+pub fn organization_editors(organization: &str) -> String {
+    format!("{ORGANIZATION_EDITORS}{organization}")
 }
 
 /// Who a workspace's own RoleBindings are for.
@@ -240,6 +247,7 @@ mod tests {
             (format!("wsns {org} {ws}"), workspace_namespace(org, ws)),
             (format!("role {org} {role_}"), role(org, role_)),
             (format!("reader {org}"), organization_reader(org)),
+            (format!("editors {org}"), organization_editors(org)),
             (
                 format!("owner {role_}"),
                 workspace_binding(WorkspaceAccess::Owner, role_),

@@ -262,6 +262,41 @@ fn role_decisions() {
     assert_eq!(plan.facts.members, 2);
 }
 
+/// A role that manages members gets the verbs the delegated-membership
+/// policy asks about, added by the operator past the ceiling (which could
+/// never cover them), and only when the platform turned delegation on.
+#[test]
+fn a_managing_role_gets_the_policy_verbs_only_with_delegation() {
+    let mut r = a_role("lead", None);
+    r.spec.manage_members = Some(crate::api::role::ManageMembers {
+        assignable_roles: vec!["viewer".into()],
+    });
+    let rules_with = |policy: &TenantPolicy| {
+        let Decision::Converge(plan) = role::decide(&r, &role_input(), policy) else {
+            panic!("converges")
+        };
+        plan.children.unwrap().cluster_role.unwrap().rules.unwrap()
+    };
+    let off = rules_with(&TenantPolicy::default());
+    assert!(
+        off.iter()
+            .all(|rule| !rule.verbs.contains(&"bind".to_string()))
+    );
+    let on = rules_with(&TenantPolicy {
+        delegated_membership: true,
+        ..Default::default()
+    });
+    let bind = on
+        .iter()
+        .find(|rule| rule.verbs == vec!["bind".to_string()])
+        .expect("bind on the assignable roles");
+    assert_eq!(bind.resource_names, Some(vec!["viewer".to_string()]));
+    assert!(
+        on.iter()
+            .any(|rule| rule.verbs == vec!["manage".to_string()])
+    );
+}
+
 // -------------------------------------------------------------- members ---
 
 fn a_member(extra: &str) -> WorkspaceMember {
@@ -676,7 +711,8 @@ fn organization_decisions() {
     ];
     for (name, o, workspaces, expected, writes) in cases {
         let input = organization::OrganizationInput { workspaces };
-        let (got, children, _) = verdict(&organization::decide(&o, &input));
+        let (got, children, _) =
+            verdict(&organization::decide(&o, &input, &TenantPolicy::default()));
         assert_eq!((got.as_str(), children), (expected, writes), "{name}");
     }
 }

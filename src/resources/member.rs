@@ -34,8 +34,14 @@ pub struct MemberAccess {
 }
 
 /// Builds the member's access. `roles` are the WorkspaceRoles of the
-/// organization; `archived` is the workspace's archive mode.
-pub fn build(member: &WorkspaceMember, roles: &[WorkspaceRole], archived: bool) -> MemberAccess {
+/// organization that may be granted; `archived` is the workspace's archive
+/// mode; `delegated` whether delegated membership is on.
+pub fn build(
+    member: &WorkspaceMember,
+    roles: &[WorkspaceRole],
+    archived: bool,
+    delegated: bool,
+) -> MemberAccess {
     let org = member.namespace().unwrap_or_default();
     let name = member.name_any();
     let ws = &member.spec.workspace;
@@ -100,12 +106,25 @@ pub fn build(member: &WorkspaceMember, roles: &[WorkspaceRole], archived: bool) 
         verbs: vec!["get".into(), "watch".into()],
         non_resource_urls: None,
     };
+    // A manager sends its writes on the workspace's members here; the
+    // admission policy limits them to this workspace and its own roles.
+    // Archive mode grants viewer only, which manages nobody.
+    let manages = delegated
+        && !archived
+        && roles.iter().any(|r| {
+            member.spec.roles.contains(&r.name_any())
+                && super::role::granted_spec(r).manage_members.is_some()
+        });
+    let mut reader_rules = vec![
+        get_named(&["workspaces", "workspaces/status"], ws),
+        get_named(&["workspacemembers", "workspacemembers/status"], &name),
+    ];
+    if manages {
+        reader_rules.push(super::delegation::member_writes());
+    }
     let reader_role = Role {
         metadata: reader_meta.clone(),
-        rules: Some(vec![
-            get_named(&["workspaces", "workspaces/status"], ws),
-            get_named(&["workspacemembers", "workspacemembers/status"], &name),
-        ]),
+        rules: Some(reader_rules),
     };
     let reader_binding = RoleBinding {
         metadata: reader_meta,
@@ -137,11 +156,14 @@ pub fn build(member: &WorkspaceMember, roles: &[WorkspaceRole], archived: bool) 
         },
         subjects: Some(vec![subject]),
     };
+    // No role granted, no access: nor finding the workspace and its
+    // organization.
+    let any = !granted.is_empty();
     MemberAccess {
         bindings,
-        reader_role: Some(reader_role),
-        reader_binding: Some(reader_binding),
-        visitor: Some(visitor),
+        reader_role: any.then_some(reader_role),
+        reader_binding: any.then_some(reader_binding),
+        visitor: any.then_some(visitor),
         granted,
         unknown_roles,
     }
@@ -319,7 +341,12 @@ pub fn decide(
         .filter(|r| exists(r) && !is_ready(r))
         .cloned()
         .collect();
-    let access = build(member, &ready_roles, ws.spec.archived.unwrap_or(false));
+    let access = build(
+        member,
+        &ready_roles,
+        ws.spec.archived.unwrap_or(false),
+        policy.delegated_membership,
+    );
     let MemberAccess {
         bindings,
         reader_role,
@@ -468,6 +495,7 @@ mod tests {
             &member(BOB),
             &roles(&["admin", "editor", "viewer", "configurator"]),
             false,
+            false,
         );
         assert_eq!(access.granted, vec!["configurator", "editor"]);
         assert_eq!(access.unknown_roles, vec!["ghost"]);
@@ -500,6 +528,7 @@ mod tests {
             &member(BOB),
             &roles(&["editor", "configurator", "viewer"]),
             true,
+            false,
         );
         assert_eq!(access.granted, vec!["viewer"]);
         assert_eq!(access.bindings.len(), 1);
@@ -507,7 +536,7 @@ mod tests {
 
     #[test]
     fn the_member_can_read_its_own_workspace_only() {
-        let access = build(&member(BOB), &roles(&["editor"]), false);
+        let access = build(&member(BOB), &roles(&["editor"]), false, false);
         let role = access.reader_role.unwrap();
         assert_eq!(role.metadata.namespace.as_deref(), Some("acme"));
         let rules = role.rules.unwrap();
@@ -516,5 +545,35 @@ mod tests {
             Some(&["pay".to_string()][..])
         );
         assert!(rules.iter().all(|r| !r.verbs.contains(&"list".to_string())));
+    }
+
+    fn writes_members(access: &MemberAccess) -> bool {
+        access
+            .reader_role
+            .as_ref()
+            .and_then(|r| r.rules.as_ref())
+            .is_some_and(|rules| rules.iter().any(|r| r.verbs.iter().any(|v| v == "create")))
+    }
+
+    const ADA: &str = "{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceMember, metadata: {name: pay-ada, namespace: acme}, spec: {workspace: pay, subject: {kind: User, name: ada}, roles: [admin]}}";
+
+    #[test]
+    fn a_managing_role_sends_member_writes_only_when_delegation_is_on() {
+        let all = roles(&["admin", "editor"]);
+        assert!(writes_members(&build(&member(ADA), &all, false, true)));
+        assert!(!writes_members(&build(&member(ADA), &all, false, false)));
+        // Archived: viewer only, which manages nobody.
+        assert!(!writes_members(&build(&member(ADA), &all, true, true)));
+        // editor does not manage members.
+        assert!(!writes_members(&build(&member(BOB), &all, false, true)));
+    }
+
+    #[test]
+    fn no_granted_role_no_finding() {
+        let access = build(&member(BOB), &roles(&["viewer"]), false, true);
+        assert!(access.granted.is_empty());
+        assert!(access.reader_role.is_none());
+        assert!(access.reader_binding.is_none());
+        assert!(access.visitor.is_none());
     }
 }

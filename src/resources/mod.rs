@@ -6,6 +6,7 @@ pub mod credentials;
 #[cfg(test)]
 mod decide_tests;
 pub mod decision;
+pub mod delegation;
 pub mod member;
 pub mod organization;
 pub mod predefined_roles;

@@ -10,7 +10,8 @@ use kube::{Resource, ResourceExt};
 
 use super::credentials::{Share, organization_shares};
 use super::decision::{self, Decision, Next, ready};
-use super::{owner_reference, predefined_roles, rbac_subject};
+use super::tenancy::TenantPolicy;
+use super::{delegation, owner_reference, predefined_roles, rbac_subject};
 use crate::api::workspace::WorkspaceSpec;
 use crate::api::{Organization, Workspace, WorkspaceRole};
 use crate::ownership::names::{
@@ -32,6 +33,10 @@ pub struct OrganizationChildren {
     /// Lets the admins read their own Organization object.
     pub reader_cluster_role: ClusterRole,
     pub reader_binding: Option<ClusterRoleBinding>,
+    /// Lets the admins change the admins list (the admission policy keeps
+    /// the rest of the Organization), when the platform allows it.
+    pub editors_cluster_role: Option<ClusterRole>,
+    pub editors_binding: Option<ClusterRoleBinding>,
     pub predefined_roles: Vec<WorkspaceRole>,
     pub default_workspace: Workspace,
 }
@@ -59,7 +64,7 @@ fn rule(
 }
 
 /// Builds the organization's children. `org` must have a name and a UID.
-pub fn build(org: &Organization) -> OrganizationChildren {
+pub fn build(org: &Organization, policy: &TenantPolicy) -> OrganizationChildren {
     let name = org.name_any();
     let uid = org.uid().unwrap_or_default();
     let ns = organization_namespace(&name);
@@ -94,6 +99,9 @@ pub fn build(org: &Organization) -> OrganizationChildren {
                 &["get", "list", "watch"],
                 None,
             ),
+            // The admission policy of delegated membership lets them
+            // manage every member of the organization.
+            delegation::organization_wide(),
             rule(&[""], &["secrets", "configmaps"], all, None),
             rule(&[""], &["events"], &["get", "list", "watch"], None),
             rule(
@@ -135,8 +143,28 @@ pub fn build(org: &Organization) -> OrganizationChildren {
     let reader_binding = (!subjects.is_empty()).then(|| ClusterRoleBinding {
         metadata: cluster_meta(),
         role_ref: role_ref("ClusterRole", &reader_name),
-        subjects: Some(subjects),
+        subjects: Some(subjects.clone()),
     });
+    let editors_name = names::organization_editors(&name);
+    let editors_meta = || ObjectMeta {
+        name: Some(editors_name.clone()),
+        ..cluster_meta()
+    };
+    let editors_cluster_role = policy
+        .organization_admins_manage_admins
+        .then(|| ClusterRole {
+            metadata: editors_meta(),
+            rules: Some(vec![delegation::organization_admins_edit(&name)]),
+            aggregation_rule: None,
+        });
+    let editors_binding = editors_cluster_role
+        .as_ref()
+        .filter(|_| !subjects.is_empty())
+        .map(|_| ClusterRoleBinding {
+            metadata: editors_meta(),
+            role_ref: role_ref("ClusterRole", &editors_name),
+            subjects: Some(subjects),
+        });
 
     let predefined_roles = predefined_roles::all()
         .into_iter()
@@ -169,6 +197,8 @@ pub fn build(org: &Organization) -> OrganizationChildren {
         admin_binding,
         reader_cluster_role,
         reader_binding,
+        editors_cluster_role,
+        editors_binding,
         predefined_roles,
         default_workspace,
     }
@@ -208,6 +238,7 @@ pub struct OrganizationFacts {
 pub fn decide(
     org: &Organization,
     input: &OrganizationInput,
+    policy: &TenantPolicy,
 ) -> Decision<OrganizationWrites, OrganizationFacts> {
     let ns = organization_namespace(&org.name_any());
     let facts = OrganizationFacts {
@@ -245,7 +276,7 @@ pub fn decide(
         .collect();
     Decision::Converge(decision::Plan {
         children: Some(OrganizationWrites {
-            children: build(org),
+            children: build(org, policy),
             shares: organization_shares(org, &targets),
         }),
         outcome: ready(format!(
@@ -271,7 +302,7 @@ mod tests {
         let o = org(
             "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {admins: [{kind: User, name: alice}]}}",
         );
-        let c = build(&o);
+        let c = build(&o, &TenantPolicy::default());
         assert_eq!(c.namespace.metadata.name.as_deref(), Some("acme"));
         let binding = c.admin_binding.unwrap();
         assert_eq!(binding.metadata.namespace.as_deref(), Some("acme"));
@@ -291,17 +322,23 @@ mod tests {
 
     #[test]
     fn no_admins_no_bindings() {
-        let c = build(&org(
-            "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {}}",
-        ));
+        let c = build(
+            &org(
+                "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {}}",
+            ),
+            &TenantPolicy::default(),
+        );
         assert!(c.admin_binding.is_none() && c.reader_binding.is_none());
     }
 
     #[test]
     fn default_workspace_carries_only_its_mark() {
-        let c = build(&org(
-            "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {defaultWorkspace: {name: main}}}",
-        ));
+        let c = build(
+            &org(
+                "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {defaultWorkspace: {name: main}}}",
+            ),
+            &TenantPolicy::default(),
+        );
         assert_eq!(c.default_workspace.metadata.name.as_deref(), Some("main"));
         assert_eq!(
             serde_json::to_value(&c.default_workspace.spec).unwrap(),

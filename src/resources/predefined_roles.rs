@@ -5,7 +5,7 @@
 //! and survive unlink-before-delete. Tenants also cannot change the quota,
 //! limits or the operator's own children (the operator restores them).
 
-use crate::api::role::{RoleRule, WorkspaceRoleSpec};
+use crate::api::role::{ManageMembers, RoleRule, WorkspaceRoleSpec};
 
 pub const ADMIN: &str = "admin";
 pub const EDITOR: &str = "editor";
@@ -87,6 +87,7 @@ pub fn viewer() -> WorkspaceRoleSpec {
         description: Some("Read workloads, configuration (not Secrets), quota and events".into()),
         rules: Some(rules),
         cluster_roles: None,
+        manage_members: None,
     }
 }
 
@@ -112,6 +113,7 @@ pub fn editor() -> WorkspaceRoleSpec {
         description: Some("Change workloads, configuration and Secrets; no access control".into()),
         rules: Some(rules),
         cluster_roles: None,
+        manage_members: None,
     }
 }
 
@@ -124,8 +126,13 @@ pub fn admin() -> WorkspaceRoleSpec {
         &["roles", "rolebindings"],
         READ,
     ));
-    spec.description =
-        Some("Everything editor can do, plus network policies and reading access control".into());
+    spec.description = Some(
+        "Everything editor can do, plus network policies, reading access control and managing the workspace's members"
+            .into(),
+    );
+    spec.manage_members = Some(ManageMembers {
+        assignable_roles: vec!["*".into()],
+    });
     spec
 }
 

@@ -21,6 +21,14 @@ pub struct TenantPolicy {
     pub allow_system_subjects: bool,
     /// Whether ServiceAccounts of namespaces outside the organization may be subjects.
     pub allow_foreign_service_accounts: bool,
+    /// Whether owners, and members holding a role with `manageMembers`,
+    /// may write their workspace's WorkspaceMembers. Only with the
+    /// admission policy that checks those writes installed (the chart ties
+    /// the two): RBAC alone cannot limit a write to one workspace.
+    pub delegated_membership: bool,
+    /// Whether an organization's admins may change its admins list (and,
+    /// through the admission policy, nothing else of it).
+    pub organization_admins_manage_admins: bool,
 }
 
 /// The default ceiling's name (deploy/operator-rbac.yaml; the chart's is
@@ -34,6 +42,8 @@ impl Default for TenantPolicy {
             allowed_cluster_roles: BTreeSet::new(),
             allow_system_subjects: false,
             allow_foreign_service_accounts: false,
+            delegated_membership: false,
+            organization_admins_manage_admins: false,
         }
     }
 }
@@ -50,6 +60,13 @@ impl TenantPolicy {
         if !self.allow_system_subjects && subject.name.starts_with("system:") {
             return Some(format!(
                 "{subject}: system:* users and groups are the cluster's own identities; the platform does not allow them as subjects"
+            ));
+        }
+        // Admission checks this since the name rule was added; one stored
+        // before would make the API server refuse every binding naming it.
+        if subject.kind == SubjectKind::ServiceAccount && !is_object_name(&subject.name) {
+            return Some(format!(
+                "{subject}: not a valid ServiceAccount name (lowercase letters, digits, '-' and '.'); RBAC refuses it"
             ));
         }
         if subject.kind == SubjectKind::ServiceAccount && !self.allow_foreign_service_accounts {
@@ -73,6 +90,18 @@ impl TenantPolicy {
             .map(String::as_str)
             .collect()
     }
+}
+
+/// A DNS subdomain, as object names are.
+fn is_object_name(name: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    name.len() <= 253 && name.split('.').all(label)
 }
 
 #[cfg(test)]
@@ -147,5 +176,16 @@ mod tests {
             policy.disallowed_cluster_roles(&names),
             vec!["cluster-admin"]
         );
+    }
+
+    #[test]
+    fn invalid_service_account_names_are_refused() {
+        let policy = TenantPolicy::default();
+        for name in ["Bad_Name", "", "-x", "a..b", "x-"] {
+            let s = subject(SubjectKind::ServiceAccount, name, Some("acme"));
+            assert!(policy.subject_refusal(&s, "acme").is_some(), "{name:?}");
+        }
+        let s = subject(SubjectKind::ServiceAccount, "ci.bot-1", Some("acme"));
+        assert_eq!(policy.subject_refusal(&s, "acme"), None);
     }
 }

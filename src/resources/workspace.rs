@@ -484,7 +484,7 @@ pub struct WorkspaceReaders {
 }
 
 /// The readers of `ws`.
-pub fn readers(ws: &Workspace, org: &Organization) -> WorkspaceReaders {
+pub fn readers(ws: &Workspace, org: &Organization, delegated: bool) -> WorkspaceReaders {
     let eff = effective(ws, org);
     let org_name = org.name_any();
     let ws_name = ws.name_any();
@@ -515,15 +515,23 @@ pub fn readers(ws: &Workspace, org: &Organization) -> WorkspaceReaders {
         out.dedup();
         out
     };
+    let mut rules = vec![PolicyRule {
+        api_groups: Some(vec!["workspaces.dev".into()]),
+        resources: Some(vec!["workspaces".into(), "workspaces/status".into()]),
+        resource_names: Some(vec![ws_name.clone()]),
+        verbs: vec!["get".into(), "watch".into()],
+        non_resource_urls: None,
+    }];
+    // The owner (admin in its workspace) manages its members, and so may
+    // open member groups if the organization's anonymous role manages: the
+    // admission policy asks the workspace namespace who does. An archived
+    // workspace grants viewer only, which manages nobody.
+    if delegated && !eff.archived {
+        rules.push(super::delegation::member_writes());
+    }
     let role = Role {
         metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["workspaces.dev".into()]),
-            resources: Some(vec!["workspaces".into(), "workspaces/status".into()]),
-            resource_names: Some(vec![ws_name.clone()]),
-            verbs: vec!["get".into(), "watch".into()],
-            non_resource_urls: None,
-        }]),
+        rules: Some(rules),
     };
     let binding = (!finders.is_empty()).then(|| RoleBinding {
         metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
@@ -697,7 +705,7 @@ pub fn decide(
             namespace,
             role_bindings,
             settings: settings.ok(),
-            readers: readers(buildable, org),
+            readers: readers(buildable, org, policy.delegated_membership),
             shares: workspace_shares(ws),
         });
         (writes, spec_error, roles_outcome)

@@ -119,16 +119,22 @@ fn spawn_operator(dir: &Path, binary: &Path, env: &[(String, String)]) -> io::Re
     let path = dir.join("logs/workspace-operator.log");
     let log = OpenOptions::new().create(true).append(true).open(&path)?;
     let mut cmd = Command::new(binary);
-    cmd.arg("run")
-        .env("KUBECONFIG", dir.join("operator.kubeconfig"))
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
-        )
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    // The test control plane installs every admission policy, so both
+    // delegations are on (the chart's default turns on only the first).
+    cmd.args([
+        "run",
+        "--delegated-membership",
+        "--organization-admins-manage-admins",
+    ])
+    .env("KUBECONFIG", dir.join("operator.kubeconfig"))
+    .env(
+        "RUST_LOG",
+        std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
+    )
+    .envs(env.iter().map(|(k, v)| (k, v)))
+    .stdin(Stdio::null())
+    .stdout(log.try_clone()?)
+    .stderr(log);
     let mut child = spawn_tied(cmd)?;
     std::thread::sleep(Duration::from_millis(500));
     if let Some(status) = child.try_wait()? {
