@@ -91,7 +91,7 @@ async fn build_phases(args: &Args, client: &Client) -> Result<Vec<Vec<Vec<Write>
     for i in 0..args.orgs {
         let name = workload::org_name("floor-", i);
         let org = with_uid(workload::organization(&name), format!("floor-uid-{name}"));
-        let c = org_build::build(&org);
+        let c = org_build::build(&org, &operator_policy());
         let mut unit = vec![
             write_of(&c.namespace, true),
             write_of(&c.admin_role, false),
@@ -145,7 +145,7 @@ async fn build_phases(args: &Args, client: &Client) -> Result<Vec<Vec<Vec<Write>
                     workload::bench_member(&name, j, k),
                     format!("floor-uid-{name}-m{k}-w{j}"),
                 );
-                let access = member_build::build(&m, &roles, false);
+                let access = member_build::build(&m, &roles, false, true);
                 let mut unit: Vec<Write> =
                     access.bindings.iter().map(|b| write_of(b, false)).collect();
                 unit.extend(access.reader_role.iter().map(|r| write_of(r, false)));
@@ -212,4 +212,14 @@ pub async fn run(args: &Args, cluster: &crate::cluster::Cluster) -> Result<Floor
         samples,
         writes_by_kind,
     })
+}
+
+/// The platform settings the benchmark's operator runs with (the test
+/// harness turns both delegations on).
+fn operator_policy() -> workspace_operator::resources::tenancy::TenantPolicy {
+    workspace_operator::resources::tenancy::TenantPolicy {
+        delegated_membership: true,
+        organization_admins_manage_admins: true,
+        ..Default::default()
+    }
 }

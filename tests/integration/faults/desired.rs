@@ -169,12 +169,16 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
     for org in &world.organizations {
         let org_name = org.name_any();
         let org_ns = organization_namespace(&org_name);
-        let c = org_build::build(org);
+        let c = org_build::build(org, &operator_policy());
         put(&mut desired, &c.namespace);
         put(&mut desired, &c.admin_role);
         put(&mut desired, &c.reader_cluster_role);
         c.admin_binding.iter().for_each(|b| put(&mut desired, b));
         c.reader_binding.iter().for_each(|b| put(&mut desired, b));
+        c.editors_cluster_role
+            .iter()
+            .for_each(|r| put(&mut desired, r));
+        c.editors_binding.iter().for_each(|b| put(&mut desired, b));
         c.predefined_roles.iter().for_each(|r| put(&mut desired, r));
         put(&mut desired, &c.default_workspace);
 
@@ -200,7 +204,7 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             put(&mut desired, &c.info);
             // Who may find it: its reader, and the Organization's for its
             // owner and open member groups.
-            let readers = ws_build::readers(ws, org);
+            let readers = ws_build::readers(ws, org, true);
             put(&mut desired, &readers.role);
             readers.binding.iter().for_each(|b| put(&mut desired, b));
             readers.visitors.iter().for_each(|b| put(&mut desired, b));
@@ -215,6 +219,11 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             let mut cr =
                 role_build::cluster_role(&org_name, &role.name_any(), &uid, &role.spec, &included);
             cr.metadata.owner_references = owner_reference(org).map(|o| vec![o]);
+            if let Some(manage) = &role_build::granted_spec(role).manage_members {
+                cr.rules.get_or_insert_with(Vec::new).extend(
+                    workspace_operator::resources::delegation::managing_rules(manage),
+                );
+            }
             put(&mut desired, &cr);
         }
         for member in world.members.iter().filter(|m| in_org(m.namespace())) {
@@ -227,7 +236,8 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             else {
                 continue;
             };
-            let access = member_build::build(member, &roles, ws.spec.archived.unwrap_or(false));
+            let access =
+                member_build::build(member, &roles, ws.spec.archived.unwrap_or(false), true);
             access.bindings.iter().for_each(|b| put(&mut desired, b));
             access.reader_role.iter().for_each(|r| put(&mut desired, r));
             access
@@ -408,4 +418,14 @@ pub async fn check_access(client: &Client, checks: &[AccessCheck]) -> Vec<String
         .filter_map(|x| async move { x })
         .collect()
         .await
+}
+
+/// The platform settings the tests' operator runs with
+/// (support/operator.rs turns both delegations on).
+fn operator_policy() -> workspace_operator::resources::tenancy::TenantPolicy {
+    workspace_operator::resources::tenancy::TenantPolicy {
+        delegated_membership: true,
+        organization_admins_manage_admins: true,
+        ..Default::default()
+    }
 }
