@@ -492,7 +492,8 @@ async fn role_names_cannot_collide_with_organization_access() {
         "the operator wrote {victim}'s reader access during the attack"
     );
 
-    // As alice: her reader still grants only get of her own Organization.
+    // As alice: she reads (and, with organization admins managing admins,
+    // may update) her own Organization only.
     let yes = [
         Ask::new("get", "workspaces.dev", "organizations").named(attacker),
         Ask::new("get", "", "secrets").within(&format!("{attacker}--default")),
@@ -505,7 +506,7 @@ async fn role_names_cannot_collide_with_organization_access() {
         Ask::new("get", "", "secrets").within(&format!("{victim}--default")),
         Ask::new("get", "workspaces.dev", "organizations").named(&victim),
         Ask::new("list", "workspaces.dev", "organizations"),
-        Ask::new("update", "workspaces.dev", "organizations").named(attacker),
+        Ask::new("update", "workspaces.dev", "organizations").named(&victim),
         Ask::new("create", "apps", "deployments").within("kube-system"),
         Ask::new("create", "apps", "deployments"),
     ];

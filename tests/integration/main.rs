@@ -11,6 +11,7 @@ mod ceiling;
 mod chart;
 mod control_plane;
 mod credentials;
+mod delegation;
 mod deletion;
 mod escalation;
 mod faults;
