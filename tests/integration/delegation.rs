@@ -143,18 +143,18 @@ async fn owners_and_managers_run_their_own_members_and_nothing_else() {
         )
         .await,
         "frank gives editor",
-        "may not give or take back role(s) editor",
+        "may not give or take back every role this request touches (editor)",
     );
     refused(
         create_as(&frank, &member(&org, "lab-dave", "lab", "dave", &["admin"])).await,
         "frank gives admin",
-        "role(s) admin",
+        "touches (admin)",
     );
     // He cannot take back what he could not give: carol is an editor.
     refused(
         delete_as(&frank, &org, "lab-carol").await,
         "frank removes an editor",
-        "may not give or take back role(s) editor",
+        "may not give or take back every role this request touches (editor)",
     );
     let api_frank: Api<WorkspaceMember> = Api::namespaced(frank.clone(), &org);
     let promote = Patch::Merge(json!({"spec": {"roles": ["viewer", "editor"]}}));
@@ -165,7 +165,7 @@ async fn owners_and_managers_run_their_own_members_and_nothing_else() {
             .map(|_| ())
             .map_err(|e| e.to_string()),
         "frank promotes bob to editor",
-        "role(s) editor",
+        "touches (editor)",
     );
     refused(
         create_as(
