@@ -342,12 +342,17 @@ impl Reconciler for Workspaces {
                 role,
                 binding,
                 visitors,
+                owner_writes,
             } = readers;
             let org_ns = Some(org.as_str());
             let reader = names::workspace_reader(&ws_name);
             owned.one(&cached.roles, &role).await?;
             owned
                 .optional(&cached.role_bindings, org_ns, &reader, binding.as_ref())
+                .await?;
+            let owner = names::workspace_owner(&ws_name);
+            owned
+                .optional(&cached.role_bindings, org_ns, &owner, owner_writes.as_ref())
                 .await?;
             let visitors_name = names::organization_visitors(&org, &ws_name);
             owned
@@ -424,6 +429,10 @@ impl Reconciler for Workspaces {
             .await?;
         owned
             .delete(Source::<Role>::Server, Some(&org), &reader)
+            .await?;
+        let owner = names::workspace_owner(&ws.name_any());
+        owned
+            .delete(Source::<RoleBinding>::Server, Some(&org), &owner)
             .await?;
         let visitors = names::organization_visitors(&org, &ws.name_any());
         owned

@@ -302,7 +302,7 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
         Component::WorkspaceReader => {
             let ws = workspace?;
             (namespace == Some(&names::organization_namespace(&organization))
-                && name == names::workspace_reader(ws))
+                && (name == names::workspace_reader(ws) || name == names::workspace_owner(ws)))
             .then_some(())?;
             Owner::Workspace {
                 organization,

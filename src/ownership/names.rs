@@ -25,10 +25,15 @@ const WORKSPACE: &str = "workspaces.dev:workspace:";
 const VISITORS: &str = "workspaces.dev:visitors:";
 const MEMBER_VISITOR: &str = "workspaces.dev:member-visitor:";
 const ORGANIZATION_EDITORS: &str = "workspaces.dev:organization-editors:";
+const WORKSPACE_OWNER: &str = "workspaces.dev:workspace-owner:";
 
 /// In an organization namespace: the Role of its admins, and their binding.
 pub const ORGANIZATION_ADMIN_ROLE: &str = "workspaces.dev:organization-admin";
 pub const ORGANIZATION_ADMINS_BINDING: &str = "workspaces.dev:organization-admins";
+/// In an organization namespace: the Role that sends writes on
+/// WorkspaceMembers (delegated membership; the admission policy limits
+/// them), bound to each workspace's owner.
+pub const MEMBER_WRITERS_ROLE: &str = "workspaces.dev:member-writers";
 
 /// In a workspace namespace: fixed names of its single children.
 pub const INFO_CONFIGMAP: &str = "workspace-info";
@@ -123,6 +128,12 @@ pub fn workspace_binding(purpose: WorkspaceAccess, role: &str) -> String {
 /// with access to workspace `workspace` read it.
 pub fn workspace_reader(workspace: &str) -> String {
     format!("{WORKSPACE}{workspace}")
+}
+
+/// The RoleBinding in the organization namespace that lets the owner of
+/// `workspace` send writes on WorkspaceMembers.
+pub fn workspace_owner(workspace: &str) -> String {
+    format!("{WORKSPACE_OWNER}{workspace}")
 }
 
 /// The ClusterRoleBinding that lets everyone with access to `workspace` of
@@ -266,6 +277,7 @@ mod tests {
             ),
             (format!("memberreader {member}"), member_reader(member)),
             (format!("wsreader {ws}"), workspace_reader(ws)),
+            (format!("wsowner {ws}"), workspace_owner(ws)),
             (
                 format!("visitors {org} {ws}"),
                 organization_visitors(org, ws),
@@ -276,6 +288,7 @@ mod tests {
             ),
             ("orgadmin".into(), ORGANIZATION_ADMIN_ROLE.into()),
             ("orgadmins".into(), ORGANIZATION_ADMINS_BINDING.into()),
+            ("memberwriters".into(), MEMBER_WRITERS_ROLE.into()),
         ]
     }
 

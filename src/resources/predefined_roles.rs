@@ -130,8 +130,10 @@ pub fn admin() -> WorkspaceRoleSpec {
         "Everything editor can do, plus network policies, reading access control and managing the workspace's members"
             .into(),
     );
+    // The predefined roles only: a custom role may grant what admin does
+    // not, and only the organization's admins decide who gives it.
     spec.manage_members = Some(ManageMembers {
-        assignable_roles: vec!["*".into()],
+        assignable_roles: vec![ADMIN.into(), EDITOR.into(), VIEWER.into()],
     });
     spec
 }

@@ -481,6 +481,9 @@ pub struct WorkspaceReaders {
     /// member groups of an open workspace; None when there are none. (Each
     /// member has a binding of its own, made and removed with it.)
     pub visitors: Option<ClusterRoleBinding>,
+    /// Binds the owner to the organization's member writers Role (delegated
+    /// membership); None without an owner, delegation, or in archive mode.
+    pub owner_writes: Option<RoleBinding>,
 }
 
 /// The readers of `ws`.
@@ -515,24 +518,38 @@ pub fn readers(ws: &Workspace, org: &Organization, delegated: bool) -> Workspace
         out.dedup();
         out
     };
-    let mut rules = vec![PolicyRule {
-        api_groups: Some(vec!["workspaces.dev".into()]),
-        resources: Some(vec!["workspaces".into(), "workspaces/status".into()]),
-        resource_names: Some(vec![ws_name.clone()]),
-        verbs: vec!["get".into(), "watch".into()],
-        non_resource_urls: None,
-    }];
-    // The owner (admin in its workspace) manages its members, and so may
-    // open member groups if the organization's anonymous role manages: the
-    // admission policy asks the workspace namespace who does. An archived
-    // workspace grants viewer only, which manages nobody.
-    if delegated && !eff.archived {
-        rules.push(super::delegation::member_writes());
-    }
     let role = Role {
         metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
-        rules: Some(rules),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["workspaces.dev".into()]),
+            resources: Some(vec!["workspaces".into(), "workspaces/status".into()]),
+            resource_names: Some(vec![ws_name.clone()]),
+            verbs: vec!["get".into(), "watch".into()],
+            non_resource_urls: None,
+        }]),
     };
+    // The owner (admin in its workspace) manages its members: it may send
+    // writes on WorkspaceMembers, which the admission policy limits to this
+    // workspace. Member groups never do (anonymous access manages nobody),
+    // nor anyone in archive mode (viewer only).
+    let owner_writes = ws
+        .spec
+        .owner
+        .as_ref()
+        .filter(|_| delegated && !eff.archived)
+        .map(|owner| RoleBinding {
+            metadata: meta(
+                &names::workspace_owner(&ws_name),
+                org_ns.clone(),
+                Component::WorkspaceReader,
+            ),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "Role".into(),
+                name: names::MEMBER_WRITERS_ROLE.into(),
+            },
+            subjects: Some(rbac(std::slice::from_ref(owner))),
+        });
     let binding = (!finders.is_empty()).then(|| RoleBinding {
         metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
         role_ref: RoleRef {
@@ -564,6 +581,7 @@ pub fn readers(ws: &Workspace, org: &Organization, delegated: bool) -> Workspace
         role,
         binding,
         visitors,
+        owner_writes,
     }
 }
 

@@ -299,8 +299,32 @@ fn deploy_admission_policies_are_the_charts() {
             .iter()
             .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
             .count(),
-        8
+        10
     );
+    // Organization admins editing their admins list: the policy compares
+    // every other field of the spec, so a new field must be added to it.
+    let policy = deploy
+        .iter()
+        .find(|d| d["metadata"]["name"] == "workspaces.dev-organization-admins-edit-admins")
+        .expect("the organization admins policy");
+    let fields_rule = policy["spec"]["validations"][0]["expression"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let crd = serde_json::to_value(
+        <workspace_operator::api::Organization as kube::CustomResourceExt>::crd(),
+    )
+    .unwrap();
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    for field in spec.as_object().expect("spec properties").keys() {
+        let compared =
+            fields_rule.contains(&format!("object.spec.{field} == oldObject.spec.{field}"));
+        assert_eq!(
+            compared,
+            field != "admins",
+            "Organization.spec.{field}: the policy workspaces.dev-organization-admins-edit-admins must compare every field but admins"
+        );
+    }
 }
 
 #[tokio::test]

@@ -99,6 +99,10 @@ pub async fn two_tenants(admin: &Client, scope: &Scope) -> Tenants {
 enum Grant {
     /// Organization admin, in the organization namespace.
     OrgAdmin,
+    /// A workspace's owner, in the organization namespace: sends writes on
+    /// members (the admission policy keeps them to its workspace, see
+    /// `who_reads_and_manages_which_workspace`).
+    MemberWriter,
     /// Admin or editor inside a workspace (the same for these verbs).
     Edit,
     Viewer,
@@ -145,6 +149,7 @@ fn allows(grant: Grant, verb: usize) -> bool {
         // Secrets, members and workspaces in the organization namespace; no
         // Pods there, no RBAC anywhere.
         Grant::OrgAdmin => matches!(verb, 0 | 4 | 5),
+        Grant::MemberWriter => verb == 4,
         Grant::Edit => matches!(verb, 0..=2),
         Grant::Viewer => verb == 1,
     }
@@ -179,6 +184,9 @@ fn grants(t: &Tenants) -> BTreeMap<(&'static str, String), Vec<Grant>> {
     for user in ["dave", "erin", "frank"] {
         give(user, ns(&t.b, "default"), Grant::Viewer);
     }
+    // The owners of A/open and B/ops.
+    give("bob", t.a.clone(), Grant::MemberWriter);
+    give("erin", t.b.clone(), Grant::MemberWriter);
     give("bob", ns(&t.a, "open"), Grant::Edit);
     give("carol", ns(&t.a, "private"), Grant::Edit);
     give("erin", ns(&t.b, "ops"), Grant::Edit);
@@ -272,6 +280,91 @@ async fn every_user_gets_exactly_the_expected_access_in_every_tenant_namespace()
             assert!(
                 mismatches.is_empty(),
                 "access differs from the model:\n{}",
+                mismatches.join("\n")
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Whether `user` may read each workspace of `two_tenants`, and add a
+/// viewer to it: the model, from who was given what.
+fn workspace_model(user: &str) -> Vec<(&'static str, &'static str, bool, bool)> {
+    // (organization A or B, workspace, reads, manages)
+    let a_admin = user == "alice";
+    let b_admin = user == "dave";
+    let acme_staff = ["alice", "bob", "carol", "frank"].contains(&user);
+    let globex_staff = ["dave", "erin", "frank"].contains(&user);
+    vec![
+        ("a", "default", a_admin || acme_staff, a_admin),
+        ("a", "open", a_admin || acme_staff, a_admin || user == "bob"),
+        ("a", "private", a_admin || user == "carol", a_admin),
+        ("b", "default", b_admin || globex_staff, b_admin),
+        (
+            "b",
+            "ops",
+            b_admin || ["erin", "frank"].contains(&user),
+            b_admin || user == "erin",
+        ),
+    ]
+}
+
+/// The new cells of the matrix: who may read which Workspace (access
+/// review of `get` on it), and who may add a member to which workspace
+/// (a dry-run create as the user: RBAC and the admission policies decide,
+/// nothing is stored).
+#[tokio::test]
+async fn who_reads_and_manages_which_workspace() {
+    operator().await;
+    let admin = cluster().admin().await;
+    let scope = Scope::new("wsmatrix");
+    let t = two_tenants(&admin, &scope).await;
+    let users: Vec<String> = cluster().users.keys().cloned().collect();
+    let start = Instant::now();
+    loop {
+        let mut mismatches = vec![];
+        let mut rows = vec![];
+        for user in &users {
+            let client = cluster().user(user).await;
+            for (org, ws, reads, manages) in workspace_model(user) {
+                let org = if org == "a" { &t.a } else { &t.b };
+                let read = Ask::new("get", "workspaces.dev", "workspaces")
+                    .named(ws)
+                    .within(org);
+                let may_read = crate::support::may(&client, &read).await;
+                let member: WorkspaceMember = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "workspaces.dev/v1alpha1",
+                    "kind": "WorkspaceMember",
+                    "metadata": {"name": format!("{ws}-probe"), "namespace": org},
+                    "spec": {"workspace": ws, "subject": {"kind": "User", "name": "mallory"}, "roles": ["viewer"]},
+                }))
+                .expect("a valid member");
+                let api = Api::<WorkspaceMember>::namespaced(client.clone(), org);
+                let params = kube::api::PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                };
+                let may_manage = api.create(&params, &member).await.is_ok();
+                if (may_read, may_manage) != (reads, manages) {
+                    mismatches.push(format!(
+                        "{user} on {org}/{ws}: read {may_read} (expected {reads}), add a member {may_manage} (expected {manages})"
+                    ));
+                }
+                rows.push(format!(
+                    "{user:<8} {:<10} {:>6} {:>13}",
+                    format!("{}/{ws}", if *org == t.a { "A" } else { "B" }),
+                    if may_read { "read" } else { "-" },
+                    if may_manage { "add members" } else { "-" }
+                ));
+            }
+        }
+        if mismatches.is_empty() || start.elapsed() > Duration::from_secs(30) {
+            eprintln!("\nwho reads and manages which workspace (as each user):");
+            eprintln!("{}", rows.join("\n"));
+            assert!(
+                mismatches.is_empty(),
+                "differs from the model:\n{}",
                 mismatches.join("\n")
             );
             return;

@@ -208,6 +208,10 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             put(&mut desired, &readers.role);
             readers.binding.iter().for_each(|b| put(&mut desired, b));
             readers.visitors.iter().for_each(|b| put(&mut desired, b));
+            readers
+                .owner_writes
+                .iter()
+                .for_each(|b| put(&mut desired, b));
         }
         for role in &roles {
             let mut included: Vec<PolicyRule> = vec![];
