@@ -97,9 +97,20 @@ async fn owners_and_managers_run_their_own_members_and_nothing_else() {
         &member(&org, "lab-carol", "lab", "carol", &["editor"]),
     )
     .await;
-    create_as(&erin, &member(&org, "lab-frank", "lab", "frank", &["lead"]))
-        .await
-        .expect("the owner gives any role");
+    // The owner (admin) gives the predefined roles only; a custom role is
+    // the organization admins' to give.
+    refused(
+        create_as(&erin, &member(&org, "lab-frank", "lab", "frank", &["lead"])).await,
+        "the owner gives lead",
+        "touches (lead)",
+    );
+    let alice = cluster().user("alice").await;
+    create_as(
+        &alice,
+        &member(&org, "lab-frank", "lab", "frank", &["lead"]),
+    )
+    .await
+    .expect("an organization admin gives any role");
     wait_ready(&members, "lab-carol", "True", LIMIT).await;
     let carol = cluster().user("carol").await;
     wait_access(&carol, "create", "configmaps", &format!("{org}--lab"), true).await;
@@ -230,7 +241,6 @@ async fn owners_and_managers_run_their_own_members_and_nothing_else() {
     .await;
 
     // The organization admin manages every member of the organization.
-    let alice = cluster().user("alice").await;
     delete_as(&alice, &org, "lab-carol")
         .await
         .expect("an organization admin removes anyone");

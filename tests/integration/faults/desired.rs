@@ -179,6 +179,7 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             .iter()
             .for_each(|r| put(&mut desired, r));
         c.editors_binding.iter().for_each(|b| put(&mut desired, b));
+        c.member_writers.iter().for_each(|r| put(&mut desired, r));
         c.predefined_roles.iter().for_each(|r| put(&mut desired, r));
         put(&mut desired, &c.default_workspace);
 
