@@ -223,12 +223,22 @@ async fn owners_and_managers_run_their_own_members_and_nothing_else() {
         "forbidden",
     );
 
-    // Taking frank's lead away takes his management away.
+    // Taking frank's lead away takes his management away. Not by the
+    // owner: lead is not hers to take back.
     let demote = Patch::Merge(json!({"spec": {"roles": ["viewer"]}}));
-    Api::<WorkspaceMember>::namespaced(erin.clone(), &org)
+    refused(
+        Api::<WorkspaceMember>::namespaced(erin.clone(), &org)
+            .patch("lab-frank", &PatchParams::default(), &demote)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        "the owner takes lead back",
+        "touches (viewer, lead)",
+    );
+    Api::<WorkspaceMember>::namespaced(alice.clone(), &org)
         .patch("lab-frank", &PatchParams::default(), &demote)
         .await
-        .expect("the owner changes roles");
+        .expect("an organization admin changes roles");
     eventually("frank no longer manages lab", LIMIT, || async {
         match create_as(&frank, &member(&org, "lab-late", "lab", "bob", &["viewer"])).await {
             Ok(()) => {
