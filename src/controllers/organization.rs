@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::events::EventType;
@@ -179,7 +179,6 @@ impl Reconciler for Organizations {
                     namespace,
                     admin_role,
                     admin_binding,
-                    member_writers,
                     reader_cluster_role,
                     reader_binding,
                     editors_cluster_role,
@@ -203,14 +202,6 @@ impl Reconciler for Organizations {
                 here,
                 ORGANIZATION_ADMINS_BINDING,
                 admin_binding.as_ref(),
-            )
-            .await?;
-        owned
-            .optional::<Role>(
-                &cached.roles,
-                here,
-                names::MEMBER_WRITERS_ROLE,
-                member_writers.as_ref(),
             )
             .await?;
         owned

@@ -342,7 +342,7 @@ impl Reconciler for Workspaces {
                 role,
                 binding,
                 visitors,
-                owner_writes,
+                owner_manages,
             } = readers;
             let org_ns = Some(org.as_str());
             let reader = names::workspace_reader(&ws_name);
@@ -350,10 +350,27 @@ impl Reconciler for Workspaces {
             owned
                 .optional(&cached.role_bindings, org_ns, &reader, binding.as_ref())
                 .await?;
+            // The Role before its binding; the binding goes first.
             let owner = names::workspace_owner(&ws_name);
+            let (owner_role, owner_binding) = owner_manages.unzip();
+            if owner_role.is_some() {
+                owned
+                    .optional(&cached.roles, org_ns, &owner, owner_role.as_ref())
+                    .await?;
+            }
             owned
-                .optional(&cached.role_bindings, org_ns, &owner, owner_writes.as_ref())
+                .optional(
+                    &cached.role_bindings,
+                    org_ns,
+                    &owner,
+                    owner_binding.as_ref(),
+                )
                 .await?;
+            if owner_role.is_none() {
+                owned
+                    .optional::<Role>(&cached.roles, org_ns, &owner, None)
+                    .await?;
+            }
             let visitors_name = names::organization_visitors(&org, &ws_name);
             owned
                 .optional(
@@ -433,6 +450,9 @@ impl Reconciler for Workspaces {
         let owner = names::workspace_owner(&ws.name_any());
         owned
             .delete(Source::<RoleBinding>::Server, Some(&org), &owner)
+            .await?;
+        owned
+            .delete(Source::<Role>::Server, Some(&org), &owner)
             .await?;
         let visitors = names::organization_visitors(&org, &ws.name_any());
         owned

@@ -30,10 +30,6 @@ const WORKSPACE_OWNER: &str = "workspaces.dev:workspace-owner:";
 /// In an organization namespace: the Role of its admins, and their binding.
 pub const ORGANIZATION_ADMIN_ROLE: &str = "workspaces.dev:organization-admin";
 pub const ORGANIZATION_ADMINS_BINDING: &str = "workspaces.dev:organization-admins";
-/// In an organization namespace: the Role that sends writes on
-/// WorkspaceMembers (delegated membership; the admission policy limits
-/// them), bound to each workspace's owner.
-pub const MEMBER_WRITERS_ROLE: &str = "workspaces.dev:member-writers";
 
 /// In a workspace namespace: fixed names of its single children.
 pub const INFO_CONFIGMAP: &str = "workspace-info";
@@ -130,8 +126,8 @@ pub fn workspace_reader(workspace: &str) -> String {
     format!("{WORKSPACE}{workspace}")
 }
 
-/// The RoleBinding in the organization namespace that lets the owner of
-/// `workspace` send writes on WorkspaceMembers.
+/// The Role and RoleBinding in the organization namespace that let the
+/// owner of `workspace` manage its members (delegated membership).
 pub fn workspace_owner(workspace: &str) -> String {
     format!("{WORKSPACE_OWNER}{workspace}")
 }
@@ -288,7 +284,6 @@ mod tests {
             ),
             ("orgadmin".into(), ORGANIZATION_ADMIN_ROLE.into()),
             ("orgadmins".into(), ORGANIZATION_ADMINS_BINDING.into()),
-            ("memberwriters".into(), MEMBER_WRITERS_ROLE.into()),
         ]
     }
 

@@ -262,39 +262,31 @@ fn role_decisions() {
     assert_eq!(plan.facts.members, 2);
 }
 
-/// A role that manages members gets the verbs the delegated-membership
-/// policy asks about, added by the operator past the ceiling (which could
-/// never cover them), and only when the platform turned delegation on.
+/// A role that manages members grants nothing more inside workspaces: the
+/// verbs the delegated-membership policy asks about live in each
+/// manager's own Role in the organization namespace, tied to its workspace,
+/// so anonymous access or a binding in a foreign namespace never carries
+/// them.
 #[test]
-fn a_managing_role_gets_the_policy_verbs_only_with_delegation() {
+fn a_managing_role_grants_no_policy_verbs_inside_workspaces() {
     let mut r = a_role("lead", None);
     r.spec.manage_members = Some(crate::api::role::ManageMembers {
         assignable_roles: vec!["viewer".into()],
     });
-    let rules_with = |policy: &TenantPolicy| {
-        let Decision::Converge(plan) = role::decide(&r, &role_input(), policy) else {
-            panic!("converges")
-        };
-        plan.children.unwrap().cluster_role.unwrap().rules.unwrap()
-    };
-    let off = rules_with(&TenantPolicy::default());
-    assert!(
-        off.iter()
-            .all(|rule| !rule.verbs.contains(&"bind".to_string()))
-    );
-    let on = rules_with(&TenantPolicy {
+    let policy = TenantPolicy {
         delegated_membership: true,
         ..Default::default()
-    });
-    let bind = on
-        .iter()
-        .find(|rule| rule.verbs == vec!["bind".to_string()])
-        .expect("bind on the assignable roles");
-    assert_eq!(bind.resource_names, Some(vec!["viewer".to_string()]));
-    assert!(
-        on.iter()
-            .any(|rule| rule.verbs == vec!["manage".to_string()])
-    );
+    };
+    let Decision::Converge(plan) = role::decide(&r, &role_input(), &policy) else {
+        panic!("converges")
+    };
+    let rules = plan.children.unwrap().cluster_role.unwrap().rules.unwrap();
+    assert!(rules.iter().all(|rule| {
+        rule.api_groups
+            .iter()
+            .flatten()
+            .all(|g| g != "workspaces.dev")
+    }));
 }
 
 // -------------------------------------------------------------- members ---

@@ -4,17 +4,20 @@
 //!
 //! RBAC cannot limit a write to the members of one workspace: they all
 //! live in the organization namespace, and `spec.workspace` is a field. So
-//! the grant has two halves:
-//! - in the organization namespace, plain writes (create, update, patch,
-//!   delete) on WorkspaceMembers for owners, open member groups and members
-//!   holding a managing role ([`member_writes`]); no get or list, so other
-//!   workspaces' memberships stay unread;
-//! - in the workspace namespace, through the role's ClusterRole, two verbs
-//!   no API request ever uses, which the policy checks with its CEL
-//!   `authorizer` for the workspace a request names: `manage` on
-//!   `workspacemembers` (may manage this workspace's members) and `bind` on
-//!   `workspaceroles/<role>` (may give or take back that role), like RBAC's
-//!   own `bind` ([`managing_rules`]).
+//! a manager's own Role in the organization namespace (the member's reader
+//! Role, the owner's Role) holds two rules:
+//! - plain writes (create, update, patch, delete) on WorkspaceMembers
+//!   ([`member_writes`]); no get or list, so other workspaces' memberships
+//!   stay unread;
+//! - on `workspaces/<its workspace>`, verbs no API request ever uses, which
+//!   the policy checks with its CEL `authorizer` for the workspace a request
+//!   names: `manage-members`, and `assign-<role>` for each role it may give
+//!   and take back (`assign-*` for every role) ([`managing_rule`]).
+//!
+//! Everything is asked in the organization namespace and tied to the
+//! workspace by name, and only these per-person Roles carry the verbs:
+//! anonymous access, bindings inside workspace namespaces, or RBAC in a
+//! namespace the operator did not make never count.
 //!
 //! An organization admin holds `manage` on `workspacemembers` in the
 //! organization namespace ([`organization_wide`]): the policy lets such a
@@ -22,14 +25,22 @@
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
-use crate::api::role::ManageMembers;
-
 pub const GROUP: &str = "workspaces.dev";
-/// May manage a workspace's members (checked in its namespace) or every
-/// member of an organization (checked in the organization namespace).
+/// May manage a workspace's members (on `workspaces/<ws>`).
+pub const MANAGE_MEMBERS: &str = "manage-members";
+/// May give and take back every role (on `workspaces/<ws>`).
+pub const ASSIGN_ANY: &str = "assign-*";
+/// May manage every member of an organization (on `workspacemembers`).
 pub const MANAGE: &str = "manage";
-/// May give and take back a role (checked in a workspace namespace).
-pub const BIND: &str = "bind";
+
+/// The verb that lets its holder give and take back `role`.
+pub fn assign(role: &str) -> String {
+    if role == "*" {
+        ASSIGN_ANY.to_string()
+    } else {
+        format!("assign-{role}")
+    }
+}
 
 fn rule(resources: &[&str], names: Option<Vec<String>>, verbs: &[&str]) -> PolicyRule {
     PolicyRule {
@@ -52,23 +63,26 @@ pub fn member_writes() -> PolicyRule {
     )
 }
 
-/// What a role with `manageMembers` adds to its ClusterRole, which is bound
-/// only inside workspace namespaces: the verbs the policy asks about there.
-pub fn managing_rules(manage: &ManageMembers) -> Vec<PolicyRule> {
-    let roles = if manage.any_role() {
-        None
-    } else {
-        let mut roles = manage.assignable_roles.clone();
-        roles.sort();
-        roles.dedup();
-        Some(roles)
-    };
-    let mut rules = vec![rule(&["workspacemembers"], None, &[MANAGE])];
-    // resourceNames: [] would mean every role: nothing listed gives none.
-    if roles.as_ref().is_none_or(|r| !r.is_empty()) {
-        rules.push(rule(&["workspaceroles"], roles, &[BIND]));
+/// A manager's rule on its workspace: may manage its members, giving and
+/// taking back `assignable` roles (`*`: every role).
+pub fn managing_rule<'a>(
+    workspace: &str,
+    assignable: impl IntoIterator<Item = &'a str>,
+) -> PolicyRule {
+    let mut verbs: Vec<String> = assignable.into_iter().map(assign).collect();
+    if verbs.iter().any(|v| v == ASSIGN_ANY) {
+        verbs = vec![ASSIGN_ANY.to_string()];
     }
-    rules
+    verbs.sort();
+    verbs.dedup();
+    verbs.insert(0, MANAGE_MEMBERS.to_string());
+    PolicyRule {
+        api_groups: Some(vec![GROUP.into()]),
+        resources: Some(vec!["workspaces".into()]),
+        resource_names: Some(vec![workspace.to_string()]),
+        verbs,
+        non_resource_urls: None,
+    }
 }
 
 /// An organization admin's rule in the organization namespace: manages
@@ -91,28 +105,21 @@ pub fn organization_admins_edit(organization: &str) -> PolicyRule {
 mod tests {
     use super::*;
 
-    fn manage(roles: &[&str]) -> ManageMembers {
-        ManageMembers {
-            assignable_roles: roles.iter().map(|s| s.to_string()).collect(),
-        }
+    #[test]
+    fn any_role_is_one_verb() {
+        let rule = managing_rule("pay", ["viewer", "*"]);
+        assert_eq!(rule.verbs, vec![MANAGE_MEMBERS, ASSIGN_ANY]);
+        assert_eq!(rule.resource_names, Some(vec!["pay".to_string()]));
     }
 
     #[test]
-    fn any_role_binds_every_role() {
-        let rules = managing_rules(&manage(&["viewer", "*"]));
-        assert_eq!(rules.len(), 2);
-        assert_eq!(rules[0].verbs, vec![MANAGE]);
-        assert_eq!(rules[1].verbs, vec![BIND]);
-        assert_eq!(rules[1].resource_names, None);
-    }
-
-    #[test]
-    fn listed_roles_bind_only_those() {
-        let rules = managing_rules(&manage(&["viewer", "editor", "viewer"]));
+    fn listed_roles_are_a_verb_each() {
+        let rule = managing_rule("pay", ["viewer", "editor", "viewer"]);
         assert_eq!(
-            rules[1].resource_names,
-            Some(vec!["editor".to_string(), "viewer".to_string()])
+            rule.verbs,
+            vec![MANAGE_MEMBERS, "assign-editor", "assign-viewer"]
         );
+        assert_eq!(rule.resources, Some(vec!["workspaces".to_string()]));
     }
 
     #[test]

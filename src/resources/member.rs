@@ -106,9 +106,16 @@ pub fn build(
         verbs: vec!["get".into(), "watch".into()],
         non_resource_urls: None,
     };
-    // A manager sends its writes on the workspace's members here; the
-    // admission policy limits them to this workspace and its own roles.
-    // Archive mode grants viewer only, which manages nobody.
+    // A manager sends its writes on the workspace's members here, and holds
+    // the verbs the admission policy asks about on its workspace: which
+    // roles it may give (the union over its managing roles). Archive mode
+    // grants viewer only, which manages nobody.
+    let assignable: Vec<String> = roles
+        .iter()
+        .filter(|r| member.spec.roles.contains(&r.name_any()))
+        .filter_map(|r| super::role::granted_spec(r).manage_members)
+        .flat_map(|m| m.assignable_roles)
+        .collect();
     let manages = delegated
         && !archived
         && roles.iter().any(|r| {
@@ -121,6 +128,10 @@ pub fn build(
     ];
     if manages {
         reader_rules.push(super::delegation::member_writes());
+        reader_rules.push(super::delegation::managing_rule(
+            ws,
+            assignable.iter().map(String::as_str),
+        ));
     }
     let reader_role = Role {
         metadata: reader_meta.clone(),
@@ -566,6 +577,26 @@ mod tests {
         assert!(!writes_members(&build(&member(ADA), &all, true, true)));
         // editor does not manage members.
         assert!(!writes_members(&build(&member(BOB), &all, false, true)));
+    }
+
+    #[test]
+    fn a_manager_may_assign_what_its_roles_list_on_its_workspace_only() {
+        let access = build(&member(ADA), &roles(&["admin", "editor"]), false, true);
+        let rules = access.reader_role.unwrap().rules.unwrap();
+        let managing = rules
+            .iter()
+            .find(|r| r.verbs.iter().any(|v| v == "manage-members"))
+            .expect("the managing rule");
+        assert_eq!(managing.resource_names, Some(vec!["pay".to_string()]));
+        assert_eq!(
+            managing.verbs,
+            vec![
+                "manage-members",
+                "assign-admin",
+                "assign-editor",
+                "assign-viewer"
+            ]
+        );
     }
 
     #[test]

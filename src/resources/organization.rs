@@ -30,9 +30,6 @@ pub struct OrganizationChildren {
     pub admin_role: Role,
     /// Binds the admins to `admin_role`; None when there are no admins.
     pub admin_binding: Option<RoleBinding>,
-    /// Sends writes on WorkspaceMembers (bound to workspace owners by their
-    /// workspaces); None unless delegated membership is on.
-    pub member_writers: Option<Role>,
     /// Lets the admins read their own Organization object.
     pub reader_cluster_role: ClusterRole,
     pub reader_binding: Option<ClusterRoleBinding>,
@@ -126,11 +123,6 @@ pub fn build(org: &Organization, policy: &TenantPolicy) -> OrganizationChildren 
         subjects: Some(subjects.clone()),
     });
 
-    let member_writers = policy.delegated_membership.then(|| Role {
-        metadata: meta(names::MEMBER_WRITERS_ROLE, Component::OrganizationAccess),
-        rules: Some(vec![delegation::member_writes()]),
-    });
-
     let reader_name = names::organization_reader(&name);
     let cluster_meta = || ObjectMeta {
         name: Some(reader_name.clone()),
@@ -203,7 +195,6 @@ pub fn build(org: &Organization, policy: &TenantPolicy) -> OrganizationChildren 
         },
         admin_role,
         admin_binding,
-        member_writers,
         reader_cluster_role,
         reader_binding,
         editors_cluster_role,

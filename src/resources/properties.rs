@@ -381,6 +381,15 @@ proptest! {
                     prop_assert!(!archived);
                     continue;
                 }
+                // And the verbs the admission policy asks about, on this
+                // workspace only.
+                if rule.verbs.iter().any(|v| v == crate::resources::delegation::MANAGE_MEMBERS) {
+                    prop_assert!(!archived);
+                    prop_assert_eq!(rule.resource_names.clone(), Some(vec![ws_name.clone()]));
+                    prop_assert_eq!(rule.resources.clone(), Some(vec!["workspaces".to_string()]));
+                    prop_assert!(rule.verbs.iter().all(|v| v == "manage-members" || v.starts_with("assign-")));
+                    continue;
+                }
                 let names = rule.resource_names.clone().unwrap_or_default();
                 prop_assert!(!names.is_empty(), "reader rule without resourceNames");
                 prop_assert!(names.iter().all(|n| *n == member_name || *n == ws_name), "{:?}", names);

@@ -9,7 +9,7 @@ use kube::{Resource, ResourceExt};
 
 use super::decision::{Decision, Next, Plan, ready, stalled};
 use super::tenancy::TenantPolicy;
-use super::{ceiling, delegation, owner_reference, predefined_roles};
+use super::{ceiling, owner_reference, predefined_roles};
 use crate::api::role::{RoleRule, WorkspaceRoleSpec};
 use crate::api::{Organization, WorkspaceRole};
 use crate::ownership::{self, Component, Owner, names};
@@ -266,22 +266,9 @@ pub fn decide(
             ),
         ));
     }
-    // What the operator adds itself (never the tenant's to ask for, so not
-    // part of the ceiling check): the verbs the delegated-membership policy
-    // asks about in a workspace namespace.
-    if let Some(manage) = spec
-        .manage_members
-        .as_ref()
-        .filter(|_| policy.delegated_membership)
-    {
-        desired
-            .rules
-            .get_or_insert_with(Vec::new)
-            .extend(delegation::managing_rules(manage));
-    }
     // Refused by the API server before, unchanged since: asking again
     // cannot help.
-    let digest = rules_digest(desired.rules.as_deref().unwrap_or_default());
+    let digest = rules_digest(&wanted);
     let generation = role.meta().generation.unwrap_or_default();
     let refused_before = input
         .refused_before

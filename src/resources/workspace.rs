@@ -481,9 +481,10 @@ pub struct WorkspaceReaders {
     /// member groups of an open workspace; None when there are none. (Each
     /// member has a binding of its own, made and removed with it.)
     pub visitors: Option<ClusterRoleBinding>,
-    /// Binds the owner to the organization's member writers Role (delegated
-    /// membership); None without an owner, delegation, or in archive mode.
-    pub owner_writes: Option<RoleBinding>,
+    /// The owner's Role and RoleBinding of delegated membership (member
+    /// writes, and managing this workspace as the predefined admin does);
+    /// None without an owner, delegation, or in archive mode.
+    pub owner_manages: Option<(Role, RoleBinding)>,
 }
 
 /// The readers of `ws`.
@@ -528,27 +529,41 @@ pub fn readers(ws: &Workspace, org: &Organization, delegated: bool) -> Workspace
             non_resource_urls: None,
         }]),
     };
-    // The owner (admin in its workspace) manages its members: it may send
-    // writes on WorkspaceMembers, which the admission policy limits to this
-    // workspace. Member groups never do (anonymous access manages nobody),
-    // nor anyone in archive mode (viewer only).
-    let owner_writes = ws
+    // The owner (admin in its workspace) manages its members as the
+    // predefined admin does: it may send writes on WorkspaceMembers, which
+    // the admission policy limits to this workspace and the roles admin may
+    // give. Member groups never do (anonymous access manages nobody), nor
+    // anyone in archive mode (viewer only).
+    let owner_manages = ws
         .spec
         .owner
         .as_ref()
         .filter(|_| delegated && !eff.archived)
-        .map(|owner| RoleBinding {
-            metadata: meta(
-                &names::workspace_owner(&ws_name),
-                org_ns.clone(),
-                Component::WorkspaceReader,
-            ),
-            role_ref: RoleRef {
-                api_group: "rbac.authorization.k8s.io".into(),
-                kind: "Role".into(),
-                name: names::MEMBER_WRITERS_ROLE.into(),
-            },
-            subjects: Some(rbac(std::slice::from_ref(owner))),
+        .map(|owner| {
+            let name = names::workspace_owner(&ws_name);
+            let assignable = predefined_roles::admin()
+                .manage_members
+                .map(|m| m.assignable_roles);
+            let role = Role {
+                metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
+                rules: Some(vec![
+                    super::delegation::member_writes(),
+                    super::delegation::managing_rule(
+                        &ws_name,
+                        assignable.iter().flatten().map(String::as_str),
+                    ),
+                ]),
+            };
+            let binding = RoleBinding {
+                metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
+                role_ref: RoleRef {
+                    api_group: "rbac.authorization.k8s.io".into(),
+                    kind: "Role".into(),
+                    name,
+                },
+                subjects: Some(rbac(std::slice::from_ref(owner))),
+            };
+            (role, binding)
         });
     let binding = (!finders.is_empty()).then(|| RoleBinding {
         metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
@@ -581,7 +596,7 @@ pub fn readers(ws: &Workspace, org: &Organization, delegated: bool) -> Workspace
         role,
         binding,
         visitors,
-        owner_writes,
+        owner_manages,
     }
 }
 

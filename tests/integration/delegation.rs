@@ -85,6 +85,14 @@ async fn owners_and_managers_run_their_own_members_and_nothing_else() {
         "{owner: {kind: User, name: dave}, acceptAnonymous: false}",
     )
     .await;
+    // Open to the member groups (acme-staff), who are admins inside.
+    workspace(
+        &admin,
+        &org,
+        "sandbox",
+        "{acceptAnonymous: true, anonymousRole: admin}",
+    )
+    .await;
     let erin = cluster().user("erin").await;
     let frank = cluster().user("frank").await;
     let mallory = cluster().user("mallory").await;
@@ -115,6 +123,12 @@ async fn owners_and_managers_run_their_own_members_and_nothing_else() {
     let carol = cluster().user("carol").await;
     wait_access(&carol, "create", "configmaps", &format!("{org}--lab"), true).await;
 
+    // Not a membership of her own (she manages already).
+    refused(
+        create_as(&erin, &member(&org, "lab-erin", "lab", "erin", &["viewer"])).await,
+        "erin adds herself",
+        "may not write a membership of its own",
+    );
     // Not another workspace's members, even by the owner of this one.
     refused(
         create_as(
@@ -205,6 +219,39 @@ async fn owners_and_managers_run_their_own_members_and_nothing_else() {
         assert!(
             !can(&frank, verb, resource, ns).await,
             "frank may {verb} {resource}"
+        );
+    }
+    // Anonymous access manages nobody: frank (acme-staff) is admin inside
+    // the open sandbox, and may send member writes (he manages lab).
+    refused(
+        create_as(
+            &frank,
+            &member(&org, "sandbox-x", "sandbox", "mallory", &["admin"]),
+        )
+        .await,
+        "frank adds to the open sandbox",
+        "may not manage the members of workspace sandbox",
+    );
+    // No owner references or finalizers: the garbage collector would
+    // delete, or a finalizer hold, a member he may not remove.
+    for (what, patch) in [
+        (
+            "an owner reference",
+            json!({"metadata": {"ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": "00000000-0000-0000-0000-000000000001"}]}}),
+        ),
+        (
+            "a finalizer",
+            json!({"metadata": {"finalizers": ["example.com/hold"]}}),
+        ),
+    ] {
+        refused(
+            api_frank
+                .patch("lab-carol", &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            &format!("frank puts {what} on carol"),
+            "may not set owner references or finalizers",
         );
     }
     delete_as(&frank, &org, "lab-bob")
@@ -319,6 +366,27 @@ async fn organization_admins_edit_the_admins_list_only() {
             "{subject}: {err}"
         );
     }
+    // A ServiceAccount of the organization namespace may be an admin.
+    api.patch(
+        &org,
+        &PatchParams::default(),
+        &admins(json!({"kind": "ServiceAccount", "name": "deployer", "namespace": org})),
+    )
+    .await
+    .expect("a ServiceAccount of the organization namespace as admin");
+    // Not one of a workspace namespace: its people could act as it.
+    let err = api
+        .patch(
+            &org,
+            &PatchParams::default(),
+            &admins(json!({"kind": "ServiceAccount", "name": "deployer", "namespace": format!("{org}--default")})),
+        )
+        .await
+        .expect_err("a workspace's ServiceAccount as admin");
+    assert!(
+        err.to_string().contains("may not make these admins"),
+        "{err}"
+    );
     // Not another organization.
     assert!(
         !can(&alice, "update", "workspaces.dev/organizations", None).await,

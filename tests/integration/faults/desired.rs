@@ -179,7 +179,6 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             .iter()
             .for_each(|r| put(&mut desired, r));
         c.editors_binding.iter().for_each(|b| put(&mut desired, b));
-        c.member_writers.iter().for_each(|r| put(&mut desired, r));
         c.predefined_roles.iter().for_each(|r| put(&mut desired, r));
         put(&mut desired, &c.default_workspace);
 
@@ -209,10 +208,10 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             put(&mut desired, &readers.role);
             readers.binding.iter().for_each(|b| put(&mut desired, b));
             readers.visitors.iter().for_each(|b| put(&mut desired, b));
-            readers
-                .owner_writes
-                .iter()
-                .for_each(|b| put(&mut desired, b));
+            if let Some((role, binding)) = &readers.owner_manages {
+                put(&mut desired, role);
+                put(&mut desired, binding);
+            }
         }
         for role in &roles {
             let mut included: Vec<PolicyRule> = vec![];
@@ -224,11 +223,6 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             let mut cr =
                 role_build::cluster_role(&org_name, &role.name_any(), &uid, &role.spec, &included);
             cr.metadata.owner_references = owner_reference(org).map(|o| vec![o]);
-            if let Some(manage) = &role_build::granted_spec(role).manage_members {
-                cr.rules.get_or_insert_with(Vec::new).extend(
-                    workspace_operator::resources::delegation::managing_rules(manage),
-                );
-            }
             put(&mut desired, &cr);
         }
         for member in world.members.iter().filter(|m| in_org(m.namespace())) {
