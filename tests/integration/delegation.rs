@@ -241,7 +241,7 @@ async fn owners_and_managers_run_their_own_members_and_nothing_else() {
         ),
         (
             "a finalizer",
-            json!({"metadata": {"finalizers": ["example.com/hold"]}}),
+            json!({"metadata": {"finalizers": ["workspaces.dev/cleanup", "example.com/hold"]}}),
         ),
     ] {
         refused(
