@@ -404,7 +404,11 @@ fn edit_text(text: &str, context: &str, namespace: Option<&str>) -> Option<Strin
         }
         let (ctx_line, _, inline) = keys.iter().find(|(_, k, _)| k == "context")?;
         if !inline.is_empty() {
-            return None;
+            let edited = edit_flow(inline, namespace)?;
+            let line = &mut lines[*ctx_line];
+            let at = line.rfind(inline.as_str())?;
+            line.replace_range(at..at + inline.len(), &edited);
+            return Some(lines.concat());
         }
         // The context's own keys: the lines below it, indented further.
         let mut children = vec![];
@@ -468,6 +472,29 @@ fn edit_text(text: &str, context: &str, namespace: Option<&str>) -> Option<Strin
         return Some(lines.concat());
     }
     None
+}
+
+/// A context written as a flow mapping on one line
+/// (`{cluster: c, user: u}`), with the namespace set or removed, the other
+/// entries as written. None for anything fancier (verified by the caller).
+fn edit_flow(inline: &str, namespace: Option<&str>) -> Option<String> {
+    let inner = inline.strip_prefix('{')?.strip_suffix('}')?;
+    let mut entries: Vec<(String, String)> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| key_value(e).map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect::<Option<_>>()?;
+    entries.retain(|(k, _)| k != "namespace");
+    if let Some(ns) = namespace {
+        let at = entries
+            .iter()
+            .position(|(k, _)| k.as_str() > "namespace")
+            .unwrap_or(entries.len());
+        entries.insert(at, ("namespace".into(), render(ns)));
+    }
+    let body: Vec<String> = entries.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    Some(format!("{{{}}}", body.join(", ")))
 }
 
 #[cfg(test)]
@@ -585,6 +612,21 @@ users:
             "contexts:\n  - name: c\n    context:\n      cluster: x\n      namespace: acme--a\n      user: u\nkind: Config"
         );
         assert!(set_namespace(KUBECONFIG, "nobody", Some("x")).is_err());
+    }
+
+    #[test]
+    fn a_context_written_inline_is_edited_in_its_line() {
+        // As tests/control-plane/up.sh writes the test users' kubeconfigs.
+        let text = "apiVersion: v1\nkind: Config\ncontexts:\n- name: wsop\n  context: {cluster: wsop, user: user}\ncurrent-context: wsop\n";
+        let set = set_namespace(text, "wsop", Some("acme--lab")).unwrap();
+        assert_eq!(
+            set,
+            text.replace(
+                "{cluster: wsop, user: user}",
+                "{cluster: wsop, namespace: acme--lab, user: user}"
+            )
+        );
+        assert_eq!(set_namespace(&set, "wsop", None).unwrap(), text);
     }
 
     #[test]
