@@ -1,7 +1,6 @@
 //! `invite` and `remove`: write or delete WorkspaceMembers. Only writes:
 //! those who manage members of a workspace may create, patch and delete
-//! them, not read or list them, so nothing here gets or lists members
-//! except to double-check a derived name when the caller may.
+//! them, not read or list them, so nothing here gets or lists members.
 
 use std::collections::BTreeSet;
 
@@ -162,16 +161,10 @@ pub async fn remove(client: &Client, target: &WorkspaceRef, who: &Subject) -> Re
             Err(e) if e.is_forbidden() => BTreeSet::new(),
             Err(e) => return Err(e),
         };
-    let derived = member_name(&target.workspace, who);
-    // A name someone else chose by hand may hold another subject: check
-    // it when the caller may read it; otherwise it is what `invite` made.
-    let derived_fits = match api.get(&derived).await {
-        Ok(m) => m.spec.workspace == target.workspace && &m.spec.subject == who,
-        Err(_) => true,
-    };
-    if derived_fits {
-        candidates.insert(derived);
-    }
+    // The name `invite` gives, also when the member grants nothing yet
+    // (no bindings): `<ws>.<kind>.<name>` says workspace and subject, so
+    // it is this subject's unless someone named another member so by hand.
+    candidates.insert(member_name(&target.workspace, who));
     let mut deleted = vec![];
     for name in candidates {
         match api.delete(&name, &DeleteParams::default()).await {
