@@ -6,11 +6,13 @@
 //! `api` (the four kinds) ← `ownership` (marks and derived names) ←
 //! `resources` (pure: decide and build) ← `runtime` (caches, applying,
 //! the reconcile driver, leader election, metrics) ← `controllers` ← main.
+//! `plugin` (the `kubectl workspace` binary) uses only `api` and `ownership`.
 
 pub mod api;
 pub mod conditions;
 pub mod controllers;
 pub mod crds;
 pub mod ownership;
+pub mod plugin;
 pub mod resources;
 pub mod runtime;

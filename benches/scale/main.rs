@@ -3,7 +3,8 @@
 //! Starts its own control plane, runs the release operator on it, and
 //! measures: create (everything applied → everything Ready), latency (new
 //! member → access allowed), idle (writes while nothing changes), restart
-//! (re-check time and writes), churn (10% of members change roles), and the
+//! (re-check time and writes), churn (10% of members change roles), plugin
+//! (`kubectl workspace list` as a member of 100 workspaces), and the
 //! floor (the same children written directly, operator stopped). Prints a
 //! table and, unless --no-docs, rewrites docs/benchmarks.md's figures and plot.
 

@@ -33,6 +33,7 @@ pub struct Figures {
     pub idle: Idle,
     pub restart: Restart,
     pub churn: Churn,
+    pub plugin: PluginList,
     pub floor: crate::floor::Floor,
 }
 
@@ -72,6 +73,17 @@ pub struct Restart {
     pub peak_rss_mib: f64,
 }
 
+/// `kubectl workspace list`, the real plugin binary, as one user.
+#[derive(Debug, Default)]
+pub struct PluginList {
+    pub organizations: usize,
+    /// Workspaces the user is a member of (and the plugin listed).
+    pub workspaces: usize,
+    pub runs: usize,
+    pub median_ms: f64,
+    pub max_ms: f64,
+}
+
 #[derive(Debug, Default)]
 pub struct Churn {
     pub changed: usize,
@@ -90,6 +102,7 @@ pub async fn all(args: &Args, cluster: &Cluster) -> Result<Figures> {
     figures.idle = idle(args, cluster).await?;
     figures.restart = restart(args, cluster, figures.latency.samples).await?;
     figures.churn = churn(args, cluster, &tracker).await?;
+    figures.plugin = plugin_list(args, cluster).await?;
     cluster.stop_operator();
     figures.floor = crate::floor::run(args, cluster).await?;
     Ok(figures)
@@ -413,4 +426,106 @@ async fn churn(args: &Args, cluster: &Cluster, tracker: &Tracker) -> Result<Chur
         seconds,
         requests,
     })
+}
+
+/// The plugin phase's user (a test user with a token of its own; the other
+/// phases leave it alone).
+const PLUGIN_USER: &str = "erin";
+/// Timed runs of `kubectl workspace list`, after the one that found them all.
+const PLUGIN_RUNS: usize = 9;
+
+/// Runs `kubectl workspace list -o json` as `kubeconfig`'s user: wall time
+/// and how many workspaces of the benchmark's organizations it listed.
+fn list_once(kubeconfig: &std::path::Path) -> Result<(f64, usize)> {
+    let start = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-workspace"))
+        .args(["list", "-o", "json"])
+        .env("KUBECONFIG", kubeconfig)
+        .output()?;
+    let took = start.elapsed().as_secs_f64() * 1000.0;
+    if !out.status.success() {
+        return Err(format!(
+            "kubectl workspace list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)?;
+    let ours = rows
+        .iter()
+        .filter(|r| {
+            r["organization"]
+                .as_str()
+                .is_some_and(|o| o.starts_with(PREFIX))
+        })
+        .count();
+    Ok((took, ours))
+}
+
+/// One user becomes a member of ten workspaces in each of ten
+/// organizations (at the default scale); `kubectl workspace list` as that
+/// user, with its own token, is timed once it lists them all.
+async fn plugin_list(args: &Args, cluster: &Cluster) -> Result<PluginList> {
+    let (orgs, per_org) = (args.orgs.min(10), args.workspaces.min(10));
+    let want = orgs * per_org;
+    progress(format!(
+        "plugin: {PLUGIN_USER} joins {per_org} workspaces in each of {orgs} organizations"
+    ));
+    let joins = (0..orgs).flat_map(|i| (0..per_org).map(move |j| (i, j)));
+    let created: Vec<Result<()>> = futures::stream::iter(joins)
+        .map(|(i, j)| {
+            let client = cluster.admin.clone();
+            async move {
+                let org = workload::org_name(PREFIX, i);
+                let ws = workload::workspace_name(j);
+                let m = workload::member(
+                    &org,
+                    &format!("plugin-{PLUGIN_USER}-{ws}"),
+                    &ws,
+                    PLUGIN_USER,
+                    ROLES[j % ROLES.len()],
+                );
+                create_object(&Api::<WorkspaceMember>::namespaced(client, &org), &m).await
+            }
+        })
+        .buffer_unordered(4 * args.concurrency)
+        .collect()
+        .await;
+    created.into_iter().collect::<Result<Vec<()>>>()?;
+    let kubeconfig = cluster.dir.join(format!("users/{PLUGIN_USER}.kubeconfig"));
+    let start = Instant::now();
+    // The operator makes each member's reader access: wait for all of it.
+    loop {
+        let k = kubeconfig.clone();
+        let (_, listed) = tokio::task::spawn_blocking(move || list_once(&k)).await??;
+        if listed == want {
+            break;
+        }
+        if start.elapsed() > timeout(args) {
+            return Err(format!("plugin: {listed} of {want} workspaces listed").into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut took = vec![];
+    for _ in 0..PLUGIN_RUNS {
+        let k = kubeconfig.clone();
+        let (ms, listed) = tokio::task::spawn_blocking(move || list_once(&k)).await??;
+        if listed != want {
+            return Err(format!("plugin: listed {listed} of {want} workspaces").into());
+        }
+        took.push(ms);
+    }
+    took.sort_by(f64::total_cmp);
+    let figures = PluginList {
+        organizations: orgs,
+        workspaces: want,
+        runs: took.len(),
+        median_ms: percentile(&took, 50.0),
+        max_ms: took.last().copied().unwrap_or(0.0),
+    };
+    progress(format!(
+        "plugin: list of {want} workspaces: median {:.0} ms, max {:.0} ms",
+        figures.median_ms, figures.max_ms
+    ));
+    Ok(figures)
 }

@@ -210,6 +210,15 @@ pub fn table(args: &Args, f: &Figures) -> String {
         ),
         "",
     );
+    row(
+        "plugin",
+        &format!(
+            "`kubectl workspace list` as a member of {} workspaces in {} organizations, median / max of {} runs",
+            f.plugin.workspaces, f.plugin.organizations, f.plugin.runs
+        ),
+        format!("{:.0} / {:.0} ms", f.plugin.median_ms, f.plugin.max_ms),
+        &format!("< 1 s: {}", met(f.plugin.max_ms < 1000.0)),
+    );
     let by_kind = f
         .floor
         .writes_by_kind

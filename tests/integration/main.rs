@@ -23,4 +23,5 @@ mod leader;
 mod members;
 mod organizations;
 mod ownership;
+mod plugin;
 mod tampering;
