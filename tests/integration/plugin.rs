@@ -503,6 +503,7 @@ async fn plugin_invite_and_remove_as_an_organization_admin() {
         "{owner: {kind: User, name: erin}, acceptAnonymous: false}",
     )
     .await;
+    apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceRole, metadata: {{name: secops, namespace: {org}}}, spec: {{rules: [{{apiGroups: [''], resources: [secrets], verbs: [get]}}]}}}}")).await;
     let lab = format!("{org}/lab");
     let members = Api::<WorkspaceMember>::namespaced(admin.clone(), org);
 
@@ -657,6 +658,7 @@ async fn delegated_owner_and_workspace_admin_invite_and_remove_with_the_plugin()
         "{owner: {kind: User, name: dave}, acceptAnonymous: false}",
     )
     .await;
+    apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceRole, metadata: {{name: secops, namespace: {org}}}, spec: {{rules: [{{apiGroups: [''], resources: [secrets], verbs: [get]}}]}}}}")).await;
     let lab = format!("{org}/lab");
     let members = Api::<WorkspaceMember>::namespaced(admin.clone(), org);
 
@@ -704,6 +706,12 @@ async fn delegated_owner_and_workspace_admin_invite_and_remove_with_the_plugin()
         }
     })
     .await;
+    // A role she may not give: admin gives the predefined roles only.
+    let err = carol.fails(&["invite", "user:dave", "--role", "secops", "-w", &lab]);
+    assert!(
+        err.contains("may not give or take back every role this request touches (secops)"),
+        "{err}"
+    );
     let err = carol.fails(&[
         "invite",
         "user:frank",
