@@ -45,6 +45,7 @@ pub struct Subject {
     /// The user name, group name or ServiceAccount name exactly as the API
     /// server authenticates it (for example `alice@acme.example`).
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("!self.matches('[[:cntrl:]]')").message("name: control characters are not part of any user or group name (they would act on the terminals that show it)"))]
     pub name: String,
     /// The ServiceAccount's namespace. Required for kind ServiceAccount, not
     /// allowed otherwise.

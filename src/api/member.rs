@@ -96,6 +96,13 @@ pub struct WorkspaceMemberStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub granted_roles: Option<Vec<String>>,
 
+    /// The UID of the Workspace the membership was granted in. A workspace
+    /// deleted and made again under the same name is another workspace:
+    /// this membership grants nothing there (Ready reason
+    /// WorkspaceRecreated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_uid: Option<String>,
+
     /// The latest observations of the membership's state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]

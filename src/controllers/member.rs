@@ -22,6 +22,7 @@ use crate::conditions::{self, Outcome};
 use crate::ownership::names::{self, workspace_namespace};
 use crate::ownership::{Component, Owner, owner_of};
 use crate::resources::decision::Decision;
+use crate::resources::delegation;
 use crate::resources::member::{self as decide, MemberChildren, MemberFacts, MemberInput, Writes};
 use crate::resources::namespace_owner;
 use crate::runtime::Result;
@@ -212,6 +213,21 @@ impl Reconciler for Members {
             owned
                 .prune(from, here, Component::MemberAccess, &keep)
                 .await?;
+            // Nor does anyone manage members any more (new ones would hold
+            // the deletion open); an existing reader Role keeps its reads.
+            let org = member.namespace().unwrap_or_default();
+            let reader_name = names::member_reader(&member.name_any());
+            if let Some(mut role) = reader_role
+                && cached.roles.get(Some(&org), &reader_name).is_some()
+            {
+                role.rules = role.rules.map(|rules| {
+                    rules
+                        .into_iter()
+                        .filter(|r| !delegation::is_managing(r))
+                        .collect()
+                });
+                owned.one(&cached.roles, &role).await?;
+            }
             return Ok(());
         }
         // The workspace bindings and the reader access are independent:
@@ -271,6 +287,7 @@ impl Reconciler for Members {
                 &member.spec.workspace,
             )),
             granted_roles: Some(facts.granted.clone()),
+            workspace_uid: facts.workspace_uid.clone(),
             conditions,
             observed_generation: member.meta().generation,
         }

@@ -267,8 +267,8 @@ impl Drop for LockFile {
 /// `text` with the namespace of context `context` set (Some) or removed
 /// (None). Edits the text in place where the file has kubectl's block
 /// layout, so comments, order, quoting and every other byte stay; checks
-/// that the result means exactly the intended change, and otherwise writes
-/// the intended document out whole (the same meaning, comments lost).
+/// that the result means exactly the intended change, and otherwise
+/// changes nothing and says how to do it with kubectl.
 pub fn set_namespace(text: &str, context: &str, namespace: Option<&str>) -> Result<String, String> {
     let original: Value =
         serde_yaml::from_str(text).map_err(|e| format!("not a YAML kubeconfig: {e}"))?;
@@ -282,7 +282,12 @@ pub fn set_namespace(text: &str, context: &str, namespace: Option<&str>) -> Resu
     {
         return Ok(edited);
     }
-    serde_yaml::to_string(&intended).map_err(|e| e.to_string())
+    // Rewriting the whole file would also change how other tools read its
+    // other strings (serde_yaml writes YAML 1.2; client-go reads 1.1).
+    Err(format!(
+        "the kubeconfig's layout for context {context:?} is not one this plugin edits in place; nothing was changed. Set it with: kubectl config set-context {context} --namespace={}",
+        namespace.unwrap_or("")
+    ))
 }
 
 fn set_in_value(doc: &mut Value, context: &str, namespace: Option<&str>) -> Result<(), String> {
@@ -341,12 +346,11 @@ fn scalar(raw: &str) -> Option<String> {
     serde_yaml::from_str::<String>(raw).ok()
 }
 
-/// The namespace as YAML writes a string scalar (quoted if it would read
-/// as a number or a boolean).
+/// The namespace as a single-quoted YAML scalar: always a string, also to
+/// client-go's YAML 1.1 reader (which takes a bare `no`, `on` or `y` for a
+/// boolean and would then refuse the whole file).
 fn render(namespace: &str) -> String {
-    serde_yaml::to_string(namespace)
-        .map(|s| s.trim_end().to_string())
-        .unwrap_or_else(|_| format!("{namespace:?}"))
+    format!("'{}'", namespace.replace('\'', "''"))
 }
 
 /// The edit on kubectl's block layout:
@@ -562,9 +566,9 @@ users:
             Some("acme--payments")
         );
         let (added, removed) = diff(KUBECONFIG, &out);
-        assert_eq!(added, vec!["    namespace: acme--payments"]);
+        assert_eq!(added, vec!["    namespace: 'acme--payments'"]);
         assert!(removed.is_empty());
-        let at = out.find("namespace: acme--payments").unwrap();
+        let at = out.find("namespace: 'acme--payments'").unwrap();
         assert!(
             out[..at].ends_with("    cluster: local\n    "),
             "sorted between cluster and user"
@@ -577,7 +581,7 @@ users:
         assert_eq!(
             diff(KUBECONFIG, &out),
             (
-                vec!["    namespace: acme--research".to_string()],
+                vec!["    namespace: 'acme--research'".to_string()],
                 vec!["    namespace: 'old'".to_string()]
             )
         );
@@ -591,6 +595,13 @@ users:
     }
 
     #[test]
+    fn a_namespace_is_always_a_string_to_yaml_1_1_readers() {
+        // client-go reads a bare `no` as a boolean and refuses the file.
+        let out = set_namespace(KUBECONFIG, "bob@local", Some("no")).unwrap();
+        assert!(out.contains("    namespace: 'no'\n"), "{out}");
+    }
+
+    #[test]
     fn a_namespace_that_reads_as_a_number_is_quoted() {
         let out = set_namespace(KUBECONFIG, "bob@local", Some("123")).unwrap();
         assert_eq!(namespace_of(&out, "bob@local").as_deref(), Some("123"));
@@ -598,18 +609,21 @@ users:
 
     #[test]
     fn other_layouts_keep_their_meaning() {
+        // A layout not edited in place: nothing changes, and the error says
+        // how to do it with kubectl.
         let flow = "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts: [{name: c, context: {cluster: x, user: u}}]\nclusters: []\nusers: []\n";
-        let out = set_namespace(flow, "c", Some("acme--a")).unwrap();
-        let mut want: Value = serde_yaml::from_str(flow).unwrap();
-        set_in_value(&mut want, "c", Some("acme--a")).unwrap();
-        assert_eq!(serde_yaml::from_str::<Value>(&out).unwrap(), want);
+        let err = set_namespace(flow, "c", Some("acme--a")).unwrap_err();
+        assert!(
+            err.contains("kubectl config set-context c --namespace=acme--a"),
+            "{err}"
+        );
         // Items indented under the key, name first, no trailing newline.
         let indented =
             "contexts:\n  - name: c\n    context:\n      cluster: x\n      user: u\nkind: Config";
         let out = set_namespace(indented, "c", Some("acme--a")).unwrap();
         assert_eq!(
             out,
-            "contexts:\n  - name: c\n    context:\n      cluster: x\n      namespace: acme--a\n      user: u\nkind: Config"
+            "contexts:\n  - name: c\n    context:\n      cluster: x\n      namespace: 'acme--a'\n      user: u\nkind: Config"
         );
         assert!(set_namespace(KUBECONFIG, "nobody", Some("x")).is_err());
     }
@@ -623,7 +637,7 @@ users:
             set,
             text.replace(
                 "{cluster: wsop, user: user}",
-                "{cluster: wsop, namespace: acme--lab, user: user}"
+                "{cluster: wsop, namespace: 'acme--lab', user: user}"
             )
         );
         assert_eq!(set_namespace(&set, "wsop", None).unwrap(), text);
@@ -644,7 +658,7 @@ users:
             after,
             KUBECONFIG.replace(
                 "    cluster: local\n    user: bob",
-                "    cluster: local\n    namespace: acme--payments\n    user: bob"
+                "    cluster: local\n    namespace: 'acme--payments'\n    user: bob"
             )
         );
         edit_namespace(&path, "bob@local", None).unwrap();

@@ -149,22 +149,20 @@ pub struct Removed {
 }
 
 /// `remove SUBJECT`: deletes the subject's members of `target`, found
-/// through their bindings in the workspace namespace, and the name
-/// `invite` would have given.
+/// through their bindings in the workspace namespace (by the name `invite`
+/// gives only for a caller who may not read them).
 pub async fn remove(client: &Client, target: &WorkspaceRef, who: &Subject) -> Result<Removed> {
     let ns = names::organization_namespace(&target.organization);
     let api = Api::<WorkspaceMember>::namespaced(client.clone(), &ns);
-    let mut candidates =
-        match members::bindings(client, target, Some(Component::MemberAccess)).await {
-            Ok(bindings) => members_of(target, who, &bindings),
-            // Managing members does not need reading RBAC: go by name only.
-            Err(e) if e.is_forbidden() => BTreeSet::new(),
-            Err(e) => return Err(e),
-        };
-    // The name `invite` gives, also when the member grants nothing yet
-    // (no bindings): `<ws>.<kind>.<name>` says workspace and subject, so
-    // it is this subject's unless someone named another member so by hand.
-    candidates.insert(member_name(&target.workspace, who));
+    // Through the bindings, which name the member and its subject. Only a
+    // manager who may not read them goes by the name `invite` gives: a
+    // member may be named so by hand for another subject, and the name
+    // alone cannot tell.
+    let candidates = match members::bindings(client, target, Some(Component::MemberAccess)).await {
+        Ok(bindings) => members_of(target, who, &bindings),
+        Err(e) if e.is_forbidden() => BTreeSet::from([member_name(&target.workspace, who)]),
+        Err(e) => return Err(e),
+    };
     let mut deleted = vec![];
     for name in candidates {
         match api.delete(&name, &DeleteParams::default()).await {
@@ -182,7 +180,7 @@ pub async fn remove(client: &Client, target: &WorkspaceRef, who: &Subject) -> Re
     }
     if deleted.is_empty() {
         return Err(Error::NotFound(format!(
-            "{} is not a member of {target}",
+            "{} has no access to {target} through a membership (one that grants nothing yet, or expired, is deleted with: kubectl delete workspacemember -n {ns} NAME)",
             subject::display(who)
         )));
     }

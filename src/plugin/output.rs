@@ -18,6 +18,20 @@ pub trait Row {
     fn cells(&self) -> Vec<String>;
 }
 
+/// `cell` with control characters escaped: names come from other people's
+/// objects, and a terminal would act on an escape sequence in them.
+pub fn printable(cell: &str) -> String {
+    cell.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 /// kubectl's layout: upper-case headers, columns padded and three spaces
 /// apart, `<none>` for an empty cell.
 pub fn table<R: Row>(rows: &[R]) -> String {
@@ -26,7 +40,13 @@ pub fn table<R: Row>(rows: &[R]) -> String {
         .map(|r| {
             r.cells()
                 .into_iter()
-                .map(|c| if c.is_empty() { "<none>".into() } else { c })
+                .map(|c| {
+                    if c.is_empty() {
+                        "<none>".into()
+                    } else {
+                        printable(&c)
+                    }
+                })
                 .collect()
         })
         .collect();
@@ -91,6 +111,13 @@ pub fn print_one<T: Serialize>(format: Format, value: &T, line: &str) -> Result<
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn control_characters_in_cells_are_escaped() {
+        assert_eq!(super::printable("bob\r\x1b[2Kx"), "bob\\r\\u{1b}[2Kx");
+        assert_eq!(super::printable("ümlaut ok"), "ümlaut ok");
+    }
+
     use super::*;
 
     #[derive(Serialize)]

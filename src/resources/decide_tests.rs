@@ -408,6 +408,34 @@ fn member_decisions() {
             true,
         ),
         (
+            "granted in an earlier workspace of this name: revoked",
+            {
+                let mut m = a_member("");
+                m.status = Some(crate::api::member::WorkspaceMemberStatus {
+                    workspace_uid: Some("an-earlier-uid".into()),
+                    ..Default::default()
+                });
+                m
+            },
+            member_input(),
+            "stalled:WorkspaceRecreated",
+            true,
+        ),
+        (
+            "granted in this very workspace before: still granted",
+            {
+                let mut m = a_member("");
+                m.status = Some(crate::api::member::WorkspaceMemberStatus {
+                    workspace_uid: Some("ws-uid".into()),
+                    ..Default::default()
+                });
+                m
+            },
+            member_input(),
+            "ready",
+            true,
+        ),
+        (
             "workspace being deleted: removals only",
             a_member(""),
             member::MemberInput {

@@ -85,6 +85,12 @@ pub fn managing_rule<'a>(
     }
 }
 
+/// Whether `rule` is one of delegated membership's (writes on members, or
+/// the verbs on a workspace).
+pub fn is_managing(rule: &PolicyRule) -> bool {
+    *rule == member_writes() || rule.verbs.iter().any(|v| v == MANAGE_MEMBERS)
+}
+
 /// An organization admin's rule in the organization namespace: manages
 /// every member of the organization.
 pub fn organization_wide() -> PolicyRule {

@@ -237,6 +237,8 @@ impl MemberChildren {
 pub struct MemberFacts {
     pub phase: MemberPhase,
     pub granted: Vec<String>,
+    /// The workspace the membership is (or was) granted in.
+    pub workspace_uid: Option<String>,
 }
 
 fn role_ready(role: &WorkspaceRole) -> bool {
@@ -258,7 +260,13 @@ pub fn decide(
     let org = member.namespace().unwrap_or_default();
     let ws_name = &member.spec.workspace;
     let ns = workspace_namespace(&org, ws_name);
-    let facts = |phase, granted| MemberFacts { phase, granted };
+    // The workspace it was granted in, kept until it grants in one.
+    let recorded = member.status.as_ref().and_then(|s| s.workspace_uid.clone());
+    let facts = |phase, granted| MemberFacts {
+        phase,
+        granted,
+        workspace_uid: recorded.clone(),
+    };
     if member.meta().deletion_timestamp.is_some() {
         return Decision::Delete {
             facts: facts(MemberPhase::Active, vec![]),
@@ -293,6 +301,28 @@ pub fn decide(
             MemberPhase::Pending,
             Next::WaitForOthers,
         );
+    };
+    // Granted in an earlier workspace of this name, deleted since: a
+    // membership left behind grants nothing in whoever's workspace comes
+    // next under the name.
+    if let Some(old) = &recorded
+        && ws.uid().is_some_and(|now| now != *old)
+    {
+        return revoke(
+            stalled(
+                "WorkspaceRecreated",
+                format!(
+                    "this membership was granted in an earlier Workspace {ws_name} (deleted since); it grants nothing in the new one. Delete it, and create a new membership if one is wanted"
+                ),
+            ),
+            MemberPhase::Pending,
+            Next::AwaitChange,
+        );
+    }
+    let granted_in = |phase, granted| MemberFacts {
+        phase,
+        granted,
+        workspace_uid: ws.uid(),
     };
     let left = member
         .spec
@@ -398,7 +428,7 @@ pub fn decide(
                     "workspace {ws_name} is being deleted: no access is added meanwhile, removals still apply"
                 ),
             ),
-            facts: facts(MemberPhase::Active, kept),
+            facts: granted_in(MemberPhase::Active, kept),
             next: Next::WaitForOthers,
         });
     }
@@ -472,7 +502,7 @@ pub fn decide(
             writes: Writes::All,
         }),
         outcome,
-        facts: facts(MemberPhase::Active, granted),
+        facts: granted_in(MemberPhase::Active, granted),
         next,
     })
 }

@@ -538,7 +538,9 @@ pub fn readers(ws: &Workspace, org: &Organization, delegated: bool) -> Workspace
         .spec
         .owner
         .as_ref()
-        .filter(|_| delegated && !eff.archived)
+        // Nor while the workspace waits for its deletion: a new member would
+        // hold it open.
+        .filter(|_| delegated && !eff.archived && ws.meta().deletion_timestamp.is_none())
         .map(|owner| {
             let name = names::workspace_owner(&ws_name);
             let assignable = predefined_roles::admin()

@@ -366,23 +366,16 @@ async fn organization_admins_edit_the_admins_list_only() {
             "{subject}: {err}"
         );
     }
-    // A ServiceAccount of the organization namespace may be an admin.
-    api.patch(
-        &org,
-        &PatchParams::default(),
-        &admins(json!({"kind": "ServiceAccount", "name": "deployer", "namespace": org})),
-    )
-    .await
-    .expect("a ServiceAccount of the organization namespace as admin");
-    // Not one of a workspace namespace: its people could act as it.
+    // Nor a ServiceAccount, even of the organization namespace: its admins
+    // can act as it (a token Secret), so it would outlive their removal.
     let err = api
         .patch(
             &org,
             &PatchParams::default(),
-            &admins(json!({"kind": "ServiceAccount", "name": "deployer", "namespace": format!("{org}--default")})),
+            &admins(json!({"kind": "ServiceAccount", "name": "deployer", "namespace": org})),
         )
         .await
-        .expect_err("a workspace's ServiceAccount as admin");
+        .expect_err("a ServiceAccount as admin");
     assert!(
         err.to_string().contains("may not make these admins"),
         "{err}"
@@ -391,5 +384,52 @@ async fn organization_admins_edit_the_admins_list_only() {
     assert!(
         !can(&alice, "update", "workspaces.dev/organizations", None).await,
         "alice may update every Organization"
+    );
+}
+
+/// A membership left behind by a deleted workspace (here one for its owner,
+/// which never blocks the deletion) grants nothing in the next workspace of
+/// that name: it was granted in another one.
+#[tokio::test]
+async fn a_membership_left_behind_grants_nothing_in_a_new_workspace_of_that_name() {
+    operator().await;
+    let admin = cluster().admin().await;
+    let scope = Scope::new("again");
+    organization(&admin, &scope).await;
+    let org = scope.id.clone();
+    let spec_for =
+        |owner: &str| format!("{{owner: {{kind: User, name: {owner}}}, acceptAnonymous: false}}");
+    workspace(&admin, &org, "lab", &spec_for("erin")).await;
+    let members: Api<WorkspaceMember> = Api::namespaced(admin.clone(), &org);
+    members
+        .create(
+            &PostParams::default(),
+            &member(&org, "lab-erin", "lab", "erin", &["admin"]),
+        )
+        .await
+        .expect("a membership for the owner");
+    let granted = wait_ready(&members, "lab-erin", "True", LIMIT).await;
+    assert!(
+        granted
+            .status
+            .and_then(|s| s.workspace_uid)
+            .is_some_and(|u| !u.is_empty()),
+        "the workspace it was granted in is recorded"
+    );
+    // Deleted: the owner's membership does not hold the deletion.
+    let workspaces: Api<workspace_operator::api::Workspace> = Api::namespaced(admin.clone(), &org);
+    workspaces
+        .delete("lab", &DeleteParams::default())
+        .await
+        .expect("deleting lab");
+    wait_gone(&workspaces, "lab", Duration::from_secs(120)).await;
+    // A new lab, for someone else.
+    workspace(&admin, &org, "lab", &spec_for("bob")).await;
+    let reason = wait_not_ready(&members, "lab-erin", "WorkspaceRecreated", LIMIT).await;
+    assert!(reason.contains("earlier Workspace lab"), "{reason}");
+    let erin = cluster().user("erin").await;
+    assert!(
+        !can(&erin, "list", "pods", Some(&format!("{org}--lab"))).await,
+        "erin keeps access in the new lab"
     );
 }
