@@ -17,7 +17,7 @@ use kube::{Resource, ResourceExt};
 use super::{Context, credentials};
 use crate::api::common::Condition;
 use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
-use crate::api::{Organization, Workspace, WorkspaceRole};
+use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::conditions::{Aspect, Outcome};
 use crate::ownership::names::{self, ORGANIZATION_ADMINS_BINDING, organization_namespace};
 use crate::ownership::{Owner, owner_of};
@@ -61,6 +61,10 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 .subscribe_changes(super::workspace::generation_and_conflict),
             |ws| ws.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
         )
+        // Who may read the Organization follows its members' grants.
+        .watches_shared_stream(ctx.members.subscribe_changes(grant_signature), |m| {
+            m.namespace().map(|ns| ObjectRef::<Guard>::new(&ns))
+        })
         // A predefined role changed in any way (spec, or its marks removed):
         // by name, since a tenant can remove the label that says so.
         .watches_shared_stream(ctx.roles.subscribe_changes(predefined_signature), |r| {
@@ -107,6 +111,25 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             Arc::new(Organizations { ctx: ctx.clone() }),
         );
     pipeline::drain("Organization", controller).await;
+}
+
+/// What the organization reads of a member: its subject and workspace
+/// (spec), whether it is granted anything, and whether it is going.
+fn grant_signature(member: &DeserializeGuard<WorkspaceMember>) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    informer::generation(member).hash(&mut h);
+    if let Some(m) = valid(member) {
+        m.meta().deletion_timestamp.is_some().hash(&mut h);
+        if let Some(s) = &m.status {
+            format!("{:?}", s.phase).hash(&mut h);
+            s.granted_roles
+                .as_ref()
+                .is_some_and(|r| !r.is_empty())
+                .hash(&mut h);
+        }
+    }
+    h.finish()
 }
 
 /// What the organization keeps of a predefined role: its spec (generation)
@@ -157,6 +180,11 @@ impl Reconciler for Organizations {
     async fn read(&self, org: &Organization) -> Result<OrganizationInput> {
         Ok(OrganizationInput {
             workspaces: self.workspaces_of(org),
+            members: self
+                .ctx
+                .members
+                .valid_in(&organization_namespace(&org.name_any())),
+            now: jiff::Timestamp::now(),
         })
     }
 
@@ -186,6 +214,7 @@ impl Reconciler for Organizations {
                     predefined_roles,
                     default_workspace,
                 },
+            visitors,
             shares,
         } = children;
         let ctx = &self.ctx;
@@ -213,6 +242,14 @@ impl Reconciler for Organizations {
                 None,
                 &reader_cluster_role.name_any(),
                 reader_binding.as_ref(),
+            )
+            .await?;
+        owned
+            .optional::<ClusterRoleBinding>(
+                &cached.cluster_role_bindings,
+                None,
+                &names::organization_visitors_of(&org.name_any()),
+                visitors.as_ref(),
             )
             .await?;
         let editors = names::organization_editors(&org.name_any());

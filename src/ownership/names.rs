@@ -26,6 +26,7 @@ const VISITORS: &str = "workspaces.dev:visitors:";
 const MEMBER_VISITOR: &str = "workspaces.dev:member-visitor:";
 const ORGANIZATION_EDITORS: &str = "workspaces.dev:organization-editors:";
 const WORKSPACE_OWNER: &str = "workspaces.dev:workspace-owner:";
+const ORGANIZATION_VISITORS: &str = "workspaces.dev:org-visitors:";
 
 /// In an organization namespace: the Role of its admins, and their binding.
 pub const ORGANIZATION_ADMIN_ROLE: &str = "workspaces.dev:organization-admin";
@@ -124,6 +125,14 @@ pub fn workspace_binding(purpose: WorkspaceAccess, role: &str) -> String {
 /// with access to workspace `workspace` read it.
 pub fn workspace_reader(workspace: &str) -> String {
     format!("{WORKSPACE}{workspace}")
+}
+
+/// The ClusterRoleBinding that lets everyone with access to a workspace of
+/// `organization` read the Organization (its reader ClusterRole): one per
+/// organization, since the API server's authorizer walks every
+/// ClusterRoleBinding on each request.
+pub fn organization_visitors_of(organization: &str) -> String {
+    format!("{ORGANIZATION_VISITORS}{organization}")
 }
 
 /// The Role and RoleBinding in the organization namespace that let the
@@ -255,6 +264,7 @@ mod tests {
             (format!("role {org} {role_}"), role(org, role_)),
             (format!("reader {org}"), organization_reader(org)),
             (format!("editors {org}"), organization_editors(org)),
+            (format!("orgvisitors {org}"), organization_visitors_of(org)),
             (
                 format!("owner {role_}"),
                 workspace_binding(WorkspaceAccess::Owner, role_),

@@ -10,6 +10,7 @@ use super::decision::{Decision, Next};
 use super::tenancy::TenantPolicy;
 use super::{NamespaceOwner, member, organization, role, workspace};
 use crate::api::common::Condition;
+use crate::api::member::MemberPhase;
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::conditions::Outcome;
 
@@ -465,20 +466,10 @@ fn member_decisions() {
         next,
         Some(Next::ResyncAtMost(std::time::Duration::from_millis(60_050)))
     );
-    // A granted member reads its Organization through a binding of its own,
-    // removed with its access.
+    // Its Organization is read through the organization's one binding,
+    // never one of its own (the authorizer walks every ClusterRoleBinding).
     let granted = member::decide(&a_member(""), &member_input(), &policy);
-    let visitor = granted.children().unwrap().visitor.as_ref().unwrap();
-    assert_eq!(
-        visitor.metadata.name.as_deref(),
-        Some("workspaces.dev:member-visitor:acme:pay-bob")
-    );
-    assert_eq!(visitor.role_ref.name, "workspaces.dev:organization:acme");
-    assert_eq!(
-        visitor.metadata.owner_references.as_ref().unwrap()[0].uid,
-        "org-uid",
-        "owned by the organization: its deletion takes the binding along"
-    );
+    assert!(granted.children().unwrap().visitor.is_none());
     let expired = a_member(", expiresAt: '2026-01-01T00:00:00Z'");
     let revoked = member::decide(&expired, &member_input(), &policy);
     assert!(revoked.children().unwrap().visitor.is_none());
@@ -659,16 +650,9 @@ fn everyone_with_access_may_find_the_workspace() {
         ["acme-staff", "olga"],
         "the owner and the member groups of an open workspace read the Workspace"
     );
-    let visitors = readers.visitors.as_ref().unwrap();
-    assert_eq!(
-        names(&visitors.subjects),
-        ["acme-staff", "olga"],
-        "they read the Organization too (members through bindings of their own)"
-    );
-    assert_eq!(visitors.role_ref.name, "workspaces.dev:organization:acme");
-    assert_eq!(
-        visitors.metadata.name.as_deref(),
-        Some("workspaces.dev:visitors:acme:pay")
+    assert!(
+        readers.visitors.is_none(),
+        "the Organization is read through the organization's one binding"
     );
     // An invite-only workspace without an owner or members: nobody to bind.
     let decision = workspace::decide(&with_spec("{acceptAnonymous: false}"), &ws_input(), &policy);
@@ -730,9 +714,79 @@ fn organization_decisions() {
         ),
     ];
     for (name, o, workspaces, expected, writes) in cases {
-        let input = organization::OrganizationInput { workspaces };
+        let input = organization::OrganizationInput {
+            workspaces,
+            members: vec![],
+            now: "2026-06-01T00:00:00Z".parse().unwrap(),
+        };
         let (got, children, _) =
             verdict(&organization::decide(&o, &input, &TenantPolicy::default()));
         assert_eq!((got.as_str(), children), (expected, writes), "{name}");
     }
+}
+
+/// Everyone with access to one of its workspaces reads the Organization,
+/// through one binding per organization: owners, open member groups, and
+/// members granted a role that have not expired.
+#[test]
+fn one_binding_lets_everyone_with_access_read_the_organization() {
+    let policy = TenantPolicy::default();
+    let now: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+    let mut o = org();
+    o.spec.member_groups = Some(vec!["acme-staff".into()]);
+    let mut lab = with_spec("{owner: {kind: User, name: olga}, acceptAnonymous: false}");
+    lab.metadata.name = Some("lab".into());
+    let member = |name: &str, user: &str, ws: &str, phase: Option<MemberPhase>, extra: &str| {
+        let mut m: WorkspaceMember = parse(&format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceMember, metadata: {{name: {name}, namespace: acme}}, spec: {{workspace: {ws}, subject: {{kind: User, name: {user}}}, roles: [viewer]{extra}}}}}"
+        ));
+        m.status = phase.map(|p| crate::api::member::WorkspaceMemberStatus {
+            phase: Some(p),
+            granted_roles: Some(vec!["viewer".into()]),
+            ..Default::default()
+        });
+        m
+    };
+    let members = vec![
+        member("a", "ann", "lab", Some(MemberPhase::Active), ""),
+        member("b", "ben", "lab", Some(MemberPhase::Pending), ""),
+        member(
+            "c",
+            "cat",
+            "lab",
+            Some(MemberPhase::Active),
+            ", expiresAt: '2026-01-01T00:00:00Z'",
+        ),
+        member("d", "dan", "gone", Some(MemberPhase::Active), ""),
+        member("e", "ann", "lab", Some(MemberPhase::Active), ""),
+    ];
+    let names = |b: Option<k8s_openapi::api::rbac::v1::ClusterRoleBinding>| -> Vec<String> {
+        b.map(|b| {
+            b.subjects
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.name)
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let closed = organization::visitors(&o, std::slice::from_ref(&lab), &members, &policy, now);
+    assert_eq!(
+        closed.as_ref().unwrap().metadata.name.as_deref(),
+        Some("workspaces.dev:org-visitors:acme")
+    );
+    assert_eq!(
+        closed.as_ref().unwrap().role_ref.name,
+        "workspaces.dev:organization:acme"
+    );
+    assert_eq!(
+        names(closed),
+        ["ann", "olga"],
+        "pending, expired and elsewhere left out"
+    );
+    let mut open = with_spec("{acceptAnonymous: true}");
+    open.metadata.name = Some("open".into());
+    let both = organization::visitors(&o, &[lab.clone(), open], &[], &policy, now);
+    assert_eq!(names(both), ["acme-staff", "olga"], "open member groups");
+    assert!(organization::visitors(&o, &[], &members, &policy, now).is_none());
 }

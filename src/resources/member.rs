@@ -25,7 +25,8 @@ pub struct MemberAccess {
     /// organization namespace.
     pub reader_role: Option<Role>,
     pub reader_binding: Option<RoleBinding>,
-    /// Lets the subject read its Organization (cluster-scoped).
+    /// Always None: what earlier versions made to let the subject read its
+    /// Organization goes (the organization's visitors binding does it).
     pub visitor: Option<ClusterRoleBinding>,
     /// Roles granted (after archive mode maps them to viewer).
     pub granted: Vec<String>,
@@ -146,27 +147,6 @@ pub fn build(
         },
         subjects: Some(vec![subject.clone()]),
     };
-    // One binding per membership, made and removed with it: bounded, and
-    // never rewritten when other members come and go.
-    let visitor = ClusterRoleBinding {
-        metadata: ObjectMeta {
-            name: Some(names::member_visitor(&org, &name)),
-            labels: Some(member_marks(
-                &org,
-                &name,
-                None,
-                &uid,
-                Component::MemberVisitor,
-            )),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: names::organization_reader(&org),
-        },
-        subjects: Some(vec![subject]),
-    };
     // No role granted, no access: nor finding the workspace and its
     // organization.
     let any = !granted.is_empty();
@@ -174,7 +154,10 @@ pub fn build(
         bindings,
         reader_role: any.then_some(reader_role),
         reader_binding: any.then_some(reader_binding),
-        visitor: any.then_some(visitor),
+        // Its Organization is read through the organization's one
+        // visitors binding (resources::organization::visitors); a binding of
+        // its own, made by earlier versions, is removed.
+        visitor: None,
         granted,
         unknown_roles,
     }

@@ -12,8 +12,9 @@ use super::credentials::{Share, organization_shares};
 use super::decision::{self, Decision, Next, ready};
 use super::tenancy::TenantPolicy;
 use super::{delegation, owner_reference, predefined_roles, rbac_subject};
+use crate::api::member::MemberPhase;
 use crate::api::workspace::WorkspaceSpec;
-use crate::api::{Organization, Workspace, WorkspaceRole};
+use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::ownership::names::{
     self, ORGANIZATION_ADMIN_ROLE as ADMIN_ROLE, ORGANIZATION_ADMINS_BINDING,
     organization_namespace,
@@ -219,12 +220,18 @@ pub fn is_default_workspace(org: &Organization, ws: &Workspace) -> bool {
 pub struct OrganizationInput {
     /// Its workspaces, sorted by name.
     pub workspaces: Vec<Workspace>,
+    /// Its members (their status says what they grant).
+    pub members: Vec<WorkspaceMember>,
+    pub now: jiff::Timestamp,
 }
 
 /// Everything an organization writes: its children and credential shares.
 #[derive(Clone, Debug)]
 pub struct OrganizationWrites {
     pub children: OrganizationChildren,
+    /// Everyone with access to one of its workspaces may read the
+    /// Organization; None when nobody has.
+    pub visitors: Option<ClusterRoleBinding>,
     pub shares: Vec<Share>,
 }
 
@@ -232,6 +239,86 @@ pub struct OrganizationWrites {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct OrganizationFacts {
     pub workspaces: i32,
+}
+
+/// The one ClusterRoleBinding that lets everyone with access to a workspace
+/// of `org` read it: owners and open member groups of its workspaces, and
+/// members whose status says they are granted a role and that have not
+/// expired. One per organization, not one per member or workspace: the
+/// API server's authorizer walks every ClusterRoleBinding on each request
+/// (and the escalation check of every Role and RoleBinding write walks them
+/// all), so their number is a cost for the whole cluster. Rewritten only
+/// when the set of subjects changes.
+pub fn visitors(
+    org: &Organization,
+    workspaces: &[Workspace],
+    members: &[WorkspaceMember],
+    policy: &TenantPolicy,
+    now: jiff::Timestamp,
+) -> Option<ClusterRoleBinding> {
+    let name = org.name_any();
+    let live: Vec<&Workspace> = workspaces
+        .iter()
+        .filter(|w| w.meta().deletion_timestamp.is_none())
+        .collect();
+    let mut subjects: Vec<&crate::api::Subject> = vec![];
+    let groups: Vec<crate::api::Subject> = org
+        .spec
+        .member_groups
+        .iter()
+        .flatten()
+        .map(|g| crate::api::Subject {
+            kind: crate::api::SubjectKind::Group,
+            name: g.clone(),
+            namespace: None,
+        })
+        .collect();
+    let mut any_open = false;
+    for ws in &live {
+        subjects.extend(ws.spec.owner.iter());
+        any_open |= super::workspace::effective(ws, org).accept_anonymous;
+    }
+    if any_open {
+        subjects.extend(groups.iter());
+    }
+    let granted = |m: &&WorkspaceMember| {
+        m.meta().deletion_timestamp.is_none()
+            && live.iter().any(|w| w.name_any() == m.spec.workspace)
+            && m.spec
+                .expires_at
+                .as_ref()
+                .is_none_or(|e| e.0.duration_since(now).is_positive())
+            && m.status.as_ref().is_some_and(|s| {
+                s.phase == Some(MemberPhase::Active)
+                    && s.granted_roles.as_ref().is_some_and(|r| !r.is_empty())
+            })
+    };
+    subjects.extend(members.iter().filter(granted).map(|m| &m.spec.subject));
+    let mut rbac: Vec<_> = subjects
+        .into_iter()
+        .filter(|s| policy.subject_refusal(s, &name).is_none())
+        .map(rbac_subject)
+        .collect();
+    rbac.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
+    rbac.dedup();
+    (!rbac.is_empty()).then(|| ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(names::organization_visitors_of(&name)),
+            labels: Some(ownership::marks(
+                &Owner::Organization { name: name.clone() },
+                &org.uid().unwrap_or_default(),
+                Component::OrganizationAccess,
+            )),
+            owner_references: owner_reference(org).map(|o| vec![o]),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: names::organization_reader(&name),
+        },
+        subjects: Some(rbac),
+    })
 }
 
 /// Everything an organization's reconcile concludes, from what it read.
@@ -277,6 +364,7 @@ pub fn decide(
     Decision::Converge(decision::Plan {
         children: Some(OrganizationWrites {
             children: build(org, policy),
+            visitors: visitors(org, &input.workspaces, &input.members, policy, input.now),
             shares: organization_shares(org, &targets),
         }),
         outcome: ready(format!(

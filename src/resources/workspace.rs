@@ -477,9 +477,9 @@ pub struct WorkspaceReaders {
     /// The owner and, when the workspace is open, the member groups; None
     /// when there are none.
     pub binding: Option<RoleBinding>,
-    /// The organization's reader ClusterRole bound to the owner and the
-    /// member groups of an open workspace; None when there are none. (Each
-    /// member has a binding of its own, made and removed with it.)
+    /// Always None: the per-workspace binding of the organization's reader
+    /// ClusterRole earlier versions made goes (the organization's visitors
+    /// binding lets the owner and open member groups read it now).
     pub visitors: Option<ClusterRoleBinding>,
     /// The owner's Role and RoleBinding of delegated membership (member
     /// writes, and managing this workspace as the predefined admin does);
@@ -576,24 +576,9 @@ pub fn readers(ws: &Workspace, org: &Organization, delegated: bool) -> Workspace
         },
         subjects: Some(rbac(&finders)),
     });
-    let visitors = (!finders.is_empty()).then(|| ClusterRoleBinding {
-        metadata: ObjectMeta {
-            // Also owned by the organization: its deletion takes the
-            // binding along even if this workspace's clean-up never ran.
-            owner_references: super::owner_reference(org).map(|o| vec![o]),
-            ..meta(
-                &names::organization_visitors(&org_name, &ws_name),
-                None,
-                Component::OrganizationVisitors,
-            )
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: names::organization_reader(&org_name),
-        },
-        subjects: Some(rbac(&finders)),
-    });
+    // The Organization is read through the organization's one visitors
+    // binding; one per workspace, made by earlier versions, goes.
+    let visitors = None;
     WorkspaceReaders {
         role,
         binding,

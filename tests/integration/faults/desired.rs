@@ -207,7 +207,6 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             let readers = ws_build::readers(ws, org, true);
             put(&mut desired, &readers.role);
             readers.binding.iter().for_each(|b| put(&mut desired, b));
-            readers.visitors.iter().for_each(|b| put(&mut desired, b));
             if let Some((role, binding)) = &readers.owner_manages {
                 put(&mut desired, role);
                 put(&mut desired, binding);
@@ -225,6 +224,23 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             cr.metadata.owner_references = owner_reference(org).map(|o| vec![o]);
             put(&mut desired, &cr);
         }
+        // Who reads the Organization: one binding, from its workspaces and
+        // its members' status.
+        let org_members: Vec<WorkspaceMember> = world
+            .members
+            .iter()
+            .filter(|m| in_org(m.namespace()))
+            .cloned()
+            .collect();
+        let live: Vec<Workspace> = workspaces.iter().map(|w| (*w).clone()).collect();
+        let visitors = org_build::visitors(
+            org,
+            &live,
+            &org_members,
+            &operator_policy(),
+            jiff::Timestamp::now(),
+        );
+        visitors.iter().for_each(|b| put(&mut desired, b));
         for member in world.members.iter().filter(|m| in_org(m.namespace())) {
             if member.meta().deletion_timestamp.is_some() {
                 continue;
@@ -243,10 +259,6 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
                 .reader_binding
                 .iter()
                 .for_each(|b| put(&mut desired, b));
-            if let Some(mut visitor) = access.visitor {
-                visitor.metadata.owner_references = owner_reference(org).map(|o| vec![o]);
-                put(&mut desired, &visitor);
-            }
         }
         // Credential copies: the organization's to every workspace, each
         // workspace's to the workspaces it names (those that exist).
