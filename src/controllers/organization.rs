@@ -20,7 +20,7 @@ use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::conditions::{Aspect, Outcome};
 use crate::ownership::names::{self, ORGANIZATION_ADMINS_BINDING, organization_namespace};
-use crate::ownership::{Owner, owner_of};
+use crate::ownership::{Component, Owner, owner_of};
 use crate::resources::credentials::ShareProblems;
 use crate::resources::decision::Decision;
 use crate::resources::organization::{
@@ -244,14 +244,6 @@ impl Reconciler for Organizations {
                 reader_binding.as_ref(),
             )
             .await?;
-        owned
-            .optional::<ClusterRoleBinding>(
-                &cached.cluster_role_bindings,
-                None,
-                &names::organization_visitors_of(&org.name_any()),
-                visitors.as_ref(),
-            )
-            .await?;
         let editors = names::organization_editors(&org.name_any());
         owned
             .optional::<ClusterRole>(
@@ -286,7 +278,21 @@ impl Reconciler for Organizations {
             &default_workspace,
         )
         .await?;
-        credentials::sync(ctx, &org.name_any(), &ns, None, &uid, &shares).await
+        let shared = credentials::sync(ctx, &org.name_any(), &ns, None, &uid, &shares).await;
+        // Last, and whatever happened above: who may read the Organization
+        // follows its members even when another child could not be written,
+        // and a failure here holds back nothing else.
+        let visited = owned
+            .set(
+                &cached.cluster_role_bindings,
+                None,
+                Component::VisitorShard,
+                &visitors,
+            )
+            .await;
+        let problems = shared?;
+        visited?;
+        Ok(problems)
     }
 
     fn aspect(applied: &ShareProblems) -> Option<Aspect> {

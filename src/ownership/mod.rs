@@ -71,11 +71,14 @@ pub enum Component {
     /// A workspace's ClusterRoleBinding that lets everyone with access to
     /// it read its Organization.
     OrganizationVisitors,
+    /// One of an organization's ClusterRoleBindings that let everyone with
+    /// access to one of its workspaces read it (shards of bounded size).
+    VisitorShard,
     CredentialCopy,
 }
 
 impl Component {
-    pub const ALL: [Component; 16] = [
+    pub const ALL: [Component; 17] = [
         Component::OrganizationNamespace,
         Component::OrganizationAccess,
         Component::PredefinedRole,
@@ -91,6 +94,7 @@ impl Component {
         Component::MemberVisitor,
         Component::WorkspaceReader,
         Component::OrganizationVisitors,
+        Component::VisitorShard,
         Component::CredentialCopy,
     ];
 
@@ -112,6 +116,7 @@ impl Component {
             Component::MemberVisitor => "member-visitor",
             Component::WorkspaceReader => "workspace-reader",
             Component::OrganizationVisitors => "organization-visitors",
+            Component::VisitorShard => "visitor-shard",
             Component::CredentialCopy => "credential-copy",
         }
     }
@@ -308,6 +313,12 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
                 organization,
                 name: ws.clone(),
             }
+        }
+        Component::VisitorShard => {
+            (namespace.is_none()
+                && names::parse_visitor_shard(name) == Some(organization.as_str()))
+            .then_some(())?;
+            Owner::Organization { name: organization }
         }
         Component::OrganizationVisitors => {
             let ws = workspace?;

@@ -127,12 +127,19 @@ pub fn workspace_reader(workspace: &str) -> String {
     format!("{WORKSPACE}{workspace}")
 }
 
-/// The ClusterRoleBinding that lets everyone with access to a workspace of
-/// `organization` read the Organization (its reader ClusterRole): one per
-/// organization, since the API server's authorizer walks every
-/// ClusterRoleBinding on each request.
-pub fn organization_visitors_of(organization: &str) -> String {
-    format!("{ORGANIZATION_VISITORS}{organization}")
+/// Shard `shard` of the ClusterRoleBindings that let everyone with access
+/// to a workspace of `organization` read the Organization (its reader
+/// ClusterRole): a few per organization, not one per member, since the API
+/// server's authorizer walks every ClusterRoleBinding on each request.
+pub fn visitor_shard(organization: &str, shard: usize) -> String {
+    format!("{ORGANIZATION_VISITORS}{organization}:{shard}")
+}
+
+/// The organization of a visitor shard's name.
+pub fn parse_visitor_shard(name: &str) -> Option<&str> {
+    let (org, shard) = name.strip_prefix(ORGANIZATION_VISITORS)?.split_once(':')?;
+    (!org.is_empty() && !shard.is_empty() && shard.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(org)
 }
 
 /// The Role and RoleBinding in the organization namespace that let the
@@ -264,7 +271,8 @@ mod tests {
             (format!("role {org} {role_}"), role(org, role_)),
             (format!("reader {org}"), organization_reader(org)),
             (format!("editors {org}"), organization_editors(org)),
-            (format!("orgvisitors {org}"), organization_visitors_of(org)),
+            (format!("orgvisitors {org} 0"), visitor_shard(org, 0)),
+            (format!("orgvisitors {org} 13"), visitor_shard(org, 13)),
             (
                 format!("owner {role_}"),
                 workspace_binding(WorkspaceAccess::Owner, role_),

@@ -146,6 +146,23 @@ fn every_child_leads_back_to_its_owner() {
             ),
             Some(member.clone()),
         ),
+        (
+            meta(
+                &names::visitor_shard("acme", 3),
+                None,
+                marks(&org, "u", Component::VisitorShard),
+            ),
+            Some(org.clone()),
+        ),
+        // A shard named for another organization is nobody's.
+        (
+            meta(
+                &names::visitor_shard("globex", 0),
+                None,
+                marks(&org, "u", Component::VisitorShard),
+            ),
+            None,
+        ),
         // A copy belongs to whoever shared it, not to where it lies.
         (
             meta(

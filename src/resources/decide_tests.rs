@@ -760,25 +760,22 @@ fn one_binding_lets_everyone_with_access_read_the_organization() {
         member("d", "dan", "gone", Some(MemberPhase::Active), ""),
         member("e", "ann", "lab", Some(MemberPhase::Active), ""),
     ];
-    let names = |b: Option<k8s_openapi::api::rbac::v1::ClusterRoleBinding>| -> Vec<String> {
-        b.map(|b| {
-            b.subjects
-                .unwrap_or_default()
-                .into_iter()
-                .map(|s| s.name)
-                .collect()
-        })
-        .unwrap_or_default()
+    let names = |shards: Vec<k8s_openapi::api::rbac::v1::ClusterRoleBinding>| -> Vec<String> {
+        let mut all: Vec<String> = shards
+            .into_iter()
+            .flat_map(|b| b.subjects.unwrap_or_default())
+            .map(|s| s.name)
+            .collect();
+        all.sort();
+        all
     };
     let closed = organization::visitors(&o, std::slice::from_ref(&lab), &members, &policy, now);
+    assert_eq!(closed.len(), 1, "one shard for a few subjects");
     assert_eq!(
-        closed.as_ref().unwrap().metadata.name.as_deref(),
-        Some("workspaces.dev:org-visitors:acme")
+        closed[0].metadata.name.as_deref(),
+        Some("workspaces.dev:org-visitors:acme:0")
     );
-    assert_eq!(
-        closed.as_ref().unwrap().role_ref.name,
-        "workspaces.dev:organization:acme"
-    );
+    assert_eq!(closed[0].role_ref.name, "workspaces.dev:organization:acme");
     assert_eq!(
         names(closed),
         ["ann", "olga"],
@@ -788,5 +785,29 @@ fn one_binding_lets_everyone_with_access_read_the_organization() {
     open.metadata.name = Some("open".into());
     let both = organization::visitors(&o, &[lab.clone(), open], &[], &policy, now);
     assert_eq!(names(both), ["acme-staff", "olga"], "open member groups");
-    assert!(organization::visitors(&o, &[], &members, &policy, now).is_none());
+    assert!(organization::visitors(&o, &[], &members, &policy, now).is_empty());
+    // Many subjects: shards of bounded size, each subject in exactly one,
+    // and in the same one whatever else changes.
+    let many: Vec<WorkspaceMember> = (0..1200)
+        .map(|i| {
+            member(
+                &format!("m{i}"),
+                &format!("user-{i}"),
+                "lab",
+                Some(MemberPhase::Active),
+                "",
+            )
+        })
+        .collect();
+    let shards = organization::visitors(&o, std::slice::from_ref(&lab), &many, &policy, now);
+    assert!(shards.len() <= 4, "{}", shards.len());
+    assert!(
+        shards
+            .iter()
+            .all(|b| b.subjects.as_ref().unwrap().len() <= 2 * organization::SUBJECTS_PER_SHARD)
+    );
+    assert_eq!(names(shards.clone()).len(), 1201);
+    let fewer = organization::visitors(&o, std::slice::from_ref(&lab), &many[1..], &policy, now);
+    let changed = shards.iter().zip(&fewer).filter(|(a, b)| a != b).count();
+    assert_eq!(changed, 1, "removing one member rewrites one shard");
 }

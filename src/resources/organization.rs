@@ -230,8 +230,8 @@ pub struct OrganizationInput {
 pub struct OrganizationWrites {
     pub children: OrganizationChildren,
     /// Everyone with access to one of its workspaces may read the
-    /// Organization; None when nobody has.
-    pub visitors: Option<ClusterRoleBinding>,
+    /// Organization: its visitor shards (none when nobody has access).
+    pub visitors: Vec<ClusterRoleBinding>,
     pub shares: Vec<Share>,
 }
 
@@ -241,26 +241,33 @@ pub struct OrganizationFacts {
     pub workspaces: i32,
 }
 
-/// The one ClusterRoleBinding that lets everyone with access to a workspace
-/// of `org` read it: owners and open member groups of its workspaces, and
-/// members whose status says they are granted a role and that have not
-/// expired. One per organization, not one per member or workspace: the
-/// API server's authorizer walks every ClusterRoleBinding on each request
-/// (and the escalation check of every Role and RoleBinding write walks them
-/// all), so their number is a cost for the whole cluster. Rewritten only
-/// when the set of subjects changes.
+/// Most subjects in one visitor shard: a rewrite stays small (tens of KB)
+/// and far from etcd's object size limit, whatever tenants do.
+pub const SUBJECTS_PER_SHARD: usize = 500;
+
+/// The ClusterRoleBindings that let everyone with access to a workspace of
+/// `org` read it: owners and open member groups of its workspaces, and
+/// members whose status says they are granted a role, not expired, not
+/// going. A few per organization, not one per member or workspace: the API
+/// server's authorizer walks every ClusterRoleBinding on each request (and
+/// the escalation check of every Role and RoleBinding write walks them
+/// all), so their number is a cost for the whole cluster. Subjects are
+/// spread over a power-of-two number of shards by a stable hash, each of at
+/// most about [`SUBJECTS_PER_SHARD`]: a change rewrites one small shard.
 pub fn visitors(
     org: &Organization,
     workspaces: &[Workspace],
     members: &[WorkspaceMember],
     policy: &TenantPolicy,
     now: jiff::Timestamp,
-) -> Option<ClusterRoleBinding> {
+) -> Vec<ClusterRoleBinding> {
     let name = org.name_any();
     let live: Vec<&Workspace> = workspaces
         .iter()
         .filter(|w| w.meta().deletion_timestamp.is_none())
         .collect();
+    let live_names: std::collections::BTreeSet<String> =
+        live.iter().map(|w| w.name_any()).collect();
     let mut subjects: Vec<&crate::api::Subject> = vec![];
     let groups: Vec<crate::api::Subject> = org
         .spec
@@ -283,7 +290,7 @@ pub fn visitors(
     }
     let granted = |m: &&WorkspaceMember| {
         m.meta().deletion_timestamp.is_none()
-            && live.iter().any(|w| w.name_any() == m.spec.workspace)
+            && live_names.contains(&m.spec.workspace)
             && m.spec
                 .expires_at
                 .as_ref()
@@ -301,24 +308,67 @@ pub fn visitors(
         .collect();
     rbac.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
     rbac.dedup();
-    (!rbac.is_empty()).then(|| ClusterRoleBinding {
-        metadata: ObjectMeta {
-            name: Some(names::organization_visitors_of(&name)),
-            labels: Some(ownership::marks(
-                &Owner::Organization { name: name.clone() },
-                &org.uid().unwrap_or_default(),
-                Component::OrganizationAccess,
-            )),
-            owner_references: owner_reference(org).map(|o| vec![o]),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: names::organization_reader(&name),
-        },
-        subjects: Some(rbac),
+    if rbac.is_empty() {
+        return vec![];
+    }
+    let shards = rbac.len().div_ceil(SUBJECTS_PER_SHARD).next_power_of_two();
+    let mut by_shard: Vec<Vec<k8s_openapi::api::rbac::v1::Subject>> = vec![vec![]; shards];
+    for subject in rbac {
+        let key = format!(
+            "{}/{}/{}",
+            subject.kind,
+            subject.namespace.as_deref().unwrap_or_default(),
+            subject.name
+        );
+        by_shard[(stable_hash(&key) % shards as u64) as usize].push(subject);
+    }
+    by_shard
+        .into_iter()
+        .enumerate()
+        .filter(|(_, subjects)| !subjects.is_empty())
+        .map(|(shard, subjects)| ClusterRoleBinding {
+            metadata: ObjectMeta {
+                name: Some(names::visitor_shard(&name, shard)),
+                labels: Some(ownership::marks(
+                    &Owner::Organization { name: name.clone() },
+                    &org.uid().unwrap_or_default(),
+                    Component::VisitorShard,
+                )),
+                owner_references: owner_reference(org).map(|o| vec![o]),
+                ..Default::default()
+            },
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "ClusterRole".into(),
+                name: names::organization_reader(&name),
+            },
+            subjects: Some(subjects),
+        })
+        .collect()
+}
+
+/// FNV-1a: the same on every build and platform (a subject must stay in
+/// its shard across operator versions, or every shard is rewritten).
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// When the earliest membership of `members` that grants now expires: the
+/// organization looks again then (its visitors change).
+pub fn next_expiry(
+    members: &[WorkspaceMember],
+    now: jiff::Timestamp,
+) -> Option<std::time::Duration> {
+    members
+        .iter()
+        .filter_map(|m| m.spec.expires_at.as_ref())
+        .map(|e| e.0.duration_since(now))
+        .filter(|left| left.is_positive())
+        .min()
+        .and_then(|left| std::time::Duration::try_from(left).ok())
+        .map(|left| left + std::time::Duration::from_millis(50))
 }
 
 /// Everything an organization's reconcile concludes, from what it read.
@@ -371,7 +421,7 @@ pub fn decide(
             "namespace {ns}, admin access, roles and the default workspace are in place"
         )),
         facts,
-        next: Next::Resync,
+        next: next_expiry(&input.members, input.now).map_or(Next::Resync, Next::ResyncAtMost),
     })
 }
 
