@@ -117,12 +117,9 @@ pub fn build(
         .filter_map(|r| super::role::granted_spec(r).manage_members)
         .flat_map(|m| m.assignable_roles)
         .collect();
-    let manages = delegated
-        && !archived
-        && roles.iter().any(|r| {
-            member.spec.roles.contains(&r.name_any())
-                && super::role::granted_spec(r).manage_members.is_some()
-        });
+    // assignableRoles has at least one entry (schema): any managing role
+    // leaves some.
+    let manages = delegated && !archived && !assignable.is_empty();
     let mut reader_rules = vec![
         get_named(&["workspaces", "workspaces/status"], ws),
         get_named(&["workspacemembers", "workspacemembers/status"], &name),
