@@ -85,6 +85,19 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     pipeline::drain("WorkspaceMember", controller).await;
 }
 
+/// Whether `member` may have just stopped granting: being deleted, or
+/// reconciled with no role granted (expired, refused). Such a change takes
+/// access away and never waits. A new member, not reconciled yet, had
+/// nothing to take away.
+pub fn grants_nothing(member: &Guard) -> bool {
+    valid(member).is_none_or(|m| {
+        m.meta().deletion_timestamp.is_some()
+            || m.status
+                .as_ref()
+                .is_some_and(|s| s.granted_roles.as_ref().is_none_or(|r| r.is_empty()))
+    })
+}
+
 fn member_of(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
     match owner_of(meta)? {
         owner @ Owner::Member { .. } => {

@@ -31,6 +31,7 @@ use crate::resources::predefined_roles;
 use crate::runtime::apply::{Owned, Source, apply_unless_contained, apply_unless_current};
 use crate::runtime::informer::{self, valid};
 use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
+use crate::runtime::throttle;
 use crate::runtime::{Error, Result};
 
 type Guard = DeserializeGuard<Organization>;
@@ -56,15 +57,19 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     let cached = &ctx.children;
     let controller = pipeline::controller_of(&ctx.organizations, ctx.runtime.concurrency)
         // Workspaces change the count, and their deletion unblocks ours.
-        .watches_shared_stream(
+        .reconcile_on(throttle::recounts(
             ctx.workspaces
                 .subscribe_changes(super::workspace::generation_and_conflict),
             |ws| ws.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
-        )
-        // Who may read the Organization follows its members' grants.
-        .watches_shared_stream(ctx.members.subscribe_changes(grant_signature), |m| {
-            m.namespace().map(|ns| ObjectRef::<Guard>::new(&ns))
-        })
+            informer::is_deleting,
+        ))
+        // Who may read the Organization follows its members' grants (a
+        // grant taken away is taken away at once).
+        .reconcile_on(throttle::recounts(
+            ctx.members.subscribe_changes(grant_signature),
+            |m| m.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
+            super::member::grants_nothing,
+        ))
         // A predefined role changed in any way (spec, or its marks removed):
         // by name, since a tenant can remove the label that says so.
         .watches_shared_stream(ctx.roles.subscribe_changes(predefined_signature), |r| {

@@ -27,6 +27,7 @@ use crate::resources::role::{
 use crate::runtime::apply::{Owned, Source};
 use crate::runtime::informer::{self, valid};
 use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
+use crate::runtime::throttle;
 use crate::runtime::{Error, Result};
 
 type Guard = DeserializeGuard<WorkspaceRole>;
@@ -71,14 +72,18 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 .collect::<Vec<_>>()
         })
         // Members change the count, and stopping to use a role unblocks its deletion.
-        .watches_shared_stream(ctx.members.subscribe_changes(informer::generation), |m| {
-            let ns = m.namespace().unwrap_or_default();
-            let roles = valid(&m).map(|m| m.spec.roles.clone()).unwrap_or_default();
-            roles
-                .into_iter()
-                .map(move |r| ObjectRef::<Guard>::new(&r).within(&ns))
-                .collect::<Vec<_>>()
-        })
+        .reconcile_on(throttle::recounts(
+            ctx.members.subscribe_changes(informer::generation),
+            |m| {
+                let ns = m.namespace().unwrap_or_default();
+                let roles = valid(m).map(|m| m.spec.roles.clone()).unwrap_or_default();
+                roles
+                    .into_iter()
+                    .map(move |r| ObjectRef::<Guard>::new(&r).within(&ns))
+                    .collect::<Vec<_>>()
+            },
+            informer::is_deleting,
+        ))
         .graceful_shutdown_on(shutdown)
         .run(
             pipeline::reconcile::<Roles>,

@@ -33,6 +33,7 @@ use crate::resources::workspace::{
 use crate::runtime::apply::{Owned, Source, delete_checked};
 use crate::runtime::informer::{self, valid};
 use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
+use crate::runtime::throttle;
 use crate::runtime::{Error, Result};
 
 type Guard = DeserializeGuard<Workspace>;
@@ -69,11 +70,15 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             move |org| by_org.workspaces.refs_in(&org.name_any(), |_| true),
         )
         // Members change counts and unblock deletions.
-        .watches_shared_stream(ctx.members.subscribe_changes(informer::generation), |m| {
-            let ns = m.namespace()?;
-            let ws = valid(&m)?.spec.workspace.clone();
-            Some(ObjectRef::<Guard>::new(&ws).within(&ns))
-        })
+        .reconcile_on(throttle::recounts(
+            ctx.members.subscribe_changes(informer::generation),
+            |m| {
+                let ns = m.namespace()?;
+                let ws = valid(m)?.spec.workspace.clone();
+                Some(ObjectRef::<Guard>::new(&ws).within(&ns))
+            },
+            informer::is_deleting,
+        ))
         // A role's ClusterRole appearing lets the workspaces that wait for it go on.
         .watches_shared_stream(cached.cluster_roles.subscribe(), move |cr| {
             match owner_of(&cr.metadata) {

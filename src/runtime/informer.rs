@@ -334,6 +334,11 @@ pub fn generation<K: Resource>(obj: &K) -> u64 {
     obj.meta().generation.unwrap_or(0) as u64
 }
 
+/// Whether `obj` is being deleted.
+pub fn is_deleting<K: Resource>(obj: &K) -> bool {
+    obj.meta().deletion_timestamp.is_some()
+}
+
 /// Drops managed fields: never read here, and most of an object's size.
 pub fn trim<K: Resource>(obj: &mut K) {
     obj.meta_mut().managed_fields = None;

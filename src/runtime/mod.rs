@@ -14,6 +14,7 @@ pub mod leader;
 pub mod metrics;
 pub mod pipeline;
 pub mod report;
+pub mod throttle;
 pub mod writes;
 
 pub use error::{Error, Result};
