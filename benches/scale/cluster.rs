@@ -253,6 +253,8 @@ pub fn reconciles(m: &BTreeMap<String, f64>) -> BTreeMap<String, u64> {
 pub struct ProcStats {
     pub peak_rss_mib: f64,
     pub cpu_seconds: f64,
+    /// Resident now (VmRSS).
+    pub rss_mib: f64,
 }
 
 pub fn proc_stats(pid: u32) -> Result<ProcStats> {
@@ -269,6 +271,7 @@ pub fn proc_stats(pid: u32) -> Result<ProcStats> {
     let cpu_ticks = stat_field(pid, 14)? + stat_field(pid, 15)?;
     Ok(ProcStats {
         peak_rss_mib: kib("VmHWM:") / 1024.0,
+        rss_mib: kib("VmRSS:") / 1024.0,
         cpu_seconds: cpu_ticks / USER_HZ,
     })
 }

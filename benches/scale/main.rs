@@ -4,11 +4,13 @@
 //! measures: create (everything applied → everything Ready), latency (new
 //! member → access allowed), idle (writes while nothing changes), restart
 //! (re-check time and writes), churn (10% of members change roles), plugin
-//! (`kubectl workspace list` as a member of 100 workspaces), and the
+//! (`kubectl workspace list` as a member of 100 workspaces), delete (one
+//! organization pruned at once: time, and nothing left behind), and the
 //! floor (the same children written directly, operator stopped). Prints a
 //! table and, unless --no-docs, rewrites docs/benchmarks.md's figures and plot.
 
 mod cluster;
+mod deletion;
 mod floor;
 // The operator process, as the integration tests run it.
 #[path = "../../tests/integration/support/operator.rs"]
@@ -98,8 +100,8 @@ async fn run(args: Args) -> Result<()> {
     let table = report::table(&args, &figures);
     println!("\n{table}");
     if !args.no_docs {
-        report::write_docs(&args, &figures, &table)?;
-        println!("wrote docs/benchmarks.md and docs/benchmarks/ready-over-time.svg");
+        let plot = report::write_docs(&args, &figures, &table)?;
+        println!("wrote docs/benchmarks.md and {}", plot.display());
     }
     Ok(())
 }

@@ -34,6 +34,7 @@ pub struct Figures {
     pub restart: Restart,
     pub churn: Churn,
     pub plugin: PluginList,
+    pub deletion: crate::deletion::Deletion,
     pub floor: crate::floor::Floor,
 }
 
@@ -41,6 +42,10 @@ pub struct Figures {
 pub struct Create {
     pub seconds: f64,
     pub peak_rss_mib: f64,
+    /// Resident when the operator had started (caches empty) and once
+    /// everything was Ready (caches full, a few seconds later).
+    pub start_rss_mib: f64,
+    pub ready_rss_mib: f64,
     pub cpu_seconds: f64,
     pub requests: BTreeMap<String, u64>,
     pub samples: Vec<(f64, usize)>,
@@ -71,6 +76,8 @@ pub struct Restart {
     pub requests: BTreeMap<String, u64>,
     pub mutating: u64,
     pub peak_rss_mib: f64,
+    /// CPU of the new process until everything was re-checked.
+    pub cpu_seconds: f64,
 }
 
 /// `kubectl workspace list`, the real plugin binary, as one user.
@@ -88,6 +95,7 @@ pub struct PluginList {
 pub struct Churn {
     pub changed: usize,
     pub seconds: f64,
+    pub cpu_seconds: f64,
     pub requests: BTreeMap<String, u64>,
 }
 
@@ -103,6 +111,7 @@ pub async fn all(args: &Args, cluster: &Cluster) -> Result<Figures> {
     figures.restart = restart(args, cluster, figures.latency.samples).await?;
     figures.churn = churn(args, cluster, &tracker).await?;
     figures.plugin = plugin_list(args, cluster).await?;
+    figures.deletion = crate::deletion::run(args, cluster).await?;
     cluster.stop_operator();
     figures.floor = crate::floor::run(args, cluster).await?;
     Ok(figures)
@@ -180,7 +189,8 @@ async fn create(args: &Args, cluster: &Cluster, tracker: &Tracker) -> Result<Cre
     cluster.start_operator().await?;
     let pid = cluster.operator_pid()?;
     let before = cluster::requests_by_method(&cluster.metrics().await?);
-    let cpu_before = proc_stats(pid)?.cpu_seconds;
+    let at_start = proc_stats(pid)?;
+    let cpu_before = at_start.cpu_seconds;
     progress(format!(
         "create: applying {} organizations, {} workspaces, {} members",
         expected.organizations,
@@ -206,9 +216,13 @@ async fn create(args: &Args, cluster: &Cluster, tracker: &Tracker) -> Result<Cre
         "create: {} objects Ready in {seconds:.1} s",
         expected.total()
     ));
+    // The last counts and visitors land within a few seconds of the last Ready.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     Ok(Create {
         seconds,
         peak_rss_mib: stats.peak_rss_mib,
+        start_rss_mib: at_start.rss_mib,
+        ready_rss_mib: proc_stats(pid)?.rss_mib,
         cpu_seconds: stats.cpu_seconds - cpu_before,
         requests: cluster::diff(&after, &before),
         samples,
@@ -325,7 +339,7 @@ async fn restart(args: &Args, cluster: &Cluster, latency_members: usize) -> Resu
     cluster.restart_operator().await?;
     let pid = cluster.operator_pid()?;
     let mut caches_seconds = None;
-    let recheck_seconds = loop {
+    let (recheck_seconds, recheck_cpu) = loop {
         if caches_seconds.is_none() && cluster.ready().await {
             caches_seconds = Some(process_age(pid)?);
         }
@@ -334,7 +348,7 @@ async fn restart(args: &Args, cluster: &Cluster, latency_members: usize) -> Resu
             .iter()
             .all(|(kind, n)| done.get(*kind).copied().unwrap_or(0) >= *n)
         {
-            break process_age(pid)?;
+            break (process_age(pid)?, proc_stats(pid)?.cpu_seconds);
         }
         if process_age(pid)? > timeout(args).as_secs_f64() {
             return Err(format!("restart: only {done:?} of {want:?} reconciled").into());
@@ -355,6 +369,7 @@ async fn restart(args: &Args, cluster: &Cluster, latency_members: usize) -> Resu
         mutating: cluster::mutating(&requests),
         requests,
         peak_rss_mib: proc_stats(pid)?.peak_rss_mib,
+        cpu_seconds: recheck_cpu,
     };
     progress(format!(
         "restart: everything re-checked {recheck_seconds:.1} s after start; {} mutating requests",
@@ -367,6 +382,8 @@ async fn restart(args: &Args, cluster: &Cluster, latency_members: usize) -> Resu
 /// are Ready for their new generation.
 async fn churn(args: &Args, cluster: &Cluster, tracker: &Tracker) -> Result<Churn> {
     let before = cluster::requests_by_method(&cluster.metrics().await?);
+    let pid = cluster.operator_pid()?;
+    let cpu_before = proc_stats(pid)?.cpu_seconds;
     let mut changes = vec![];
     for i in 0..args.orgs {
         let org = workload::org_name(PREFIX, i);
@@ -424,6 +441,7 @@ async fn churn(args: &Args, cluster: &Cluster, tracker: &Tracker) -> Result<Chur
     Ok(Churn {
         changed,
         seconds,
+        cpu_seconds: proc_stats(pid)?.cpu_seconds - cpu_before,
         requests,
     })
 }
