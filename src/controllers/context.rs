@@ -17,6 +17,7 @@ use super::error::StartupError;
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::ownership;
 use crate::resources::tenancy::TenantPolicy;
+use crate::runtime::compare;
 use crate::runtime::informer::{self, Cacheable, Informer};
 use crate::runtime::metrics::Metrics;
 use crate::runtime::pipeline::Runtime;
@@ -65,6 +66,19 @@ fn children_informer<K: Cacheable>(client: &Client) -> Informer<K> {
         Api::all(client.clone()),
         watcher::Config::default().labels(&ownership::managed_selector()),
         informer::trim::<K>,
+    )
+}
+
+/// Children whose body only matters as "exactly what the operator wants or
+/// not": cached as metadata plus a fingerprint of the body (`compare::compact`).
+fn compact_children_informer<K>(client: &Client) -> Informer<K>
+where
+    K: Cacheable + serde::Serialize + Default,
+{
+    Informer::start(
+        Api::all(client.clone()),
+        watcher::Config::default().labels(&ownership::managed_selector()),
+        compare::compact::<K>,
     )
 }
 
@@ -143,15 +157,16 @@ impl Context {
             informer::trim::<ClusterRole>,
         );
         let children = Children {
+            // Namespaces whole: their phase and marks are read.
             namespaces: children_informer(&client),
-            roles: children_informer(&client),
-            role_bindings: children_informer(&client),
-            cluster_roles: children_informer(&client),
-            cluster_role_bindings: children_informer(&client),
-            quotas: children_informer(&client),
-            limit_ranges: children_informer(&client),
-            network_policies: children_informer(&client),
-            config_maps: children_informer(&client),
+            roles: compact_children_informer(&client),
+            role_bindings: compact_children_informer(&client),
+            cluster_roles: compact_children_informer(&client),
+            cluster_role_bindings: compact_children_informer(&client),
+            quotas: compact_children_informer(&client),
+            limit_ranges: compact_children_informer(&client),
+            network_policies: compact_children_informer(&client),
+            config_maps: compact_children_informer(&client),
         };
         let secrets = secrets_informer(&client);
         // Every cache is complete before the first reconcile: a missing role

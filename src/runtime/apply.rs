@@ -12,7 +12,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::compare::{is_exact, is_subset};
+use super::compare::{self, is_exact_cached, is_subset};
 use super::error::{Error, Result};
 use super::informer::Informer;
 use crate::ownership::{self, Component, DESIRED_HASH, FIELD_MANAGER, NAMESPACE_CONFLICT};
@@ -56,9 +56,10 @@ where
     let desired_json = to_json(desired);
     let hash = hash_of(&desired_json);
     let server_owned = server_owned::<K>();
+    let fingerprint = compare::body_fingerprint(&desired_json, server_owned);
     let exact = |obj: &K| {
         let json = to_json(obj);
-        is_exact(&desired_json, &json, server_owned)
+        is_exact_cached(&desired_json, fingerprint, &json, server_owned)
     };
     if let Some(live) = live {
         let current = live.annotations().get(DESIRED_HASH) == Some(&hash)
@@ -136,17 +137,27 @@ fn shape_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     )
 }
 
-/// A hash of everything but the server's bookkeeping.
-fn content_hash<K: Serialize>(obj: &K) -> u64 {
-    let mut value = to_json(obj);
-    if let Some(map) = value.as_object_mut() {
-        map.remove("status");
-        if let Some(meta) = map.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-            meta.retain(|k, _| k == "labels" || k == "annotations");
-        }
-    }
+/// A hash of everything but the server's bookkeeping: the body's
+/// fingerprint (the same for a full object and its cached shell) and the
+/// labels and annotations.
+fn content_hash<K: Resource<DynamicType = ()> + Serialize>(obj: &K) -> u64 {
+    let body = obj
+        .annotations()
+        .get(compare::CACHED_BODY)
+        .cloned()
+        .unwrap_or_else(|| {
+            format!(
+                "{:016x}",
+                compare::body_fingerprint(&to_json(obj), server_owned::<K>())
+            )
+        });
     let mut h = DefaultHasher::new();
-    value.to_string().hash(&mut h);
+    body.hash(&mut h);
+    obj.labels().hash(&mut h);
+    obj.annotations()
+        .iter()
+        .filter(|(k, _)| !compare::is_cache_mark(k))
+        .for_each(|a| a.hash(&mut h));
     h.finish()
 }
 
@@ -191,21 +202,17 @@ where
     Ok(true)
 }
 
-/// Top-level fields of `K` the API server fills in and the operator never sets.
 fn server_owned<K: Resource<DynamicType = ()>>() -> &'static [&'static str] {
-    match K::kind(&()).as_ref() {
-        // spec.finalizers ["kubernetes"], set by the API server.
-        "Namespace" => &["spec"],
-        _ => &[],
-    }
+    compare::server_owned(&K::kind(&()))
 }
 
 /// Whether someone made the object immutable (ConfigMaps, Secrets).
-fn is_frozen<K: Serialize>(obj: &K) -> bool {
-    serde_json::to_value(obj)
-        .ok()
-        .and_then(|v| v.get("immutable").and_then(serde_json::Value::as_bool))
-        .unwrap_or(false)
+fn is_frozen<K: Resource + Serialize>(obj: &K) -> bool {
+    obj.annotations().contains_key(compare::CACHED_IMMUTABLE)
+        || serde_json::to_value(obj)
+            .ok()
+            .and_then(|v| v.get("immutable").and_then(serde_json::Value::as_bool))
+            .unwrap_or(false)
 }
 
 /// Forced server-side apply under the operator's field manager.

@@ -127,6 +127,114 @@ pub fn parse_quantity(s: &str) -> Option<f64> {
     Some(number * factor)
 }
 
+/// Top-level fields of `kind` the API server fills in and the operator never sets.
+pub fn server_owned(kind: &str) -> &'static [&'static str] {
+    match kind {
+        // spec.finalizers ["kubernetes"], set by the API server.
+        "Namespace" => &["spec"],
+        _ => &[],
+    }
+}
+
+/// Whether annotation `key` is one of the cache's own marks (never on the server).
+pub fn is_cache_mark(key: &str) -> bool {
+    key == CACHED_BODY || key == CACHED_IMMUTABLE
+}
+
+/// Drops a cached child's body, keeping its metadata and, in its place, the
+/// body's fingerprint (`CACHED_BODY`): what the operator needs to tell
+/// whether the child is exactly what it wants, in a fraction of the memory.
+/// The metadata stays whole: owner marks, desired hash, UID.
+pub fn compact<K>(obj: &mut K)
+where
+    K: kube::Resource<DynamicType = ()> + serde::Serialize + Default,
+{
+    obj.meta_mut().managed_fields = None;
+    let json = serde_json::to_value(&*obj).unwrap_or_default();
+    let fingerprint = body_fingerprint(&json, server_owned(&K::kind(&())));
+    let immutable = json.get("immutable").and_then(Value::as_bool) == Some(true);
+    let meta = std::mem::take(obj.meta_mut());
+    *obj = K::default();
+    *obj.meta_mut() = meta;
+    let annotations = obj.meta_mut().annotations.get_or_insert_with(Default::default);
+    annotations.insert(CACHED_BODY.into(), format!("{fingerprint:016x}"));
+    if immutable {
+        annotations.insert(CACHED_IMMUTABLE.into(), "true".into());
+    }
+}
+
+/// An annotation only ever held in the operator's own cache, never
+/// written: the `body_fingerprint` of a cached child whose body was dropped
+/// (`compact`).
+pub const CACHED_BODY: &str = "workspaces.dev/cached-body";
+/// Ditto: the dropped body had `immutable: true`.
+pub const CACHED_IMMUTABLE: &str = "workspaces.dev/cached-immutable";
+
+/// A hash of what `is_exact` compares of an object besides its labels and
+/// annotations: every top-level field but `NOT_COMPARED` and `server_owned`,
+/// with empty values dropped and quantities in one form, so that two bodies
+/// `is_exact` finds equal have the same fingerprint (and, but for a hash
+/// collision, only those).
+pub fn body_fingerprint(obj: &Value, server_owned: &[&str]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut body = serde_json::Map::new();
+    if let Value::Object(map) = obj {
+        for (k, v) in map {
+            if !NOT_COMPARED.contains(&k.as_str()) && !server_owned.contains(&k.as_str()) {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let canonical = canonical(Value::Object(body));
+    let mut h = std::hash::DefaultHasher::new();
+    canonical.to_string().hash(&mut h);
+    h.finish()
+}
+
+/// The form `same` compares in: empty values (absent, null, "", []) left
+/// out of objects, quantities as their value.
+fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, canonical(v)))
+                .filter(|(_, v)| !is_empty(v))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        Value::String(s) => match parse_quantity(&s) {
+            // 12 significant digits: `same_quantity` also forgives rounding.
+            Some(q) => Value::String(format!("quantity:{q:.11e}")),
+            None => Value::String(s),
+        },
+        other => other,
+    }
+}
+
+/// `is_exact` for a `live` whose body may have been dropped (`compact`):
+/// its fingerprint then stands for it.
+pub fn is_exact_cached(
+    desired: &Value,
+    desired_fingerprint: u64,
+    live: &Value,
+    server_owned: &[&str],
+) -> bool {
+    let cached = live
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(CACHED_BODY))
+        .and_then(Value::as_str);
+    let Some(cached) = cached else {
+        return is_exact(desired, live, server_owned);
+    };
+    let meta = |v: &Value, field: &str| v.get("metadata").and_then(|m| m.get(field)).cloned();
+    cached == format!("{desired_fingerprint:016x}")
+        && ["labels", "annotations"].iter().all(|field| {
+            meta(desired, field)
+                .is_none_or(|want| is_subset(&want, &meta(live, field).unwrap_or(Value::Null)))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +334,52 @@ mod tests {
         assert!(is_subset(&json!({"n": "1e3"}), &json!({"n": "1k"})));
         assert!(is_subset(&json!({"m": "1Gi"}), &json!({"m": "1024Mi"})));
         assert!(!is_subset(&json!({"m": "1Gi"}), &json!({"m": "1G"})));
+    }
+
+    /// Every pair the tests above compare: the fingerprint agrees with `is_exact`.
+    #[test]
+    fn the_fingerprint_agrees_with_is_exact() {
+        let pairs = [
+            (json!({"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}}),
+             json!({"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}, "status": {"x": 1}}), true),
+            (json!({"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}}),
+             json!({"spec": {"ingress": [{"from": [{"podSelector": {}, "namespaceSelector": {}}]}]}}), false),
+            (json!({"spec": {"podSelector": {}}}), json!({"spec": {}}), false),
+            (json!({"data": {"A": "1"}}), json!({"data": {"A": "1"}, "immutable": true}), false),
+            (json!({"data": {"A": "1"}}), json!({"data": {"A": "1", "B": "2"}}), false),
+            (json!({"data": {"A": "1"}}), json!({"data": {"A": "2"}}), false),
+            (json!({"subjects": [{"kind": "ServiceAccount", "apiGroup": "", "name": "x"}], "rules": []}),
+             json!({"subjects": [{"kind": "ServiceAccount", "name": "x"}]}), true),
+            (json!({"subjects": [{"name": "a"}, {"name": "b"}]}), json!({"subjects": [{"name": "b"}, {"name": "a"}]}), false),
+            (json!({"spec": {"hard": {"cpu": "0.5", "memory": "1Gi"}}}),
+             json!({"spec": {"hard": {"cpu": "500m", "memory": "1024Mi"}}}), true),
+            (json!({"spec": {"hard": {"memory": "1Gi"}}}), json!({"spec": {"hard": {"memory": "1G"}}}), false),
+        ];
+        for (desired, live, exact) in pairs {
+            assert_eq!(is_exact(&desired, &live, &[]), exact, "{desired} / {live}");
+            assert_eq!(
+                body_fingerprint(&desired, &[]) == body_fingerprint(&live, &[]),
+                exact,
+                "{desired} / {live}"
+            );
+        }
+        let ns = json!({"metadata": {"name": "n"}});
+        let live_ns = json!({"metadata": {"name": "n"}, "spec": {"finalizers": ["kubernetes"]}});
+        assert_eq!(body_fingerprint(&ns, &["spec"]), body_fingerprint(&live_ns, &["spec"]));
+    }
+
+    #[test]
+    fn a_cached_fingerprint_stands_for_the_dropped_body() {
+        let desired = json!({"metadata": {"labels": {"a": "1"}}, "data": {"A": "1"}});
+        let fp = body_fingerprint(&desired, &[]);
+        let shell = |fp: u64, labels: Value| {
+            json!({"metadata": {"labels": labels, "annotations": {CACHED_BODY: format!("{fp:016x}")}}})
+        };
+        assert!(is_exact_cached(&desired, fp, &shell(fp, json!({"a": "1", "b": "2"})), &[]));
+        assert!(!is_exact_cached(&desired, fp, &shell(fp + 1, json!({"a": "1"})), &[]));
+        assert!(!is_exact_cached(&desired, fp, &shell(fp, json!({"a": "2"})), &[]));
+        // A full live object is compared in full.
+        assert!(is_exact_cached(&desired, fp, &desired, &[]));
     }
 
     #[test]
