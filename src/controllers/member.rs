@@ -139,9 +139,12 @@ impl Members {
         owned
             .delete(Source::<RoleBinding>::Server, Some(&org), &reader)
             .await?;
+        // Only earlier builds made this binding, long ago: the cache has it
+        // if it exists (no GET per member deleted).
         let visitor = names::member_visitor(&org, &member.name_any());
+        let visitors = &self.ctx.children.cluster_role_bindings;
         owned
-            .delete(Source::<ClusterRoleBinding>::Server, None, &visitor)
+            .delete(Source::Cache(visitors), None, &visitor)
             .await?;
         owned
             .delete(Source::<Role>::Server, Some(&org), &reader)

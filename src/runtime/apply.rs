@@ -93,7 +93,10 @@ where
                 .get_opt(&name)
                 .await
                 .map_err(Error::request(format!("reading {} {name}", K::kind(&()))))?
-            {
+                .map(|mut fresh| {
+                    compare::strip_cache_marks(&mut fresh);
+                    fresh
+                }) {
                 Some(fresh) if is_frozen(&fresh) => {
                     recreate(api, &fresh).await?;
                     apply(api, &obj).await?
@@ -221,13 +224,16 @@ where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
 {
     let name = obj.name_any();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await
-    .map_err(Error::request(format!("applying {} {name}", K::kind(&()))))
+    let mut applied = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await
+        .map_err(Error::request(format!("applying {} {name}", K::kind(&()))))?;
+    compare::strip_cache_marks(&mut applied);
+    Ok(applied)
 }
 
 /// Deletes an operator-made object that can no longer be changed in place,
@@ -277,16 +283,19 @@ where
     let mut obj = desired;
     *obj.meta_mut() = meta;
     tracing::info!(kind = %K::kind(&()), %name, "fields added by someone else: replacing the object whole");
-    api.replace(
-        &name,
-        &PostParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        },
-        &obj,
-    )
-    .await
-    .map_err(Error::request(format!("replacing {} {name}", K::kind(&()))))
+    let mut replaced = api
+        .replace(
+            &name,
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            &obj,
+        )
+        .await
+        .map_err(Error::request(format!("replacing {} {name}", K::kind(&()))))?;
+    compare::strip_cache_marks(&mut replaced);
+    Ok(replaced)
 }
 
 /// Creates `desired` if absent (never taking over an object someone else

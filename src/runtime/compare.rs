@@ -141,6 +141,16 @@ pub fn is_cache_mark(key: &str) -> bool {
     key == CACHED_BODY || key == CACHED_IMMUTABLE
 }
 
+/// Removes the cache's marks from an object read from the API server: only
+/// `compact` may set them, never whoever wrote the object (an annotation
+/// `workspaces.dev/cached-immutable` put on a live object by hand must not
+/// make the operator think it frozen and make it again).
+pub fn strip_cache_marks<K: kube::Resource>(obj: &mut K) {
+    if let Some(annotations) = obj.meta_mut().annotations.as_mut() {
+        annotations.retain(|k, _| !is_cache_mark(k));
+    }
+}
+
 /// Drops a cached child's body, keeping its metadata and, in its place, the
 /// body's fingerprint (`CACHED_BODY`): what the operator needs to tell
 /// whether the child is exactly what it wants, in a fraction of the memory.
@@ -150,6 +160,7 @@ where
     K: kube::Resource<DynamicType = ()> + serde::Serialize + Default,
 {
     obj.meta_mut().managed_fields = None;
+    strip_cache_marks(obj);
     let json = serde_json::to_value(&*obj).unwrap_or_default();
     let fingerprint = body_fingerprint(&json, server_owned(&K::kind(&())));
     let immutable = json.get("immutable").and_then(Value::as_bool) == Some(true);
@@ -380,6 +391,37 @@ mod tests {
         assert!(!is_exact_cached(&desired, fp, &shell(fp, json!({"a": "2"})), &[]));
         // A full live object is compared in full.
         assert!(is_exact_cached(&desired, fp, &desired, &[]));
+    }
+
+    #[test]
+    fn marks_on_a_live_object_are_never_believed() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let mut forged = ConfigMap {
+            metadata: kube::api::ObjectMeta {
+                annotations: Some(
+                    [
+                        (CACHED_BODY.to_string(), "0000000000000000".to_string()),
+                        (CACHED_IMMUTABLE.to_string(), "true".to_string()),
+                    ]
+                    .into(),
+                ),
+                ..Default::default()
+            },
+            data: Some([("k".to_string(), "v".to_string())].into()),
+            ..Default::default()
+        };
+        let mut stripped = forged.clone();
+        strip_cache_marks(&mut stripped);
+        assert!(stripped.metadata.annotations.unwrap_or_default().is_empty());
+        compact(&mut forged);
+        let marks = forged.metadata.annotations.unwrap_or_default();
+        assert_eq!(marks.get(CACHED_IMMUTABLE), None, "not immutable: no mark");
+        let body = json!({"data": {"k": "v"}});
+        assert_eq!(
+            marks.get(CACHED_BODY),
+            Some(&format!("{:016x}", body_fingerprint(&body, &[])))
+        );
+        assert_eq!(forged.data, None, "the body is dropped");
     }
 
     #[test]

@@ -342,6 +342,7 @@ pub fn is_deleting<K: Resource>(obj: &K) -> bool {
 /// Drops managed fields: never read here, and most of an object's size.
 pub fn trim<K: Resource>(obj: &mut K) {
     obj.meta_mut().managed_fields = None;
+    super::compare::strip_cache_marks(obj);
 }
 
 /// `trim` for objects that may not have decoded.

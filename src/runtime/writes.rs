@@ -109,27 +109,28 @@ where
         .iter()
         .find(|c| c.type_ == "Ready")
         .map(|c| c.reason.as_str());
-    if let Some(ready) = after.iter().find(|c| c.type_ == "Ready")
-        && old_reason != Some(ready.reason.as_str())
-        && let Some(event_type) = announce
-    {
-        report
-            .event(obj, event_type, &ready.reason, ready.message.clone())
-            .await;
-    }
+    let announcement = async {
+        if let Some(ready) = after.iter().find(|c| c.type_ == "Ready")
+            && old_reason != Some(ready.reason.as_str())
+            && let Some(event_type) = announce
+        {
+            report
+                .event(obj, event_type, &ready.reason, ready.message.clone())
+                .await;
+        }
+    };
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
-    match api
-        .patch_status(
-            &obj.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-    {
+    let name = obj.name_any();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let patch = Patch::Apply(&patch);
+    let write = api.patch_status(&name, &params, &patch);
+    // The Event and the status are independent: one round trip, not two.
+    let ((), written) = futures::join!(announcement, write);
+    match written {
         Ok(_) => {
             report.status_written(uid, fingerprint);
             Ok(())
