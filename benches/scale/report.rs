@@ -16,7 +16,10 @@ fn block(args: &Args) -> (String, String, String) {
     let (name, plot) = if default {
         ("figures".to_string(), "ready-over-time.svg".to_string())
     } else {
-        (format!("figures {scale}"), format!("ready-over-time-{scale}.svg"))
+        (
+            format!("figures {scale}"),
+            format!("ready-over-time-{scale}.svg"),
+        )
     };
     (
         format!("<!-- {name}:begin (written by make bench) -->"),
@@ -294,17 +297,18 @@ pub fn table(args: &Args, f: &Figures) -> String {
             "`{}` pruned at once ({} members, then {} workspaces, then the Organization) → it and all its namespaces gone",
             d.organization, d.members, d.workspaces
         ),
-        format!(
-            "{:.1} s (requests: {})",
-            d.seconds,
-            verbs(&d.requests)
-        ),
+        format!("{:.1} s (requests: {})", d.seconds, verbs(&d.requests)),
         "",
     );
     row(
         "delete",
         "the operator's children of it left afterwards",
-        format!("{} of {} ({})", d.left_total(), d.children_total(), counts(&d.children)),
+        format!(
+            "{} of {} ({})",
+            d.left_total(),
+            d.children_total(),
+            counts(&d.children)
+        ),
         &format!("0: {}", met(d.left_total() == 0 && d.children_total() > 0)),
     );
     row(
@@ -319,10 +323,7 @@ pub fn table(args: &Args, f: &Figures) -> String {
         format!(
             "{:.1} s ({:.2} s)",
             d.cpu_seconds,
-            per_thousand(
-                d.cpu_seconds,
-                d.members + d.workspaces + d.children_total()
-            )
+            per_thousand(d.cpu_seconds, d.members + d.workspaces + d.children_total())
         ),
         "",
     );

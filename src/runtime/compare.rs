@@ -167,7 +167,10 @@ where
     let meta = std::mem::take(obj.meta_mut());
     *obj = K::default();
     *obj.meta_mut() = meta;
-    let annotations = obj.meta_mut().annotations.get_or_insert_with(Default::default);
+    let annotations = obj
+        .meta_mut()
+        .annotations
+        .get_or_insert_with(Default::default);
     annotations.insert(CACHED_BODY.into(), format!("{fingerprint:016x}"));
     if immutable {
         annotations.insert(CACHED_IMMUTABLE.into(), "true".into());
@@ -351,20 +354,56 @@ mod tests {
     #[test]
     fn the_fingerprint_agrees_with_is_exact() {
         let pairs = [
-            (json!({"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}}),
-             json!({"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}, "status": {"x": 1}}), true),
-            (json!({"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}}),
-             json!({"spec": {"ingress": [{"from": [{"podSelector": {}, "namespaceSelector": {}}]}]}}), false),
-            (json!({"spec": {"podSelector": {}}}), json!({"spec": {}}), false),
-            (json!({"data": {"A": "1"}}), json!({"data": {"A": "1"}, "immutable": true}), false),
-            (json!({"data": {"A": "1"}}), json!({"data": {"A": "1", "B": "2"}}), false),
-            (json!({"data": {"A": "1"}}), json!({"data": {"A": "2"}}), false),
-            (json!({"subjects": [{"kind": "ServiceAccount", "apiGroup": "", "name": "x"}], "rules": []}),
-             json!({"subjects": [{"kind": "ServiceAccount", "name": "x"}]}), true),
-            (json!({"subjects": [{"name": "a"}, {"name": "b"}]}), json!({"subjects": [{"name": "b"}, {"name": "a"}]}), false),
-            (json!({"spec": {"hard": {"cpu": "0.5", "memory": "1Gi"}}}),
-             json!({"spec": {"hard": {"cpu": "500m", "memory": "1024Mi"}}}), true),
-            (json!({"spec": {"hard": {"memory": "1Gi"}}}), json!({"spec": {"hard": {"memory": "1G"}}}), false),
+            (
+                json!({"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}}),
+                json!({"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}, "status": {"x": 1}}),
+                true,
+            ),
+            (
+                json!({"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}}),
+                json!({"spec": {"ingress": [{"from": [{"podSelector": {}, "namespaceSelector": {}}]}]}}),
+                false,
+            ),
+            (
+                json!({"spec": {"podSelector": {}}}),
+                json!({"spec": {}}),
+                false,
+            ),
+            (
+                json!({"data": {"A": "1"}}),
+                json!({"data": {"A": "1"}, "immutable": true}),
+                false,
+            ),
+            (
+                json!({"data": {"A": "1"}}),
+                json!({"data": {"A": "1", "B": "2"}}),
+                false,
+            ),
+            (
+                json!({"data": {"A": "1"}}),
+                json!({"data": {"A": "2"}}),
+                false,
+            ),
+            (
+                json!({"subjects": [{"kind": "ServiceAccount", "apiGroup": "", "name": "x"}], "rules": []}),
+                json!({"subjects": [{"kind": "ServiceAccount", "name": "x"}]}),
+                true,
+            ),
+            (
+                json!({"subjects": [{"name": "a"}, {"name": "b"}]}),
+                json!({"subjects": [{"name": "b"}, {"name": "a"}]}),
+                false,
+            ),
+            (
+                json!({"spec": {"hard": {"cpu": "0.5", "memory": "1Gi"}}}),
+                json!({"spec": {"hard": {"cpu": "500m", "memory": "1024Mi"}}}),
+                true,
+            ),
+            (
+                json!({"spec": {"hard": {"memory": "1Gi"}}}),
+                json!({"spec": {"hard": {"memory": "1G"}}}),
+                false,
+            ),
         ];
         for (desired, live, exact) in pairs {
             assert_eq!(is_exact(&desired, &live, &[]), exact, "{desired} / {live}");
@@ -376,19 +415,35 @@ mod tests {
         }
         let ns = json!({"metadata": {"name": "n"}});
         let live_ns = json!({"metadata": {"name": "n"}, "spec": {"finalizers": ["kubernetes"]}});
-        assert_eq!(body_fingerprint(&ns, &["spec"]), body_fingerprint(&live_ns, &["spec"]));
+        assert_eq!(
+            body_fingerprint(&ns, &["spec"]),
+            body_fingerprint(&live_ns, &["spec"])
+        );
     }
 
     #[test]
     fn a_cached_fingerprint_stands_for_the_dropped_body() {
         let desired = json!({"metadata": {"labels": {"a": "1"}}, "data": {"A": "1"}});
         let fp = body_fingerprint(&desired, &[]);
-        let shell = |fp: u64, labels: Value| {
-            json!({"metadata": {"labels": labels, "annotations": {CACHED_BODY: format!("{fp:016x}")}}})
-        };
-        assert!(is_exact_cached(&desired, fp, &shell(fp, json!({"a": "1", "b": "2"})), &[]));
-        assert!(!is_exact_cached(&desired, fp, &shell(fp + 1, json!({"a": "1"})), &[]));
-        assert!(!is_exact_cached(&desired, fp, &shell(fp, json!({"a": "2"})), &[]));
+        let shell = |fp: u64, labels: Value| json!({"metadata": {"labels": labels, "annotations": {CACHED_BODY: format!("{fp:016x}")}}});
+        assert!(is_exact_cached(
+            &desired,
+            fp,
+            &shell(fp, json!({"a": "1", "b": "2"})),
+            &[]
+        ));
+        assert!(!is_exact_cached(
+            &desired,
+            fp,
+            &shell(fp + 1, json!({"a": "1"})),
+            &[]
+        ));
+        assert!(!is_exact_cached(
+            &desired,
+            fp,
+            &shell(fp, json!({"a": "2"})),
+            &[]
+        ));
         // A full live object is compared in full.
         assert!(is_exact_cached(&desired, fp, &desired, &[]));
     }

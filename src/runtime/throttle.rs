@@ -165,7 +165,10 @@ mod tests {
         assert!(w.offer("ws-b", false, t0 + Duration::from_millis(30)));
         assert_eq!(w.next_close(), Some(t0 + PERIOD));
         assert!(w.close_due(t0 + Duration::from_secs(1)).is_empty());
-        assert_eq!(w.close_due(t0 + PERIOD + Duration::from_millis(30)), vec!["ws-a"]);
+        assert_eq!(
+            w.close_due(t0 + PERIOD + Duration::from_millis(30)),
+            vec!["ws-a"]
+        );
         // ws-a's held trigger went out and opened a new window; ws-b held nothing.
         assert!(!w.offer("ws-a", false, t0 + PERIOD + Duration::from_millis(40)));
         assert!(w.offer("ws-b", false, t0 + PERIOD + Duration::from_millis(40)));
