@@ -2,7 +2,8 @@
 # Not buildable on the project's development machines (no Docker engine);
 # kept simple so it is correct by reading.
 FROM rust:1.95-alpine AS build
-RUN apk add --no-cache musl-dev
+# make: jemalloc (the allocator) is built from source.
+RUN apk add --no-cache musl-dev make
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src

@@ -12,6 +12,7 @@
 mod cluster;
 mod deletion;
 mod floor;
+mod footprint;
 // The operator process, as the integration tests run it.
 #[path = "../../tests/integration/support/operator.rs"]
 mod operator;
@@ -23,6 +24,11 @@ mod workload;
 use std::path::PathBuf;
 
 use clap::Parser;
+
+// Counts the bytes each thread holds: the footprint phase measures what one
+// cached object costs with it.
+#[global_allocator]
+static ALLOCATOR: footprint::Counting = footprint::Counting;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T, E = BoxError> = std::result::Result<T, E>;

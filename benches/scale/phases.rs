@@ -35,6 +35,7 @@ pub struct Figures {
     pub churn: Churn,
     pub plugin: PluginList,
     pub deletion: crate::deletion::Deletion,
+    pub footprint: BTreeMap<String, crate::footprint::KindCost>,
     pub floor: crate::floor::Floor,
 }
 
@@ -111,6 +112,7 @@ pub async fn all(args: &Args, cluster: &Cluster) -> Result<Figures> {
     figures.restart = restart(args, cluster, figures.latency.samples).await?;
     figures.churn = churn(args, cluster, &tracker).await?;
     figures.plugin = plugin_list(args, cluster).await?;
+    figures.footprint = crate::footprint::measure(&cluster.admin).await?;
     figures.deletion = crate::deletion::run(args, cluster).await?;
     cluster.stop_operator();
     figures.floor = crate::floor::run(args, cluster).await?;

@@ -290,6 +290,19 @@ pub fn table(args: &Args, f: &Figures) -> String {
         format!("{:.0} / {:.0} ms", f.plugin.median_ms, f.plugin.max_ms),
         &format!("< 1 s: {}", met(f.plugin.max_ms < 1000.0)),
     );
+    let footprint = f
+        .footprint
+        .iter()
+        .filter(|(_, c)| c.sampled > 0)
+        .map(|(kind, c)| format!("{kind} {:.0} / {:.0} + {:.0}", c.cached, c.whole, c.key))
+        .collect::<Vec<_>>()
+        .join(", ");
+    row(
+        "cache",
+        "bytes one cached object holds, by kind: as cached / whole (managed fields dropped) + the cache's key; up to 500 real objects each, counted by the allocator",
+        footprint,
+        "",
+    );
     let d = &f.deletion;
     row(
         "delete",

@@ -85,17 +85,11 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     pipeline::drain("WorkspaceMember", controller).await;
 }
 
-/// Whether `member` may have just stopped granting: being deleted, or
-/// reconciled with no role granted (expired, refused). Such a change takes
-/// access away and never waits. A new member, not reconciled yet, had
-/// nothing to take away.
-pub fn grants_nothing(member: &Guard) -> bool {
-    valid(member).is_none_or(|m| {
-        m.meta().deletion_timestamp.is_some()
-            || m.status
-                .as_ref()
-                .is_some_and(|s| s.granted_roles.as_ref().is_none_or(|r| r.is_empty()))
-    })
+/// Whether `member` was reconciled (its grants are known: given or taken
+/// away) or is being deleted: then those who follow its grants must see it
+/// at once. A new member, not reconciled yet, changes no grant.
+pub fn reconciled_or_deleting(member: &Guard) -> bool {
+    valid(member).is_none_or(|m| m.meta().deletion_timestamp.is_some() || m.status.is_some())
 }
 
 fn member_of(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {

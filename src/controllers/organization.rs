@@ -56,19 +56,21 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     let (sharing, by_secret) = (ctx.clone(), ctx.clone());
     let cached = &ctx.children;
     let controller = pipeline::controller_of(&ctx.organizations, ctx.runtime.concurrency)
-        // Workspaces change the count, and their deletion unblocks ours.
-        .reconcile_on(throttle::recounts(
+        // Workspaces change the count and who may read the Organization
+        // (an owner), and their deletion unblocks ours: never held back.
+        .watches_shared_stream(
             ctx.workspaces
                 .subscribe_changes(super::workspace::generation_and_conflict),
             |ws| ws.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
-            informer::is_deleting,
-        ))
-        // Who may read the Organization follows its members' grants (a
-        // grant taken away is taken away at once).
+        )
+        // Who may read the Organization follows its members' grants: a
+        // member that was reconciled (granted or not) wakes it at once, so
+        // a member finds its organization as soon as it is Ready; only the
+        // new, not yet reconciled ones wait for a recount.
         .reconcile_on(throttle::recounts(
             ctx.members.subscribe_changes(grant_signature),
             |m| m.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
-            super::member::grants_nothing,
+            super::member::reconciled_or_deleting,
         ))
         // A predefined role changed in any way (spec, or its marks removed):
         // by name, since a tenant can remove the label that says so.

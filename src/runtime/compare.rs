@@ -190,7 +190,7 @@ pub const CACHED_IMMUTABLE: &str = "workspaces.dev/cached-immutable";
 /// `is_exact` finds equal have the same fingerprint (and, but for a hash
 /// collision, only those).
 pub fn body_fingerprint(obj: &Value, server_owned: &[&str]) -> u64 {
-    use std::hash::{Hash, Hasher};
+    use std::hash::BuildHasher;
     let mut body = serde_json::Map::new();
     if let Value::Object(map) = obj {
         for (k, v) in map {
@@ -200,10 +200,14 @@ pub fn body_fingerprint(obj: &Value, server_owned: &[&str]) -> u64 {
         }
     }
     let canonical = canonical(Value::Object(body));
-    let mut h = std::hash::DefaultHasher::new();
-    canonical.to_string().hash(&mut h);
-    h.finish()
+    FINGERPRINT_KEY.hash_one(canonical.to_string())
 }
+
+/// A key of this process's own: fingerprints are only ever compared within
+/// one process (the marks are never written), and nobody can search for a
+/// body with the same fingerprint as the one the operator wants offline.
+static FINGERPRINT_KEY: std::sync::LazyLock<std::hash::RandomState> =
+    std::sync::LazyLock::new(std::hash::RandomState::new);
 
 /// The form `same` compares in: empty values (absent, null, "", []) left
 /// out of objects, quantities as their value.
@@ -216,9 +220,11 @@ fn canonical(v: Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
-        Value::String(s) => match parse_quantity(&s) {
-            // 12 significant digits: `same_quantity` also forgives rounding.
-            Some(q) => Value::String(format!("quantity:{q:.11e}")),
+        // A quantity becomes a pair no string can equal; 15 significant
+        // digits (all a float holds reliably) forgive the rounding of
+        // unit suffixes, as `same_quantity` does.
+        Value::String(s) => match parse_quantity(&s).filter(|q| q.is_finite()) {
+            Some(q) => Value::Array(vec![Value::Null, Value::String(format!("{q:.14e}"))]),
             None => Value::String(s),
         },
         other => other,
