@@ -1,13 +1,13 @@
 //! Wakes an object at most once per period for changes that only make it
-//! recount (members per workspace, per role; visitors per organization).
+//! recount (members per workspace and per role; new, not yet reconciled
+//! members for their organization).
 //!
 //! A thousand members created in a minute would otherwise reconcile their
-//! workspace, their roles and their organization a thousand times each,
-//! and rewrite the same counts and visitor bindings as often. Here the
-//! first trigger goes out at once (nothing waits for the first count), the
-//! ones that follow within the period are folded into one at its end, and
-//! an urgent trigger (something taken away: a deletion, a lost grant)
-//! always goes out at once.
+//! workspace and their roles a thousand times each, and rewrite the same
+//! counts as often. Here the first trigger goes out at once (nothing waits
+//! for the first count), the ones that follow within the period are folded
+//! into one at its end, and an urgent trigger (a deletion; for an
+//! organization, any change to a member's grants) always goes out at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
