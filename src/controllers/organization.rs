@@ -150,10 +150,11 @@ fn predefined_signature(role: &DeserializeGuard<WorkspaceRole>) -> u64 {
 }
 
 impl Organizations {
-    fn workspaces_of(&self, org: &Organization) -> Vec<Workspace> {
+    fn workspaces_of(&self, org: &Organization) -> Vec<Arc<DeserializeGuard<Workspace>>> {
         let mut list = self
             .ctx
-            .workspaces_in(&organization_namespace(&org.name_any()));
+            .workspaces
+            .shared_in(&organization_namespace(&org.name_any()));
         list.sort_by_key(|w| w.name_any());
         list
     }
@@ -190,7 +191,7 @@ impl Reconciler for Organizations {
             members: self
                 .ctx
                 .members
-                .valid_in(&organization_namespace(&org.name_any())),
+                .shared_in(&organization_namespace(&org.name_any())),
             now: jiff::Timestamp::now(),
         })
     }

@@ -21,8 +21,11 @@ pub struct Share {
 }
 
 /// The shares of an organization: each Secret with every workspace.
-pub fn organization_shares(org: &Organization, workspaces: &[Workspace]) -> Vec<Share> {
-    let mut targets: Vec<String> = workspaces.iter().map(|w| w.name_any()).collect();
+pub fn organization_shares<'a>(
+    org: &Organization,
+    workspaces: impl IntoIterator<Item = &'a Workspace>,
+) -> Vec<Share> {
+    let mut targets: Vec<String> = workspaces.into_iter().map(|w| w.name_any()).collect();
     targets.sort();
     org.spec
         .shared_credentials

@@ -715,7 +715,10 @@ fn organization_decisions() {
     ];
     for (name, o, workspaces, expected, writes) in cases {
         let input = organization::OrganizationInput {
-            workspaces,
+            workspaces: workspaces
+                .into_iter()
+                .map(|w| std::sync::Arc::new(kube::core::DeserializeGuard(Ok(w))))
+                .collect(),
             members: vec![],
             now: "2026-06-01T00:00:00Z".parse().unwrap(),
         };
@@ -747,7 +750,7 @@ fn one_binding_lets_everyone_with_access_read_the_organization() {
         });
         m
     };
-    let members = vec![
+    let members = [
         member("a", "ann", "lab", Some(MemberPhase::Active), ""),
         member("b", "ben", "lab", Some(MemberPhase::Pending), ""),
         member(
@@ -769,7 +772,13 @@ fn one_binding_lets_everyone_with_access_read_the_organization() {
         all.sort();
         all
     };
-    let closed = organization::visitors(&o, std::slice::from_ref(&lab), &members, &policy, now);
+    let closed = organization::visitors(
+        &o,
+        &[&lab],
+        &members.iter().collect::<Vec<_>>(),
+        &policy,
+        now,
+    );
     assert_eq!(closed.len(), 1, "one shard for a few subjects");
     assert_eq!(
         closed[0].metadata.name.as_deref(),
@@ -783,9 +792,12 @@ fn one_binding_lets_everyone_with_access_read_the_organization() {
     );
     let mut open = with_spec("{acceptAnonymous: true}");
     open.metadata.name = Some("open".into());
-    let both = organization::visitors(&o, &[lab.clone(), open], &[], &policy, now);
+    let both = organization::visitors(&o, &[&lab, &open], &[], &policy, now);
     assert_eq!(names(both), ["acme-staff", "olga"], "open member groups");
-    assert!(organization::visitors(&o, &[], &members, &policy, now).is_empty());
+    assert!(
+        organization::visitors(&o, &[], &members.iter().collect::<Vec<_>>(), &policy, now)
+            .is_empty()
+    );
     // Many subjects: shards of bounded size, each subject in exactly one,
     // and in the same one whatever else changes.
     let many: Vec<WorkspaceMember> = (0..1200)
@@ -799,7 +811,8 @@ fn one_binding_lets_everyone_with_access_read_the_organization() {
             )
         })
         .collect();
-    let shards = organization::visitors(&o, std::slice::from_ref(&lab), &many, &policy, now);
+    let shards =
+        organization::visitors(&o, &[&lab], &many.iter().collect::<Vec<_>>(), &policy, now);
     assert!(shards.len() <= 4, "{}", shards.len());
     assert!(
         shards
@@ -807,7 +820,13 @@ fn one_binding_lets_everyone_with_access_read_the_organization() {
             .all(|b| b.subjects.as_ref().unwrap().len() <= 2 * organization::SUBJECTS_PER_SHARD)
     );
     assert_eq!(names(shards.clone()).len(), 1201);
-    let fewer = organization::visitors(&o, std::slice::from_ref(&lab), &many[1..], &policy, now);
+    let fewer = organization::visitors(
+        &o,
+        &[&lab],
+        &many[1..].iter().collect::<Vec<_>>(),
+        &policy,
+        now,
+    );
     let changed = shards.iter().zip(&fewer).filter(|(a, b)| a != b).count();
     assert_eq!(changed, 1, "removing one member rewrites one shard");
 }

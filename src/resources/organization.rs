@@ -1,11 +1,14 @@
 //! Organization → its namespace, its admins' access, the predefined roles
 //! and the default workspace.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
 };
 use kube::api::ObjectMeta;
+use kube::core::DeserializeGuard;
 use kube::{Resource, ResourceExt};
 
 use super::credentials::{Share, organization_shares};
@@ -215,14 +218,32 @@ pub fn is_default_workspace(org: &Organization, ws: &Workspace) -> bool {
         && ws.name_any() == default_workspace_name(org)
 }
 
-/// What an organization's reconcile reads.
+/// What an organization's reconcile reads: the cached objects themselves,
+/// shared, not copies (an organization of a thousand workspaces is read on
+/// every member's first grant).
 #[derive(Clone, Debug)]
 pub struct OrganizationInput {
-    /// Its workspaces, sorted by name.
-    pub workspaces: Vec<Workspace>,
+    /// Its workspaces, sorted by name (those that decode).
+    pub workspaces: Vec<Arc<DeserializeGuard<Workspace>>>,
     /// Its members (their status says what they grant).
-    pub members: Vec<WorkspaceMember>,
+    pub members: Vec<Arc<DeserializeGuard<WorkspaceMember>>>,
     pub now: jiff::Timestamp,
+}
+
+impl OrganizationInput {
+    fn workspaces(&self) -> Vec<&Workspace> {
+        self.workspaces
+            .iter()
+            .filter_map(|g| g.0.as_ref().ok())
+            .collect()
+    }
+
+    fn members(&self) -> Vec<&WorkspaceMember> {
+        self.members
+            .iter()
+            .filter_map(|g| g.0.as_ref().ok())
+            .collect()
+    }
 }
 
 /// Everything an organization writes: its children and credential shares.
@@ -256,14 +277,15 @@ pub const SUBJECTS_PER_SHARD: usize = 500;
 /// most about [`SUBJECTS_PER_SHARD`]: a change rewrites one small shard.
 pub fn visitors(
     org: &Organization,
-    workspaces: &[Workspace],
-    members: &[WorkspaceMember],
+    workspaces: &[&Workspace],
+    members: &[&WorkspaceMember],
     policy: &TenantPolicy,
     now: jiff::Timestamp,
 ) -> Vec<ClusterRoleBinding> {
     let name = org.name_any();
     let live: Vec<&Workspace> = workspaces
         .iter()
+        .copied()
         .filter(|w| w.meta().deletion_timestamp.is_none())
         .collect();
     let live_names: std::collections::BTreeSet<String> =
@@ -288,7 +310,7 @@ pub fn visitors(
     if any_open {
         subjects.extend(groups.iter());
     }
-    let granted = |m: &&WorkspaceMember| {
+    let granted = |m: &&&WorkspaceMember| {
         m.meta().deletion_timestamp.is_none()
             && live_names.contains(&m.spec.workspace)
             && m.spec
@@ -358,7 +380,7 @@ fn stable_hash(text: &str) -> u64 {
 /// When the earliest membership of `members` that grants now expires: the
 /// organization looks again then (its visitors change).
 pub fn next_expiry(
-    members: &[WorkspaceMember],
+    members: &[&WorkspaceMember],
     now: jiff::Timestamp,
 ) -> Option<std::time::Duration> {
     members
@@ -378,13 +400,13 @@ pub fn decide(
     policy: &TenantPolicy,
 ) -> Decision<OrganizationWrites, OrganizationFacts> {
     let ns = organization_namespace(&org.name_any());
+    let (workspaces, members) = (input.workspaces(), input.members());
     let facts = OrganizationFacts {
-        workspaces: input.workspaces.len() as i32,
+        workspaces: workspaces.len() as i32,
     };
     if org.meta().deletion_timestamp.is_some() {
         let default_name = default_workspace_name(org);
-        let others: Vec<String> = input
-            .workspaces
+        let others: Vec<String> = workspaces
             .iter()
             .map(|w| w.name_any())
             .filter(|n| n != default_name)
@@ -405,23 +427,21 @@ pub fn decide(
             facts,
         };
     }
-    let targets: Vec<Workspace> = input
-        .workspaces
+    let targets = workspaces
         .iter()
-        .filter(|w| w.meta().deletion_timestamp.is_none())
-        .cloned()
-        .collect();
+        .copied()
+        .filter(|w| w.meta().deletion_timestamp.is_none());
     Decision::Converge(decision::Plan {
         children: Some(OrganizationWrites {
             children: build(org, policy),
-            visitors: visitors(org, &input.workspaces, &input.members, policy, input.now),
-            shares: organization_shares(org, &targets),
+            visitors: visitors(org, &workspaces, &members, policy, input.now),
+            shares: organization_shares(org, targets),
         }),
         outcome: ready(format!(
             "namespace {ns}, admin access, roles and the default workspace are in place"
         )),
         facts,
-        next: next_expiry(&input.members, input.now).map_or(Next::Resync, Next::ResyncAtMost),
+        next: next_expiry(&members, input.now).map_or(Next::Resync, Next::ResyncAtMost),
     })
 }
 

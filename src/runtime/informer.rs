@@ -249,6 +249,15 @@ where
             .collect()
     }
 
+    /// The cached objects in `namespace` that decode, shared (no copy).
+    pub fn shared_in(&self, namespace: &str) -> Vec<Arc<kube::core::DeserializeGuard<K>>> {
+        self.store
+            .state()
+            .into_iter()
+            .filter(|g| g.meta().namespace.as_deref() == Some(namespace) && valid(g).is_some())
+            .collect()
+    }
+
     /// References to the decodable objects in `namespace` for which
     /// `wanted` holds, without cloning any.
     pub fn refs_in(

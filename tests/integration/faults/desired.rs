@@ -226,16 +226,14 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
         }
         // Who reads the Organization: one binding, from its workspaces and
         // its members' status.
-        let org_members: Vec<WorkspaceMember> = world
+        let org_members: Vec<&WorkspaceMember> = world
             .members
             .iter()
             .filter(|m| in_org(m.namespace()))
-            .cloned()
             .collect();
-        let live: Vec<Workspace> = workspaces.iter().map(|w| (*w).clone()).collect();
         let visitors = org_build::visitors(
             org,
-            &live,
+            &workspaces,
             &org_members,
             &operator_policy(),
             jiff::Timestamp::now(),
