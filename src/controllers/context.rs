@@ -225,9 +225,4 @@ impl Context {
     pub fn roles_in(&self, namespace: &str) -> Vec<WorkspaceRole> {
         self.roles.valid_in(namespace)
     }
-
-    /// The decodable Workspaces of organization namespace `namespace`.
-    pub fn workspaces_in(&self, namespace: &str) -> Vec<Workspace> {
-        self.workspaces.valid_in(namespace)
-    }
 }

@@ -37,6 +37,12 @@ pub fn is_exact(desired: &Value, live: &Value, server_owned: &[&str]) -> bool {
             return false;
         }
     }
+    carries_desired_metadata(desired, live)
+}
+
+/// Whether `live` has every label and annotation of `desired`, with the
+/// same values (others may add their own).
+fn carries_desired_metadata(desired: &Value, live: &Value) -> bool {
     let meta = |v: &Value, field: &str| v.get("metadata").and_then(|m| m.get(field)).cloned();
     ["labels", "annotations"].iter().all(|field| {
         meta(desired, field)
@@ -247,12 +253,7 @@ pub fn is_exact_cached(
     let Some(cached) = cached else {
         return is_exact(desired, live, server_owned);
     };
-    let meta = |v: &Value, field: &str| v.get("metadata").and_then(|m| m.get(field)).cloned();
-    cached == format!("{desired_fingerprint:016x}")
-        && ["labels", "annotations"].iter().all(|field| {
-            meta(desired, field)
-                .is_none_or(|want| is_subset(&want, &meta(live, field).unwrap_or(Value::Null)))
-        })
+    cached == format!("{desired_fingerprint:016x}") && carries_desired_metadata(desired, live)
 }
 
 #[cfg(test)]
