@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 use workspace_operator::controllers::StartupError;
-use workspace_operator::runtime::leader::{Elector, LeaseSettings};
+use workspace_operator::runtime::leader::{Elector, Fence, Fenced, LeaseSettings, is_write};
 use workspace_operator::runtime::metrics::Metrics;
 use workspace_operator::{controllers, crds};
 
@@ -130,6 +130,24 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
     let config = kube::Config::infer()
         .await
         .map_err(|e| StartupError::Config(e.to_string()))?;
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+        format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "workspace-operator".into()),
+            std::process::id()
+        )
+    });
+    // Named in the API server's audit log, one replica told from another.
+    let agent = format!(
+        "workspace-operator/{} ({identity})",
+        env!("CARGO_PKG_VERSION")
+    );
+    let config = with_user_agent(config, &agent)?;
+    let fence = if args.leader_election {
+        Fence::closed()
+    } else {
+        Fence::always_open()
+    };
     // kube-rs has no client-side rate limit of its own: bound it here, and
     // count every request by method for /metrics.
     let limit = tower::limit::RateLimitLayer::new(args.qps.max(1), Duration::from_secs(1));
@@ -138,14 +156,38 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
         counted.request(req.method().as_str());
         req
     });
-    let client = kube::client::ClientBuilder::try_from(config)
+    // Innermost, so the check is the last thing before the request is sent:
+    // a replica that lost (or never held) the lease sends no write.
+    let gate = fence.clone();
+    let fenced = tower::filter::FilterLayer::new(
+        move |req: http::Request<kube::client::Body>| -> Result<_, tower::BoxError> {
+            if is_write(req.method()) && !gate.allows_writes() {
+                Err(Box::new(Fenced))
+            } else {
+                Ok(req)
+            }
+        },
+    );
+    let client = kube::client::ClientBuilder::try_from(config.clone())
         .map_err(|e| StartupError::Config(e.to_string()))?
+        .with_layer(&fenced)
         .with_layer(&limit)
         .with_layer(&count)
         .build();
     controllers::check_crds(&client).await?;
+    let lease = LeaseSettings::for_lease(
+        &args.leader_election_namespace,
+        "workspace-operator",
+        &identity,
+        Duration::from_secs(args.lease_seconds),
+    );
     if let Some(addr) = args.metrics_addr {
-        let server = workspace_operator::runtime::metrics::serve(addr, metrics.clone());
+        let server = workspace_operator::runtime::metrics::serve(
+            addr,
+            metrics.clone(),
+            fence.clone(),
+            lease.duration,
+        );
         tokio::spawn(async move {
             if let Err(e) = server.await {
                 tracing::error!(error = %e, "metrics server stopped");
@@ -180,24 +222,17 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
         controllers::run(ctx, terminated).await;
         return Ok(ExitCode::SUCCESS);
     }
-    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
-        format!(
-            "{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "workspace-operator".into()),
-            std::process::id()
-        )
-    });
-    let namespace = args.leader_election_namespace.clone();
-    let mut elector = Elector::new(
-        client,
-        LeaseSettings {
-            namespace,
-            name: "workspace-operator".into(),
-            identity: identity.clone(),
-            duration: Duration::from_secs(args.lease_seconds.max(2)),
-            renew_every: Duration::from_secs((args.lease_seconds / 3).max(1)),
-        },
-    );
+    // The elector's own client: not behind the reconcilers' rate limit or
+    // their fence, no automatic retries, and every request bounded in time.
+    let mut lease_config = config;
+    lease_config.connect_timeout = Some(lease.renew_deadline);
+    lease_config.read_timeout = Some(lease.renew_deadline);
+    lease_config.write_timeout = Some(lease.renew_deadline);
+    lease_config.reset_reader_on_write = true;
+    lease_config.default_retry = false;
+    let lease_client =
+        kube::Client::try_from(lease_config).map_err(|e| StartupError::Config(e.to_string()))?;
+    let mut elector = Elector::new(lease_client, lease, fence.clone());
     tracing::info!(identity, "waiting for the leader lease");
     tokio::select! {
         _ = elector.acquire() => {}
@@ -228,6 +263,14 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
     let _ = stop_tx.send(());
     let _ = holding.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Adds a User-Agent naming this process to every request.
+fn with_user_agent(mut config: kube::Config, agent: &str) -> Result<kube::Config, StartupError> {
+    let value = http::HeaderValue::from_str(agent)
+        .map_err(|e| StartupError::Config(format!("user agent {agent:?}: {e}")))?;
+    config.headers.push((http::header::USER_AGENT, value));
+    Ok(config)
 }
 
 fn main() -> ExitCode {

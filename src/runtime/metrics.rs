@@ -189,9 +189,15 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics`, `/healthz` (the process runs) and `/readyz` (caches
-/// filled; a standby replica is ready too, so a rollout can proceed).
-pub async fn serve(addr: std::net::SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
+/// Serves `/metrics`, `/healthz` (the process runs and, when it leads, has
+/// renewed its lease within `lease` of the renew deadline) and `/readyz`
+/// (caches filled; a standby replica is ready too, so a rollout can proceed).
+pub async fn serve(
+    addr: std::net::SocketAddr,
+    metrics: Arc<Metrics>,
+    fence: Arc<crate::runtime::leader::Fence>,
+    lease: Duration,
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     info!(%addr, "serving /metrics, /healthz and /readyz");
     loop {
@@ -203,6 +209,7 @@ pub async fn serve(addr: std::net::SocketAddr, metrics: Arc<Metrics>) -> std::io
             }
         };
         let metrics = metrics.clone();
+        let fence = fence.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
             let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await
@@ -214,7 +221,11 @@ pub async fn serve(addr: std::net::SocketAddr, metrics: Arc<Metrics>) -> std::io
             let path = request.split_whitespace().nth(1).unwrap_or("/");
             let (status, body) = match path {
                 "/metrics" => ("200 OK", metrics.render()),
-                "/healthz" => ("200 OK", "ok\n".to_string()),
+                "/healthz" if fence.healthy(lease) => ("200 OK", "ok\n".to_string()),
+                "/healthz" => (
+                    "500 Internal Server Error",
+                    "leading, but the leader lease was not renewed in time\n".to_string(),
+                ),
                 "/readyz" if metrics.ready.load(Ordering::Relaxed) => {
                     ("200 OK", "ok\n".to_string())
                 }

@@ -1,5 +1,7 @@
 //! High availability: two operator processes elect one leader on a Lease;
-//! killing the leader hands over to the standby. Runs on a control plane of
+//! killing the leader hands over to the standby, and a leader frozen until a
+//! standby took over writes nothing once it runs again (the API server's
+//! audit log, by User-Agent, is the witness). Runs on a control plane of
 //! its own (up.sh runs side by side), so its operators do not reconcile the
 //! other tests' objects. Also checks /metrics, /healthz and /readyz.
 
@@ -235,5 +237,149 @@ async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
     )
     .await;
 
-    drop((a, b));
+    // A frozen leader (SIGSTOP: a stalled node or VM) loses the lease to a
+    // standby; once it runs again it must not write anything, even with
+    // work queued from before and watch events arriving after.
+    let frozen = if first == "operator-a" { b } else { a };
+    let frozen_name = standby_name;
+    let c_port = free_port();
+    let c = start_operator(&root, c_port, "operator-c");
+    eventually(
+        "operator-c stands by",
+        Duration::from_secs(30),
+        || async move {
+            match http_get(c_port, "/readyz") {
+                Some((200, _)) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    signal(&frozen, libc::SIGSTOP);
+    // Work it will find queued when it runs again: its caches are stale then,
+    // so without the fence it would write about these at once.
+    let queued: Vec<Scope> = (0..4).map(|_| Scope::new("ha3")).collect();
+    for org in &queued {
+        apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: {}}}, spec: {{}}}}", org.id)).await;
+    }
+    eventually(
+        "operator-c takes over from the frozen leader",
+        Duration::from_secs(30),
+        || async {
+            match holder(&leases).await {
+                Some(h) if h == "operator-c" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    for org in &queued {
+        wait_ready(
+            &Api::<Organization>::all(admin.clone()),
+            &org.id,
+            "True",
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    signal(&frozen, libc::SIGCONT);
+    // More work it would see: a change to an organization it reconciled.
+    ok_stdout(
+        cluster().kubectl_with(
+            &admin_kc,
+            &["label", "organization", &other.id, "touched=yes"],
+            None,
+        ),
+        "label",
+    );
+    let mut frozen = frozen;
+    let exited = eventually(
+        "the old leader notices and exits",
+        Duration::from_secs(30),
+        || {
+            let status = frozen.0.try_wait();
+            async move {
+                match status {
+                    Ok(Some(status)) => Ok(status),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        },
+    )
+    .await;
+    assert!(!exited.success(), "it exits with a failure: {exited:?}");
+    wait_ready(
+        &Api::<Organization>::all(admin.clone()),
+        &other.id,
+        "True",
+        Duration::from_secs(60),
+    )
+    .await;
+
+    let audit = std::fs::read_to_string(root.join("logs/audit.log")).unwrap();
+    let writes = writes_by_agent(&audit);
+    let takeover = writes
+        .iter()
+        .filter(|w| w.agent.contains("(operator-c)"))
+        .map(|w| w.at)
+        .min()
+        .expect("operator-c wrote");
+    let old: Vec<_> = writes
+        .iter()
+        .filter(|w| w.agent.contains(&format!("({frozen_name})")))
+        .collect();
+    assert!(
+        old.iter().any(|w| w.at < takeover),
+        "{frozen_name} wrote while it led (the audit filter sees it): {old:?}"
+    );
+    let late: Vec<_> = old.iter().filter(|w| w.at >= takeover).collect();
+    assert!(
+        late.is_empty(),
+        "{frozen_name} wrote after operator-c took over at {takeover}: {late:?}"
+    );
+
+    drop(c);
+}
+
+fn signal(process: &KillOnDrop, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(process.0.id()).unwrap();
+    // SAFETY: kill(2) on a child this test started and still owns.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "signal {sig}");
+}
+
+/// One write the API server received, from its audit log.
+#[derive(Debug)]
+struct AuditedWrite {
+    at: jiff::Timestamp,
+    agent: String,
+    #[allow(dead_code)] // shown in assertion messages
+    what: String,
+}
+
+/// Every create, update, patch and delete by the operator's user, failed
+/// ones included, with the User-Agent that names the replica.
+fn writes_by_agent(audit: &str) -> Vec<AuditedWrite> {
+    audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["user"]["username"] == "workspace-operator")
+        .filter(|e| {
+            matches!(
+                e["verb"].as_str(),
+                Some("create" | "update" | "patch" | "delete" | "deletecollection")
+            )
+        })
+        .filter_map(|e| {
+            Some(AuditedWrite {
+                at: e["requestReceivedTimestamp"].as_str()?.parse().ok()?,
+                agent: e["userAgent"].as_str()?.to_string(),
+                what: format!(
+                    "{} {} -> {}",
+                    e["verb"].as_str().unwrap_or(""),
+                    e["requestURI"].as_str().unwrap_or(""),
+                    e["responseStatus"]["code"]
+                ),
+            })
+        })
+        .collect()
 }
