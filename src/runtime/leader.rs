@@ -64,11 +64,18 @@ pub struct Fence {
     enforced: bool,
 }
 
+/// A point well before any deadline a fence is given, so deadlines a little
+/// in the past are still told apart from "closed".
+fn origin() -> Instant {
+    let now = Instant::now();
+    now.checked_sub(Duration::from_secs(3600)).unwrap_or(now)
+}
+
 impl Fence {
     /// A fence that is always open: one process, no election.
     pub fn always_open() -> Arc<Self> {
         Arc::new(Fence {
-            origin: Instant::now(),
+            origin: origin(),
             open_until_ms: AtomicU64::new(0),
             enforced: false,
         })
@@ -77,7 +84,7 @@ impl Fence {
     /// A fence that opens only while the lease is held.
     pub fn closed() -> Arc<Self> {
         Arc::new(Fence {
-            origin: Instant::now(),
+            origin: origin(),
             open_until_ms: AtomicU64::new(0),
             enforced: true,
         })
