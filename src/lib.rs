@@ -7,11 +7,13 @@
 //! `resources` (pure: decide and build) ← `runtime` (caches, applying,
 //! the reconcile driver, leader election, metrics) ← `controllers` ← main.
 //! `plugin` (the `kubectl workspace` binary) uses only `api` and `ownership`.
+//! `conditions` and `digest` sit below them all.
 
 pub mod api;
 pub mod conditions;
 pub mod controllers;
 pub mod crds;
+pub mod digest;
 pub mod ownership;
 pub mod plugin;
 pub mod resources;

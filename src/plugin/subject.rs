@@ -137,15 +137,13 @@ fn sanitise(s: &str, max: usize) -> String {
 /// Ten base-32 characters of FNV-1a over the subject (stable across
 /// releases and platforms, unlike std's hasher).
 fn hash(subject: &Subject) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let kind = kind_word(subject.kind);
     let ns = subject.namespace.as_deref().unwrap_or("");
-    for part in [kind, ns, subject.name.as_str()] {
-        for b in part.bytes().chain([0u8]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
+    let h = crate::digest::fnv1a_64(
+        [kind, ns, subject.name.as_str()]
+            .into_iter()
+            .flat_map(|part| part.bytes().chain([0u8])),
+    );
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     (0..10)
         .map(|i| ALPHABET[((h >> (i * 5)) & 31) as usize] as char)

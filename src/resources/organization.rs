@@ -372,9 +372,7 @@ pub fn visitors(
 /// FNV-1a: the same on every build and platform (a subject must stay in
 /// its shard across operator versions, or every shard is rewritten).
 fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    crate::digest::fnv1a_64(text.bytes())
 }
 
 /// When the earliest membership of `members` that grants now expires: the

@@ -84,12 +84,7 @@ pub fn granted_spec(role: &WorkspaceRole) -> WorkspaceRoleSpec {
 
 /// A short, stable digest of the rules asked for.
 pub fn rules_digest(rules: &[PolicyRule]) -> String {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut h = DefaultHasher::new();
-    serde_json::to_string(rules)
-        .unwrap_or_default()
-        .hash(&mut h);
-    format!("{:016x}", h.finish())
+    crate::digest::sha256_hex16(serde_json::to_string(rules).unwrap_or_default().as_bytes())
 }
 
 /// Whether `role` is refused for its current generation.

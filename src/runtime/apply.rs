@@ -24,10 +24,10 @@ fn to_json<K: Serialize>(obj: &K) -> serde_json::Value {
     serde_json::to_value(obj).expect("Kubernetes objects always serialize to JSON")
 }
 
+/// The desired-state hash written to every child: a fixed function, so a
+/// new build or toolchain does not rewrite children it agrees with.
 fn hash_of(value: &serde_json::Value) -> String {
-    let mut h = DefaultHasher::new();
-    value.to_string().hash(&mut h);
-    format!("{:016x}", h.finish())
+    crate::digest::sha256_hex16(value.to_string().as_bytes())
 }
 
 /// Applies `desired` unless the cached object already matches it: no read
