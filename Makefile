@@ -6,20 +6,25 @@
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 CP := tests/control-plane
 
-.PHONY: up down test unit integration components crds lint fmt bench faults
+.PHONY: up down test prereqs unit integration components crds lint fmt bench faults
 
-up: components
+up: prereqs components
 	@$(CP)/quickstart.sh $(CLUSTER_DIR)
 
 down:
 	@$(CP)/down.sh $(CLUSTER_DIR) --purge
 
-test: lint unit integration
+test: prereqs lint unit integration
+
+# What this machine lacks (Go, python3, openssl, curl, setsid, ...), named
+# before anything is built or started.
+prereqs:
+	@$(CP)/prereqs.sh
 
 unit:
 	cargo test --locked --lib --bins
 
-integration: components
+integration: prereqs components
 	tests/run-integration.sh
 
 # Builds (once per machine, then cached) kube-apiserver, kube-controller-manager,

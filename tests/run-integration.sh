@@ -22,7 +22,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$CP/up.sh" "$DIR" >/dev/null
+# What killed runs left behind (their control planes, old failed-run
+# directories) is stopped and removed first; this run's plane is tied to
+# this script, so it cannot be left running either.
+"$CP/sweep.sh"
+WSOP_OWNER_PID=$$ "$CP/up.sh" "$DIR" >/dev/null
 # shellcheck disable=SC1091
 source "$DIR/env"
 

@@ -87,6 +87,7 @@ impl Cluster {
         run_checked(
             Command::new(script("up.sh"))
                 .arg(&dir)
+                .env("WSOP_OWNER_PID", std::process::id().to_string())
                 .stdout(std::process::Stdio::null()),
         )?;
         let admin = client_from(&dir.join("admin.kubeconfig")).await?;

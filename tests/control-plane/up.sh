@@ -5,6 +5,9 @@
 #   up.sh [DIR]     DIR holds data, certificates, kubeconfigs and logs
 #                   (default: a new temporary directory)
 #
+# With WSOP_OWNER_PID set, the control plane is stopped when that process
+# ends (watchdog.sh), however it ends.
+#
 # Writes DIR/env (source it: KUBECONFIG, WSOP_CLUSTER_DIR, WSOP_BIN_DIR, PATH)
 # and prints DIR as its last line on stdout. Stop with down.sh DIR.
 # Two copies run side by side: every port is chosen free at start.
@@ -20,6 +23,20 @@ DIR="$(cd "$DIR" && pwd)"
 if compgen -G "$DIR/pids/*.pid" >/dev/null; then
   log "$DIR already has running components; stop them first: $HERE/down.sh $DIR"
   exit 1
+fi
+# Tied to an owner (WSOP_OWNER_PID: the test run or benchmark asking): a
+# watchdog stops this control plane once that process is gone, even when it
+# was killed and could not clean up. sweep.sh removes such leftovers later.
+if [[ -n "${WSOP_OWNER_PID:-}" ]]; then
+  # shellcheck source=owner.sh
+  source "$HERE/owner.sh"
+  owner_start="$(proc_start "$WSOP_OWNER_PID")"
+  if [[ -z "$owner_start" ]]; then
+    log "WSOP_OWNER_PID=$WSOP_OWNER_PID: no such process"
+    exit 1
+  fi
+  printf '%s %s\n' "$WSOP_OWNER_PID" "$owner_start" >"$DIR/owner"
+  setsid "$HERE/watchdog.sh" "$DIR" >>"$DIR/logs/watchdog.log" 2>&1 </dev/null &
 fi
 # Whatever happens below, a failed start leaves no process behind.
 trap 'rc=$?; if [[ $rc -ne 0 ]]; then log "start failed; logs in $DIR/logs"; "$HERE/down.sh" "$DIR" >&2 || true; fi' EXIT

@@ -209,3 +209,125 @@ async fn owner_deletion_cascades_to_dependents() {
     )
     .await;
 }
+
+/// A control plane tied to an owner (WSOP_OWNER_PID) is stopped by its
+/// watchdog when the owner is killed without cleaning up; sweep.sh then
+/// removes what is left once old enough.
+#[test]
+fn a_control_plane_whose_owner_is_killed_is_stopped_and_swept() {
+    use std::process::{Command, Stdio};
+
+    let scripts = crate::support::repo_root().join("tests/control-plane");
+    let tmp = tempfile::Builder::new()
+        .prefix("wsop-owned-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("plane");
+    let mut owner = Command::new("sleep").arg("600").spawn().unwrap();
+    let up = Command::new(scripts.join("up.sh"))
+        .arg(&dir)
+        .env("WSOP_OWNER_PID", owner.id().to_string())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    if !up.status.success() {
+        let _ = owner.kill();
+        panic!("up.sh: {}", String::from_utf8_lossy(&up.stderr));
+    }
+    let pid_of = |name: &str| -> i32 {
+        std::fs::read_to_string(dir.join(format!("pids/{name}.pid")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let running = |pid: i32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let pids = [
+        pid_of("kube-apiserver"),
+        pid_of("etcd"),
+        pid_of("kube-controller-manager"),
+    ];
+    assert!(pids.iter().all(|p| running(*p)), "the plane runs");
+
+    // The owner dies without running any cleanup.
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    let start = std::time::Instant::now();
+    while pids.iter().any(|p| running(*p)) && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left: Vec<_> = pids.iter().filter(|p| running(**p)).collect();
+    if !left.is_empty() {
+        let _ = Command::new(scripts.join("down.sh")).arg(&dir).output();
+        panic!("still running 30 s after the owner died: {left:?}");
+    }
+
+    // sweep.sh removes the directory of a run that is gone once it is old
+    // enough (here: at once), and leaves directories it does not own alone.
+    let kept = tmp.path().join("wsop-not-owned");
+    std::fs::create_dir_all(kept.join("pids")).unwrap();
+    let sweep = Command::new(scripts.join("sweep.sh"))
+        .env("TMPDIR", tmp.path())
+        .env("WSOP_KEEP_FAILED_MINUTES", "0")
+        .output()
+        .unwrap();
+    assert!(sweep.status.success(), "{sweep:?}");
+    // sweep.sh looks at wsop-* directories only: the plane is named "plane".
+    assert!(dir.exists(), "not a wsop-* directory: left alone");
+    let owned = tmp.path().join("wsop-gone");
+    std::fs::rename(&dir, &owned).unwrap();
+    let sweep = Command::new(scripts.join("sweep.sh"))
+        .env("TMPDIR", tmp.path())
+        .env("WSOP_KEEP_FAILED_MINUTES", "0")
+        .output()
+        .unwrap();
+    assert!(sweep.status.success(), "{sweep:?}");
+    assert!(
+        !owned.exists(),
+        "swept: {}",
+        String::from_utf8_lossy(&sweep.stderr)
+    );
+    assert!(
+        kept.exists(),
+        "a directory without an owner file is never touched"
+    );
+}
+
+/// `make up` and `make test` start by naming what the machine lacks.
+#[test]
+fn prerequisites_name_exactly_what_is_missing() {
+    let script = crate::support::repo_root().join("tests/control-plane/prereqs.sh");
+    let ok = std::process::Command::new(&script).output().unwrap();
+    assert!(ok.status.success(), "this machine has everything: {ok:?}");
+    // Only bash and coreutils on the PATH: the tools the project needs are
+    // gone, each named with what it is for.
+    let bare = tempfile::tempdir().unwrap();
+    for tool in ["bash", "sed", "sort", "head", "tail", "awk", "printf", "sha256sum"] {
+        if let Ok(path) = which(tool) {
+            std::os::unix::fs::symlink(path, bare.path().join(tool)).unwrap();
+        }
+    }
+    let missing = std::process::Command::new(bare.path().join("bash"))
+        .arg(&script)
+        .env("PATH", bare.path())
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    let text = String::from_utf8_lossy(&missing.stderr);
+    for tool in ["cargo", "go", "python3", "openssl", "curl", "setsid"] {
+        assert!(
+            text.contains(&format!("- {tool} not found: ")),
+            "{tool} is named: {text}"
+        );
+    }
+    assert!(!text.contains("sha256sum not found"), "{text}");
+}
+
+fn which(tool: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .ok_or(())
+}

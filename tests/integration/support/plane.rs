@@ -26,6 +26,8 @@ impl ControlPlane {
         let dir = std::env::temp_dir().join(format!("wsop-{name}-{}", random_suffix(6)));
         let up = Command::new(repo_root().join("tests/control-plane/up.sh"))
             .arg(&dir)
+            // Stopped by up.sh's watchdog if this test run is killed.
+            .env("WSOP_OWNER_PID", std::process::id().to_string())
             .output()
             .expect("up.sh runs");
         let plane = ControlPlane { dir };
