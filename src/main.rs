@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use workspace_operator::controllers::StartupError;
 use workspace_operator::runtime::leader::{Elector, Fence, Fenced, LeaseSettings, is_write};
-use workspace_operator::runtime::metrics::Metrics;
+use workspace_operator::runtime::metrics::{Metrics, RequestMetricsLayer};
 use workspace_operator::{controllers, crds};
 
 // jemalloc: the caches are replaced one object at a time for as long as the
@@ -149,13 +149,9 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
         Fence::always_open()
     };
     // kube-rs has no client-side rate limit of its own: bound it here, and
-    // count every request by method for /metrics.
+    // count every request by method and answer for /metrics.
     let limit = tower::limit::RateLimitLayer::new(args.qps.max(1), Duration::from_secs(1));
-    let counted = metrics.clone();
-    let count = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
-        counted.request(req.method().as_str());
-        req
-    });
+    let count = RequestMetricsLayer::new(metrics.clone());
     // Innermost, so the check is the last thing before the request is sent:
     // a replica that lost (or never held) the lease sends no write.
     let gate = fence.clone();
@@ -219,6 +215,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
         .boxed()
         .shared();
     if !args.leader_election {
+        metrics.set_leader(true);
         controllers::run(ctx, terminated).await;
         return Ok(ExitCode::SUCCESS);
     }
@@ -239,7 +236,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
         _ = terminated.clone() => return Ok(ExitCode::SUCCESS),
     }
     tracing::info!(identity, "leading");
-    metrics.leader.store(true, Ordering::Relaxed);
+    metrics.set_leader(true);
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let holding = tokio::spawn(async move {
@@ -255,7 +252,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
         .boxed()
         .shared();
     controllers::run(ctx, stop).await;
-    metrics.leader.store(false, Ordering::Relaxed);
+    metrics.set_leader(false);
     if lost.now_or_never() == Some(true) {
         tracing::error!("lost the leader lease; exiting so a fresh process can stand by");
         return Ok(ExitCode::FAILURE);

@@ -209,14 +209,38 @@ impl Cluster {
     }
 }
 
+/// A series "name{a=\"x\",b=\"y\"}" split into its name and labels
+/// (label values hold no quotes or commas here).
+fn series(key: &str) -> (&str, BTreeMap<&str, &str>) {
+    let (name, rest) = key.split_once('{').unwrap_or((key, "}"));
+    let labels = rest
+        .trim_end_matches('}')
+        .split(',')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            Some((k, v.trim_matches('"')))
+        })
+        .collect();
+    (name, labels)
+}
+
+/// Sums the samples of `metric` by the value of `label`.
+fn sum_by(m: &BTreeMap<String, f64>, metric: &str, label: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (k, v) in m {
+        let (name, labels) = series(k);
+        if name == metric
+            && let Some(value) = labels.get(label)
+        {
+            *out.entry(value.to_string()).or_default() += *v as u64;
+        }
+    }
+    out
+}
+
 /// API requests by HTTP method, from the operator's counters.
 pub fn requests_by_method(m: &BTreeMap<String, f64>) -> BTreeMap<String, u64> {
-    m.iter()
-        .filter_map(|(k, v)| {
-            let rest = k.strip_prefix("workspace_operator_api_requests_total{method=\"")?;
-            Some((rest.trim_end_matches("\"}").to_string(), *v as u64))
-        })
-        .collect()
+    sum_by(m, "rest_client_requests_total", "method")
 }
 
 /// `after - before`, method by method.
@@ -239,12 +263,19 @@ pub fn mutating(by_method: &BTreeMap<String, u64>) -> u64 {
         .sum()
 }
 
-/// Reconciles finished, by kind.
+/// Reconciles finished, by kind (controllers are named by lowercased kind).
 pub fn reconciles(m: &BTreeMap<String, f64>) -> BTreeMap<String, u64> {
-    m.iter()
-        .filter_map(|(k, v)| {
-            let rest = k.strip_prefix("workspace_operator_reconciles_total{kind=\"")?;
-            Some((rest.trim_end_matches("\"}").to_string(), *v as u64))
+    sum_by(m, "controller_runtime_reconcile_total", "controller")
+        .into_iter()
+        .map(|(controller, n)| {
+            let kind = match controller.as_str() {
+                "organization" => "Organization",
+                "workspace" => "Workspace",
+                "workspacerole" => "WorkspaceRole",
+                "workspacemember" => "WorkspaceMember",
+                other => other,
+            };
+            (kind.to_string(), n)
         })
         .collect()
 }

@@ -24,6 +24,28 @@ pub use error::StartupError;
 
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 
+/// How many objects a cache holds, and how many of them are Stalled.
+fn census<K>(
+    cache: &crate::runtime::informer::Informer<kube::core::DeserializeGuard<K>>,
+    conditions: impl Fn(&K) -> Option<&[crate::api::common::Condition]>,
+) -> (usize, usize)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let all = cache.store.state();
+    let stalled = all
+        .iter()
+        .filter_map(|g| crate::runtime::informer::valid(g))
+        .filter(|obj| {
+            conditions(obj)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Stalled" && c.status == "True")
+        })
+        .count();
+    (all.len(), stalled)
+}
+
 /// Runs every controller until `shutdown` resolves, then lets in-flight
 /// reconciles finish.
 pub async fn run(ctx: Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
@@ -31,15 +53,36 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
         concurrency = ctx.runtime.concurrency,
         "starting controllers"
     );
+    for kind in [
+        "Organization",
+        "Workspace",
+        "WorkspaceRole",
+        "WorkspaceMember",
+    ] {
+        ctx.runtime
+            .metrics
+            .set_max_concurrent(kind, ctx.runtime.concurrency);
+    }
     let gauges = {
         let ctx = ctx.clone();
         async move {
             loop {
                 let metrics = &ctx.runtime.metrics;
-                metrics.set_objects("Organization", ctx.organizations.store.len() as i64);
-                metrics.set_objects("Workspace", ctx.workspaces.store.len() as i64);
-                metrics.set_objects("WorkspaceRole", ctx.roles.store.len() as i64);
-                metrics.set_objects("WorkspaceMember", ctx.members.store.len() as i64);
+                let (n, stalled) = census(&ctx.organizations, |o| {
+                    o.status.as_ref().map(|s| &s.conditions[..])
+                });
+                metrics.set_objects("Organization", n, stalled);
+                let (n, stalled) = census(&ctx.workspaces, |o| {
+                    o.status.as_ref().map(|s| &s.conditions[..])
+                });
+                metrics.set_objects("Workspace", n, stalled);
+                let (n, stalled) =
+                    census(&ctx.roles, |o| o.status.as_ref().map(|s| &s.conditions[..]));
+                metrics.set_objects("WorkspaceRole", n, stalled);
+                let (n, stalled) = census(&ctx.members, |o| {
+                    o.status.as_ref().map(|s| &s.conditions[..])
+                });
+                metrics.set_objects("WorkspaceMember", n, stalled);
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
         }

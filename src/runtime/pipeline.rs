@@ -146,6 +146,7 @@ pub async fn reconcile<R: Reconciler>(
     guard: Arc<DeserializeGuard<R::Kind>>,
     me: Arc<R>,
 ) -> Result<Action, Error> {
+    let _in_flight = me.runtime().metrics.reconcile_started(R::KIND);
     let started = std::time::Instant::now();
     let result = run(&guard, me.as_ref()).await;
     me.runtime().metrics.reconciled(

@@ -42,28 +42,7 @@ if [[ -z "$replaces" || -n "$stale" ]]; then
   exit 1
 fi
 
-# Key the cache by the exact inputs: a change of go.mod/go.sum, this script or
-# the Go toolchain produces a new directory instead of reusing stale binaries.
-inputs_hash="$(
-  {
-    cat "$HERE"/go/*/go.mod "$HERE"/go/*/go.sum "$HERE/build.sh"
-    go version
-  } | sha256sum | cut -c1-12
-)"
-BIN_DIR="$WSOP_CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-$inputs_hash"
-
-wanted=(kube-apiserver kube-controller-manager kubectl etcd helm)
-missing=()
-for b in "${wanted[@]}"; do
-  [[ -x "$BIN_DIR/$b" ]] || missing+=("$b")
-done
-if [[ ${#missing[@]} -eq 0 ]]; then
-  log "cached: $BIN_DIR"
-  echo "$BIN_DIR"
-  exit 0
-fi
-
-command -v go >/dev/null || { log "go is not installed; it is needed once to build the components"; exit 1; }
+PROM_VERSION="$(required prometheus github.com/prometheus/prometheus)"
 
 # GOTOOLCHAIN=local: never download another toolchain. GOSUMDB=off: the
 # checksum database is not reachable here; go.sum (committed) still pins and
@@ -71,9 +50,8 @@ command -v go >/dev/null || { log "go is not installed; it is needed once to bui
 export GOTOOLCHAIN=local GOSUMDB=off GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0
 # Two cores: link one binary at a time so a cold build stays within memory.
 export GOMAXPROCS="${GOMAXPROCS:-$(nproc)}"
-
-mkdir -p "$BIN_DIR.partial"
-started=$SECONDS
+command -v go >/dev/null || { log "go is not installed; it is needed to build (and key) the components"; exit 1; }
+GO_VERSION="$(go version)"
 
 k8s_minor="${K8S_VERSION#v1.}"; k8s_minor="${k8s_minor%%.*}"
 version_ldflags() {
@@ -83,33 +61,85 @@ version_ldflags() {
       "$pkg" "$K8S_VERSION" "$pkg" "$pkg" "$k8s_minor" "$pkg"
   done
 }
+helm_minor="$(sed -n 's/^\tk8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$HERE/go/helm/go.mod")"
+helm_ldflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean $(
+  for pkg in pkg/lint/rules pkg/chartutil; do
+    printf -- '-X helm.sh/helm/v3/%s.k8sVersionMajor=1 -X helm.sh/helm/v3/%s.k8sVersionMinor=%s ' "$pkg" "$pkg" "$helm_minor"
+  done)"
 
-build() { # <module dir> <output name> <package> [extra ldflags]
-  local dir="$1" out="$2" pkg="$3" extra="${4:-}" t0=$SECONDS
-  if [[ -x "$BIN_DIR.partial/$out" ]]; then
-    log "$out: already built in an interrupted run"
+# What is built: "<module dir>|<output>|<package>|<extra ldflags>", one per line.
+RECIPES="kubernetes|kube-apiserver|k8s.io/kubernetes/cmd/kube-apiserver|$(version_ldflags)
+kubernetes|kube-controller-manager|k8s.io/kubernetes/cmd/kube-controller-manager|$(version_ldflags)
+kubernetes|kubectl|k8s.io/kubernetes/cmd/kubectl|$(version_ldflags)
+etcd|etcd|go.etcd.io/etcd/server/v3|-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION
+helm|helm|helm.sh/helm/v3/cmd/helm|$helm_ldflags
+prometheus|promtool|github.com/prometheus/prometheus/cmd/promtool|-X github.com/prometheus/common/version.Version=${PROM_VERSION#v0.} -X github.com/prometheus/common/version.Branch=release"
+# The flags build() below passes, part of every module's key.
+BUILD_FLAGS="-trimpath -tags selinux,notest -ldflags -s -w"
+
+# Each wrapper module is cached on its own, keyed by its exact inputs (go.mod,
+# go.sum, what is built from it and how, the Go toolchain): adding or moving
+# one component rebuilds that component only.
+module_key() { # <module dir>
+  {
+    cat "$HERE/go/$1/go.mod" "$HERE/go/$1/go.sum"
+    grep "^$1|" <<<"$RECIPES"
+    echo "$BUILD_FLAGS"
+    echo "$GO_VERSION"
+  } | sha256sum | cut -c1-12
+}
+modules=(kubernetes etcd helm prometheus)
+declare -A MOD_DIR
+combined=""
+for m in "${modules[@]}"; do
+  MOD_DIR[$m]="$WSOP_CACHE/mod/$m-$(module_key "$m")"
+  combined+="${MOD_DIR[$m]}"
+done
+BIN_DIR="$WSOP_CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-promtool-$PROM_VERSION-$(sha256sum <<<"$combined" | cut -c1-12)"
+
+wanted=()
+while IFS='|' read -r _ out _ _; do wanted+=("$out"); done <<<"$RECIPES"
+complete() { local b; for b in "${wanted[@]}"; do [[ -x "$BIN_DIR/$b" ]] || return 1; done; }
+if complete; then
+  log "cached: $BIN_DIR"
+  echo "$BIN_DIR"
+  exit 0
+fi
+
+started=$SECONDS
+build() { # <module dir> <output name> <package> <extra ldflags>
+  local dir="$1" out="$2" pkg="$3" extra="$4" t0=$SECONDS into="${MOD_DIR[$1]}"
+  if [[ -x "$into/$out" || -x "$into.partial/$out" ]]; then
     return
   fi
   log "$out: building $pkg (cold: several minutes)"
+  mkdir -p "$into.partial"
   (cd "$HERE/go/$dir" && go mod download && go build -trimpath -tags selinux,notest \
-    -ldflags "-s -w $extra" -o "$BIN_DIR.partial/$out" "$pkg")
+    -ldflags "-s -w $extra" -o "$into.partial/$out" "$pkg")
   log "$out: done in $((SECONDS - t0))s"
 }
 
-log "building into $BIN_DIR (first run on a machine: about 20 minutes on 2 cores)"
-build kubernetes kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$(version_ldflags)"
-build kubernetes kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$(version_ldflags)"
-build kubernetes kubectl k8s.io/kubernetes/cmd/kubectl "$(version_ldflags)"
-build etcd etcd go.etcd.io/etcd/server/v3 \
-  "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
-helm_minor="$(sed -n 's/^\tk8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$HERE/go/helm/go.mod")"
-build helm helm helm.sh/helm/v3/cmd/helm \
-  "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean $(
-    for pkg in pkg/lint/rules pkg/chartutil; do
-      printf -- '-X helm.sh/helm/v3/%s.k8sVersionMajor=1 -X helm.sh/helm/v3/%s.k8sVersionMinor=%s ' "$pkg" "$pkg" "$helm_minor"
-    done)"
+log "building into $BIN_DIR (first run on a machine: about 25 minutes on 2 cores)"
+while IFS='|' read -r dir out pkg extra; do
+  build "$dir" "$out" "$pkg" "$extra"
+done <<<"$RECIPES"
+# A module's directory is complete only once all its binaries are built.
+for m in "${modules[@]}"; do
+  if [[ -d "${MOD_DIR[$m]}.partial" ]]; then
+    mkdir -p "${MOD_DIR[$m]}"
+    mv "${MOD_DIR[$m]}.partial"/* "${MOD_DIR[$m]}/"
+    rmdir "${MOD_DIR[$m]}.partial"
+  fi
+done
 
+# The directory the tests use links every binary from its module's cache.
+rm -rf "$BIN_DIR.partial"
+mkdir -p "$BIN_DIR.partial"
+while IFS='|' read -r dir out _ _; do
+  ln -f "${MOD_DIR[$dir]}/$out" "$BIN_DIR.partial/$out" 2>/dev/null \
+    || cp "${MOD_DIR[$dir]}/$out" "$BIN_DIR.partial/$out"
+done <<<"$RECIPES"
 rm -rf "$BIN_DIR"
 mv "$BIN_DIR.partial" "$BIN_DIR"
-log "all components built in $((SECONDS - started))s"
+log "all components ready in $((SECONDS - started))s"
 echo "$BIN_DIR"

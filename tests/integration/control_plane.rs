@@ -302,7 +302,16 @@ fn prerequisites_name_exactly_what_is_missing() {
     // Only bash and coreutils on the PATH: the tools the project needs are
     // gone, each named with what it is for.
     let bare = tempfile::tempdir().unwrap();
-    for tool in ["bash", "sed", "sort", "head", "tail", "awk", "printf", "sha256sum"] {
+    for tool in [
+        "bash",
+        "sed",
+        "sort",
+        "head",
+        "tail",
+        "awk",
+        "printf",
+        "sha256sum",
+    ] {
         if let Ok(path) = which(tool) {
             std::os::unix::fs::symlink(path, bare.path().join(tool)).unwrap();
         }

@@ -5,7 +5,6 @@
 //! its own (up.sh runs side by side), so its operators do not reconcile the
 //! other tests' objects. Also checks /metrics, /healthz and /readyz.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -17,35 +16,6 @@ use kube::{Client, Config};
 use workspace_operator::api::Organization;
 
 use crate::support::*;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    Some((
-        status,
-        response
-            .split("\r\n\r\n")
-            .nth(1)
-            .unwrap_or_default()
-            .to_string(),
-    ))
-}
 
 fn start_operator(dir: &Path, port: u16, name: &str) -> KillOnDrop {
     let log = std::fs::File::create(dir.join(format!("logs/{name}.log"))).unwrap();
@@ -89,7 +59,10 @@ async fn holder(leases: &Api<Lease>) -> Option<String> {
 
 fn is_leader(port: u16) -> Option<bool> {
     let (_, body) = http_get(port, "/metrics")?;
-    Some(body.lines().any(|l| l == "workspace_operator_leader 1"))
+    Some(
+        body.lines()
+            .any(|l| l == "leader_election_master_status{name=\"workspace-operator\"} 1"),
+    )
 }
 
 #[tokio::test]
@@ -181,11 +154,13 @@ async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
     })
     .await;
     assert!(
-        metrics.contains("workspace_operator_reconciles_total{kind=\"Organization\"}"),
+        metrics.contains(
+            "controller_runtime_reconcile_total{controller=\"organization\",result=\"success\"}"
+        ),
         "{metrics}"
     );
     assert!(
-        metrics.contains("workspace_operator_api_requests_total{method=\"PATCH\"}"),
+        metrics.contains("rest_client_requests_total{code=\"200\",method=\"PATCH\""),
         "{metrics}"
     );
 

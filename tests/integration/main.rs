@@ -21,6 +21,7 @@ mod idle;
 mod isolation;
 mod leader;
 mod members;
+mod metrics;
 mod organizations;
 mod ownership;
 mod plugin;

@@ -104,6 +104,18 @@ pub fn start_operator_on(dir: &Path) -> Operator {
         .unwrap_or_else(|e| panic!("the operator on {}: {e}", dir.display()))
 }
 
+/// Where the shared operator serves /metrics, /healthz and /readyz (the
+/// same port across its restarts).
+pub fn operator_metrics_port() -> u16 {
+    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *PORT.get_or_init(|| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    })
+}
+
 /// The operator of the shared control plane, which every test that makes
 /// organizations, workspaces, roles or members calls first: the first call
 /// of a test run installs the CRDs, RBAC and admission policies and starts
@@ -115,7 +127,13 @@ pub async fn operator() -> &'static Operator {
             let dir = cluster().dir.clone();
             tokio::task::spawn_blocking(move || {
                 stop_make_up_operator(&dir);
-                start_operator_on(&dir)
+                let metrics = format!("127.0.0.1:{}", operator_metrics_port());
+                Operator::start(
+                    &dir,
+                    &operator_binary(),
+                    &[("WSOP_METRICS_ADDR".into(), metrics)],
+                )
+                .unwrap_or_else(|e| panic!("the shared operator on {}: {e}", dir.display()))
             })
             .await
             .expect("the shared operator starts")
@@ -529,4 +547,36 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET `path` on 127.0.0.1:`port`: the status and the body.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        status,
+        response
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string(),
+    ))
 }
