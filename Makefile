@@ -6,7 +6,7 @@
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 CP := tests/control-plane
 
-.PHONY: up down test prereqs unit integration components crds lint fmt bench faults
+.PHONY: up down test prereqs unit integration components crds chart-docs lint fmt bench faults
 
 up: prereqs components
 	@$(CP)/quickstart.sh $(CLUSTER_DIR)
@@ -35,6 +35,11 @@ components:
 crds:
 	cargo run --quiet -- crds --write crds
 	cp crds/*.yaml charts/workspace-operator/files/crds/
+
+# The chart README's values table and values.schema.json's descriptions,
+# from the `# --` comments of values.yaml (make test fails when they drift).
+chart-docs:
+	WSOP_WRITE_CHART_DOCS=1 WSOP_CLUSTER_DIR=/nonexistent cargo test --locked --test integration chart_values:: -- --quiet
 
 lint:
 	cargo fmt --check

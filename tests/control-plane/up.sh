@@ -169,6 +169,9 @@ readyz() {
 }
 wait_for "kube-apiserver" 120 readyz
 
+# Deployments, ReplicaSets and PodDisruptionBudgets work as in a cluster (the
+# chart tests drain an operator pod); no scheduler or kubelet, so pods stay
+# Pending unless a test marks them Running.
 log "kube-controller-manager"
 start kube-controller-manager "$BIN_DIR/kube-controller-manager" \
   --kubeconfig="$DIR/kube-controller-manager.kubeconfig" \
@@ -176,7 +179,7 @@ start kube-controller-manager "$BIN_DIR/kube-controller-manager" \
   --authorization-kubeconfig="$DIR/kube-controller-manager.kubeconfig" \
   --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
   --leader-elect=false --use-service-account-credentials=true \
-  --controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,resourcequota-controller \
+  --controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,resourcequota-controller,deployment-controller,replicaset-controller,disruption-controller \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
   --concurrent-namespace-syncs=10 --concurrent-gc-syncs=20
 # The serviceaccount controller creating "default" shows the controllers run.

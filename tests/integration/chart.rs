@@ -29,13 +29,18 @@ fn chart() -> String {
     repo_root().join(CHART).to_string_lossy().into_owned()
 }
 
-/// helm without a control plane (lint, template).
+/// helm (3) without a control plane (lint, template).
 fn helm(args: &[&str]) -> String {
-    let out = Command::new(cluster().bin_dir.join("helm"))
+    helm_of("helm", args)
+}
+
+/// `binary` ("helm" for Helm 3, "helm4") without a control plane.
+fn helm_of(binary: &str, args: &[&str]) -> String {
+    let out = Command::new(cluster().bin_dir.join(binary))
         .args(args)
         .output()
         .unwrap();
-    ok_stdout(out, &format!("helm {args:?}"))
+    ok_stdout(out, &format!("{binary} {args:?}"))
 }
 
 /// The non-empty YAML documents of a stream, as JSON values.
@@ -184,7 +189,9 @@ fn chart_lints() {
     ] {
         let mut args = vec!["lint", "--strict", chart.as_str()];
         args.extend(extra);
-        helm(&args);
+        for binary in ["helm", "helm4"] {
+            helm_of(binary, &args);
+        }
     }
     // Extra rules extend the chart's own ceiling only: with a named
     // ClusterRole they would be held but never allowed by the operator.

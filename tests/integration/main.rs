@@ -9,6 +9,8 @@ mod access;
 mod api;
 mod ceiling;
 mod chart;
+mod chart_umbrella;
+mod chart_values;
 mod control_plane;
 mod credentials;
 mod delegation;

@@ -48,9 +48,19 @@ impl ControlPlane {
         cluster().kubectl_with(&self.admin_kubeconfig(), args, stdin)
     }
 
-    /// Runs helm against this control plane.
+    /// Runs helm (3) against this control plane.
     pub fn helm(&self, args: &[&str]) -> Output {
-        Command::new(cluster().bin_dir.join("helm"))
+        self.helm_of("helm", args)
+    }
+
+    /// Runs Helm 4 against this control plane.
+    pub fn helm4(&self, args: &[&str]) -> Output {
+        self.helm_of("helm4", args)
+    }
+
+    /// `binary`: "helm" (Helm 3) or "helm4".
+    fn helm_of(&self, binary: &str, args: &[&str]) -> Output {
+        Command::new(cluster().bin_dir.join(binary))
             .arg("--kubeconfig")
             .arg(self.admin_kubeconfig())
             .args(args)
