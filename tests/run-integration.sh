@@ -22,6 +22,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The static release binary the Dockerfile would copy (tests/integration/release.rs runs it).
+WSOP_STATIC_BIN="$("$REPO/tests/static-build.sh")"
+export WSOP_STATIC_BIN
+
 # What killed runs left behind (their control planes, old failed-run
 # directories) is stopped and removed first; this run's plane is tied to
 # this script, so it cannot be left running either.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds, once per machine, the real Kubernetes components the tests run:
 # kube-apiserver, kube-controller-manager and kubectl (one pinned Kubernetes
-# release), etcd, helm 3 and 4 (helm, helm4) and promtool, each from a
+# release), etcd, helm 3 and 4 (helm, helm4), promtool and actionlint, each from a
 # wrapper Go module under ./go whose
 # go.mod/go.sum pin every dependency.
 #
@@ -45,6 +45,7 @@ fi
 
 PROM_VERSION="$(required prometheus github.com/prometheus/prometheus)"
 HELM4_VERSION="$(required helm4 helm.sh/helm/v4)"
+ACTIONLINT_VERSION="$(required actionlint github.com/rhysd/actionlint)"
 
 # GOTOOLCHAIN=local: never download another toolchain. GOSUMDB=off: the
 # checksum database is not reachable here; go.sum (committed) still pins and
@@ -76,6 +77,7 @@ kubernetes|kubectl|k8s.io/kubernetes/cmd/kubectl|$(version_ldflags)
 etcd|etcd|go.etcd.io/etcd/server/v3|-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION
 helm|helm|helm.sh/helm/v3/cmd/helm|$helm_ldflags
 helm4|helm4|helm.sh/helm/v4/cmd/helm|-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean
+actionlint|actionlint|github.com/rhysd/actionlint/cmd/actionlint|-X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION
 prometheus|promtool|github.com/prometheus/prometheus/cmd/promtool|-X github.com/prometheus/common/version.Version=${PROM_VERSION#v0.} -X github.com/prometheus/common/version.Branch=release"
 # The flags build() below passes, part of every module's key.
 BUILD_FLAGS="-trimpath -tags selinux,notest -ldflags -s -w"
@@ -91,14 +93,14 @@ module_key() { # <module dir>
     echo "$GO_VERSION"
   } | sha256sum | cut -c1-12
 }
-modules=(kubernetes etcd helm helm4 prometheus)
+modules=(kubernetes etcd helm helm4 prometheus actionlint)
 declare -A MOD_DIR
 combined=""
 for m in "${modules[@]}"; do
   MOD_DIR[$m]="$WSOP_CACHE/mod/$m-$(module_key "$m")"
   combined+="${MOD_DIR[$m]}"
 done
-BIN_DIR="$WSOP_CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-$HELM4_VERSION-promtool-$PROM_VERSION-$(sha256sum <<<"$combined" | cut -c1-12)"
+BIN_DIR="$WSOP_CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-$HELM4_VERSION-promtool-$PROM_VERSION-actionlint-$ACTIONLINT_VERSION-$(sha256sum <<<"$combined" | cut -c1-12)"
 
 wanted=()
 while IFS='|' read -r _ out _ _; do wanted+=("$out"); done <<<"$RECIPES"

@@ -25,6 +25,8 @@ need openssl "makes the control plane's certificates"
 need curl "waits for etcd and kube-apiserver to answer"
 need setsid "starts each control-plane component in its own process group (util-linux)"
 need sha256sum "keys the component cache (coreutils)"
+need musl-gcc "builds the static release binary the Dockerfile ships, as make test checks it (Debian: musl-tools)"
+need rustup "adds the x86_64-unknown-linux-musl target for the static release binary"
 
 if command -v rustc >/dev/null 2>&1; then
   want="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$REPO/Cargo.toml")"

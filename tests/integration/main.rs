@@ -27,4 +27,5 @@ mod metrics;
 mod organizations;
 mod ownership;
 mod plugin;
+mod release;
 mod tampering;
