@@ -61,7 +61,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
     ] {
         ctx.runtime
             .metrics
-            .set_max_concurrent(kind, ctx.runtime.concurrency);
+            .controller_started(kind, ctx.runtime.concurrency);
     }
     let gauges = {
         let ctx = ctx.clone();

@@ -242,11 +242,23 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// How many reconciles of `kind` may run at once.
-    pub fn set_max_concurrent(&self, kind: &'static str, n: u16) {
+    /// A controller for `kind` starts, running at most `n` reconciles at
+    /// once. As controller-runtime does, its series start at zero, so rates
+    /// and alerts see them before the first reconcile (or error).
+    pub fn controller_started(&self, kind: &'static str, n: u16) {
+        let controller = Self::controller(kind);
         self.max_concurrent
-            .get_or_create(&Self::controller(kind))
+            .get_or_create(&controller)
             .set(i64::from(n));
+        for result in ["success", "error"] {
+            let _ = self.reconciles.get_or_create(&ResultLabels {
+                controller: controller.controller.clone(),
+                result,
+            });
+        }
+        let _ = self.reconcile_errors.get_or_create(&controller);
+        let _ = self.reconcile_time.get_or_create(&controller);
+        let _ = self.active_workers.get_or_create(&controller);
     }
 
     /// Records one API request and its answer (`code`: the HTTP status, or
@@ -656,7 +668,8 @@ mod tests {
         m.reconciled("Workspace", Duration::from_millis(300), Some("ApiError"));
         m.request("PATCH", "127.0.0.1:6443", "200", Duration::from_millis(3));
         m.set_objects("Workspace", 3, 1);
-        m.set_max_concurrent("Workspace", 8);
+        m.controller_started("Workspace", 8);
+        m.controller_started("Organization", 8);
         let text = m.render();
         for line in [
             "controller_runtime_reconcile_total{controller=\"workspace\",result=\"success\"} 1",
@@ -672,6 +685,10 @@ mod tests {
             "workspace_operator_objects{kind=\"Workspace\"} 3",
             "workspace_operator_stalled_objects{kind=\"Workspace\"} 1",
             "leader_election_master_status{name=\"workspace-operator\"} 0",
+            // Started, never reconciled: its series are there, at zero.
+            "controller_runtime_reconcile_total{controller=\"organization\",result=\"error\"} 0",
+            "controller_runtime_reconcile_errors_total{controller=\"organization\"} 0",
+            "controller_runtime_reconcile_time_seconds_count{controller=\"organization\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
         }

@@ -161,3 +161,117 @@ async fn metrics_pass_promtool_and_count_the_work_done() {
         "promtool check metrics after work:\n{said}"
     );
 }
+
+/// The chart's PrometheusRule and Grafana dashboard, rendered by helm.
+fn monitoring() -> (String, String) {
+    let out = Command::new(cluster().bin_dir.join("helm"))
+        .args(["template", "wsop"])
+        .arg(repo_root().join("charts/workspace-operator"))
+        .args(["-n", "wsop-system"])
+        .args(["--set", "metrics.prometheusRule.enabled=true"])
+        .args(["--set", "metrics.grafanaDashboard.enabled=true"])
+        .output()
+        .unwrap();
+    let rendered = ok_stdout(out, "helm template");
+    let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&rendered)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &serde_json::Value| !v.is_null())
+        .collect();
+    let rule = docs
+        .iter()
+        .find(|d| d["kind"] == "PrometheusRule")
+        .expect("a PrometheusRule");
+    let dashboard = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "ConfigMap" && d["metadata"]["name"] == "wsop-workspace-operator-dashboard"
+        })
+        .expect("the dashboard ConfigMap");
+    (
+        serde_yaml::to_string(&rule["spec"]).unwrap(),
+        dashboard["data"]["workspace-operator.json"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+/// Metric names an expression uses (the project's and the standard prefixes).
+fn metric_names(expr: &str) -> Vec<String> {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| {
+            [
+                "controller_runtime_",
+                "rest_client_",
+                "workspace_operator_",
+                "leader_election_",
+                "process_",
+            ]
+            .iter()
+            .any(|p| w.starts_with(p))
+        })
+        .map(|w| {
+            w.trim_end_matches("_bucket")
+                .trim_end_matches("_count")
+                .trim_end_matches("_sum")
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_charts_alerts_pass_promtool_and_use_only_exported_metrics() {
+    let (rules, dashboard) = monitoring();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yaml");
+    std::fs::write(&file, &rules).unwrap();
+    let out = Command::new(cluster().bin_dir.join("promtool"))
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check rules:\n{}{}\n{rules}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard JSON");
+    let mut exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_string))
+        .collect();
+    let rules: serde_json::Value = serde_yaml::from_str(&rules).unwrap();
+    exprs.extend(
+        rules["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["expr"].as_str().map(str::to_string)),
+    );
+    assert!(exprs.len() >= 10, "{exprs:?}");
+
+    // Every metric they name is one the running operator exports.
+    operator().await;
+    // Declared families count too: a counter with labels shows no sample
+    // until its first increment (no reconcile error yet, say).
+    let text = scrape().await;
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let unknown: Vec<String> = exprs
+        .iter()
+        .flat_map(|e| metric_names(e))
+        .filter(|name| !families.contains(&name.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "alerts and dashboard name metrics the operator does not export: {unknown:?}"
+    );
+}
