@@ -6,7 +6,7 @@
 CLUSTER_DIR ?= $(CURDIR)/.cluster
 CP := tests/control-plane
 
-.PHONY: up down test prereqs unit integration components crds chart-docs lint fmt bench faults
+.PHONY: up down test prereqs unit integration components crds chart-docs deny lint fmt bench faults
 
 up: prereqs components
 	@$(CP)/quickstart.sh $(CLUSTER_DIR)
@@ -14,7 +14,7 @@ up: prereqs components
 down:
 	@$(CP)/down.sh $(CLUSTER_DIR) --purge
 
-test: prereqs lint unit integration
+test: prereqs lint deny unit integration
 
 # What this machine lacks (Go, python3, openssl, curl, setsid, ...), named
 # before anything is built or started.
@@ -40,6 +40,15 @@ crds:
 # from the `# --` comments of values.yaml (make test fails when they drift).
 chart-docs:
 	WSOP_WRITE_CHART_DOCS=1 WSOP_CLUSTER_DIR=/nonexistent cargo test --locked --test integration chart_values:: -- --quiet
+
+# Licenses, bans (duplicate versions too) and sources of every dependency
+# (deny.toml). Installs cargo-deny once per machine (a few minutes; kept in
+# ~/.cargo/bin). Advisories need the RustSec database: public CI only.
+CARGO_DENY_VERSION := 0.20.2
+deny:
+	@cargo deny --version 2>/dev/null | grep -qx "cargo-deny $(CARGO_DENY_VERSION)" \
+	  || { echo "installing cargo-deny $(CARGO_DENY_VERSION) (once per machine)"; cargo install --locked --quiet cargo-deny@$(CARGO_DENY_VERSION); }
+	cargo deny --log-level error check licenses bans sources
 
 lint:
 	cargo fmt --check
