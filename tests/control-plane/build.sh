@@ -29,16 +29,20 @@ required() { # <wrapper module> <module path>: the version its go.mod requires
   [[ -n "$v" ]] || { log "go/$1/go.mod has no line 'require $2 <version>'"; exit 1; }
   echo "$v"
 }
-K8S_VERSION="$(required kubernetes k8s.io/kubernetes)"
+# WSOP_K8S_MODULE picks another Kubernetes wrapper module (make compat:
+# kubernetes-1.33, the oldest release the project supports).
+K8S_MODULE="${WSOP_K8S_MODULE:-kubernetes}"
+[[ -f "$HERE/go/$K8S_MODULE/go.mod" ]] || { log "no wrapper module go/$K8S_MODULE"; exit 1; }
+K8S_VERSION="$(required "$K8S_MODULE" k8s.io/kubernetes)"
 ETCD_VERSION="$(required etcd go.etcd.io/etcd/server/v3)"
 HELM_VERSION="$(required helm helm.sh/helm/v3)"
 # Kubernetes vX.Y.Z publishes its staging modules (k8s.io/api, ...) as
 # v0.Y.Z: every replace in the wrapper module must name that tag.
 staging="v0.${K8S_VERSION#v1.}"
-replaces="$(sed -n 's|^\t\(k8s\.io/[^ ]*\) => k8s\.io/[^ ]* \(v[^ ]*\)$|\1 \2|p' "$HERE/go/kubernetes/go.mod")"
+replaces="$(sed -n 's|^\t\(k8s\.io/[^ ]*\) => k8s\.io/[^ ]* \(v[^ ]*\)$|\1 \2|p' "$HERE/go/$K8S_MODULE/go.mod")"
 stale="$(awk -v want="$staging" '$2 != want' <<<"$replaces")"
 if [[ -z "$replaces" || -n "$stale" ]]; then
-  log "go/kubernetes/go.mod must replace every staging module by its $staging tag (k8s.io/kubernetes $K8S_VERSION); not so:"
+  log "go/$K8S_MODULE/go.mod must replace every staging module by its $staging tag (k8s.io/kubernetes $K8S_VERSION); not so:"
   echo "${stale:-(no replace lines found)}" >&2
   exit 1
 fi
@@ -71,9 +75,9 @@ helm_ldflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.
   done)"
 
 # What is built: "<module dir>|<output>|<package>|<extra ldflags>", one per line.
-RECIPES="kubernetes|kube-apiserver|k8s.io/kubernetes/cmd/kube-apiserver|$(version_ldflags)
-kubernetes|kube-controller-manager|k8s.io/kubernetes/cmd/kube-controller-manager|$(version_ldflags)
-kubernetes|kubectl|k8s.io/kubernetes/cmd/kubectl|$(version_ldflags)
+RECIPES="$K8S_MODULE|kube-apiserver|k8s.io/kubernetes/cmd/kube-apiserver|$(version_ldflags)
+$K8S_MODULE|kube-controller-manager|k8s.io/kubernetes/cmd/kube-controller-manager|$(version_ldflags)
+$K8S_MODULE|kubectl|k8s.io/kubernetes/cmd/kubectl|$(version_ldflags)
 etcd|etcd|go.etcd.io/etcd/server/v3|-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION
 helm|helm|helm.sh/helm/v3/cmd/helm|$helm_ldflags
 helm4|helm4|helm.sh/helm/v4/cmd/helm|-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean
@@ -93,7 +97,7 @@ module_key() { # <module dir>
     echo "$GO_VERSION"
   } | sha256sum | cut -c1-12
 }
-modules=(kubernetes etcd helm helm4 prometheus actionlint)
+modules=("$K8S_MODULE" etcd helm helm4 prometheus actionlint)
 declare -A MOD_DIR
 combined=""
 for m in "${modules[@]}"; do
