@@ -12,8 +12,10 @@ pub fn fnv1a_64(bytes: impl IntoIterator<Item = u8>) -> u64 {
     })
 }
 
-/// The first 64 bits of SHA-256 as 16 hex digits: fixed forever, and a
-/// tenant cannot choose input that collides with another.
+/// The first 64 bits of SHA-256 as 16 hex digits: fixed forever. A chosen
+/// collision costs about 2^32 hashes, so nothing may trust it alone: the
+/// operator skips a write only when the live object is also exactly what
+/// it builds (`runtime::compare`).
 pub fn sha256_hex16(bytes: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     digest.as_ref()[..8]

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 
 use workspace_operator::controllers::StartupError;
-use workspace_operator::runtime::leader::{Elector, Fence, Fenced, LeaseSettings, is_write};
+use workspace_operator::runtime::leader::{Elector, Fence, FenceLayer, LeaseSettings};
 use workspace_operator::runtime::metrics::{Metrics, RequestMetricsLayer};
 use workspace_operator::{controllers, crds};
 
@@ -151,19 +151,21 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
     // kube-rs has no client-side rate limit of its own: bound it here, and
     // count every request by method and answer for /metrics.
     let limit = tower::limit::RateLimitLayer::new(args.qps.max(1), Duration::from_secs(1));
-    let count = RequestMetricsLayer::new(metrics.clone());
-    // Innermost, so the check is the last thing before the request is sent:
-    // a replica that lost (or never held) the lease sends no write.
-    let gate = fence.clone();
-    let fenced = tower::filter::FilterLayer::new(
-        move |req: http::Request<kube::client::Body>| -> Result<_, tower::BoxError> {
-            if is_write(req.method()) && !gate.allows_writes() {
-                Err(Box::new(Fenced))
-            } else {
-                Ok(req)
-            }
-        },
-    );
+    let api_host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_default();
+    let count = RequestMetricsLayer::new(metrics.clone(), api_host);
+    // Innermost of ours, so the check is the last thing before the request
+    // goes out: a replica that lost (or never held) the lease sends no write,
+    // and abandons one still unfinished when its lease could pass.
+    let fenced = FenceLayer::new(fence.clone());
+    // kube's own retries (429, 503, 504) sit below every layer added here and
+    // would resend a write without asking the fence: off. A failed reconcile
+    // is retried by its controller with backoff, through the fence.
+    let mut config = config;
+    config.default_retry = false;
     let client = kube::client::ClientBuilder::try_from(config.clone())
         .map_err(|e| StartupError::Config(e.to_string()))?
         .with_layer(&fenced)
@@ -270,11 +272,29 @@ fn with_user_agent(mut config: kube::Config, agent: &str) -> Result<kube::Config
     Ok(config)
 }
 
+/// Raises the soft limit on open files to the hard limit, as Go programs
+/// do: the watches, the API connections and the metrics server share it.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on this process with a valid pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
             init_logging(args.log_format);
+            raise_open_files_limit();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -135,6 +135,91 @@ impl Fence {
     }
 }
 
+/// How long a write may still take, if it may be sent at all: `None` when
+/// the fence is closed; `Some(None)` without a deadline (no election).
+fn write_window(fence: &Fence) -> Option<Option<Duration>> {
+    if !fence.enforced {
+        return Some(None);
+    }
+    let left = fence.deadline()?.checked_duration_since(Instant::now())?;
+    (!left.is_zero()).then_some(Some(left))
+}
+
+/// A tower layer for the reconcilers' client: a write is sent only while
+/// the fence is open, and is abandoned (never sent, or its connection
+/// dropped) if it has not completed when the fence closes, so no write of
+/// this process can land after another replica may have taken over. Put it
+/// innermost of the layers this program adds, and turn the client's own
+/// retries off: a retry below this layer would resend without asking.
+#[derive(Clone)]
+pub struct FenceLayer {
+    fence: Arc<Fence>,
+}
+
+impl FenceLayer {
+    pub fn new(fence: Arc<Fence>) -> Self {
+        FenceLayer { fence }
+    }
+}
+
+impl<S> tower::Layer<S> for FenceLayer {
+    type Service = FencedService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        FencedService {
+            inner,
+            fence: self.fence.clone(),
+        }
+    }
+}
+
+/// The service [`FenceLayer`] makes.
+#[derive(Clone)]
+pub struct FencedService<S> {
+    inner: S,
+    fence: Arc<Fence>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for FencedService<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+    S::Error: Into<tower::BoxError>,
+{
+    type Response = S::Response;
+    type Error = tower::BoxError;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, tower::BoxError>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if !is_write(req.method()) {
+            let answer = self.inner.call(req);
+            return Box::pin(async move { answer.await.map_err(Into::into) });
+        }
+        match write_window(&self.fence) {
+            None => Box::pin(async { Err(Box::new(Fenced) as tower::BoxError) }),
+            Some(None) => {
+                let answer = self.inner.call(req);
+                Box::pin(async move { answer.await.map_err(Into::into) })
+            }
+            Some(Some(left)) => {
+                let answer = self.inner.call(req);
+                Box::pin(async move {
+                    match tokio::time::timeout(left, answer).await {
+                        Ok(result) => result.map_err(Into::into),
+                        Err(_) => Err(Box::new(Fenced) as tower::BoxError),
+                    }
+                })
+            }
+        }
+    }
+}
+
 /// Writes are POST, PUT, PATCH and DELETE; reads and watches pass.
 pub fn is_write(method: &http::Method) -> bool {
     !matches!(
@@ -145,7 +230,7 @@ pub fn is_write(method: &http::Method) -> bool {
 
 /// The error a fenced write fails with (it is never sent).
 #[derive(Debug, thiserror::Error)]
-#[error("not sent: this process no longer holds the leader lease")]
+#[error("not sent, or abandoned unfinished: this process no longer holds the leader lease")]
 pub struct Fenced;
 
 pub struct Elector {
@@ -398,6 +483,42 @@ mod tests {
         fence.close();
         assert!(fence.allows_writes());
         assert!(fence.healthy(Duration::ZERO));
+    }
+
+    #[tokio::test]
+    async fn the_fence_layer_refuses_closed_writes_and_abandons_late_ones() {
+        use tower::{Service, ServiceExt};
+        // A server that answers after 200 ms.
+        let slow = tower::service_fn(|_req: http::Request<()>| async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok::<_, std::convert::Infallible>("done")
+        });
+        let fence = Fence::closed();
+        let mut svc = tower::Layer::layer(&FenceLayer::new(fence.clone()), slow);
+        let write = || http::Request::post("/x").body(()).unwrap();
+        let read = || http::Request::get("/x").body(()).unwrap();
+        assert!(
+            svc.ready().await.unwrap().call(write()).await.is_err(),
+            "closed: refused"
+        );
+        assert!(
+            svc.ready().await.unwrap().call(read()).await.is_ok(),
+            "reads pass"
+        );
+        fence.open_until(Instant::now() + Duration::from_secs(5));
+        assert!(
+            svc.ready().await.unwrap().call(write()).await.is_ok(),
+            "open: sent"
+        );
+        fence.open_until(Instant::now() + Duration::from_millis(50));
+        let late = svc.ready().await.unwrap().call(write()).await;
+        assert!(
+            late.is_err_and(|e| e.is::<Fenced>()),
+            "a write still running when the fence closes is abandoned"
+        );
+        let open = Fence::always_open();
+        let mut svc = tower::Layer::layer(&FenceLayer::new(open), slow);
+        assert!(svc.ready().await.unwrap().call(write()).await.is_ok());
     }
 
     #[test]

@@ -495,11 +495,17 @@ impl Collector for ProcessCollector {
 #[derive(Clone)]
 pub struct RequestMetricsLayer {
     metrics: Arc<Metrics>,
+    /// The API server's host:port: the requests this layer sees carry only
+    /// a path (kube adds the server below it).
+    host: Arc<str>,
 }
 
 impl RequestMetricsLayer {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        RequestMetricsLayer { metrics }
+    pub fn new(metrics: Arc<Metrics>, host: String) -> Self {
+        RequestMetricsLayer {
+            metrics,
+            host: host.into(),
+        }
     }
 }
 
@@ -509,6 +515,7 @@ impl<S> tower::Layer<S> for RequestMetricsLayer {
         RequestMetrics {
             inner,
             metrics: self.metrics.clone(),
+            host: self.host.clone(),
         }
     }
 }
@@ -517,6 +524,7 @@ impl<S> tower::Layer<S> for RequestMetricsLayer {
 pub struct RequestMetrics<S> {
     inner: S,
     metrics: Arc<Metrics>,
+    host: Arc<str>,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for RequestMetrics<S>
@@ -541,7 +549,7 @@ where
             .uri()
             .authority()
             .map(|a| a.as_str().to_string())
-            .unwrap_or_default();
+            .unwrap_or_else(|| self.host.to_string());
         let metrics = self.metrics.clone();
         let started = Instant::now();
         let answer = self.inner.call(req);
@@ -572,13 +580,23 @@ pub async fn serve(
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     info!(%addr, "serving /metrics, /healthz and /readyz");
+    // Whoever reaches the port must not be able to hold the operator's file
+    // descriptors or memory: a few connections at a time (more are closed at
+    // once), one request each, and a bound on how long each may take.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
+                // Out of file descriptors, say: do not spin.
                 warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
         };
         let metrics = metrics.clone();
         let fence = fence.clone();
@@ -593,17 +611,26 @@ pub async fn serve(
             });
         tokio::spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
-            // A slow or silent client cannot hold a connection open.
             let served = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(5))
+                .keep_alive(false)
                 .serve_connection(io, service);
-            if let Err(e) = served.await {
-                tracing::debug!(error = %e, "metrics connection");
+            match tokio::time::timeout(CONNECTION_TIMEOUT, served).await {
+                Ok(Err(e)) => tracing::debug!(error = %e, "metrics connection"),
+                Err(_) => tracing::debug!("metrics connection took too long; closed"),
+                Ok(Ok(())) => {}
             }
+            drop(slot);
         });
     }
 }
+
+/// Connections the metrics server serves at once (Prometheus and the
+/// kubelet's probes need a handful).
+const MAX_CONNECTIONS: usize = 32;
+/// The longest a connection to the metrics server may stay open.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
 
 const TEXT: &str = "text/plain; charset=utf-8";
 

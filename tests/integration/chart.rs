@@ -193,6 +193,39 @@ fn chart_lints() {
             helm_of(binary, &args);
         }
     }
+    // extraArgs and extraEnv cannot set what the chart pairs with a safeguard
+    // (a delegated-membership flag without its admission policy, say).
+    for (value, says) in [
+        (
+            "operator.extraArgs[0]=--delegated-membership",
+            "--delegated-membership is set by the chart",
+        ),
+        (
+            "operator.extraArgs[0]=--tenant-ceiling=admin",
+            "--tenant-ceiling is set by the chart",
+        ),
+        (
+            "operator.extraEnv[0].name=WSOP_DELEGATED_MEMBERSHIP",
+            "WSOP_DELEGATED_MEMBERSHIP stands for a flag",
+        ),
+        (
+            "operator.extraEnv[0].name=POD_NAME",
+            "POD_NAME stands for a flag",
+        ),
+    ] {
+        for binary in ["helm", "helm4"] {
+            let out = Command::new(cluster().bin_dir.join(binary))
+                .args(["template", "wsop", &chart, "--set", value])
+                .args(["--set", "delegatedMembership.enabled=false"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && stderr.contains(says),
+                "{binary} {value}: {stderr}"
+            );
+        }
+    }
     // Extra rules extend the chart's own ceiling only: with a named
     // ClusterRole they would be held but never allowed by the operator.
     let out = Command::new(cluster().bin_dir.join("helm"))

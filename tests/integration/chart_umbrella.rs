@@ -129,7 +129,7 @@ async fn the_chart_installs_as_a_subchart_with_helm_4_and_a_single_replica_drain
         "--set",
         "workspace-operator.image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "--set",
-        "workspace-operator.operator.extraArgs[0]=--allow-system-subjects",
+        "workspace-operator.operator.extraArgs[0]=--future-flag=1",
         "--set",
         "workspace-operator.operator.extraEnv[0].name=EXTRA",
         "--set",
@@ -160,7 +160,7 @@ async fn the_chart_installs_as_a_subchart_with_helm_4_and_a_single_replica_drain
             if !extra.is_empty() {
                 for wanted in [
                     "workspace-operator@sha256:0123456789abcdef",
-                    "- \"--allow-system-subjects\"",
+                    "- \"--future-flag=1\"",
                     "name: EXTRA",
                     "value: \"debug\"",
                     "fsGroup: 65532",
