@@ -628,7 +628,7 @@ pub async fn serve(
 
 /// Connections the metrics server serves at once (Prometheus and the
 /// kubelet's probes need a handful).
-const MAX_CONNECTIONS: usize = 32;
+const MAX_CONNECTIONS: usize = 128;
 /// The longest a connection to the metrics server may stay open.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
 

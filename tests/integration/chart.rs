@@ -387,6 +387,8 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
             "--set",
             "networkPolicy.enabled=true",
             "--set",
+            "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring",
+            "--set",
             "crds.keep=false",
             "--set",
             "admissionPolicies.exemptUsers[0]=someone",
