@@ -13,7 +13,6 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use workspace_operator::api::Organization;
 
 use crate::support::*;
 
@@ -139,14 +138,8 @@ async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
 
     // The leader reconciles.
     let scope = Scope::new("ha");
-    apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: {}}}, spec: {{}}}}", scope.id)).await;
-    wait_ready(
-        &Api::<Organization>::all(admin.clone()),
-        &scope.id,
-        "True",
-        Duration::from_secs(60),
-    )
-    .await;
+    apply_organization(&admin, &scope.id).await;
+    wait_organization_ready(&admin, &scope.id).await;
     let metrics = eventually("metrics", Duration::from_secs(20), || async move {
         http_get(leader_port, "/metrics")
             .map(|r| r.1)
@@ -191,14 +184,8 @@ async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
         killed_at.elapsed()
     );
     let other = Scope::new("ha2");
-    apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: {}}}, spec: {{}}}}", other.id)).await;
-    wait_ready(
-        &Api::<Organization>::all(admin.clone()),
-        &other.id,
-        "True",
-        Duration::from_secs(60),
-    )
-    .await;
+    apply_organization(&admin, &other.id).await;
+    wait_organization_ready(&admin, &other.id).await;
     eventually(
         "the new leader reports leading",
         Duration::from_secs(20),
@@ -235,7 +222,7 @@ async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
     // so without the fence it would write about these at once.
     let queued: Vec<Scope> = (0..4).map(|_| Scope::new("ha3")).collect();
     for org in &queued {
-        apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: {}}}, spec: {{}}}}", org.id)).await;
+        apply_organization(&admin, &org.id).await;
     }
     eventually(
         "operator-c takes over from the frozen leader",
@@ -249,13 +236,7 @@ async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
     )
     .await;
     for org in &queued {
-        wait_ready(
-            &Api::<Organization>::all(admin.clone()),
-            &org.id,
-            "True",
-            Duration::from_secs(60),
-        )
-        .await;
+        wait_organization_ready(&admin, &org.id).await;
     }
     signal(&frozen, libc::SIGCONT);
     // More work it would see: a change to an organization it reconciled.
@@ -283,13 +264,7 @@ async fn two_operators_elect_one_leader_and_hand_over_when_it_dies() {
     )
     .await;
     assert!(!exited.success(), "it exits with a failure: {exited:?}");
-    wait_ready(
-        &Api::<Organization>::all(admin.clone()),
-        &other.id,
-        "True",
-        Duration::from_secs(60),
-    )
-    .await;
+    wait_organization_ready(&admin, &other.id).await;
 
     let audit = std::fs::read_to_string(root.join("logs/audit.log")).unwrap();
     let writes = writes_by_agent(&audit);
@@ -334,16 +309,7 @@ struct AuditedWrite {
 /// Every create, update, patch and delete by the operator's user, failed
 /// ones included, with the User-Agent that names the replica.
 fn writes_by_agent(audit: &str) -> Vec<AuditedWrite> {
-    audit
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["user"]["username"] == "workspace-operator")
-        .filter(|e| {
-            matches!(
-                e["verb"].as_str(),
-                Some("create" | "update" | "patch" | "delete" | "deletecollection")
-            )
-        })
+    operator_write_events(audit)
         .filter_map(|e| {
             Some(AuditedWrite {
                 at: e["requestReceivedTimestamp"].as_str()?.parse().ok()?,

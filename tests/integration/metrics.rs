@@ -7,8 +7,6 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kube::api::Api;
-use workspace_operator::api::Organization;
 
 use crate::support::*;
 
@@ -111,14 +109,8 @@ async fn metrics_pass_promtool_and_count_the_work_done() {
 
     let scope = Scope::new("metrics");
     let admin = cluster().admin().await;
-    apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: {}}}, spec: {{}}}}", scope.id)).await;
-    wait_ready(
-        &Api::<Organization>::all(admin.clone()),
-        &scope.id,
-        "True",
-        Duration::from_secs(60),
-    )
-    .await;
+    apply_organization(&admin, &scope.id).await;
+    wait_organization_ready(&admin, &scope.id).await;
 
     let org = ["controller=\"organization\""];
     let success = ["controller=\"organization\"", "result=\"success\""];

@@ -482,11 +482,11 @@ pub async fn wait_access(
     .await
 }
 
-/// Mutating requests the operator made that concern objects whose name or
-/// namespace contains `marker`, from the API server's own audit log.
-pub fn operator_writes_about(marker: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(cluster().dir.join("logs/audit.log")).unwrap_or_default();
-    text.lines()
+/// Every create, update, patch and delete the operator's user sent, failed
+/// ones included, from an audit log's text (one JSON event per line).
+pub fn operator_write_events(audit: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
+    audit
+        .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|e| e["user"]["username"] == "workspace-operator")
         .filter(|e| {
@@ -495,6 +495,13 @@ pub fn operator_writes_about(marker: &str) -> Vec<String> {
                 Some("create" | "update" | "patch" | "delete" | "deletecollection")
             )
         })
+}
+
+/// Mutating requests the operator made that concern objects whose name or
+/// namespace contains `marker`, from the API server's own audit log.
+pub fn operator_writes_about(marker: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(cluster().dir.join("logs/audit.log")).unwrap_or_default();
+    operator_write_events(&text)
         .filter(|e| {
             let r = &e["objectRef"];
             r["namespace"].as_str().is_some_and(|n| n.contains(marker))
@@ -579,4 +586,24 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
             .unwrap_or_default()
             .to_string(),
     ))
+}
+
+/// Applies an empty Organization named `name` (as `admin`).
+pub async fn apply_organization(admin: &Client, name: &str) {
+    apply_yaml(
+        admin,
+        &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: {name}}}, spec: {{}}}}"),
+    )
+    .await;
+}
+
+/// Waits up to a minute for Organization `name` to be Ready.
+pub async fn wait_organization_ready(admin: &Client, name: &str) {
+    wait_ready(
+        &Api::<workspace_operator::api::Organization>::all(admin.clone()),
+        name,
+        "True",
+        Duration::from_secs(60),
+    )
+    .await;
 }
