@@ -7,7 +7,6 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-
 use crate::support::*;
 
 /// Scrapes the shared operator.
