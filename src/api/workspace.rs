@@ -176,7 +176,8 @@ pub struct WorkspaceStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
 
-    /// Whether anonymous access is in effect.
+    /// Whether anonymous access is in effect: false when the organization
+    /// has no memberGroups, since nobody is anonymous then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accept_anonymous: Option<bool>,
 

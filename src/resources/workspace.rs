@@ -27,6 +27,7 @@ use crate::api::common::QuantityValue;
 use crate::api::organization::Plan;
 use crate::api::workspace::DeletionPolicy;
 use crate::api::{Organization, Subject, SubjectKind, Workspace};
+use crate::conditions::Outcome;
 use crate::ownership::names::{
     self, INFO_CONFIGMAP, ISOLATION_POLICY, LIMITS, QUOTA, WorkspaceAccess, workspace_namespace,
 };
@@ -47,11 +48,19 @@ pub struct Effective {
 pub fn effective(ws: &Workspace, org: &Organization) -> Effective {
     let defaults = org.spec.defaults.as_ref();
     Effective {
+        // Anonymous access means "anyone in the organization's member
+        // groups": with no member groups nobody is anonymous, so it is off
+        // whatever the workspace asks.
         accept_anonymous: ws
             .spec
             .accept_anonymous
             .or(defaults.and_then(|d| d.accept_anonymous))
-            .unwrap_or(true),
+            .unwrap_or(true)
+            && org
+                .spec
+                .member_groups
+                .as_ref()
+                .is_some_and(|g| !g.is_empty()),
         anonymous_role: ws
             .spec
             .anonymous_role
@@ -772,8 +781,13 @@ pub fn decide(
             Next::AwaitChange,
         )
     } else if effective.is_some_and(|e| e.archived) {
+        // Its own Ready reason, so archiving and restoring each publish an
+        // Event (the Ready reason changes) and `kubectl describe` says it.
         (
-            ready("archived: everything is in place, every access is read-only"),
+            Outcome::Ready {
+                reason: "Archived",
+                message: "archived: everything is in place, every access is read-only".into(),
+            },
             Next::Resync,
         )
     } else {
@@ -826,6 +840,22 @@ spec:
         ));
         w.metadata.uid = Some("ws-uid".into());
         w
+    }
+
+    #[test]
+    fn anonymous_access_needs_member_groups_to_mean_anything() {
+        let open = ws("{owner: {kind: User, name: carol}}");
+        assert!(effective(&open, &org()).accept_anonymous, "open by default");
+        let closed = ws("{owner: {kind: User, name: carol}, acceptAnonymous: false}");
+        assert!(!effective(&closed, &org()).accept_anonymous);
+        let mut no_groups = org();
+        no_groups.spec.member_groups = None;
+        assert!(
+            !effective(&open, &no_groups).accept_anonymous,
+            "nobody is anonymous without member groups"
+        );
+        no_groups.spec.member_groups = Some(vec![]);
+        assert!(!effective(&open, &no_groups).accept_anonymous);
     }
 
     fn binding_roles(c: &WorkspaceChildren) -> Vec<(String, String)> {

@@ -244,6 +244,19 @@ async fn archived_workspace_is_read_only_for_everyone_until_restored() {
             "still readable"
         );
     }
+    eventually(
+        "an Event says it was archived",
+        Duration::from_secs(30),
+        || async {
+            let events = events_for(&admin, &scope.id, "old").await;
+            if events.iter().any(|e| e.starts_with("Archived: ")) {
+                Ok(())
+            } else {
+                Err(format!("{events:?}"))
+            }
+        },
+    )
+    .await;
     let cm = ConfigMap {
         metadata: ObjectMeta {
             name: Some("late".into()),
@@ -272,4 +285,44 @@ async fn archived_workspace_is_read_only_for_everyone_until_restored() {
         .create(&PostParams::default(), &cm)
         .await
         .expect("writable again");
+    eventually(
+        "an Event says it was restored",
+        Duration::from_secs(30),
+        || async {
+            // The latest Ready Event (Events of one reason and message are
+            // counted in a series) is newer than the Archived one.
+            let latest = |reason: &'static str| {
+                let admin = admin.clone();
+                let ns = scope.id.clone();
+                async move {
+                    use k8s_openapi::api::events::v1::Event;
+                    Api::<Event>::namespaced(admin, &ns)
+                        .list(&ListParams::default())
+                        .await
+                        .map(|l| {
+                            l.items
+                                .into_iter()
+                                .filter(|e| {
+                                    e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                                        == Some("old")
+                                        && e.reason.as_deref() == Some(reason)
+                                })
+                                .filter_map(|e| {
+                                    e.series
+                                        .map(|s| s.last_observed_time.0)
+                                        .or(e.event_time.map(|t| t.0))
+                                })
+                                .max()
+                        })
+                        .ok()
+                        .flatten()
+                }
+            };
+            match (latest("Archived").await, latest("Ready").await) {
+                (Some(archived), Some(ready)) if ready > archived => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
 }
