@@ -118,11 +118,6 @@ impl Fence {
         !self.enforced || self.deadline().is_some_and(|d| Instant::now() < d)
     }
 
-    /// Whether this process holds the lease (always true without election).
-    pub fn leading(&self) -> bool {
-        self.allows_writes()
-    }
-
     /// For `/healthz`, as client-go's leader-election health check: unhealthy
     /// when this process still counts itself leader (the fence was never
     /// closed) but its lease ran out more than `tolerance` ago. A renewal
@@ -197,31 +192,31 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if !is_write(req.method()) {
-            let answer = self.inner.call(req);
-            return Box::pin(async move { answer.await.map_err(Into::into) });
-        }
-        match write_window(&self.fence) {
-            None => Box::pin(async { Err(Box::new(Fenced) as tower::BoxError) }),
-            Some(None) => {
-                let answer = self.inner.call(req);
-                Box::pin(async move { answer.await.map_err(Into::into) })
+        // Reads pass; a write goes out only inside the fence's window, and
+        // is abandoned if the window ends before it completes.
+        let limit = if is_write(req.method()) {
+            match write_window(&self.fence) {
+                Some(limit) => limit,
+                None => return Box::pin(async { Err(Box::new(Fenced) as tower::BoxError) }),
             }
-            Some(Some(left)) => {
-                let answer = self.inner.call(req);
-                Box::pin(async move {
-                    match tokio::time::timeout(left, answer).await {
-                        Ok(result) => result.map_err(Into::into),
-                        Err(_) => Err(Box::new(Fenced) as tower::BoxError),
-                    }
-                })
+        } else {
+            None
+        };
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            match limit {
+                None => answer.await.map_err(Into::into),
+                Some(left) => match tokio::time::timeout(left, answer).await {
+                    Ok(result) => result.map_err(Into::into),
+                    Err(_) => Err(Box::new(Fenced) as tower::BoxError),
+                },
             }
-        }
+        })
     }
 }
 
 /// Writes are POST, PUT, PATCH and DELETE; reads and watches pass.
-pub fn is_write(method: &http::Method) -> bool {
+fn is_write(method: &http::Method) -> bool {
     !matches!(
         *method,
         http::Method::GET | http::Method::HEAD | http::Method::OPTIONS

@@ -266,26 +266,25 @@ fn a_control_plane_whose_owner_is_killed_is_stopped_and_swept() {
     // enough (here: at once), and leaves directories it does not own alone.
     let kept = tmp.path().join("wsop-not-owned");
     std::fs::create_dir_all(kept.join("pids")).unwrap();
-    let sweep = Command::new(scripts.join("sweep.sh"))
-        .env("TMPDIR", tmp.path())
-        .env("WSOP_KEEP_FAILED_MINUTES", "0")
-        .output()
-        .unwrap();
-    assert!(sweep.status.success(), "{sweep:?}");
+    let sweep = || {
+        let out = Command::new(scripts.join("sweep.sh"))
+            .env("TMPDIR", tmp.path())
+            .env("WSOP_KEEP_FAILED_MINUTES", "0")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out
+    };
+    sweep();
     // sweep.sh looks at wsop-* directories only: the plane is named "plane".
     assert!(dir.exists(), "not a wsop-* directory: left alone");
     let owned = tmp.path().join("wsop-gone");
     std::fs::rename(&dir, &owned).unwrap();
-    let sweep = Command::new(scripts.join("sweep.sh"))
-        .env("TMPDIR", tmp.path())
-        .env("WSOP_KEEP_FAILED_MINUTES", "0")
-        .output()
-        .unwrap();
-    assert!(sweep.status.success(), "{sweep:?}");
+    let swept = sweep();
     assert!(
         !owned.exists(),
         "swept: {}",
-        String::from_utf8_lossy(&sweep.stderr)
+        String::from_utf8_lossy(&swept.stderr)
     );
     assert!(
         kept.exists(),
