@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
+use workspace_operator::api::guardrails::{PodSecurity, PodSecurityLevel};
 use workspace_operator::controllers::StartupError;
 use workspace_operator::runtime::leader::{Elector, Fence, FenceLayer, LeaseSettings};
 use workspace_operator::runtime::metrics::{Metrics, RequestMetricsLayer};
@@ -98,9 +99,58 @@ struct RunArgs {
         default_value_t = false
     )]
     organization_admins_manage_admins: bool,
+    /// Pod Security level enforced in workspace namespaces whose plan and
+    /// Organization set none (privileged, baseline or restricted; empty:
+    /// no label, the cluster's default applies).
+    #[arg(long, env = "WSOP_POD_SECURITY_ENFORCE", default_value = "", value_parser = pod_security_level)]
+    pod_security_enforce: Option<PodSecurityLevel>,
+    /// Pod Security level warned about in workspace namespaces by default.
+    #[arg(long, env = "WSOP_POD_SECURITY_WARN", default_value = "", value_parser = pod_security_level)]
+    pod_security_warn: Option<PodSecurityLevel>,
+    /// Pod Security level audited in workspace namespaces by default.
+    #[arg(long, env = "WSOP_POD_SECURITY_AUDIT", default_value = "", value_parser = pod_security_level)]
+    pod_security_audit: Option<PodSecurityLevel>,
+    /// The cluster's own address ranges (pod, service and node CIDRs,
+    /// comma-separated): a plan's egressToInternet opens every address but these.
+    #[arg(
+        long,
+        env = "WSOP_CLUSTER_NETWORK",
+        value_delimiter = ',',
+        default_value = "",
+        value_parser = cidr
+    )]
+    cluster_network: Vec<String>,
     /// Log format: text or json.
     #[arg(long, env = "WSOP_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
+}
+
+fn pod_security_level(s: &str) -> Result<Option<PodSecurityLevel>, String> {
+    match s {
+        "" => Ok(None),
+        "privileged" => Ok(Some(PodSecurityLevel::Privileged)),
+        "baseline" => Ok(Some(PodSecurityLevel::Baseline)),
+        "restricted" => Ok(Some(PodSecurityLevel::Restricted)),
+        other => Err(format!(
+            "{other:?} is not a Pod Security level: privileged, baseline or restricted"
+        )),
+    }
+}
+
+/// An IPv4 or IPv6 CIDR such as 10.0.0.0/8 (empty entries are dropped).
+fn cidr(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let refuse = || format!("{s:?} is not a CIDR such as 10.0.0.0/8 or fd00::/8");
+    let (ip, bits) = s.split_once('/').ok_or_else(refuse)?;
+    let ip: std::net::IpAddr = ip.parse().map_err(|_| refuse())?;
+    let bits: u8 = bits.parse().map_err(|_| refuse())?;
+    if bits > if ip.is_ipv4() { 32 } else { 128 } {
+        return Err(refuse());
+    }
+    Ok(s.to_string())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -207,6 +257,17 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
             allow_foreign_service_accounts: args.allow_foreign_service_accounts,
             delegated_membership: args.delegated_membership,
             organization_admins_manage_admins: args.organization_admins_manage_admins,
+            pod_security: PodSecurity {
+                enforce: args.pod_security_enforce,
+                warn: args.pod_security_warn,
+                audit: args.pod_security_audit,
+            },
+            cluster_network: args
+                .cluster_network
+                .iter()
+                .filter(|c| !c.is_empty())
+                .cloned()
+                .collect(),
         },
         ..Default::default()
     };

@@ -5,6 +5,7 @@
 #![allow(clippy::duplicated_attributes)]
 
 pub mod common;
+pub mod guardrails;
 pub mod member;
 pub mod names;
 pub mod organization;

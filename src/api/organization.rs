@@ -6,6 +6,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, QuantityValue, Subject, conditions_schema};
+use super::guardrails::{NamespaceSettings, NetworkExceptions, OrganizationBudget, Placement};
 use super::names;
 
 /// An organization: a namespace of its own where its admins manage its
@@ -25,6 +26,7 @@ use super::names;
     printcolumn(name = "Namespace", type_ = "string", json_path = ".status.namespace"),
     printcolumn(name = "Workspaces", type_ = "integer", json_path = ".status.workspaces"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Pending Purge", type_ = "string", json_path = ".status.pendingPurges[*].workspace"),
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", priority = "1"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new(names::ORGANIZATION_NAME_RULE).message(names::ORGANIZATION_NAME_MESSAGE),
@@ -81,6 +83,15 @@ pub struct OrganizationSpec {
     #[schemars(length(max = 64))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["secretName".into()]))]
     pub shared_credentials: Option<Vec<OrganizationSharedCredential>>,
+
+    /// Labels, annotations and Pod Security levels of every workspace
+    /// namespace of the organization (a plan's own settings win, key by key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_namespace: Option<NamespaceSettings>,
+
+    /// Limits on the whole organization: how many workspaces, and quota totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<OrganizationBudget>,
 }
 
 /// The organization's protected default workspace.
@@ -119,6 +130,16 @@ pub struct WorkspaceDefaults {
     /// their own namespace. The operator's default is true.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_isolation: Option<bool>,
+
+    /// How long a deleted workspace's namespace is kept, with every access
+    /// removed and no new work admitted, before it is purged; recreating the
+    /// Workspace within it restores the namespace with its data. A Go
+    /// duration such as `720h` (30 days). The operator's default is `0s`:
+    /// purged at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(super::guardrails::GRACE_PERIOD_RULE).message(super::guardrails::GRACE_PERIOD_MESSAGE))]
+    #[schemars(length(min = 2, max = 32))]
+    pub deletion_grace_period: Option<String>,
 }
 
 /// A resource budget for a workspace.
@@ -141,6 +162,21 @@ pub struct Plan {
     /// Per-container defaults and bounds for the workspace namespace (a LimitRange).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_range: Option<ContainerLimits>,
+
+    /// Labels, annotations and Pod Security levels of the workspace
+    /// namespace; each key here wins over the Organization's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_namespace: Option<NamespaceSettings>,
+
+    /// Traffic let through the workspace's network isolation beyond its
+    /// own namespace and DNS. Left out: fully isolated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkExceptions>,
+
+    /// Node placement and the storage and ingress classes the workspace's
+    /// objects must use, enforced at admission.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
 }
 
 /// Per-container defaults and bounds, turned into a LimitRange of type Container.
@@ -204,6 +240,11 @@ pub struct OrganizationStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_defaults: Option<WorkspaceDefaults>,
 
+    /// Namespaces of deleted workspaces waiting for their purge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100000))]
+    pub pending_purges: Vec<PendingPurge>,
+
     /// The latest observations of the organization's state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
@@ -212,4 +253,16 @@ pub struct OrganizationStatus {
     /// The `metadata.generation` this status describes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+}
+
+/// The namespace of a deleted workspace, kept until its purge.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingPurge {
+    /// The deleted Workspace's name; recreating it before `purgeAt` restores it.
+    pub workspace: String,
+    /// The kept namespace.
+    pub namespace: String,
+    /// When the namespace and everything in it is deleted (RFC 3339).
+    pub purge_at: String,
 }

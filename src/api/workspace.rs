@@ -107,6 +107,16 @@ pub struct WorkspaceSpec {
     /// releases it from the operator.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+
+    /// How long the namespace is kept after the Workspace is deleted (with
+    /// every access removed at once and no new work admitted) before it is
+    /// purged; recreating the Workspace within it restores the namespace
+    /// with its data. Overrides the organization's default; a Go duration
+    /// such as `720h`. Only with deletionPolicy Delete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(super::guardrails::GRACE_PERIOD_RULE).message(super::guardrails::GRACE_PERIOD_MESSAGE))]
+    #[schemars(length(min = 2, max = 32))]
+    pub deletion_grace_period: Option<String>,
 }
 
 /// What happens to a workspace's namespace when the Workspace is deleted.

@@ -13,6 +13,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
+use tracing::info;
 
 use super::{Context, credentials};
 use crate::api::common::Condition;
@@ -20,7 +21,8 @@ use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::conditions::{Aspect, Outcome};
 use crate::ownership::names::{self, ORGANIZATION_ADMINS_BINDING, organization_namespace};
-use crate::ownership::{Component, Owner, owner_of};
+use crate::ownership::{self, Component, Owner, owner_of};
+use crate::resources::guardrails::{KeptNamespace, kept_namespace};
 use crate::resources::credentials::ShareProblems;
 use crate::resources::decision::Decision;
 use crate::resources::organization::{
@@ -83,14 +85,18 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             match owner_of(&n.metadata)? {
                 // A workspace's namespace appearing: the organization's shares
                 // can be copied into it now (only into namespaces it made).
-                Owner::Workspace { organization, .. } => {
-                    let shares = sharing
-                        .organizations
-                        .get(None, &organization)
-                        .is_some_and(|g| {
-                            valid(&g).is_some_and(|o| o.spec.shared_credentials.is_some())
-                        });
-                    shares.then(|| ObjectRef::new(&organization))
+                // A namespace kept for its purge, or one the organization
+                // lists as such (restored now): the list and the next
+                // purge follow.
+                Owner::Workspace { organization, name } => {
+                    let org = sharing.organizations.get(None, &organization);
+                    let org = org.as_deref().and_then(valid);
+                    let shares = org.is_some_and(|o| o.spec.shared_credentials.is_some());
+                    let listed = org.and_then(|o| o.status.as_ref()).is_some_and(|s| {
+                        s.pending_purges.iter().any(|p| p.workspace == name)
+                    });
+                    let kept = kept_namespace(&n.metadata).is_some();
+                    (shares || listed || kept).then(|| ObjectRef::new(&organization))
                 }
                 owner => organization_ref(owner),
             }
@@ -150,6 +156,61 @@ fn predefined_signature(role: &DeserializeGuard<WorkspaceRole>) -> u64 {
 }
 
 impl Organizations {
+    /// The namespaces of its deleted workspaces kept until their purge,
+    /// except one whose Workspace exists again (it is being restored).
+    fn kept_namespaces(
+        &self,
+        org: &Organization,
+        workspaces: &[Arc<DeserializeGuard<Workspace>>],
+    ) -> Vec<KeptNamespace> {
+        let name = org.name_any();
+        self.ctx
+            .children
+            .namespaces
+            .all_where(|n| n.labels().get(ownership::ORGANIZATION) == Some(&name))
+            .iter()
+            .filter_map(|n| kept_namespace(&n.metadata))
+            .filter(|k| k.organization == name)
+            .filter(|k| !workspaces.iter().any(|w| w.name_any() == k.workspace))
+            .collect()
+    }
+
+    /// Purges `kept`: deletes the namespace if it is still, at the version
+    /// the cache holds, the kept namespace of a deleted workspace.
+    async fn purge(&self, org: &Organization, kept: &KeptNamespace) -> Result<()> {
+        let ctx = &self.ctx;
+        let Some(live) = ctx.children.namespaces.get(None, &kept.namespace) else {
+            return Ok(());
+        };
+        if kept_namespace(&live.metadata).as_ref() != Some(kept) {
+            return Ok(());
+        }
+        let api: Api<Namespace> = Api::all(ctx.client().clone());
+        let params = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: live.uid(),
+                resource_version: live.resource_version(),
+            }),
+            ..DeleteParams::background()
+        };
+        match api.delete(&kept.namespace, &params).await {
+            Ok(_) => {}
+            // Gone already, or changed since (restored): looked at again.
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => return Ok(()),
+            Err(e) => return Err(Error::request("purging a kept namespace")(e)),
+        }
+        info!(namespace = kept.namespace, "purged the kept namespace of a deleted workspace");
+        let note = format!(
+            "namespace {} of deleted Workspace {} is purged (its grace period ended at {})",
+            kept.namespace, kept.workspace, kept.purge_at
+        );
+        ctx.runtime
+            .reporter
+            .event(org, EventType::Normal, "Purged", note)
+            .await;
+        Ok(())
+    }
+
     fn workspaces_of(&self, org: &Organization) -> Vec<Arc<DeserializeGuard<Workspace>>> {
         let mut list = self
             .ctx
@@ -186,8 +247,10 @@ impl Reconciler for Organizations {
     }
 
     async fn read(&self, org: &Organization) -> Result<OrganizationInput> {
+        let workspaces = self.workspaces_of(org);
         Ok(OrganizationInput {
-            workspaces: self.workspaces_of(org),
+            kept: self.kept_namespaces(org, &workspaces),
+            workspaces,
             members: self
                 .ctx
                 .members
@@ -224,8 +287,12 @@ impl Reconciler for Organizations {
                 },
             visitors,
             shares,
+            purges,
         } = children;
         let ctx = &self.ctx;
+        for kept in &purges {
+            self.purge(org, kept).await?;
+        }
         let uid = org.uid().unwrap_or_default();
         let ns = organization_namespace(&org.name_any());
         let here = Some(ns.as_str());
@@ -319,6 +386,7 @@ impl Reconciler for Organizations {
             namespace: Some(organization_namespace(&org.name_any())),
             workspaces: Some(facts.workspaces),
             default_workspace: Some(default_workspace_name(org).to_string()),
+            pending_purges: facts.pending_purges.clone(),
             effective_defaults: Some(WorkspaceDefaults {
                 accept_anonymous: Some(defaults.and_then(|d| d.accept_anonymous).unwrap_or(true)),
                 anonymous_role: Some(
@@ -328,6 +396,11 @@ impl Reconciler for Organizations {
                 ),
                 plan: defaults.and_then(|d| d.plan.clone()),
                 network_isolation: Some(defaults.and_then(|d| d.network_isolation).unwrap_or(true)),
+                deletion_grace_period: Some(
+                    defaults
+                        .and_then(|d| d.deletion_grace_period.clone())
+                        .unwrap_or_else(|| "0s".into()),
+                ),
             }),
             conditions,
             observed_generation: org.meta().generation,
@@ -352,6 +425,10 @@ impl Reconciler for Organizations {
             return Ok(Cleanup::Waiting(format!(
                 "waiting for the default workspace {name} to be deleted"
             )));
+        }
+        // Nobody would purge its kept namespaces after it: now.
+        for kept in self.kept_namespaces(org, &[]) {
+            self.purge(org, &kept).await?;
         }
         let uid = org.uid().unwrap_or_default();
         credentials::prune_copies(ctx, &uid, &Default::default(), true).await?;

@@ -19,13 +19,18 @@ use tracing::info;
 use super::{Context, credentials};
 use crate::api::common::Condition;
 use crate::api::workspace::{DeletionPolicy, WorkspacePhase, WorkspaceStatus};
-use crate::api::{Workspace, WorkspaceMember};
+use crate::api::{Organization, Workspace, WorkspaceMember};
 use crate::conditions::{Aspect, Outcome};
-use crate::ownership::names::{self, ISOLATION_POLICY, LIMITS, QUOTA, workspace_namespace};
+use crate::ownership::names::{
+    self, ISOLATION_POLICY, LIMITS, NETWORK_EXCEPTIONS, PLACEMENT, QUOTA, STOP_WORK_QUOTA,
+    workspace_namespace,
+};
 use crate::ownership::{self, Component, Owner, owner_of};
 use crate::resources::credentials::{ShareProblems, workspace_shares};
 use crate::resources::decision::Decision;
-use crate::resources::namespace_owner;
+use crate::resources::budget;
+use crate::resources::guardrails::{self, KeptNamespace, kept_namespace};
+use crate::resources::{NamespaceOwner, namespace_owner};
 use crate::resources::workspace::{
     self as decide, WorkspaceFacts, WorkspaceInput, WorkspaceReaders, WorkspaceSettings,
     WorkspaceWrites, is_conflicted,
@@ -180,40 +185,267 @@ pub fn linked_members(ws: &Workspace, members: &[WorkspaceMember]) -> Vec<String
     names
 }
 
+/// Whether a namespace annotation can be one the platform set through an
+/// Organization or plan (admission keeps those out of these prefixes).
+fn is_platform_annotation(key: &str) -> bool {
+    let prefix = key.split_once('/').map_or("", |(p, _)| p);
+    !["workspaces.dev", "kubernetes.io", "k8s.io"]
+        .iter()
+        .any(|kept| prefix == *kept || prefix.ends_with(&format!(".{kept}")))
+}
+
 impl Workspaces {
+    /// How long the namespace of `ws` is kept after its deletion: none
+    /// when its organization is gone or going (nobody would purge it then).
+    fn grace_period(&self, ws: &Workspace) -> std::time::Duration {
+        self.ctx
+            .organization(&ws.namespace().unwrap_or_default())
+            .filter(|org| org.meta().deletion_timestamp.is_none())
+            .map(|org| guardrails::grace_period(ws, &org))
+            .unwrap_or_default()
+    }
+
+    /// Why the organization's budget gives `workspace` no namespace now.
+    /// Reads every namespace and workspace of the organization from the
+    /// caches: only organizations with a budget pay for it.
+    fn budget_refusal(&self, org: &Organization, workspace: &str) -> Option<String> {
+        let ctx = &self.ctx;
+        let org_name = org.name_any();
+        let kept: Vec<KeptNamespace> = ctx
+            .children
+            .namespaces
+            .all_where(|n| n.labels().get(ownership::ORGANIZATION) == Some(&org_name))
+            .iter()
+            .filter_map(|n| kept_namespace(&n.metadata))
+            .collect();
+        let workspaces = ctx.workspaces.shared_in(&org_name);
+        let workspaces: Vec<&Workspace> = workspaces.iter().filter_map(|g| valid(g)).collect();
+        let candidates: Vec<_> = workspaces
+            .iter()
+            .map(|w| {
+                let name = w.name_any();
+                let ns = ctx
+                    .children
+                    .namespaces
+                    .get(None, &workspace_namespace(&org_name, &name));
+                let has_namespace = ns.is_some_and(|n| {
+                    ownership::is_owned_by(n.labels().into(), &w.uid().unwrap_or_default())
+                        || kept.iter().any(|k| k.workspace == name)
+                });
+                decide::budget_candidate(w, org, has_namespace)
+            })
+            .collect();
+        let pending = kept
+            .iter()
+            .filter(|k| !workspaces.iter().any(|w| w.name_any() == k.workspace))
+            .count();
+        budget::refusal(org, &candidates, pending, workspace)
+    }
+
     /// Deletes everything the operator made in `namespace` (bindings,
     /// credential copies, quota, limits, network policy, info; whichever
     /// workspace or member made them), read from the API server: the last
     /// look before the namespace is released. A kept namespace holds only
     /// the users' objects, so no mark in it claims anything any more.
     async fn delete_everything_made_in(&self, namespace: &str) -> Result<()> {
-        async fn delete_marked<K: crate::runtime::apply::Child>(
-            client: &kube::Client,
-            namespace: &str,
-        ) -> Result<()> {
-            let api = K::api(client, Some(namespace));
-            let managed = ListParams::default().labels(&ownership::managed_selector());
-            let found = api
-                .list_metadata(&managed)
-                .await
-                .map_err(Error::request(format!(
-                    "listing the operator's {}",
-                    K::plural(&())
-                )))?;
-            for obj in found.items {
-                delete_checked(&api, &obj.name_any(), obj.uid()).await?;
-            }
-            Ok(())
-        }
         let client = self.ctx.client();
-        delete_marked::<RoleBinding>(client, namespace).await?;
-        delete_marked::<Secret>(client, namespace).await?;
+        self.delete_access_in(namespace).await?;
         delete_marked::<ConfigMap>(client, namespace).await?;
         delete_marked::<ResourceQuota>(client, namespace).await?;
         delete_marked::<LimitRange>(client, namespace).await?;
         delete_marked::<NetworkPolicy>(client, namespace).await?;
         Ok(())
     }
+
+    /// Deletes what gives anyone access in `namespace`: the operator's
+    /// RoleBindings and the credential copies it put there.
+    async fn delete_access_in(&self, namespace: &str) -> Result<()> {
+        let client = self.ctx.client();
+        delete_marked::<RoleBinding>(client, namespace).await?;
+        delete_marked::<Secret>(client, namespace).await
+    }
+
+    /// The deletion of `ws` with a grace period: every access in its
+    /// namespace goes now, no new Pod or Job is admitted there, and the
+    /// namespace is marked with its purge time (the organization purges it
+    /// then, unless the Workspace is made again first).
+    async fn keep_for_purge(
+        &self,
+        ws: &Workspace,
+        namespace: &str,
+        grace: std::time::Duration,
+    ) -> Result<()> {
+        let ctx = &self.ctx;
+        let uid = ws.uid().unwrap_or_default();
+        let namespaces: Api<Namespace> = Api::all(ctx.client().clone());
+        let Some(live) = namespaces
+            .get_opt(namespace)
+            .await
+            .map_err(Error::request("reading the namespace"))?
+        else {
+            return Ok(());
+        };
+        if !ownership::is_owned_by(live.meta().labels.as_ref(), &uid) {
+            return Ok(());
+        }
+        self.delete_access_in(namespace).await?;
+        let owner = Owner::Workspace {
+            organization: ws.namespace().unwrap_or_default(),
+            name: ws.name_any(),
+        };
+        let stop = guardrails::stop_work_quota(kube::api::ObjectMeta {
+            name: Some(STOP_WORK_QUOTA.into()),
+            namespace: Some(namespace.into()),
+            labels: Some(ownership::marks(&owner, &uid, Component::StopWork)),
+            ..Default::default()
+        });
+        Owned::new(ctx.client(), &uid)
+            .one(&ctx.children.quotas, &stop)
+            .await?;
+        // A retried deletion keeps the time it set first.
+        let purge_at = match kept_namespace(live.meta()) {
+            Some(kept) => kept.purge_at,
+            None => {
+                let span = jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
+                let at = jiff::Timestamp::now()
+                    .checked_add(span)
+                    .unwrap_or(jiff::Timestamp::MAX);
+                let at = at.round(jiff::Unit::Second).unwrap_or(at);
+                let patch = serde_json::json!({"metadata": {
+                    "resourceVersion": live.resource_version(),
+                    "annotations": {guardrails::PURGE_AT: at.to_string()},
+                }});
+                namespaces
+                    .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(Error::request("marking the namespace for its purge"))?;
+                at
+            }
+        };
+        info!(namespace, %purge_at, "kept the workspace namespace until its purge");
+        let note = format!(
+            "namespace {namespace} is kept, with no access and no new Pods or Jobs, until {purge_at}; then it is purged. Create Workspace {} again before then to restore it",
+            ws.name_any()
+        );
+        ctx.runtime
+            .reporter
+            .event(ws, EventType::Normal, "PurgeScheduled", note)
+            .await;
+        Ok(())
+    }
+
+    /// Takes back the kept namespace of a deleted workspace of the same
+    /// name: the operator's objects in it marked with the deleted one's UID
+    /// (`old`) move to `new`, then the namespace itself, which loses its
+    /// purge time. Each write is conditional on what was read, and the
+    /// namespace is checked to be such a kept namespace first.
+    async fn restore(&self, ws: &Workspace, namespace: &str, old: &str, new: &str) -> Result<()> {
+        let ctx = &self.ctx;
+        let client = ctx.client();
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let Some(live) = namespaces
+            .get_opt(namespace)
+            .await
+            .map_err(Error::request("reading the kept namespace"))?
+        else {
+            return Ok(());
+        };
+        let Some(kept) = kept_namespace(live.meta()).filter(|k| {
+            k.owner_uid == old
+                && Some(&k.organization) == ws.namespace().as_ref()
+                && k.workspace == ws.name_any()
+        }) else {
+            return Ok(());
+        };
+        remark::<ConfigMap>(client, namespace, old, new).await?;
+        remark::<ResourceQuota>(client, namespace, old, new).await?;
+        remark::<LimitRange>(client, namespace, old, new).await?;
+        remark::<NetworkPolicy>(client, namespace, old, new).await?;
+        remark::<RoleBinding>(client, namespace, old, new).await?;
+        let patch = serde_json::json!({"metadata": {
+            "resourceVersion": live.resource_version(),
+            "labels": {ownership::OWNER_UID: new},
+            "annotations": {guardrails::PURGE_AT: null},
+        }});
+        namespaces
+            .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(Error::request("taking back the kept namespace"))?;
+        // The rest of this reconcile reads the caches: wait (briefly) until
+        // they show the namespace as this workspace's.
+        for _ in 0..50 {
+            let cached = ctx.children.namespaces.get(None, namespace);
+            if cached.is_some_and(|n| ownership::is_owned_by(n.labels().into(), new)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        info!(namespace, purge_at = %kept.purge_at, "restored a kept workspace namespace");
+        let note = format!(
+            "namespace {namespace}, kept since Workspace {} was deleted (purge was due {}), is restored with its data",
+            ws.name_any(),
+            kept.purge_at
+        );
+        ctx.runtime
+            .reporter
+            .event(ws, EventType::Normal, "Restored", note)
+            .await;
+        Ok(())
+    }
+}
+
+/// Deletes every object of kind `K` in `namespace` carrying the operator's
+/// mark, read from the API server.
+async fn delete_marked<K: crate::runtime::apply::Child>(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<()> {
+    let api = K::api(client, Some(namespace));
+    let managed = ListParams::default().labels(&ownership::managed_selector());
+    let found = api
+        .list_metadata(&managed)
+        .await
+        .map_err(Error::request(format!(
+            "listing the operator's {}",
+            K::plural(&())
+        )))?;
+    for obj in found.items {
+        delete_checked(&api, &obj.name_any(), obj.uid()).await?;
+    }
+    Ok(())
+}
+
+/// Moves the operator's objects of kind `K` in `namespace` from owner UID
+/// `old` to `new` (each write conditional on the version read).
+async fn remark<K: crate::runtime::apply::Child>(
+    client: &kube::Client,
+    namespace: &str,
+    old: &str,
+    new: &str,
+) -> Result<()> {
+    let api = K::api(client, Some(namespace));
+    let selector = format!(
+        "{},{}={old}",
+        ownership::managed_selector(),
+        ownership::OWNER_UID
+    );
+    let found = api
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::request(format!(
+            "listing the kept {}",
+            K::plural(&())
+        )))?;
+    for obj in found.items {
+        let patch = serde_json::json!({"metadata": {
+            "resourceVersion": obj.resource_version(),
+            "labels": {ownership::OWNER_UID: new},
+        }});
+        api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(Error::request(format!("taking back {}", obj.name_any())))?;
+    }
+    Ok(())
 }
 
 impl Reconciler for Workspaces {
@@ -253,13 +485,56 @@ impl Reconciler for Workspaces {
             .map(|r| names::role(&org, r))
             .filter(|name| ctx.children.cluster_roles.get(None, name).is_some())
             .collect();
+        let ws_name = ws.name_any();
         let own_namespace = ctx
             .children
             .namespaces
-            .get(None, &workspace_namespace(&org, &ws.name_any()));
+            .get(None, &workspace_namespace(&org, &ws_name));
+        let own_meta = own_namespace.as_deref().map(|n| &n.metadata);
+        let namespace = namespace_owner(own_meta, ws);
+        // A kept namespace of a deleted workspace of this name and
+        // organization is this one's to take back.
+        let restore_from = own_meta
+            .and_then(kept_namespace)
+            .filter(|k| {
+                namespace != NamespaceOwner::ThisWorkspace
+                    && k.organization == org
+                    && k.workspace == ws_name
+                    && ws.meta().deletion_timestamp.is_none()
+            })
+            .map(|k| k.owner_uid);
+        let namespace_metadata = own_meta
+            .filter(|_| namespace == NamespaceOwner::ThisWorkspace)
+            .map(|meta| {
+                let labels = meta
+                    .labels
+                    .iter()
+                    .flatten()
+                    .filter(|(k, _)| {
+                        !ownership::is_mark(k) && k.as_str() != "kubernetes.io/metadata.name"
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let annotations = meta
+                    .annotations
+                    .iter()
+                    .flatten()
+                    .filter(|(k, _)| is_platform_annotation(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (labels, annotations)
+            });
+        let organization = ctx.organization(&org);
+        let budget_refusal = organization
+            .as_ref()
+            .filter(|o| o.spec.budget.is_some())
+            .and_then(|o| self.budget_refusal(o, &ws_name));
         Ok(WorkspaceInput {
-            namespace: namespace_owner(own_namespace.as_deref().map(|n| &n.metadata), ws),
-            organization: ctx.organization(&org),
+            namespace,
+            budget_refusal,
+            restore_from,
+            namespace_metadata,
+            organization,
             linked_members: linked_members(
                 ws,
                 &ctx.members
@@ -285,6 +560,7 @@ impl Reconciler for Workspaces {
             settings,
             readers,
             shares,
+            restore_from,
         } = children;
         let ctx = &self.ctx;
         let uid = ws.uid().unwrap_or_default();
@@ -293,6 +569,9 @@ impl Reconciler for Workspaces {
         let ns = workspace_namespace(&org, &ws_name);
         let owned = Owned::new(ctx.client(), &uid);
         let cached = &ctx.children;
+        if let Some(old) = restore_from {
+            self.restore(ws, &ns, &old, &uid).await?;
+        }
         if let Err(err) = owned.claimed(&cached.namespaces, &namespace).await {
             if matches!(err, Error::NotOwned { .. }) {
                 // Not its namespace: nothing is read from it (its Secrets
@@ -320,12 +599,17 @@ impl Reconciler for Workspaces {
                 quota,
                 limit_range,
                 network_policy,
+                network_exceptions,
+                placement,
+                stop_work,
                 info,
             }) = settings
             else {
                 return Ok(());
             };
             let quota = owned.optional(&cached.quotas, here, QUOTA, quota.as_ref());
+            let stop_work =
+                owned.optional(&cached.quotas, here, STOP_WORK_QUOTA, stop_work.as_ref());
             let limits = owned.optional(&cached.limit_ranges, here, LIMITS, limit_range.as_ref());
             let isolation = owned.optional(
                 &cached.network_policies,
@@ -333,11 +617,24 @@ impl Reconciler for Workspaces {
                 ISOLATION_POLICY,
                 network_policy.as_ref(),
             );
+            let exceptions = owned.optional(
+                &cached.network_policies,
+                here,
+                NETWORK_EXCEPTIONS,
+                network_exceptions.as_ref(),
+            );
+            let placement =
+                owned.optional(&cached.config_maps, here, PLACEMENT, placement.as_ref());
             let info = owned.one(&cached.config_maps, &info);
-            let (quota, limits, isolation, info) = futures::join!(quota, limits, isolation, info);
+            let (quota, stop_work, limits, isolation, exceptions, placement, info) = futures::join!(
+                quota, stop_work, limits, isolation, exceptions, placement, info
+            );
             quota?;
+            stop_work?;
             limits?;
             isolation?;
+            exceptions?;
+            placement?;
             info.map(drop)
         };
         // Who may find the workspace: read it and its Organization. (The
@@ -465,6 +762,12 @@ impl Reconciler for Workspaces {
             .await?;
         let namespace = workspace_namespace(&ws.namespace().unwrap_or_default(), &ws.name_any());
         match ws.spec.deletion_policy.unwrap_or_default() {
+            DeletionPolicy::Delete
+                if !self.grace_period(ws).is_zero() =>
+            {
+                self.keep_for_purge(ws, &namespace, self.grace_period(ws))
+                    .await?;
+            }
             DeletionPolicy::Delete => {
                 if owned
                     .delete::<Namespace>(Source::Server, None, &namespace)

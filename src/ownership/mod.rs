@@ -75,10 +75,17 @@ pub enum Component {
     /// access to one of its workspaces read it (shards of bounded size).
     VisitorShard,
     CredentialCopy,
+    /// A plan's network exceptions (an additive NetworkPolicy).
+    NetworkExceptions,
+    /// The placement policy's parameters (a ConfigMap only the operator writes).
+    Placement,
+    /// The quota of zero Pods and Jobs of an archived workspace, or one
+    /// whose namespace waits for its purge.
+    StopWork,
 }
 
 impl Component {
-    pub const ALL: [Component; 17] = [
+    pub const ALL: [Component; 20] = [
         Component::OrganizationNamespace,
         Component::OrganizationAccess,
         Component::PredefinedRole,
@@ -96,6 +103,9 @@ impl Component {
         Component::OrganizationVisitors,
         Component::VisitorShard,
         Component::CredentialCopy,
+        Component::NetworkExceptions,
+        Component::Placement,
+        Component::StopWork,
     ];
 
     /// The mark's value (stable: live objects carry it).
@@ -118,6 +128,9 @@ impl Component {
             Component::OrganizationVisitors => "organization-visitors",
             Component::VisitorShard => "visitor-shard",
             Component::CredentialCopy => "credential-copy",
+            Component::NetworkExceptions => "network-exceptions",
+            Component::Placement => "placement",
+            Component::StopWork => "stop-work",
         }
     }
 
@@ -175,6 +188,11 @@ pub fn component_selector(owner_uid: &str, component: Component) -> String {
 }
 
 /// The marks on a child of `owner`, made as `component`.
+/// Whether `key` is one of the marks `marks()` writes.
+pub fn is_mark(key: &str) -> bool {
+    [MANAGED_BY, OWNER_UID, COMPONENT, ORGANIZATION, WORKSPACE, MEMBER].contains(&key)
+}
+
 pub fn marks(owner: &Owner, owner_uid: &str, component: Component) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
         (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
@@ -288,6 +306,9 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
         | Component::Quota
         | Component::Limits
         | Component::Isolation
+        | Component::NetworkExceptions
+        | Component::Placement
+        | Component::StopWork
         | Component::Info => {
             let ws = workspace?;
             in_workspace_namespace(ws).then_some(())?;

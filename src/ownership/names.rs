@@ -37,6 +37,11 @@ pub const INFO_CONFIGMAP: &str = "workspace-info";
 pub const QUOTA: &str = "workspace-quota";
 pub const LIMITS: &str = "workspace-limits";
 pub const ISOLATION_POLICY: &str = "workspace-isolation";
+pub const NETWORK_EXCEPTIONS: &str = "workspace-network-exceptions";
+/// Read by the placement admission policy as its parameters; only the
+/// operator may write a ConfigMap of this name in a workspace namespace.
+pub const PLACEMENT: &str = "workspace-placement";
+pub const STOP_WORK_QUOTA: &str = "workspace-stop-work";
 
 /// The namespace of an organization: its own name.
 pub fn organization_namespace(organization: &str) -> String {

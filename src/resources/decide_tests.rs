@@ -495,6 +495,9 @@ fn ws_input() -> workspace::WorkspaceInput {
             "workspaces.dev:role:acme:viewer".into(),
         ]),
         namespace: NamespaceOwner::ThisWorkspace,
+        budget_refusal: None,
+        restore_from: None,
+        namespace_metadata: None,
     }
 }
 
@@ -720,6 +723,7 @@ fn organization_decisions() {
                 .map(|w| std::sync::Arc::new(kube::core::DeserializeGuard(Ok(w))))
                 .collect(),
             members: vec![],
+            kept: vec![],
             now: "2026-06-01T00:00:00Z".parse().unwrap(),
         };
         let (got, children, _) =

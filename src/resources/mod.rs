@@ -1,12 +1,14 @@
 //! Pure functions: from specs to the child objects the operator wants to
 //! exist. No client, no I/O; unit-tested with plain values.
 
+pub mod budget;
 pub mod ceiling;
 pub mod credentials;
 #[cfg(test)]
 mod decide_tests;
 pub mod decision;
 pub mod delegation;
+pub mod guardrails;
 pub mod member;
 pub mod organization;
 pub mod predefined_roles;

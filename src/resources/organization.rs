@@ -227,6 +227,9 @@ pub struct OrganizationInput {
     pub workspaces: Vec<Arc<DeserializeGuard<Workspace>>>,
     /// Its members (their status says what they grant).
     pub members: Vec<Arc<DeserializeGuard<WorkspaceMember>>>,
+    /// Namespaces of its deleted workspaces kept until their purge (none
+    /// whose Workspace exists again: that one is restoring it).
+    pub kept: Vec<super::guardrails::KeptNamespace>,
     pub now: jiff::Timestamp,
 }
 
@@ -254,12 +257,16 @@ pub struct OrganizationWrites {
     /// Organization: its visitor shards (none when nobody has access).
     pub visitors: Vec<ClusterRoleBinding>,
     pub shares: Vec<Share>,
+    /// Kept namespaces whose purge time has come.
+    pub purges: Vec<super::guardrails::KeptNamespace>,
 }
 
 /// What an organization's status reports besides the outcome.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct OrganizationFacts {
     pub workspaces: i32,
+    /// Kept namespaces not purged yet, by purge time.
+    pub pending_purges: Vec<crate::api::organization::PendingPurge>,
 }
 
 /// Most subjects in one visitor shard: a rewrite stays small (tens of KB)
@@ -399,9 +406,29 @@ pub fn decide(
 ) -> Decision<OrganizationWrites, OrganizationFacts> {
     let ns = organization_namespace(&org.name_any());
     let (workspaces, members) = (input.workspaces(), input.members());
+    let (due, waiting): (Vec<_>, Vec<_>) = input
+        .kept
+        .iter()
+        .cloned()
+        .partition(|k| k.purge_at <= input.now);
+    let mut pending: Vec<_> = waiting.iter().collect();
+    pending.sort_by_key(|k| (k.purge_at, k.workspace.clone()));
     let facts = OrganizationFacts {
         workspaces: workspaces.len() as i32,
+        pending_purges: pending
+            .iter()
+            .map(|k| crate::api::organization::PendingPurge {
+                workspace: k.workspace.clone(),
+                namespace: k.namespace.clone(),
+                purge_at: k.purge_at.to_string(),
+            })
+            .collect(),
     };
+    // The next purge is a moment to look again, like a member's expiry.
+    let next_purge = pending
+        .first()
+        .and_then(|k| std::time::Duration::try_from(k.purge_at.duration_since(input.now)).ok())
+        .map(|left| left + std::time::Duration::from_millis(50));
     if org.meta().deletion_timestamp.is_some() {
         let default_name = default_workspace_name(org);
         let others: Vec<String> = workspaces
@@ -434,12 +461,17 @@ pub fn decide(
             children: build(org, policy),
             visitors: visitors(org, &workspaces, &members, policy, input.now),
             shares: organization_shares(org, targets),
+            purges: due,
         }),
         outcome: ready(format!(
             "namespace {ns}, admin access, roles and the default workspace are in place"
         )),
         facts,
-        next: next_expiry(&members, input.now).map_or(Next::Resync, Next::ResyncAtMost),
+        next: next_expiry(&members, input.now)
+            .into_iter()
+            .chain(next_purge)
+            .min()
+            .map_or(Next::Resync, Next::ResyncAtMost),
     })
 }
 

@@ -86,6 +86,9 @@ fn plan() -> impl Strategy<Value = Plan> {
                 max,
                 min: None,
             }),
+            workspace_namespace: None,
+            network: None,
+            placement: None,
         })
 }
 
@@ -114,9 +117,12 @@ prop_compose! {
                 anonymous_role,
                 plan: default_plan,
                 network_isolation,
+                deletion_grace_period: None,
             }),
             plans: Some(plans.into_iter().chain([("free".to_string(), free)]).collect()),
             shared_credentials: shared.map(|s| s.into_iter().map(|secret_name| OrganizationSharedCredential { secret_name }).collect()),
+            workspace_namespace: None,
+            budget: None,
         });
         o.metadata.uid = Some(format!("org-{uid}"));
         o
@@ -148,6 +154,7 @@ prop_compose! {
             shared_credentials: shared.map(|s| s.into_iter().map(|(secret_name, workspaces)| WorkspaceSharedCredential { secret_name, workspaces }).collect()),
             archived,
             deletion_policy: None,
+            deletion_grace_period: None,
         }
     }
 }
@@ -288,7 +295,7 @@ proptest! {
         let ns = workspace_namespace(&org_name, &ws_name);
         prop_assert_eq!(split_workspace_namespace(&ns), Some((org_name.as_str(), ws_name.as_str())));
         // A spec only the operator can judge is an error, never a panic.
-        let Ok(c) = workspace::build(&ws, &org) else { return Ok(()) };
+        let Ok(c) = workspace::build(&ws, &org, &Default::default()) else { return Ok(()) };
         prop_assert_eq!(c.namespace.name_any(), ns.clone());
         marked_for(c.namespace.labels(), &org_name, Some(&ws_name))?;
         for b in &c.role_bindings {
@@ -301,10 +308,10 @@ proptest! {
                 prop_assert_eq!(&b.role_ref.name, &crate::ownership::names::role(&org_name, predefined_roles::VIEWER));
             }
         }
-        for q in c.quota.iter() { in_namespace(q, &ns)?; }
-        for l in c.limit_range.iter() { in_namespace(l, &ns)?; }
-        for n in c.network_policy.iter() { in_namespace(n, &ns)?; }
-        in_namespace(&c.info, &ns)?;
+        for q in c.settings.quota.iter() { in_namespace(q, &ns)?; }
+        for l in c.settings.limit_range.iter() { in_namespace(l, &ns)?; }
+        for n in c.settings.network_policy.iter() { in_namespace(n, &ns)?; }
+        in_namespace(&c.settings.info, &ns)?;
 
         // Credential copies land in workspaces of the same organization only.
         for share in credentials::workspace_shares(&ws)
@@ -450,7 +457,7 @@ fn most_random_workspaces_build() {
             let mut ws = Workspace::new("w", spec);
             ws.metadata.namespace = Some(org.name_any());
             ws.metadata.uid = Some("ws-uid".into());
-            workspace::build(&ws, &org).is_ok()
+            workspace::build(&ws, &org, &Default::default()).is_ok()
         })
         .count();
     assert!(

@@ -29,6 +29,12 @@ pub struct TenantPolicy {
     /// Whether an organization's admins may change its admins list (and,
     /// through the admission policy, nothing else of it).
     pub organization_admins_manage_admins: bool,
+    /// Pod Security levels of workspace namespaces whose plan and
+    /// Organization set none.
+    pub pod_security: crate::api::guardrails::PodSecurity,
+    /// The cluster's own address ranges (pods, services, nodes), kept out of
+    /// a plan's "egress to everything outside the cluster".
+    pub cluster_network: Vec<String>,
 }
 
 /// The default ceiling's name (deploy/operator-rbac.yaml; the chart's is
@@ -44,6 +50,8 @@ impl Default for TenantPolicy {
             allow_foreign_service_accounts: false,
             delegated_membership: false,
             organization_admins_manage_admins: false,
+            pod_security: Default::default(),
+            cluster_network: vec![],
         }
     }
 }

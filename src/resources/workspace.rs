@@ -19,6 +19,7 @@ use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
 use super::credentials::{Share, workspace_shares};
+use super::guardrails;
 use super::decision::{self, Decision, Next, progressing, ready, stalled};
 use super::organization::is_default_workspace;
 use super::tenancy::TenantPolicy;
@@ -29,7 +30,8 @@ use crate::api::workspace::DeletionPolicy;
 use crate::api::{Organization, Subject, SubjectKind, Workspace};
 use crate::conditions::Outcome;
 use crate::ownership::names::{
-    self, INFO_CONFIGMAP, ISOLATION_POLICY, LIMITS, QUOTA, WorkspaceAccess, workspace_namespace,
+    self, INFO_CONFIGMAP, ISOLATION_POLICY, LIMITS, NETWORK_EXCEPTIONS, PLACEMENT, QUOTA,
+    STOP_WORK_QUOTA, WorkspaceAccess, workspace_namespace,
 };
 use crate::ownership::{Component, Owner};
 
@@ -112,16 +114,41 @@ impl SpecError {
 pub struct WorkspaceChildren {
     pub namespace: Namespace,
     pub role_bindings: Vec<RoleBinding>,
-    pub quota: Option<ResourceQuota>,
-    pub limit_range: Option<LimitRange>,
-    pub network_policy: Option<NetworkPolicy>,
-    pub info: ConfigMap,
+    pub settings: WorkspaceSettings,
 }
 
 fn quantities(map: &BTreeMap<String, QuantityValue>) -> BTreeMap<String, Quantity> {
     map.iter()
         .map(|(k, v)| (k.clone(), Quantity(v.0.clone())))
         .collect()
+}
+
+/// The plan in effect for `ws`, if the organization defines it.
+fn plan_of<'o>(ws: &Workspace, org: &'o Organization) -> Option<&'o Plan> {
+    let plan = effective(ws, org).plan?;
+    org.spec.plans.as_ref()?.get(&plan)
+}
+
+/// `ws` as its organization's budget sees it.
+pub fn budget_candidate(
+    ws: &Workspace,
+    org: &Organization,
+    has_namespace: bool,
+) -> super::budget::Candidate {
+    super::budget::Candidate {
+        name: ws.name_any(),
+        default: is_default_workspace(org, ws),
+        has_namespace,
+        created: ws
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .map_or(0, |t| t.0.as_second()),
+        plan: effective(ws, org).plan.and_then(|name| {
+            let plan = org.spec.plans.as_ref()?.get(&name)?;
+            Some((name, plan.quota.clone().unwrap_or_default()))
+        }),
+    }
 }
 
 /// The plan `ws` names, after the checks admission could not make: the plan
@@ -163,7 +190,7 @@ pub struct WorkspaceAccessChildren {
 /// The namespace and access bindings of `ws`: buildable even when the spec
 /// has an error, so access follows the organization (an admin removed
 /// loses access) whatever a tenant writes into the plan.
-pub fn access(ws: &Workspace, org: &Organization) -> WorkspaceAccessChildren {
+pub fn access(ws: &Workspace, org: &Organization, policy: &TenantPolicy) -> WorkspaceAccessChildren {
     let eff = effective(ws, org);
     let org_name = org.name_any();
     let ws_name = ws.name_any();
@@ -236,11 +263,16 @@ pub fn access(ws: &Workspace, org: &Organization) -> WorkspaceAccessChildren {
         ));
     }
 
+    // The platform's labels first: the marks always win.
+    let (mut labels, annotations) =
+        guardrails::namespace_metadata(org, plan_of(ws, org), &policy.pod_security);
+    labels.extend(marks(Component::WorkspaceNamespace));
     WorkspaceAccessChildren {
         namespace: Namespace {
             metadata: ObjectMeta {
                 name: Some(ns.clone()),
-                labels: Some(marks(Component::WorkspaceNamespace)),
+                labels: Some(labels),
+                annotations: (!annotations.is_empty()).then_some(annotations),
                 ..Default::default()
             },
             ..Default::default()
@@ -252,24 +284,20 @@ pub fn access(ws: &Workspace, org: &Organization) -> WorkspaceAccessChildren {
 /// Checks what admission could not, and builds the children. `ws` and `org`
 /// must have names and UIDs; `org` is the organization whose namespace `ws`
 /// lives in.
-pub fn build(ws: &Workspace, org: &Organization) -> Result<WorkspaceChildren, SpecError> {
-    let WorkspaceSettings {
-        quota,
-        limit_range,
-        network_policy,
-        info,
-    } = settings(ws, org)?;
+pub fn build(
+    ws: &Workspace,
+    org: &Organization,
+    policy: &TenantPolicy,
+) -> Result<WorkspaceChildren, SpecError> {
+    let settings = settings(ws, org, policy)?;
     let WorkspaceAccessChildren {
         namespace,
         role_bindings,
-    } = access(ws, org);
+    } = access(ws, org, policy);
     Ok(WorkspaceChildren {
         namespace,
         role_bindings,
-        quota,
-        limit_range,
-        network_policy,
-        info,
+        settings,
     })
 }
 
@@ -279,12 +307,22 @@ pub struct WorkspaceSettings {
     pub quota: Option<ResourceQuota>,
     pub limit_range: Option<LimitRange>,
     pub network_policy: Option<NetworkPolicy>,
+    /// The plan's network exceptions; never without isolation.
+    pub network_exceptions: Option<NetworkPolicy>,
+    /// The placement policy's parameters.
+    pub placement: Option<ConfigMap>,
+    /// Zero Pods and Jobs while archived.
+    pub stop_work: Option<ResourceQuota>,
     pub info: ConfigMap,
 }
 
 /// The plan's quota and limits, the isolation policy and the info
 /// ConfigMap, after the checks admission could not make.
-pub fn settings(ws: &Workspace, org: &Organization) -> Result<WorkspaceSettings, SpecError> {
+pub fn settings(
+    ws: &Workspace,
+    org: &Organization,
+    policy: &TenantPolicy,
+) -> Result<WorkspaceSettings, SpecError> {
     let plan = checked_plan(ws, org)?;
     let eff = effective(ws, org);
     let org_name = org.name_any();
@@ -330,6 +368,23 @@ pub fn settings(ws: &Workspace, org: &Organization) -> Result<WorkspaceSettings,
     let network_policy = eff
         .network_isolation
         .then(|| isolation_policy(meta(ISOLATION_POLICY, Component::Isolation)));
+    // Exceptions open holes in the isolation: without it everything is
+    // open already, and an exception alone would isolate what it selects.
+    let network_exceptions = eff
+        .network_isolation
+        .then(|| {
+            guardrails::network_exceptions(
+                plan,
+                &org_name,
+                &policy.cluster_network,
+                meta(NETWORK_EXCEPTIONS, Component::NetworkExceptions),
+            )
+        })
+        .flatten();
+    let placement = guardrails::placement_parameters(plan, meta(PLACEMENT, Component::Placement));
+    let stop_work = eff
+        .archived
+        .then(|| guardrails::stop_work_quota(meta(STOP_WORK_QUOTA, Component::StopWork)));
 
     let mut data = BTreeMap::from([
         ("WORKSPACE_NAME".to_string(), ws_name.clone()),
@@ -352,6 +407,9 @@ pub fn settings(ws: &Workspace, org: &Organization) -> Result<WorkspaceSettings,
         quota,
         limit_range,
         network_policy,
+        network_exceptions,
+        placement,
+        stop_work,
         info: ConfigMap {
             metadata: meta(INFO_CONFIGMAP, Component::Info),
             data: Some(data),
@@ -435,6 +493,27 @@ fn isolation_policy(metadata: ObjectMeta) -> NetworkPolicy {
     }
 }
 
+/// Puts the live namespace's own labels and annotations (all but the
+/// marks) in place of the built ones.
+fn keep_namespace_metadata(
+    namespace: &mut Namespace,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) {
+    let meta = &mut namespace.metadata;
+    let marks: BTreeMap<String, String> = meta
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(k, _)| crate::ownership::is_mark(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut kept = labels.clone();
+    kept.extend(marks);
+    meta.labels = Some(kept);
+    meta.annotations = (!annotations.is_empty()).then(|| annotations.clone());
+}
+
 /// Whether `ws` reports that its namespace is held by someone else.
 pub fn is_conflicted(ws: &Workspace) -> bool {
     ws.status.as_ref().is_some_and(|s| {
@@ -456,6 +535,14 @@ pub struct WorkspaceInput {
     pub role_cluster_roles: BTreeSet<String>,
     /// Who made the workspace's namespace (from the cache of marked ones).
     pub namespace: NamespaceOwner,
+    /// Why the organization's budget gives it no namespace (None: it fits).
+    pub budget_refusal: Option<String>,
+    /// The UID its namespace is still marked with when it is a deleted
+    /// workspace's of the same name, kept until its purge: it is restored.
+    pub restore_from: Option<String>,
+    /// The labels and annotations its namespace has now, besides the marks:
+    /// kept as they are while the spec has an error.
+    pub namespace_metadata: Option<(BTreeMap<String, String>, BTreeMap<String, String>)>,
 }
 
 /// Everything a workspace writes: its children and its credential shares.
@@ -473,6 +560,9 @@ pub struct WorkspaceWrites {
     pub settings: Option<WorkspaceSettings>,
     pub readers: WorkspaceReaders,
     pub shares: Vec<Share>,
+    /// The UID of the deleted workspace whose kept namespace (and the
+    /// operator's objects in it) this one takes back first.
+    pub restore_from: Option<String>,
 }
 
 /// What lets everyone with access to a workspace find it: read the
@@ -721,23 +811,36 @@ pub fn decide(
         let WorkspaceAccessChildren {
             namespace,
             role_bindings,
-        } = access(buildable, org);
+        } = access(buildable, org, policy);
+        let mut namespace = namespace;
         let (role_bindings, roles_outcome) = roles_in_place(role_bindings, &org_name, input);
-        let settings = settings(buildable, org);
+        let settings = settings(buildable, org, policy);
         let spec_error = settings.as_ref().err().cloned();
+        if spec_error.is_some()
+            && let Some((labels, annotations)) = &input.namespace_metadata
+        {
+            // The plan is unknown: its Pod Security levels and labels stay
+            // as they are, so a tenant's error never relaxes them.
+            keep_namespace_metadata(&mut namespace, labels, annotations);
+        }
+        let has_namespace =
+            input.namespace == NamespaceOwner::ThisWorkspace || input.restore_from.is_some();
         // A namespace is made only with its plan's quota, limits and
-        // isolation: with an error in the spec, nothing is written unless
-        // the workspace has its namespace already (then its access still
+        // isolation, and within the organization's budget: with an error in
+        // the spec or over the budget, nothing is written unless the
+        // workspace has its namespace already (then its access still
         // follows, and the rest is left as it is).
-        let writable = spec_error.is_none() || input.namespace == NamespaceOwner::ThisWorkspace;
+        let over_budget = input.budget_refusal.clone().filter(|_| !has_namespace);
+        let writable = (spec_error.is_none() && over_budget.is_none()) || has_namespace;
         let writes = writable.then(|| WorkspaceWrites {
             namespace,
             role_bindings,
             settings: settings.ok(),
             readers: readers(buildable, org, policy.delegated_membership),
             shares: workspace_shares(ws),
+            restore_from: input.restore_from.clone(),
         });
-        (writes, spec_error, roles_outcome)
+        (writes, spec_error.map(Err).or(over_budget.map(Ok)), roles_outcome)
     });
     if ws.meta().deletion_timestamp.is_some() {
         return match deletion_blocker(ws, input) {
@@ -768,8 +871,12 @@ pub fn decide(
         );
     };
     let (writes, spec_error, roles_outcome) = writes;
-    let (outcome, next) = if let Some(err) = spec_error {
+    let (outcome, next) = if let Some(Err(err)) = spec_error {
         (stalled(err.reason(), err.to_string()), Next::AwaitChange)
+    } else if let Some(Ok(why)) = spec_error {
+        // Another workspace's deletion or a raised budget wakes it (the
+        // organization's workspaces are watched).
+        (stalled("OverBudget", why), Next::AwaitChange)
     } else if let Some(waiting) = roles_outcome {
         waiting
     } else if let Some(why) = refused_owner {
@@ -867,19 +974,19 @@ spec:
 
     #[test]
     fn everything_lands_in_the_workspace_namespace_with_marks() {
-        let c = build(&ws("{owner: {kind: User, name: alice}}"), &org()).unwrap();
+        let c = build(&ws("{owner: {kind: User, name: alice}}"), &org(), &TenantPolicy::default()).unwrap();
         assert_eq!(c.namespace.metadata.name.as_deref(), Some("acme--pay"));
         let labels = c.namespace.metadata.labels.as_ref().unwrap();
         assert_eq!(labels[crate::ownership::OWNER_UID], "ws-uid");
         for b in &c.role_bindings {
             assert_eq!(b.metadata.namespace.as_deref(), Some("acme--pay"));
         }
-        assert_eq!(c.info.metadata.namespace.as_deref(), Some("acme--pay"));
+        assert_eq!(c.settings.info.metadata.namespace.as_deref(), Some("acme--pay"));
     }
 
     #[test]
     fn owner_and_admins_are_admin_and_members_get_the_anonymous_role() {
-        let c = build(&ws("{owner: {kind: User, name: alice}}"), &org()).unwrap();
+        let c = build(&ws("{owner: {kind: User, name: alice}}"), &org(), &TenantPolicy::default()).unwrap();
         assert_eq!(
             binding_roles(&c),
             vec![
@@ -901,7 +1008,7 @@ spec:
 
     #[test]
     fn invite_only_has_no_anonymous_binding() {
-        let c = build(&ws("{acceptAnonymous: false}"), &org()).unwrap();
+        let c = build(&ws("{acceptAnonymous: false}"), &org(), &TenantPolicy::default()).unwrap();
         assert!(
             c.role_bindings.iter().all(|b| !b
                 .metadata
@@ -917,6 +1024,7 @@ spec:
         let c = build(
             &ws("{owner: {kind: User, name: alice}, archived: true, anonymousRole: editor}"),
             &org(),
+            &TenantPolicy::default(),
         )
         .unwrap();
         assert!(
@@ -924,42 +1032,48 @@ spec:
                 .iter()
                 .all(|b| b.role_ref.name == "workspaces.dev:role:acme:viewer")
         );
-        assert_eq!(c.info.data.as_ref().unwrap()["WORKSPACE_ARCHIVED"], "true");
+        assert_eq!(c.settings.info.data.as_ref().unwrap()["WORKSPACE_ARCHIVED"], "true");
+        let stop = c.settings.stop_work.expect("archive stops new work");
+        let hard = stop.spec.unwrap().hard.unwrap();
+        assert_eq!(hard["pods"], Quantity("0".into()));
+        assert_eq!(hard["count/jobs.batch"], Quantity("0".into()));
+        let running = build(&ws("{}"), &org(), &TenantPolicy::default()).unwrap();
+        assert!(running.settings.stop_work.is_none());
     }
 
     #[test]
     fn plan_comes_from_the_workspace_or_the_organization_default() {
-        let c = build(&ws("{}"), &org()).unwrap();
+        let c = build(&ws("{}"), &org(), &TenantPolicy::default()).unwrap();
         assert_eq!(
-            c.quota.unwrap().spec.unwrap().hard.unwrap()["pods"],
+            c.settings.quota.unwrap().spec.unwrap().hard.unwrap()["pods"],
             Quantity("20".into())
         );
-        assert!(c.limit_range.is_none());
-        let c = build(&ws("{plan: pro}"), &org()).unwrap();
+        assert!(c.settings.limit_range.is_none());
+        let c = build(&ws("{plan: pro}"), &org(), &TenantPolicy::default()).unwrap();
         assert_eq!(
-            c.quota.unwrap().spec.unwrap().hard.unwrap()["pods"],
+            c.settings.quota.unwrap().spec.unwrap().hard.unwrap()["pods"],
             Quantity("200".into())
         );
-        assert!(c.limit_range.is_some());
+        assert!(c.settings.limit_range.is_some());
     }
 
     #[test]
     fn unknown_plan_and_time_zone_are_spec_errors() {
-        let err = build(&ws("{plan: gold}"), &org()).unwrap_err();
+        let err = build(&ws("{plan: gold}"), &org(), &TenantPolicy::default()).unwrap_err();
         assert_eq!(err.reason(), "UnknownPlan");
         assert!(err.to_string().contains("free, pro"), "{err}");
-        let err = build(&ws("{timeZone: Mars/Olympus}"), &org()).unwrap_err();
+        let err = build(&ws("{timeZone: Mars/Olympus}"), &org(), &TenantPolicy::default()).unwrap_err();
         assert_eq!(err, SpecError::InvalidTimeZone("Mars/Olympus".into()));
-        assert!(build(&ws("{timeZone: Europe/Bucharest}"), &org()).is_ok());
+        assert!(build(&ws("{timeZone: Europe/Bucharest}"), &org(), &TenantPolicy::default()).is_ok());
     }
 
     #[test]
     fn isolation_can_be_switched_off() {
-        assert!(build(&ws("{}"), &org()).unwrap().network_policy.is_some());
+        assert!(build(&ws("{}"), &org(), &TenantPolicy::default()).unwrap().settings.network_policy.is_some());
         assert!(
-            build(&ws("{networkIsolation: false}"), &org())
+            build(&ws("{networkIsolation: false}"), &org(), &TenantPolicy::default())
                 .unwrap()
-                .network_policy
+                .settings.network_policy
                 .is_none()
         );
     }
@@ -969,9 +1083,10 @@ spec:
         let c = build(
             &ws("{displayName: Payments, variables: {REGION: eu}}"),
             &org(),
+            &TenantPolicy::default(),
         )
         .unwrap();
-        let data = c.info.data.unwrap();
+        let data = c.settings.info.data.unwrap();
         assert_eq!(data["REGION"], "eu");
         assert_eq!(data["WORKSPACE_DISPLAY_NAME"], "Payments");
         assert_eq!(data["WORKSPACE_ORGANIZATION"], "acme");

@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::api::common::parse_quantity;
+
 /// Top-level fields never compared: the API server's and other tools'.
 /// `metadata` is compared separately (labels and annotations the operator
 /// sets must be there; others may add their own).
@@ -100,37 +102,6 @@ fn same_quantity(a: &str, b: &str) -> bool {
         (Some(x), Some(y)) => (x - y).abs() <= f64::EPSILON * x.abs().max(y.abs()).max(1.0),
         _ => false,
     }
-}
-
-/// The value of a Kubernetes quantity as a float (enough to compare them).
-pub fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let factor = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        e if e.starts_with(['e', 'E']) => 10f64.powi(e[1..].parse().ok()?),
-        _ => return None,
-    };
-    Some(number * factor)
 }
 
 /// Top-level fields of `kind` the API server fills in and the operator never sets.

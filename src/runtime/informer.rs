@@ -208,6 +208,15 @@ where
         })
     }
 
+    /// Every cached object for which `wanted` holds, shared (no copy).
+    pub fn all_where(&self, wanted: impl Fn(&K) -> bool) -> Vec<Arc<K>> {
+        self.store
+            .state()
+            .into_iter()
+            .filter(|o| wanted(o))
+            .collect()
+    }
+
     /// Cached objects whose owner-uid label is `owner_uid`, in `namespace`
     /// (anywhere for None).
     pub fn owned_by(&self, owner_uid: &str, namespace: Option<&str>) -> Vec<Arc<K>> {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds, once per machine, the real Kubernetes components the tests run:
 # kube-apiserver, kube-controller-manager and kubectl (one pinned Kubernetes
-# release), etcd, helm 3 and 4 (helm, helm4), promtool and actionlint, each from a
-# wrapper Go module under ./go whose
-# go.mod/go.sum pin every dependency.
+# release), etcd, helm 3 and 4 (helm, helm4), promtool, actionlint and cyclonus
+# (offline NetworkPolicy evaluation), each from a wrapper Go module under ./go
+# whose go.mod/go.sum pin every dependency.
 #
 # The versions are the ones those go.mod files require (the one place they
 # are written): to move a component, change its wrapper module.
@@ -50,6 +50,7 @@ fi
 PROM_VERSION="$(required prometheus github.com/prometheus/prometheus)"
 HELM4_VERSION="$(required helm4 helm.sh/helm/v4)"
 ACTIONLINT_VERSION="$(required actionlint github.com/rhysd/actionlint)"
+CYCLONUS_VERSION="$(required cyclonus github.com/mattfenwick/cyclonus)"
 
 # GOTOOLCHAIN=local: never download another toolchain. GOSUMDB=off: the
 # checksum database is not reachable here; go.sum (committed) still pins and
@@ -82,6 +83,7 @@ etcd|etcd|go.etcd.io/etcd/server/v3|-X go.etcd.io/etcd/api/v3/version.GitSHA=$ET
 helm|helm|helm.sh/helm/v3/cmd/helm|$helm_ldflags
 helm4|helm4|helm.sh/helm/v4/cmd/helm|-X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean
 actionlint|actionlint|github.com/rhysd/actionlint/cmd/actionlint|-X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION
+cyclonus|cyclonus|github.com/mattfenwick/cyclonus/cmd/cyclonus|-X github.com/mattfenwick/cyclonus/pkg/cli.version=$CYCLONUS_VERSION
 prometheus|promtool|github.com/prometheus/prometheus/cmd/promtool|-X github.com/prometheus/common/version.Version=${PROM_VERSION#v0.} -X github.com/prometheus/common/version.Branch=release"
 # The flags build() below passes, part of every module's key.
 BUILD_FLAGS="-trimpath -tags selinux,notest -ldflags -s -w"
@@ -97,14 +99,14 @@ module_key() { # <module dir>
     echo "$GO_VERSION"
   } | sha256sum | cut -c1-12
 }
-modules=("$K8S_MODULE" etcd helm helm4 prometheus actionlint)
+modules=("$K8S_MODULE" etcd helm helm4 prometheus actionlint cyclonus)
 declare -A MOD_DIR
 combined=""
 for m in "${modules[@]}"; do
   MOD_DIR[$m]="$WSOP_CACHE/mod/$m-$(module_key "$m")"
   combined+="${MOD_DIR[$m]}"
 done
-BIN_DIR="$WSOP_CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-$HELM4_VERSION-promtool-$PROM_VERSION-actionlint-$ACTIONLINT_VERSION-$(sha256sum <<<"$combined" | cut -c1-12)"
+BIN_DIR="$WSOP_CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-$HELM4_VERSION-promtool-$PROM_VERSION-actionlint-$ACTIONLINT_VERSION-cyclonus-$CYCLONUS_VERSION-$(sha256sum <<<"$combined" | cut -c1-12)"
 
 wanted=()
 while IFS='|' read -r _ out _ _; do wanted+=("$out"); done <<<"$RECIPES"

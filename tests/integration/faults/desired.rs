@@ -195,13 +195,18 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             .cloned()
             .collect();
         for ws in &workspaces {
-            let c = ws_build::build(ws, org).map_err(|e| format!("{}: {e}", ws.name_any()))?;
+            let c = ws_build::build(ws, org, &Default::default())
+                .map_err(|e| format!("{}: {e}", ws.name_any()))?;
             put(&mut desired, &c.namespace);
             c.role_bindings.iter().for_each(|b| put(&mut desired, b));
-            c.quota.iter().for_each(|q| put(&mut desired, q));
-            c.limit_range.iter().for_each(|l| put(&mut desired, l));
-            c.network_policy.iter().for_each(|n| put(&mut desired, n));
-            put(&mut desired, &c.info);
+            let s = &c.settings;
+            s.quota.iter().for_each(|q| put(&mut desired, q));
+            s.stop_work.iter().for_each(|q| put(&mut desired, q));
+            s.limit_range.iter().for_each(|l| put(&mut desired, l));
+            s.network_policy.iter().for_each(|n| put(&mut desired, n));
+            s.network_exceptions.iter().for_each(|n| put(&mut desired, n));
+            s.placement.iter().for_each(|p| put(&mut desired, p));
+            put(&mut desired, &s.info);
             // Who may find it: its reader, and the Organization's for its
             // owner and open member groups.
             let readers = ws_build::readers(ws, org, true);

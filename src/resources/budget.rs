@@ -1,0 +1,191 @@
+//! An organization's budget (pure): which of its workspaces may have a
+//! namespace under `spec.budget`.
+//!
+//! Workspaces are taken in a fixed order (the default workspace, those that
+//! already have a namespace, then by creation time and name), so every
+//! workspace's reconcile reaches the same answer from the same cache, and a
+//! namespace once given is never taken away: lowering the budget only holds
+//! back workspaces that have none yet.
+
+use std::collections::BTreeMap;
+
+use crate::api::Organization;
+use crate::api::common::{QuantityValue, parse_quantity};
+
+/// One workspace of the organization as the budget sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub name: String,
+    pub default: bool,
+    /// It has its namespace (or one kept for it, waiting for its purge).
+    pub has_namespace: bool,
+    /// Creation time (Unix seconds).
+    pub created: i64,
+    /// Its plan's name and quota; None when it names an unknown plan.
+    pub plan: Option<(String, BTreeMap<String, QuantityValue>)>,
+}
+
+/// Why `target` may not have a namespace now, or None when it may.
+/// `pending_purges` are namespaces of deleted workspaces still kept (they
+/// count toward `maxWorkspaces`).
+pub fn refusal(
+    org: &Organization,
+    candidates: &[Candidate],
+    pending_purges: usize,
+    target: &str,
+) -> Option<String> {
+    let budget = org.spec.budget.as_ref()?;
+    let limits: BTreeMap<&str, (f64, &str)> = budget
+        .quota
+        .iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.as_str(), (parse_quantity(v.as_str())?, v.as_str()))))
+        .collect();
+    let mut order: Vec<&Candidate> = candidates.iter().collect();
+    order.sort_by(|a, b| {
+        (!a.default, !a.has_namespace, &a.created, &a.name).cmp(&(
+            !b.default,
+            !b.has_namespace,
+            &b.created,
+            &b.name,
+        ))
+    });
+    let mut count = pending_purges;
+    let mut used: BTreeMap<&str, f64> = BTreeMap::new();
+    for c in order {
+        let asks = |key: &str| {
+            c.plan
+                .as_ref()
+                .and_then(|(_, q)| q.get(key))
+                .and_then(|v| parse_quantity(v.as_str()))
+        };
+        let why = if c.has_namespace || c.default {
+            None
+        } else if let Some(max) = budget.max_workspaces
+            && count >= max.max(0) as usize
+        {
+            Some(format!(
+                "the organization's budget allows {max} workspace namespace(s) and {count} are taken{}",
+                if pending_purges > 0 {
+                    format!(" ({pending_purges} kept for deleted workspaces until their purge)")
+                } else {
+                    String::new()
+                }
+            ))
+        } else {
+            limits.iter().find_map(|(key, (limit, written))| {
+                let taken = used.get(key).copied().unwrap_or(0.0);
+                let plan = c.plan.as_ref().map_or("(unknown)", |(p, _)| p.as_str());
+                match asks(key) {
+                    None => Some(format!(
+                        "the organization's budget limits {key} to {written} in all, and plan {plan} sets no {key} quota"
+                    )),
+                    Some(ask) if taken + ask > limit * (1.0 + 1e-12) => Some(format!(
+                        "the organization's budget limits {key} to {written} in all: {} are taken and plan {plan} asks {}",
+                        show(taken),
+                        show(ask)
+                    )),
+                    Some(_) => None,
+                }
+            })
+        };
+        if c.name == target {
+            return why.map(|why| {
+                format!(
+                    "{why}; workspace {target} gets no namespace until the budget allows it (raise Organization {}'s spec.budget, or delete a workspace)",
+                    org.metadata.name.as_deref().unwrap_or_default()
+                )
+            });
+        }
+        if why.is_none() {
+            count += 1;
+            for key in limits.keys() {
+                *used.entry(key).or_default() += asks(key).unwrap_or(0.0);
+            }
+        }
+    }
+    None
+}
+
+fn show(v: f64) -> String {
+    let rounded = (v * 1000.0).round() / 1000.0;
+    format!("{rounded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(budget: &str) -> Organization {
+        serde_yaml::from_str(&format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: acme}}, spec: {{budget: {budget}}}}}"
+        ))
+        .unwrap()
+    }
+
+    fn ws(name: &str, created: &str, has_namespace: bool, cpu: Option<&str>) -> Candidate {
+        Candidate {
+            name: name.into(),
+            default: name == "default",
+            has_namespace,
+            created: created.replace('-', "").parse().unwrap(),
+            plan: Some((
+                "small".into(),
+                cpu.map(|c| BTreeMap::from([("requests.cpu".into(), QuantityValue(c.into()))]))
+                    .unwrap_or_default(),
+            )),
+        }
+    }
+
+    #[test]
+    fn the_fifth_workspace_over_four_waits_and_a_raise_releases_it() {
+        let all = [
+            ws("default", "2026-01-01", true, None),
+            ws("a", "2026-01-02", true, None),
+            ws("b", "2026-01-03", false, None),
+            ws("c", "2026-01-04", false, None),
+            ws("d", "2026-01-05", false, None),
+        ];
+        let four = org("{maxWorkspaces: 4}");
+        for name in ["default", "a", "b", "c"] {
+            assert_eq!(refusal(&four, &all, 0, name), None, "{name}");
+        }
+        let why = refusal(&four, &all, 0, "d").unwrap();
+        assert!(why.contains("allows 4") && why.contains("4 are taken"), "{why}");
+        assert_eq!(refusal(&org("{maxWorkspaces: 5}"), &all, 0, "d"), None);
+        let why = refusal(&org("{maxWorkspaces: 5}"), &all, 1, "d").unwrap();
+        assert!(why.contains("kept for deleted workspaces"), "{why}");
+    }
+
+    #[test]
+    fn a_namespace_once_given_is_kept_when_the_budget_shrinks() {
+        let all = [
+            ws("default", "2026-01-01", true, None),
+            ws("a", "2026-01-02", true, None),
+            ws("b", "2026-01-03", true, None),
+            ws("c", "2026-01-01", false, None),
+        ];
+        let two = org("{maxWorkspaces: 2}");
+        assert_eq!(refusal(&two, &all, 0, "b"), None);
+        assert!(refusal(&two, &all, 0, "c").is_some(), "older, but has none yet");
+    }
+
+    #[test]
+    fn quota_totals_count_each_plan_and_a_plan_without_the_key_does_not_fit() {
+        let all = [
+            ws("default", "2026-01-01", true, Some("2")),
+            ws("a", "2026-01-02", false, Some("6")),
+            ws("b", "2026-01-03", false, Some("2500m")),
+            ws("c", "2026-01-04", false, Some("1")),
+            ws("d", "2026-01-05", false, None),
+        ];
+        let budget = org("{quota: {requests.cpu: 10}}");
+        assert_eq!(refusal(&budget, &all, 0, "a"), None);
+        let why = refusal(&budget, &all, 0, "b").unwrap();
+        assert!(why.contains("8 are taken and plan small asks 2.5"), "{why}");
+        assert_eq!(refusal(&budget, &all, 0, "c"), None, "a smaller one still fits");
+        let why = refusal(&budget, &all, 0, "d").unwrap();
+        assert!(why.contains("sets no requests.cpu quota"), "{why}");
+        assert_eq!(refusal(&org("{}"), &all, 0, "d"), None);
+    }
+}

@@ -1,0 +1,369 @@
+//! What the platform puts around a workspace (pure): namespace labels and
+//! Pod Security levels, network exceptions, the placement parameters the
+//! admission policy reads, the quota that stops new work, the organization
+//! budget and the deletion grace period.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, ResourceQuota, ResourceQuotaSpec};
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::ObjectMeta;
+
+use crate::api::Organization;
+use crate::api::guardrails::{NamespaceSettings, PodSecurity};
+use crate::api::organization::Plan;
+use crate::ownership::names::workspace_namespace;
+
+/// The namespace label the placement policy binding selects: the namespace's
+/// workspace has placement rules (then a missing parameter object refuses
+/// everything rather than nothing).
+pub const PLACEMENT_LABEL: &str = "workspaces.dev/placement";
+pub const PLACEMENT_ENFORCED: &str = "enforced";
+/// The annotation of a deleted workspace's namespace kept until its purge.
+pub const PURGE_AT: &str = "workspaces.dev/purge-at";
+
+/// Labels and annotations of a workspace namespace besides the marks: the
+/// Organization's, then the plan's over them key by key, and the Pod
+/// Security levels (plan, Organization, platform default, mode by mode).
+pub fn namespace_metadata(
+    org: &Organization,
+    plan: Option<&Plan>,
+    platform: &PodSecurity,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let org_settings = org.spec.workspace_namespace.as_ref();
+    let plan_settings = plan.and_then(|p| p.workspace_namespace.as_ref());
+    let layers = [org_settings, plan_settings];
+    let mut labels = BTreeMap::new();
+    let mut annotations = BTreeMap::new();
+    for settings in layers.iter().flatten() {
+        labels.extend(settings.labels.clone().unwrap_or_default());
+        annotations.extend(settings.annotations.clone().unwrap_or_default());
+    }
+    let level = |pick: fn(&PodSecurity) -> Option<crate::api::guardrails::PodSecurityLevel>| {
+        let of = |s: Option<&NamespaceSettings>| s.and_then(|s| s.pod_security.as_ref().and_then(pick));
+        of(plan_settings)
+            .or_else(|| of(org_settings))
+            .or_else(|| pick(platform))
+    };
+    for (mode, pick) in [
+        ("enforce", (|p: &PodSecurity| p.enforce) as fn(&PodSecurity) -> _),
+        ("warn", |p: &PodSecurity| p.warn),
+        ("audit", |p: &PodSecurity| p.audit),
+    ] {
+        if let Some(level) = level(pick) {
+            labels.insert(
+                format!("pod-security.kubernetes.io/{mode}"),
+                level.as_str().to_string(),
+            );
+        }
+    }
+    if plan.is_some_and(|p| p.placement.is_some()) {
+        labels.insert(PLACEMENT_LABEL.into(), PLACEMENT_ENFORCED.into());
+    }
+    (labels, annotations)
+}
+
+/// The plan's network exceptions as one additive NetworkPolicy (None
+/// without any). `cluster_network` are the cluster's own ranges, kept out of
+/// "everything outside the cluster".
+pub fn network_exceptions(
+    plan: Option<&Plan>,
+    organization: &str,
+    cluster_network: &[String],
+    metadata: ObjectMeta,
+) -> Option<NetworkPolicy> {
+    let network = plan?.network.as_ref()?;
+    let namespaces = |labels: BTreeMap<String, String>| NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(labels),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut from: Vec<NetworkPolicyPeer> = network
+        .ingress_from_namespaces
+        .iter()
+        .flatten()
+        .map(|s| namespaces(s.match_labels.clone()))
+        .collect();
+    // Workspaces by their namespace's name: always this organization's.
+    from.extend(network.ingress_from_workspaces.iter().flatten().map(|ws| {
+        namespaces(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_string(),
+            workspace_namespace(organization, ws),
+        )]))
+    }));
+    let block = |cidr: &str, except: Vec<String>| NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.to_string(),
+            except: (!except.is_empty()).then_some(except),
+        }),
+        ..Default::default()
+    };
+    let mut to: Vec<NetworkPolicyPeer> = network
+        .egress_to_cidrs
+        .iter()
+        .flatten()
+        .map(|c| block(&c.cidr, c.except.clone().unwrap_or_default()))
+        .collect();
+    if network.egress_to_internet == Some(true) {
+        let (v6, v4): (Vec<String>, Vec<String>) =
+            cluster_network.iter().cloned().partition(|c| c.contains(':'));
+        to.push(block("0.0.0.0/0", v4));
+        to.push(block("::/0", v6));
+    }
+    if from.is_empty() && to.is_empty() {
+        return None;
+    }
+    let mut types = vec![];
+    if !from.is_empty() {
+        types.push("Ingress".to_string());
+    }
+    if !to.is_empty() {
+        types.push("Egress".to_string());
+    }
+    Some(NetworkPolicy {
+        metadata,
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(types),
+            ingress: (!from.is_empty()).then(|| {
+                vec![NetworkPolicyIngressRule {
+                    from: Some(from),
+                    ports: None,
+                }]
+            }),
+            egress: (!to.is_empty()).then(|| {
+                vec![NetworkPolicyEgressRule {
+                    to: Some(to),
+                    ports: None,
+                }]
+            }),
+        }),
+    })
+}
+
+/// The parameters the placement admission policy reads in the workspace
+/// namespace (None without placement rules): one line per node selector
+/// label (`key=value`) and required toleration (`key|operator|value|effect`),
+/// and comma-separated class names.
+pub fn placement_parameters(plan: Option<&Plan>, metadata: ObjectMeta) -> Option<ConfigMap> {
+    let placement = plan?.placement.as_ref()?;
+    let mut data = BTreeMap::new();
+    if let Some(selector) = &placement.node_selector {
+        let lines: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        data.insert("nodeSelector".to_string(), lines.join("\n"));
+    }
+    if let Some(tolerations) = &placement.tolerations {
+        let lines: Vec<String> = tolerations
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}|{}|{}|{}",
+                    t.key,
+                    t.operator.as_deref().unwrap_or("Equal"),
+                    t.value.as_deref().unwrap_or(""),
+                    t.effect.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        data.insert("tolerations".to_string(), lines.join("\n"));
+    }
+    if let Some(classes) = &placement.storage_classes {
+        data.insert("storageClasses".to_string(), classes.join(","));
+    }
+    if let Some(classes) = &placement.ingress_classes {
+        data.insert("ingressClasses".to_string(), classes.join(","));
+    }
+    Some(ConfigMap {
+        metadata,
+        data: Some(data),
+        ..Default::default()
+    })
+}
+
+/// A quota of zero Pods and Jobs: nothing new runs (what runs keeps running).
+pub fn stop_work_quota(metadata: ObjectMeta) -> ResourceQuota {
+    ResourceQuota {
+        metadata,
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(BTreeMap::from([
+                ("pods".to_string(), Quantity("0".into())),
+                ("count/jobs.batch".to_string(), Quantity("0".into())),
+            ])),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// A Go duration of hours, minutes and seconds (`720h`, `1h30m`, `45s`), as
+/// admission accepts it.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().ok()?;
+        number.clear();
+        total = total.checked_add(n.checked_mul(match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        })?)?;
+    }
+    number.is_empty().then_some(Duration::from_secs(total))
+}
+
+/// How long the namespace of `ws` is kept after its deletion: its own
+/// setting, else its organization's, else none.
+pub fn grace_period(ws: &crate::api::Workspace, org: &Organization) -> Duration {
+    ws.spec
+        .deletion_grace_period
+        .as_deref()
+        .or_else(|| {
+            org.spec
+                .defaults
+                .as_ref()
+                .and_then(|d| d.deletion_grace_period.as_deref())
+        })
+        .and_then(parse_duration)
+        .unwrap_or_default()
+}
+
+/// A deleted workspace's namespace kept until its purge, as its marks and
+/// its purge annotation say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeptNamespace {
+    pub organization: String,
+    pub workspace: String,
+    pub namespace: String,
+    /// The deleted Workspace's UID, which its namespace and children still carry.
+    pub owner_uid: String,
+    pub purge_at: jiff::Timestamp,
+}
+
+/// `meta` as a kept namespace, if it is one: a workspace namespace with the
+/// operator's consistent marks (tenants cannot write namespaces) and a
+/// purge time.
+pub fn kept_namespace(meta: &ObjectMeta) -> Option<KeptNamespace> {
+    let crate::ownership::Owner::Workspace { organization, name } =
+        crate::ownership::owner_of(meta)?
+    else {
+        return None;
+    };
+    let labels = meta.labels.as_ref()?;
+    (labels.get(crate::ownership::COMPONENT)?.as_str()
+        == crate::ownership::Component::WorkspaceNamespace.as_str())
+    .then_some(())?;
+    let purge_at = meta.annotations.as_ref()?.get(PURGE_AT)?.parse().ok()?;
+    Some(KeptNamespace {
+        namespace: meta.name.clone()?,
+        owner_uid: labels.get(crate::ownership::OWNER_UID)?.clone(),
+        organization,
+        workspace: name,
+        purge_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(yaml: &str) -> Organization {
+        serde_yaml::from_str(&format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {{name: acme}}, spec: {yaml}}}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn pod_security_comes_from_plan_then_organization_then_platform_mode_by_mode() {
+        let o = org(
+            "{workspaceNamespace: {podSecurity: {enforce: baseline, warn: restricted}, labels: {team: a, tier: x}}, \
+              plans: {strict: {workspaceNamespace: {podSecurity: {enforce: restricted}, labels: {tier: y}}}}}",
+        );
+        let platform = PodSecurity {
+            enforce: Some(crate::api::guardrails::PodSecurityLevel::Privileged),
+            warn: None,
+            audit: Some(crate::api::guardrails::PodSecurityLevel::Baseline),
+        };
+        let plan = o.spec.plans.as_ref().unwrap().get("strict");
+        let (labels, _) = namespace_metadata(&o, plan, &platform);
+        assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
+        assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
+        assert_eq!(labels["pod-security.kubernetes.io/audit"], "baseline");
+        assert_eq!(labels["team"], "a");
+        assert_eq!(labels["tier"], "y", "the plan wins key by key");
+        let (labels, _) = namespace_metadata(&o, None, &platform);
+        assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
+        let (labels, _) = namespace_metadata(&org("{}"), None, &PodSecurity::default());
+        assert!(labels.is_empty(), "nothing set: no label, the cluster default applies");
+    }
+
+    #[test]
+    fn network_exceptions_name_only_the_organizations_own_workspaces() {
+        let o = org(
+            "{plans: {web: {network: {ingressFromNamespaces: [{matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}], \
+              ingressFromWorkspaces: [gateway], egressToCidrs: [{cidr: 203.0.113.0/24, except: [203.0.113.8/29]}], egressToInternet: true}}}}",
+        );
+        let plan = o.spec.plans.as_ref().unwrap().get("web");
+        let np = network_exceptions(
+            plan,
+            "acme",
+            &["10.0.0.0/8".into(), "fd00::/8".into()],
+            ObjectMeta::default(),
+        )
+        .unwrap();
+        let spec = np.spec.unwrap();
+        assert_eq!(spec.policy_types.unwrap(), vec!["Ingress", "Egress"]);
+        let from = spec.ingress.unwrap()[0].from.clone().unwrap();
+        let names: Vec<_> = from
+            .iter()
+            .map(|p| p.namespace_selector.clone().unwrap().match_labels.unwrap())
+            .collect();
+        assert_eq!(names[1]["kubernetes.io/metadata.name"], "acme--gateway");
+        let to = spec.egress.unwrap()[0].to.clone().unwrap();
+        let blocks: Vec<_> = to.iter().map(|p| p.ip_block.clone().unwrap()).collect();
+        assert_eq!(blocks[0].except.as_deref().unwrap(), ["203.0.113.8/29"]);
+        assert_eq!(blocks[1].cidr, "0.0.0.0/0");
+        assert_eq!(blocks[1].except.as_deref().unwrap(), ["10.0.0.0/8"]);
+        assert_eq!(blocks[2].cidr, "::/0");
+        assert_eq!(blocks[2].except.as_deref().unwrap(), ["fd00::/8"]);
+        assert!(network_exceptions(None, "acme", &[], ObjectMeta::default()).is_none());
+    }
+
+    #[test]
+    fn placement_parameters_are_lines_the_policy_splits() {
+        let o = org(
+            "{plans: {gpu: {placement: {nodeSelector: {pool: gpu, zone: a}, tolerations: [{key: gpu, effect: NoSchedule}, {key: spot, operator: Exists}], storageClasses: [fast, slow]}}}}",
+        );
+        let cm = placement_parameters(o.spec.plans.as_ref().unwrap().get("gpu"), ObjectMeta::default())
+            .unwrap();
+        let data = cm.data.unwrap();
+        assert_eq!(data["nodeSelector"], "pool=gpu\nzone=a");
+        assert_eq!(data["tolerations"], "gpu|Equal||NoSchedule\nspot|Exists||");
+        assert_eq!(data["storageClasses"], "fast,slow");
+        assert!(!data.contains_key("ingressClasses"));
+    }
+
+    #[test]
+    fn durations_parse_as_admission_accepts_them() {
+        assert_eq!(parse_duration("720h"), Some(Duration::from_secs(720 * 3600)));
+        assert_eq!(parse_duration("1h30m5s"), Some(Duration::from_secs(5405)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("30d"), None);
+        assert_eq!(parse_duration("30"), None);
+        assert_eq!(parse_duration(""), Some(Duration::ZERO));
+    }
+}
