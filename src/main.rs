@@ -100,15 +100,15 @@ struct RunArgs {
     )]
     organization_admins_manage_admins: bool,
     /// Pod Security level enforced in workspace namespaces whose plan and
-    /// Organization set none (privileged, baseline or restricted; empty:
+    /// Organization set none (privileged, baseline or restricted; left out:
     /// no label, the cluster's default applies).
-    #[arg(long, env = "WSOP_POD_SECURITY_ENFORCE", default_value = "", value_parser = pod_security_level)]
+    #[arg(long, env = "WSOP_POD_SECURITY_ENFORCE", value_parser = pod_security_level)]
     pod_security_enforce: Option<PodSecurityLevel>,
     /// Pod Security level warned about in workspace namespaces by default.
-    #[arg(long, env = "WSOP_POD_SECURITY_WARN", default_value = "", value_parser = pod_security_level)]
+    #[arg(long, env = "WSOP_POD_SECURITY_WARN", value_parser = pod_security_level)]
     pod_security_warn: Option<PodSecurityLevel>,
     /// Pod Security level audited in workspace namespaces by default.
-    #[arg(long, env = "WSOP_POD_SECURITY_AUDIT", default_value = "", value_parser = pod_security_level)]
+    #[arg(long, env = "WSOP_POD_SECURITY_AUDIT", value_parser = pod_security_level)]
     pod_security_audit: Option<PodSecurityLevel>,
     /// The cluster's own address ranges (pod, service and node CIDRs,
     /// comma-separated): a plan's egressToInternet opens every address but these.
@@ -125,12 +125,11 @@ struct RunArgs {
     log_format: LogFormat,
 }
 
-fn pod_security_level(s: &str) -> Result<Option<PodSecurityLevel>, String> {
+fn pod_security_level(s: &str) -> Result<PodSecurityLevel, String> {
     match s {
-        "" => Ok(None),
-        "privileged" => Ok(Some(PodSecurityLevel::Privileged)),
-        "baseline" => Ok(Some(PodSecurityLevel::Baseline)),
-        "restricted" => Ok(Some(PodSecurityLevel::Restricted)),
+        "privileged" => Ok(PodSecurityLevel::Privileged),
+        "baseline" => Ok(PodSecurityLevel::Baseline),
+        "restricted" => Ok(PodSecurityLevel::Restricted),
         other => Err(format!(
             "{other:?} is not a Pod Security level: privileged, baseline or restricted"
         )),
@@ -386,5 +385,38 @@ fn main() -> ExitCode {
             println!("workspace-operator {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed_and_parses_the_guardrail_flags() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "workspace-operator",
+            "run",
+            "--pod-security-enforce=restricted",
+            "--cluster-network=10.0.0.0/24,fd00::/8",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("run")
+        };
+        assert_eq!(run.pod_security_enforce, Some(PodSecurityLevel::Restricted));
+        assert_eq!(run.pod_security_warn, None);
+        assert_eq!(run.cluster_network, ["10.0.0.0/24", "fd00::/8"]);
+        assert!(
+            Cli::try_parse_from(["workspace-operator", "run", "--pod-security-enforce=strict"])
+                .is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["workspace-operator", "run", "--cluster-network=10.0.0.0"])
+                .is_err()
+        );
     }
 }

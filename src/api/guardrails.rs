@@ -6,16 +6,58 @@
 use std::collections::BTreeMap;
 
 use kube::KubeSchema;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use super::common::QuantityValue;
 use super::names;
 
-/// Label keys tenants' namespaces may carry from the platform: a qualified
-/// name, not under the prefixes Kubernetes and the operator keep.
-pub const NAMESPACE_KEYS_RULE: &str = "self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$') && k.split('/')[k.split('/').size() - 1].size() <= 63 && !(k.split('/')[0] in ['workspaces.dev', 'kubernetes.io', 'k8s.io']) && !k.split('/')[0].endsWith('.workspaces.dev') && !k.split('/')[0].endsWith('.kubernetes.io') && !k.split('/')[0].endsWith('.k8s.io'))";
+/// Label and annotation keys workspace namespaces may carry from the
+/// platform: a qualified name, not under the prefixes Kubernetes and the
+/// operator keep. (One size check and two regular expressions: CEL's cost
+/// budget allows no more per map entry.)
+pub const NAMESPACE_KEYS_RULE: &str = "self.all(k, k.size() <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && !k.matches('^([^/]*[.])?(workspaces[.]dev|kubernetes[.]io|k8s[.]io)/'))";
 pub const NAMESPACE_KEYS_MESSAGE: &str = "keys must be qualified names (an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' and '.'), not under workspaces.dev/, kubernetes.io/ or k8s.io/ (kept by the operator and Kubernetes; set Pod Security levels with podSecurity)";
+
+/// Node label keys: qualified names (any prefix).
+pub const NODE_LABEL_KEYS_RULE: &str = "self.all(k, k.size() <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))";
+pub const NODE_LABEL_KEYS_MESSAGE: &str = "keys must be label keys: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' and '.'";
+
+/// A label value, as Kubernetes accepts them.
+pub const LABEL_VALUE_PATTERN: &str = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
+
+/// A map of label values (checked by OpenAPI pattern and length: free at admission).
+fn label_map(max: u32) -> Schema {
+    json_schema!({
+        "type": "object",
+        "maxProperties": max,
+        "additionalProperties": {"type": "string", "maxLength": 63, "pattern": LABEL_VALUE_PATTERN}
+    })
+}
+
+fn namespace_labels_schema(_: &mut SchemaGenerator) -> Schema {
+    label_map(32)
+}
+
+fn node_selector_schema(_: &mut SchemaGenerator) -> Schema {
+    let mut schema = label_map(8);
+    schema.insert("minProperties".into(), 1.into());
+    schema
+}
+
+fn match_labels_schema(_: &mut SchemaGenerator) -> Schema {
+    let mut schema = label_map(8);
+    schema.insert("minProperties".into(), 1.into());
+    schema
+}
+
+fn annotations_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "maxProperties": 32,
+        "additionalProperties": {"type": "string", "maxLength": 4096}
+    })
+}
 
 /// A Go duration of at most one year, as Kubernetes writes them (`720h`, `90m`, `30s`).
 pub const GRACE_PERIOD_RULE: &str = "self.matches('^([0-9]+(h|m|s))+$') && duration(self) <= duration('8760h')";
@@ -74,18 +116,16 @@ pub struct NamespaceSettings {
 
     /// Labels every workspace namespace gets (for example for a monitoring
     /// stack's or a gateway's namespace selectors).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 32))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "namespace_labels_schema")]
     #[x_kube(validation = Rule::new(NAMESPACE_KEYS_RULE).message(NAMESPACE_KEYS_MESSAGE))]
-    #[x_kube(validation = Rule::new("self.all(k, self[k].size() <= 63 && self[k].matches('^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$'))").message("label values must be at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit"))]
     pub labels: Option<BTreeMap<String, String>>,
 
     /// Annotations every workspace namespace gets (for example a node
     /// selector annotation read by the scheduler's PodNodeSelector plugin).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 32))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "annotations_schema")]
     #[x_kube(validation = Rule::new(NAMESPACE_KEYS_RULE).message(NAMESPACE_KEYS_MESSAGE))]
-    #[x_kube(validation = Rule::new("self.all(k, self[k].size() <= 4096)").message("annotation values must be at most 4096 characters"))]
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
@@ -127,7 +167,8 @@ pub struct NetworkExceptions {
 pub struct NamespaceLabels {
     /// Labels the namespace must all carry, for example
     /// `kubernetes.io/metadata.name: ingress-nginx`.
-    #[schemars(extend("minProperties" = 1, "maxProperties" = 8))]
+    #[schemars(schema_with = "match_labels_schema")]
+    #[x_kube(validation = Rule::new(NODE_LABEL_KEYS_RULE).message(NODE_LABEL_KEYS_MESSAGE))]
     pub match_labels: BTreeMap<String, String>,
 }
 
@@ -155,9 +196,9 @@ pub struct CidrBlock {
 #[serde(rename_all = "camelCase")]
 pub struct Placement {
     /// Labels every Pod's `spec.nodeSelector` must carry with these values.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("minProperties" = 1, "maxProperties" = 8))]
-    #[x_kube(validation = Rule::new("self.all(k, !k.contains('=') && !k.contains('\\n') && !self[k].contains('\\n'))").message("node selector keys cannot contain '=' or line breaks"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "node_selector_schema")]
+    #[x_kube(validation = Rule::new(NODE_LABEL_KEYS_RULE).message(NODE_LABEL_KEYS_MESSAGE))]
     pub node_selector: Option<BTreeMap<String, String>>,
 
     /// Tolerations every Pod must carry (exactly, among its own).

@@ -50,7 +50,9 @@ pub fn refusal(
             &b.name,
         ))
     });
-    let mut count = pending_purges;
+    // The default workspace always has a place, even before the
+    // organization has made it (it counts, and comes first).
+    let mut count = pending_purges + usize::from(!candidates.iter().any(|c| c.default));
     let mut used: BTreeMap<&str, f64> = BTreeMap::new();
     for c in order {
         let asks = |key: &str| {
@@ -155,6 +157,17 @@ mod tests {
         assert_eq!(refusal(&org("{maxWorkspaces: 5}"), &all, 0, "d"), None);
         let why = refusal(&org("{maxWorkspaces: 5}"), &all, 1, "d").unwrap();
         assert!(why.contains("kept for deleted workspaces"), "{why}");
+    }
+
+    #[test]
+    fn the_default_workspace_has_its_place_before_it_exists() {
+        let all = [
+            ws("a", "2026-01-02", false, None),
+            ws("b", "2026-01-03", false, None),
+        ];
+        let two = org("{maxWorkspaces: 2}");
+        assert_eq!(refusal(&two, &all, 0, "a"), None);
+        assert!(refusal(&two, &all, 0, "b").is_some());
     }
 
     #[test]

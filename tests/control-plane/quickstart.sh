@@ -41,7 +41,8 @@ if [[ -f "$pidfile" ]]; then
 fi
 "$HERE/install.sh" "$DIR"
 KUBECONFIG="$DIR/operator.kubeconfig" RUST_LOG="${RUST_LOG:-info,kube=warn}" \
-  setsid "$bin" run --delegated-membership >>"$DIR/logs/workspace-operator.log" 2>&1 </dev/null &
+  setsid "$bin" run --delegated-membership --pod-security-enforce=baseline \
+  --cluster-network=10.0.0.0/24 >>"$DIR/logs/workspace-operator.log" 2>&1 </dev/null &
 echo $! >"$pidfile"
 sleep 0.5
 if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then

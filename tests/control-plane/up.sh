@@ -158,6 +158,7 @@ start kube-apiserver "$BIN_DIR/kube-apiserver" \
   --service-account-issuer=https://kubernetes.default.svc \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24 \
+  --allow-privileged=true \
   --disable-admission-plugins=ServiceAccount \
   --endpoint-reconciler-type=none \
   --max-requests-inflight=800 --max-mutating-requests-inflight=400 \

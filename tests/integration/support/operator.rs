@@ -121,10 +121,14 @@ fn spawn_operator(dir: &Path, binary: &Path, env: &[(String, String)]) -> io::Re
     let mut cmd = Command::new(binary);
     // The test control plane installs every admission policy, so both
     // delegations are on (the chart's default turns on only the first).
+    // Pod Security as the chart's default; the cluster network is the
+    // control plane's service range.
     cmd.args([
         "run",
         "--delegated-membership",
         "--organization-admins-manage-admins",
+        "--pod-security-enforce=baseline",
+        "--cluster-network=10.0.0.0/24",
     ])
     .env("KUBECONFIG", dir.join("operator.kubeconfig"))
     .env(
