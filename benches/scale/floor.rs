@@ -130,7 +130,8 @@ async fn build_phases(args: &Args, client: &Client) -> Result<Vec<Vec<Vec<Write>
             )
         }));
         for ws in workspaces {
-            let c = ws_build::build(&ws, &org, &Default::default()).map_err(|e| format!("floor: {e}"))?;
+            let c = ws_build::build(&ws, &org, &Default::default())
+                .map_err(|e| format!("floor: {e}"))?;
             let mut unit = vec![write_of(&c.namespace, true)];
             unit.extend(c.role_bindings.iter().map(|b| write_of(b, false)));
             unit.extend(c.settings.quota.iter().map(|q| write_of(q, false)));

@@ -60,7 +60,8 @@ fn annotations_schema(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// A Go duration of at most one year, as Kubernetes writes them (`720h`, `90m`, `30s`).
-pub const GRACE_PERIOD_RULE: &str = "self.matches('^([0-9]+(h|m|s))+$') && duration(self) <= duration('8760h')";
+pub const GRACE_PERIOD_RULE: &str =
+    "self.matches('^([0-9]+(h|m|s))+$') && duration(self) <= duration('8760h')";
 pub const GRACE_PERIOD_MESSAGE: &str = "must be a duration in hours, minutes and seconds such as 720h (30 days), 90m or 30s, at most 8760h (one year)";
 
 /// A Pod Security Standard level.

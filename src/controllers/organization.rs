@@ -22,9 +22,9 @@ use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::conditions::{Aspect, Outcome};
 use crate::ownership::names::{self, ORGANIZATION_ADMINS_BINDING, organization_namespace};
 use crate::ownership::{self, Component, Owner, owner_of};
-use crate::resources::guardrails::{KeptNamespace, kept_namespace};
 use crate::resources::credentials::ShareProblems;
 use crate::resources::decision::Decision;
+use crate::resources::guardrails::{KeptNamespace, kept_namespace};
 use crate::resources::organization::{
     self as decide, OrganizationChildren, OrganizationFacts, OrganizationInput, OrganizationWrites,
     default_workspace_name,
@@ -92,9 +92,9 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                     let org = sharing.organizations.get(None, &organization);
                     let org = org.as_deref().and_then(valid);
                     let shares = org.is_some_and(|o| o.spec.shared_credentials.is_some());
-                    let listed = org.and_then(|o| o.status.as_ref()).is_some_and(|s| {
-                        s.pending_purges.iter().any(|p| p.workspace == name)
-                    });
+                    let listed = org
+                        .and_then(|o| o.status.as_ref())
+                        .is_some_and(|s| s.pending_purges.iter().any(|p| p.workspace == name));
                     let kept = kept_namespace(&n.metadata).is_some();
                     (shares || listed || kept).then(|| ObjectRef::new(&organization))
                 }
@@ -199,7 +199,10 @@ impl Organizations {
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => return Ok(()),
             Err(e) => return Err(Error::request("purging a kept namespace")(e)),
         }
-        info!(namespace = kept.namespace, "purged the kept namespace of a deleted workspace");
+        info!(
+            namespace = kept.namespace,
+            "purged the kept namespace of a deleted workspace"
+        );
         let note = format!(
             "namespace {} of deleted Workspace {} is purged (its grace period ended at {})",
             kept.namespace, kept.workspace, kept.purge_at

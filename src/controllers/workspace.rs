@@ -26,15 +26,15 @@ use crate::ownership::names::{
     workspace_namespace,
 };
 use crate::ownership::{self, Component, Owner, owner_of};
+use crate::resources::budget;
 use crate::resources::credentials::{ShareProblems, workspace_shares};
 use crate::resources::decision::Decision;
-use crate::resources::budget;
 use crate::resources::guardrails::{self, KeptNamespace, kept_namespace};
-use crate::resources::{NamespaceOwner, namespace_owner};
 use crate::resources::workspace::{
     self as decide, WorkspaceFacts, WorkspaceInput, WorkspaceReaders, WorkspaceSettings,
     WorkspaceWrites, is_conflicted,
 };
+use crate::resources::{NamespaceOwner, namespace_owner};
 use crate::runtime::apply::{Owned, Source, delete_checked};
 use crate::runtime::informer::{self, valid};
 use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
@@ -102,6 +102,10 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 made_by_workspace(&n.metadata).into_iter().collect();
             if let Some(Owner::Workspace { organization, name }) = owner_of(&n.metadata) {
                 wake.extend(sharers_of(&by_namespace, &organization, &name));
+                // A namespace gone (a purge) may make room in the budget.
+                if n.meta().deletion_timestamp.is_some() {
+                    wake.extend(over_budget_in(&by_namespace, &organization));
+                }
             }
             wake
         })
@@ -133,7 +137,15 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             ctx.workspaces.subscribe_changes(generation_and_conflict),
             move |target| {
                 let ns = target.namespace().unwrap_or_default();
-                sharers_of(&by_target, &ns, &target.name_any())
+                let mut wake = sharers_of(&by_target, &ns, &target.name_any());
+                // Those its plan admits, now or before, may connect to it
+                // now, or no longer: every workspace a plan names.
+                wake.extend(admitted_by_plans_of(&by_target, &ns));
+                // A workspace going may make room in the budget.
+                if target.meta().deletion_timestamp.is_some() {
+                    wake.extend(over_budget_in(&by_target, &ns));
+                }
+                wake
             },
         )
         .graceful_shutdown_on(shutdown)
@@ -152,6 +164,38 @@ fn sharers_of(ctx: &Context, org: &str, target: &str) -> Vec<ObjectRef<Guard>> {
             workspace_shares(w)
                 .iter()
                 .any(|s| s.targets.iter().any(|t| t == target))
+        })
+}
+
+/// The workspaces of organization namespace `ns` that any of its plans
+/// admits traffic from (by name).
+fn admitted_by_plans_of(ctx: &Context, ns: &str) -> Vec<ObjectRef<Guard>> {
+    let Some(org) = ctx.organization(ns) else {
+        return vec![];
+    };
+    let names: BTreeSet<String> = org
+        .spec
+        .plans
+        .iter()
+        .flatten()
+        .filter_map(|(_, p)| p.network.as_ref()?.ingress_from_workspaces.clone())
+        .flatten()
+        .collect();
+    names
+        .iter()
+        .map(|name| ObjectRef::new(name).within(ns))
+        .collect()
+}
+
+/// The workspaces of organization `org` its budget holds back.
+fn over_budget_in(ctx: &Context, org: &str) -> Vec<ObjectRef<Guard>> {
+    ctx.workspaces
+        .refs_in(&names::organization_namespace(org), |w| {
+            w.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "OverBudget")
+            })
         })
 }
 
@@ -306,7 +350,8 @@ impl Workspaces {
         let purge_at = match kept_namespace(live.meta()) {
             Some(kept) => kept.purge_at,
             None => {
-                let span = jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
+                let span =
+                    jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
                 let at = jiff::Timestamp::now()
                     .checked_add(span)
                     .unwrap_or(jiff::Timestamp::MAX);
@@ -441,9 +486,13 @@ async fn remark<K: crate::runtime::apply::Child>(
             "resourceVersion": obj.resource_version(),
             "labels": {ownership::OWNER_UID: new},
         }});
-        api.patch_metadata(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(Error::request(format!("taking back {}", obj.name_any())))?;
+        api.patch_metadata(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::request(format!("taking back {}", obj.name_any())))?;
     }
     Ok(())
 }
@@ -525,12 +574,30 @@ impl Reconciler for Workspaces {
                 (labels, annotations)
             });
         let organization = ctx.organization(&org);
+        // Only organizations whose plans admit other workspaces pay for
+        // reading their workspaces here.
+        let reaches = organization
+            .as_ref()
+            .filter(|o| {
+                o.spec.plans.iter().flatten().any(|(_, p)| {
+                    p.network
+                        .as_ref()
+                        .is_some_and(|n| n.ingress_from_workspaces.is_some())
+                })
+            })
+            .map(|o| {
+                let shared = ctx.workspaces.shared_in(&org);
+                let all: Vec<&Workspace> = shared.iter().filter_map(|g| valid(g)).collect();
+                decide::admitting(o, &all, &ws_name)
+            })
+            .unwrap_or_default();
         let budget_refusal = organization
             .as_ref()
             .filter(|o| o.spec.budget.is_some())
             .and_then(|o| self.budget_refusal(o, &ws_name));
         Ok(WorkspaceInput {
             namespace,
+            reaches,
             budget_refusal,
             restore_from,
             namespace_metadata,
@@ -762,9 +829,7 @@ impl Reconciler for Workspaces {
             .await?;
         let namespace = workspace_namespace(&ws.namespace().unwrap_or_default(), &ws.name_any());
         match ws.spec.deletion_policy.unwrap_or_default() {
-            DeletionPolicy::Delete
-                if !self.grace_period(ws).is_zero() =>
-            {
+            DeletionPolicy::Delete if !self.grace_period(ws).is_zero() => {
                 self.keep_for_purge(ws, &namespace, self.grace_period(ws))
                     .await?;
             }

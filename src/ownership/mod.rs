@@ -190,7 +190,15 @@ pub fn component_selector(owner_uid: &str, component: Component) -> String {
 /// The marks on a child of `owner`, made as `component`.
 /// Whether `key` is one of the marks `marks()` writes.
 pub fn is_mark(key: &str) -> bool {
-    [MANAGED_BY, OWNER_UID, COMPONENT, ORGANIZATION, WORKSPACE, MEMBER].contains(&key)
+    [
+        MANAGED_BY,
+        OWNER_UID,
+        COMPONENT,
+        ORGANIZATION,
+        WORKSPACE,
+        MEMBER,
+    ]
+    .contains(&key)
 }
 
 pub fn marks(owner: &Owner, owner_uid: &str, component: Component) -> BTreeMap<String, String> {

@@ -153,7 +153,10 @@ mod tests {
             assert_eq!(refusal(&four, &all, 0, name), None, "{name}");
         }
         let why = refusal(&four, &all, 0, "d").unwrap();
-        assert!(why.contains("allows 4") && why.contains("4 are taken"), "{why}");
+        assert!(
+            why.contains("allows 4") && why.contains("4 are taken"),
+            "{why}"
+        );
         assert_eq!(refusal(&org("{maxWorkspaces: 5}"), &all, 0, "d"), None);
         let why = refusal(&org("{maxWorkspaces: 5}"), &all, 1, "d").unwrap();
         assert!(why.contains("kept for deleted workspaces"), "{why}");
@@ -180,7 +183,10 @@ mod tests {
         ];
         let two = org("{maxWorkspaces: 2}");
         assert_eq!(refusal(&two, &all, 0, "b"), None);
-        assert!(refusal(&two, &all, 0, "c").is_some(), "older, but has none yet");
+        assert!(
+            refusal(&two, &all, 0, "c").is_some(),
+            "older, but has none yet"
+        );
     }
 
     #[test]
@@ -196,7 +202,11 @@ mod tests {
         assert_eq!(refusal(&budget, &all, 0, "a"), None);
         let why = refusal(&budget, &all, 0, "b").unwrap();
         assert!(why.contains("8 are taken and plan small asks 2.5"), "{why}");
-        assert_eq!(refusal(&budget, &all, 0, "c"), None, "a smaller one still fits");
+        assert_eq!(
+            refusal(&budget, &all, 0, "c"),
+            None,
+            "a smaller one still fits"
+        );
         let why = refusal(&budget, &all, 0, "d").unwrap();
         assert!(why.contains("sets no requests.cpu quota"), "{why}");
         assert_eq!(refusal(&org("{}"), &all, 0, "d"), None);

@@ -495,6 +495,7 @@ fn ws_input() -> workspace::WorkspaceInput {
             "workspaces.dev:role:acme:viewer".into(),
         ]),
         namespace: NamespaceOwner::ThisWorkspace,
+        reaches: vec![],
         budget_refusal: None,
         restore_from: None,
         namespace_metadata: None,

@@ -46,13 +46,17 @@ pub fn namespace_metadata(
         annotations.extend(settings.annotations.clone().unwrap_or_default());
     }
     let level = |pick: fn(&PodSecurity) -> Option<crate::api::guardrails::PodSecurityLevel>| {
-        let of = |s: Option<&NamespaceSettings>| s.and_then(|s| s.pod_security.as_ref().and_then(pick));
+        let of =
+            |s: Option<&NamespaceSettings>| s.and_then(|s| s.pod_security.as_ref().and_then(pick));
         of(plan_settings)
             .or_else(|| of(org_settings))
             .or_else(|| pick(platform))
     };
     for (mode, pick) in [
-        ("enforce", (|p: &PodSecurity| p.enforce) as fn(&PodSecurity) -> _),
+        (
+            "enforce",
+            (|p: &PodSecurity| p.enforce) as fn(&PodSecurity) -> _,
+        ),
         ("warn", |p: &PodSecurity| p.warn),
         ("audit", |p: &PodSecurity| p.audit),
     ] {
@@ -71,14 +75,18 @@ pub fn namespace_metadata(
 
 /// The plan's network exceptions as one additive NetworkPolicy (None
 /// without any). `cluster_network` are the cluster's own ranges, kept out of
-/// "everything outside the cluster".
+/// "everything outside the cluster". `reaches` are the workspaces of the
+/// organization whose plans admit this one: it may open connections to them
+/// (both ends must allow a connection, and this end is isolated too).
 pub fn network_exceptions(
     plan: Option<&Plan>,
     organization: &str,
     cluster_network: &[String],
+    reaches: &[String],
     metadata: ObjectMeta,
 ) -> Option<NetworkPolicy> {
-    let network = plan?.network.as_ref()?;
+    let none = Default::default();
+    let network = plan.and_then(|p| p.network.as_ref()).unwrap_or(&none);
     let namespaces = |labels: BTreeMap<String, String>| NetworkPolicyPeer {
         namespace_selector: Some(LabelSelector {
             match_labels: Some(labels),
@@ -112,9 +120,17 @@ pub fn network_exceptions(
         .flatten()
         .map(|c| block(&c.cidr, c.except.clone().unwrap_or_default()))
         .collect();
+    to.extend(reaches.iter().map(|ws| {
+        namespaces(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_string(),
+            workspace_namespace(organization, ws),
+        )]))
+    }));
     if network.egress_to_internet == Some(true) {
-        let (v6, v4): (Vec<String>, Vec<String>) =
-            cluster_network.iter().cloned().partition(|c| c.contains(':'));
+        let (v6, v4): (Vec<String>, Vec<String>) = cluster_network
+            .iter()
+            .cloned()
+            .partition(|c| c.contains(':'));
         to.push(block("0.0.0.0/0", v4));
         to.push(block("::/0", v6));
     }
@@ -255,8 +271,11 @@ pub struct KeptNamespace {
 
 /// `meta` as a kept namespace, if it is one: a workspace namespace with the
 /// operator's consistent marks (tenants cannot write namespaces) and a
-/// purge time.
+/// purge time, not being deleted (purged) already.
 pub fn kept_namespace(meta: &ObjectMeta) -> Option<KeptNamespace> {
+    if meta.deletion_timestamp.is_some() {
+        return None;
+    }
     let crate::ownership::Owner::Workspace { organization, name } =
         crate::ownership::owner_of(meta)?
     else {
@@ -308,7 +327,10 @@ mod tests {
         let (labels, _) = namespace_metadata(&o, None, &platform);
         assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
         let (labels, _) = namespace_metadata(&org("{}"), None, &PodSecurity::default());
-        assert!(labels.is_empty(), "nothing set: no label, the cluster default applies");
+        assert!(
+            labels.is_empty(),
+            "nothing set: no label, the cluster default applies"
+        );
     }
 
     #[test]
@@ -322,6 +344,7 @@ mod tests {
             plan,
             "acme",
             &["10.0.0.0/8".into(), "fd00::/8".into()],
+            &[],
             ObjectMeta::default(),
         )
         .unwrap();
@@ -340,7 +363,22 @@ mod tests {
         assert_eq!(blocks[1].except.as_deref().unwrap(), ["10.0.0.0/8"]);
         assert_eq!(blocks[2].cidr, "::/0");
         assert_eq!(blocks[2].except.as_deref().unwrap(), ["fd00::/8"]);
-        assert!(network_exceptions(None, "acme", &[], ObjectMeta::default()).is_none());
+        assert!(network_exceptions(None, "acme", &[], &[], ObjectMeta::default()).is_none());
+        // Admitted by workspace web: it may connect there, and only there.
+        let np =
+            network_exceptions(None, "acme", &[], &["web".into()], ObjectMeta::default()).unwrap();
+        let spec = np.spec.unwrap();
+        assert_eq!(spec.policy_types.unwrap(), vec!["Egress"]);
+        let to = spec.egress.unwrap()[0].to.clone().unwrap();
+        assert_eq!(
+            to[0]
+                .namespace_selector
+                .clone()
+                .unwrap()
+                .match_labels
+                .unwrap()["kubernetes.io/metadata.name"],
+            "acme--web"
+        );
     }
 
     #[test]
@@ -348,8 +386,11 @@ mod tests {
         let o = org(
             "{plans: {gpu: {placement: {nodeSelector: {pool: gpu, zone: a}, tolerations: [{key: gpu, effect: NoSchedule}, {key: spot, operator: Exists}], storageClasses: [fast, slow]}}}}",
         );
-        let cm = placement_parameters(o.spec.plans.as_ref().unwrap().get("gpu"), ObjectMeta::default())
-            .unwrap();
+        let cm = placement_parameters(
+            o.spec.plans.as_ref().unwrap().get("gpu"),
+            ObjectMeta::default(),
+        )
+        .unwrap();
         let data = cm.data.unwrap();
         assert_eq!(data["nodeSelector"], "pool=gpu\nzone=a");
         assert_eq!(data["tolerations"], "gpu|Equal||NoSchedule\nspot|Exists||");
@@ -359,7 +400,10 @@ mod tests {
 
     #[test]
     fn durations_parse_as_admission_accepts_them() {
-        assert_eq!(parse_duration("720h"), Some(Duration::from_secs(720 * 3600)));
+        assert_eq!(
+            parse_duration("720h"),
+            Some(Duration::from_secs(720 * 3600))
+        );
         assert_eq!(parse_duration("1h30m5s"), Some(Duration::from_secs(5405)));
         assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
         assert_eq!(parse_duration("30d"), None);

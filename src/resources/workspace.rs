@@ -19,8 +19,8 @@ use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
 use super::credentials::{Share, workspace_shares};
-use super::guardrails;
 use super::decision::{self, Decision, Next, progressing, ready, stalled};
+use super::guardrails;
 use super::organization::is_default_workspace;
 use super::tenancy::TenantPolicy;
 use super::{NamespaceOwner, predefined_roles, rbac_subject};
@@ -129,6 +129,25 @@ fn plan_of<'o>(ws: &Workspace, org: &'o Organization) -> Option<&'o Plan> {
     org.spec.plans.as_ref()?.get(&plan)
 }
 
+/// The workspaces of `workspaces` (of `org`) whose plans admit traffic
+/// from workspace `from`, sorted.
+pub fn admitting(org: &Organization, workspaces: &[&Workspace], from: &str) -> Vec<String> {
+    let mut names: Vec<String> = workspaces
+        .iter()
+        .filter(|w| w.meta().deletion_timestamp.is_none())
+        .filter(|w| {
+            plan_of(w, org)
+                .and_then(|p| p.network.as_ref())
+                .and_then(|n| n.ingress_from_workspaces.as_ref())
+                .is_some_and(|peers| peers.iter().any(|p| p == from))
+        })
+        .map(|w| w.name_any())
+        .filter(|w| w != from)
+        .collect();
+    names.sort();
+    names
+}
+
 /// `ws` as its organization's budget sees it.
 pub fn budget_candidate(
     ws: &Workspace,
@@ -190,7 +209,11 @@ pub struct WorkspaceAccessChildren {
 /// The namespace and access bindings of `ws`: buildable even when the spec
 /// has an error, so access follows the organization (an admin removed
 /// loses access) whatever a tenant writes into the plan.
-pub fn access(ws: &Workspace, org: &Organization, policy: &TenantPolicy) -> WorkspaceAccessChildren {
+pub fn access(
+    ws: &Workspace,
+    org: &Organization,
+    policy: &TenantPolicy,
+) -> WorkspaceAccessChildren {
     let eff = effective(ws, org);
     let org_name = org.name_any();
     let ws_name = ws.name_any();
@@ -289,7 +312,7 @@ pub fn build(
     org: &Organization,
     policy: &TenantPolicy,
 ) -> Result<WorkspaceChildren, SpecError> {
-    let settings = settings(ws, org, policy)?;
+    let settings = settings(ws, org, policy, &[])?;
     let WorkspaceAccessChildren {
         namespace,
         role_bindings,
@@ -322,6 +345,7 @@ pub fn settings(
     ws: &Workspace,
     org: &Organization,
     policy: &TenantPolicy,
+    reaches: &[String],
 ) -> Result<WorkspaceSettings, SpecError> {
     let plan = checked_plan(ws, org)?;
     let eff = effective(ws, org);
@@ -377,6 +401,7 @@ pub fn settings(
                 plan,
                 &org_name,
                 &policy.cluster_network,
+                reaches,
                 meta(NETWORK_EXCEPTIONS, Component::NetworkExceptions),
             )
         })
@@ -535,6 +560,9 @@ pub struct WorkspaceInput {
     pub role_cluster_roles: BTreeSet<String>,
     /// Who made the workspace's namespace (from the cache of marked ones).
     pub namespace: NamespaceOwner,
+    /// The workspaces of its organization whose plans admit traffic from
+    /// it (sorted names): it may connect to them.
+    pub reaches: Vec<String>,
     /// Why the organization's budget gives it no namespace (None: it fits).
     pub budget_refusal: Option<String>,
     /// The UID its namespace is still marked with when it is a deleted
@@ -814,7 +842,7 @@ pub fn decide(
         } = access(buildable, org, policy);
         let mut namespace = namespace;
         let (role_bindings, roles_outcome) = roles_in_place(role_bindings, &org_name, input);
-        let settings = settings(buildable, org, policy);
+        let settings = settings(buildable, org, policy, &input.reaches);
         let spec_error = settings.as_ref().err().cloned();
         if spec_error.is_some()
             && let Some((labels, annotations)) = &input.namespace_metadata
@@ -840,7 +868,11 @@ pub fn decide(
             shares: workspace_shares(ws),
             restore_from: input.restore_from.clone(),
         });
-        (writes, spec_error.map(Err).or(over_budget.map(Ok)), roles_outcome)
+        (
+            writes,
+            spec_error.map(Err).or(over_budget.map(Ok)),
+            roles_outcome,
+        )
     });
     if ws.meta().deletion_timestamp.is_some() {
         return match deletion_blocker(ws, input) {
@@ -974,19 +1006,32 @@ spec:
 
     #[test]
     fn everything_lands_in_the_workspace_namespace_with_marks() {
-        let c = build(&ws("{owner: {kind: User, name: alice}}"), &org(), &TenantPolicy::default()).unwrap();
+        let c = build(
+            &ws("{owner: {kind: User, name: alice}}"),
+            &org(),
+            &TenantPolicy::default(),
+        )
+        .unwrap();
         assert_eq!(c.namespace.metadata.name.as_deref(), Some("acme--pay"));
         let labels = c.namespace.metadata.labels.as_ref().unwrap();
         assert_eq!(labels[crate::ownership::OWNER_UID], "ws-uid");
         for b in &c.role_bindings {
             assert_eq!(b.metadata.namespace.as_deref(), Some("acme--pay"));
         }
-        assert_eq!(c.settings.info.metadata.namespace.as_deref(), Some("acme--pay"));
+        assert_eq!(
+            c.settings.info.metadata.namespace.as_deref(),
+            Some("acme--pay")
+        );
     }
 
     #[test]
     fn owner_and_admins_are_admin_and_members_get_the_anonymous_role() {
-        let c = build(&ws("{owner: {kind: User, name: alice}}"), &org(), &TenantPolicy::default()).unwrap();
+        let c = build(
+            &ws("{owner: {kind: User, name: alice}}"),
+            &org(),
+            &TenantPolicy::default(),
+        )
+        .unwrap();
         assert_eq!(
             binding_roles(&c),
             vec![
@@ -1008,7 +1053,12 @@ spec:
 
     #[test]
     fn invite_only_has_no_anonymous_binding() {
-        let c = build(&ws("{acceptAnonymous: false}"), &org(), &TenantPolicy::default()).unwrap();
+        let c = build(
+            &ws("{acceptAnonymous: false}"),
+            &org(),
+            &TenantPolicy::default(),
+        )
+        .unwrap();
         assert!(
             c.role_bindings.iter().all(|b| !b
                 .metadata
@@ -1032,7 +1082,10 @@ spec:
                 .iter()
                 .all(|b| b.role_ref.name == "workspaces.dev:role:acme:viewer")
         );
-        assert_eq!(c.settings.info.data.as_ref().unwrap()["WORKSPACE_ARCHIVED"], "true");
+        assert_eq!(
+            c.settings.info.data.as_ref().unwrap()["WORKSPACE_ARCHIVED"],
+            "true"
+        );
         let stop = c.settings.stop_work.expect("archive stops new work");
         let hard = stop.spec.unwrap().hard.unwrap();
         assert_eq!(hard["pods"], Quantity("0".into()));
@@ -1062,19 +1115,42 @@ spec:
         let err = build(&ws("{plan: gold}"), &org(), &TenantPolicy::default()).unwrap_err();
         assert_eq!(err.reason(), "UnknownPlan");
         assert!(err.to_string().contains("free, pro"), "{err}");
-        let err = build(&ws("{timeZone: Mars/Olympus}"), &org(), &TenantPolicy::default()).unwrap_err();
+        let err = build(
+            &ws("{timeZone: Mars/Olympus}"),
+            &org(),
+            &TenantPolicy::default(),
+        )
+        .unwrap_err();
         assert_eq!(err, SpecError::InvalidTimeZone("Mars/Olympus".into()));
-        assert!(build(&ws("{timeZone: Europe/Bucharest}"), &org(), &TenantPolicy::default()).is_ok());
+        assert!(
+            build(
+                &ws("{timeZone: Europe/Bucharest}"),
+                &org(),
+                &TenantPolicy::default()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn isolation_can_be_switched_off() {
-        assert!(build(&ws("{}"), &org(), &TenantPolicy::default()).unwrap().settings.network_policy.is_some());
         assert!(
-            build(&ws("{networkIsolation: false}"), &org(), &TenantPolicy::default())
+            build(&ws("{}"), &org(), &TenantPolicy::default())
                 .unwrap()
-                .settings.network_policy
-                .is_none()
+                .settings
+                .network_policy
+                .is_some()
+        );
+        assert!(
+            build(
+                &ws("{networkIsolation: false}"),
+                &org(),
+                &TenantPolicy::default()
+            )
+            .unwrap()
+            .settings
+            .network_policy
+            .is_none()
         );
     }
 

@@ -204,7 +204,9 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             s.stop_work.iter().for_each(|q| put(&mut desired, q));
             s.limit_range.iter().for_each(|l| put(&mut desired, l));
             s.network_policy.iter().for_each(|n| put(&mut desired, n));
-            s.network_exceptions.iter().for_each(|n| put(&mut desired, n));
+            s.network_exceptions
+                .iter()
+                .for_each(|n| put(&mut desired, n));
             s.placement.iter().for_each(|p| put(&mut desired, p));
             put(&mut desired, &s.info);
             // Who may find it: its reader, and the Organization's for its

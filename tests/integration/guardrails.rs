@@ -1,0 +1,574 @@
+//! What the platform puts around workspaces, as real users meet it: Pod
+//! Security levels, placement and class policies, organization budgets, an
+//! archive that stops new work, and the deletion grace period with restore.
+//! (The network exceptions are evaluated in `network_exceptions.rs`.)
+
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use workspace_operator::api::{Organization, Workspace};
+
+use crate::support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// An organization whose admin is alice, with `plans` and `extra` spec
+/// fields, and `defaults` added to its workspace defaults.
+async fn guarded_organization(
+    admin: &Client,
+    scope: &Scope,
+    defaults: &str,
+    extra: &str,
+    plans: &str,
+) {
+    apply_yaml(
+        admin,
+        &format!(
+            r#"
+apiVersion: workspaces.dev/v1alpha1
+kind: Organization
+metadata: {{name: {org}}}
+spec:
+  admins: [{{kind: User, name: alice}}]
+  defaults: {{plan: free{defaults}}}
+  plans:
+    free: {{quota: {{pods: 10}}}}
+{plans}
+{extra}
+"#,
+            org = scope.id
+        ),
+    )
+    .await;
+    wait_ready(
+        &Api::<Organization>::all(admin.clone()),
+        &scope.id,
+        "True",
+        LIMIT,
+    )
+    .await;
+}
+
+async fn ready_workspace(admin: &Client, org: &str, name: &str, spec: &str) -> Workspace {
+    apply_yaml(
+        admin,
+        &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: {name}, namespace: {org}}}, spec: {spec}}}"),
+    )
+    .await;
+    wait_ready(
+        &Api::<Workspace>::namespaced(admin.clone(), org),
+        name,
+        "True",
+        LIMIT,
+    )
+    .await
+}
+
+fn pod(name: &str, spec: serde_json::Value) -> Pod {
+    let mut spec = spec;
+    spec["containers"] = json!([{"name": "c", "image": "busybox"}]);
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap()
+}
+
+/// The API server's refusal of `result`, or a panic when it was admitted.
+fn refusal<T: std::fmt::Debug>(result: kube::Result<T>, what: &str) -> String {
+    match result {
+        Err(kube::Error::Api(s)) => s.message,
+        other => panic!("{what} was admitted: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn pod_security_levels_come_from_plan_organization_and_platform_and_stay_put() {
+    operator().await;
+    let cluster = cluster();
+    let admin = cluster.admin().await;
+    let scope = Scope::new("podsec");
+    guarded_organization(
+        &admin,
+        &scope,
+        "",
+        "  workspaceNamespace: {podSecurity: {warn: restricted}, labels: {example.com/tier: gold}, annotations: {example.com/owner: platform}}",
+        "    open: {workspaceNamespace: {podSecurity: {enforce: privileged}}}",
+    )
+    .await;
+    let org = &scope.id;
+    ready_workspace(&admin, org, "locked", "{owner: {kind: User, name: carol}}").await;
+    ready_workspace(
+        &admin,
+        org,
+        "open",
+        "{owner: {kind: User, name: carol}, plan: open}",
+    )
+    .await;
+    let (locked, open) = (format!("{org}--locked"), format!("{org}--open"));
+    let namespaces = Api::<Namespace>::all(admin.clone());
+    let labels = namespaces.get(&locked).await.unwrap().labels().clone();
+    // enforce from the platform (the operator's flag), warn from the Organization.
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
+    assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
+    assert_eq!(labels["example.com/tier"], "gold");
+    let ns = namespaces.get(&open).await.unwrap();
+    assert_eq!(
+        ns.labels()["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+    assert_eq!(ns.annotations()["example.com/owner"], "platform");
+
+    // The owner, admin in both workspaces, asks for a privileged Pod.
+    let carol = cluster.user("carol").await;
+    wait_access(&carol, "create", "pods", &locked, true).await;
+    wait_access(&carol, "create", "pods", &open, true).await;
+    let privileged = pod("root", json!({"containers": [], "hostNetwork": true}));
+    let mut privileged = privileged;
+    privileged.spec.as_mut().unwrap().containers[0].security_context =
+        Some(serde_json::from_value(json!({"privileged": true})).unwrap());
+    let why = refusal(
+        Api::<Pod>::namespaced(carol.clone(), &locked)
+            .create(&PostParams::default(), &privileged)
+            .await,
+        "a privileged Pod in a baseline workspace",
+    );
+    assert!(why.contains("violates PodSecurity \"baseline"), "{why}");
+    Api::<Pod>::namespaced(carol.clone(), &open)
+        .create(&PostParams::default(), &privileged)
+        .await
+        .expect("the plan's privileged level admits it");
+
+    // Out of tenants' reach: neither the owner nor the organization admin
+    // may change the namespace.
+    let alice = cluster.user("alice").await;
+    let relax =
+        json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}});
+    for (who, client) in [("carol", &carol), ("alice", &alice)] {
+        let err = Api::<Namespace>::all(client.clone())
+            .patch(&locked, &PatchParams::default(), &Patch::Merge(&relax))
+            .await
+            .expect_err("tenants cannot write namespaces");
+        assert!(
+            matches!(&err, kube::Error::Api(s) if s.code == 403),
+            "{who}: {err}"
+        );
+    }
+    // Changed by someone who may (the cluster admin): put back.
+    namespaces
+        .patch(&locked, &PatchParams::default(), &Patch::Merge(&relax))
+        .await
+        .unwrap();
+    eventually("the enforce level put back", LIMIT, || async {
+        let ns = namespaces.get(&locked).await.map_err(|e| e.to_string())?;
+        match ns.labels().get("pod-security.kubernetes.io/enforce") {
+            Some(level) if level == "baseline" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}
+
+/// Stops the shared operator (SIGSTOP) until dropped: admission must not
+/// need it.
+struct OperatorPaused(u32);
+
+impl OperatorPaused {
+    fn new(pid: u32) -> Self {
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
+        OperatorPaused(pid)
+    }
+}
+
+impl Drop for OperatorPaused {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGCONT) };
+    }
+}
+
+#[tokio::test]
+async fn placement_and_classes_are_refused_at_admission_also_with_the_operator_stopped() {
+    let operator = operator().await;
+    let cluster = cluster();
+    let admin = cluster.admin().await;
+    let scope = Scope::new("placement");
+    guarded_organization(
+        &admin,
+        &scope,
+        "",
+        "",
+        r#"    pinned:
+      placement:
+        nodeSelector: {example.com/pool: tenants}
+        tolerations: [{key: example.com/dedicated, value: tenants, effect: NoSchedule}]
+        storageClasses: [fast]
+        ingressClasses: [nginx]"#,
+    )
+    .await;
+    let org = &scope.id;
+    ready_workspace(
+        &admin,
+        org,
+        "pinned",
+        "{owner: {kind: User, name: carol}, plan: pinned}",
+    )
+    .await;
+    let ns = format!("{org}--pinned");
+    let carol = cluster.user("carol").await;
+    for resource in [
+        "pods",
+        "persistentvolumeclaims",
+        "networking.k8s.io/ingresses",
+    ] {
+        wait_access(&carol, "create", resource, &ns, true).await;
+    }
+    let (pods, claims, ingresses, config_maps) = (
+        Api::<Pod>::namespaced(carol.clone(), &ns),
+        Api::<PersistentVolumeClaim>::namespaced(carol.clone(), &ns),
+        Api::<Ingress>::namespaced(carol.clone(), &ns),
+        Api::<ConfigMap>::namespaced(carol.clone(), &ns),
+    );
+    let toleration = json!({"key": "example.com/dedicated", "operator": "Equal", "value": "tenants", "effect": "NoSchedule"});
+    let claim = |name: &str, class: &str| -> PersistentVolumeClaim {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "storageClassName": class,
+            "resources": {"requests": {"storage": "1Gi"}}}}))
+        .unwrap()
+    };
+    let ingress = |name: &str, class: &str| -> Ingress {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {
+            "ingressClassName": class,
+            "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}}))
+        .unwrap()
+    };
+    let post = PostParams::default();
+
+    let paused = OperatorPaused::new(operator.pid());
+    let why = refusal(
+        pods.create(&post, &pod("anywhere", json!({}))).await,
+        "a Pod without the node selector",
+    );
+    assert!(
+        why.contains("spec.nodeSelector example.com/pool=tenants"),
+        "{why}"
+    );
+    let why = refusal(
+        pods.create(
+            &post,
+            &pod(
+                "untolerated",
+                json!({"nodeSelector": {"example.com/pool": "tenants"}}),
+            ),
+        )
+        .await,
+        "a Pod without the toleration",
+    );
+    assert!(
+        why.contains("example.com/dedicated|Equal|tenants|NoSchedule"),
+        "{why}"
+    );
+    pods.create(
+        &post,
+        &pod(
+            "placed",
+            json!({"nodeSelector": {"example.com/pool": "tenants", "zone": "a"}, "tolerations": [toleration]}),
+        ),
+    )
+    .await
+    .expect("a Pod with the plan's placement");
+    let why = refusal(
+        claims.create(&post, &claim("slow", "slow")).await,
+        "a claim of another class",
+    );
+    assert!(why.contains("one of fast"), "{why}");
+    claims
+        .create(&post, &claim("fast", "fast"))
+        .await
+        .expect("a claim of an allowed class");
+    let why = refusal(
+        ingresses.create(&post, &ingress("other", "traefik")).await,
+        "an Ingress of another class",
+    );
+    assert!(why.contains("one of nginx"), "{why}");
+    ingresses
+        .create(&post, &ingress("web", "nginx"))
+        .await
+        .expect("an Ingress of an allowed class");
+    // The parameters are the operator's: the owner (who may write other
+    // ConfigMaps) can neither loosen nor delete them.
+    let why = refusal(
+        config_maps
+            .patch(
+                "workspace-placement",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"data": {"nodeSelector": ""}})),
+            )
+            .await,
+        "an edit of the placement parameters",
+    );
+    assert!(why.contains("only workspace-operator writes it"), "{why}");
+    let why = refusal(
+        config_maps
+            .delete("workspace-placement", &DeleteParams::default())
+            .await,
+        "deleting the placement parameters",
+    );
+    assert!(why.contains("only workspace-operator writes it"), "{why}");
+    drop(paused);
+}
+
+#[tokio::test]
+async fn the_fifth_workspace_over_a_budget_of_four_gets_no_namespace_until_it_is_raised() {
+    operator().await;
+    let admin = cluster().admin().await;
+    let scope = Scope::new("budget");
+    let budget = |max: u32, pods: u32| {
+        format!("  budget: {{maxWorkspaces: {max}, quota: {{pods: {pods}}}}}")
+    };
+    guarded_organization(&admin, &scope, "", &budget(4, 1000), "").await;
+    let org = &scope.id;
+    for name in ["one", "two", "three"] {
+        ready_workspace(&admin, org, name, "{}").await;
+    }
+    apply_yaml(
+        &admin,
+        &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: five, namespace: {org}}}, spec: {{}}}}"),
+    )
+    .await;
+    let workspaces = Api::<Workspace>::namespaced(admin.clone(), org);
+    let why = wait_not_ready(&workspaces, "five", "OverBudget", LIMIT).await;
+    assert!(
+        why.contains("allows 4 workspace namespace(s) and 4 are taken"),
+        "{why}"
+    );
+    let namespaces = Api::<Namespace>::all(admin.clone());
+    assert!(
+        namespaces
+            .get_opt(&format!("{org}--five"))
+            .await
+            .unwrap()
+            .is_none(),
+        "no namespace over the budget"
+    );
+    let stalled = workspaces.get("five").await.unwrap();
+    assert!(
+        stalled
+            .status
+            .unwrap()
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.status == "True"),
+        "Stalled says it waits for a change"
+    );
+
+    // Raised: it gets its namespace. Then the quota total holds the next
+    // (five workspaces of the free plan's 10 pods take 50).
+    guarded_organization(&admin, &scope, "", &budget(10, 50), "").await;
+    wait_ready(&workspaces, "five", "True", LIMIT).await;
+    assert!(
+        namespaces
+            .get_opt(&format!("{org}--five"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    apply_yaml(
+        &admin,
+        &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: six, namespace: {org}}}, spec: {{}}}}"),
+    )
+    .await;
+    let why = wait_not_ready(&workspaces, "six", "OverBudget", LIMIT).await;
+    assert!(
+        why.contains("limits pods to 50 in all: 50 are taken and plan free asks 10"),
+        "{why}"
+    );
+    // A workspace deleted makes room (no grace period here).
+    workspaces
+        .delete("one", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_ready(&workspaces, "six", "True", LIMIT).await;
+}
+
+#[tokio::test]
+async fn an_archived_workspace_admits_no_new_pods_or_jobs_until_unarchived() {
+    operator().await;
+    let admin = cluster().admin().await;
+    let scope = Scope::new("stopwork");
+    guarded_organization(&admin, &scope, "", "", "").await;
+    let org = &scope.id;
+    ready_workspace(&admin, org, "old", "{}").await;
+    let ns = format!("{org}--old");
+    let (pods, jobs) = (
+        Api::<Pod>::namespaced(admin.clone(), &ns),
+        Api::<Job>::namespaced(admin.clone(), &ns),
+    );
+    let post = PostParams::default();
+    pods.create(&post, &pod("before", json!({})))
+        .await
+        .expect("a Pod before the archive");
+    let job = |name: &str| -> Job {
+        serde_json::from_value(
+            json!({"metadata": {"name": name}, "spec": {"template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}),
+        )
+        .unwrap()
+    };
+
+    ready_workspace(&admin, org, "old", "{archived: true}").await;
+    // Even the cluster admin (whom no RBAC stops) starts nothing new: the
+    // quota refuses it at admission.
+    eventually("a new Pod refused", LIMIT, || async {
+        match pods.create(&post, &pod("during", json!({}))).await {
+            Err(kube::Error::Api(s)) if s.message.contains("workspace-stop-work") => Ok(()),
+            Ok(_) => {
+                let _ = pods.delete("during", &DeleteParams::default()).await;
+                Err("admitted".to_string())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let why = refusal(
+        jobs.create(&post, &job("during")).await,
+        "a Job while archived",
+    );
+    assert!(why.contains("workspace-stop-work"), "{why}");
+    assert!(
+        pods.get_opt("before").await.unwrap().is_some(),
+        "what ran before is left alone"
+    );
+
+    ready_workspace(&admin, org, "old", "{archived: false}").await;
+    eventually("a new Pod and Job admitted", LIMIT, || async {
+        let pod = pods.create(&post, &pod("after", json!({}))).await;
+        let job = jobs.create(&post, &job("after")).await;
+        match (pod, job) {
+            (Ok(_), Ok(_)) => Ok(()),
+            other => {
+                let _ = pods.delete("after", &DeleteParams::default()).await;
+                let _ = jobs.delete("after", &DeleteParams::background()).await;
+                Err(format!("{other:?}"))
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deleted_workspace_is_kept_without_access_then_purged_or_restored_with_its_data() {
+    operator().await;
+    let cluster = cluster();
+    let admin = cluster.admin().await;
+    let scope = Scope::new("purge");
+    guarded_organization(&admin, &scope, ", deletionGracePeriod: 10m", "", "").await;
+    let org = &scope.id;
+    let owner = "{owner: {kind: User, name: carol}}";
+    ready_workspace(&admin, org, "back", owner).await;
+    ready_workspace(
+        &admin,
+        org,
+        "gone",
+        "{owner: {kind: User, name: carol}, deletionGracePeriod: 8s}",
+    )
+    .await;
+    let carol = cluster.user("carol").await;
+    for ws in ["back", "gone"] {
+        let ns = format!("{org}--{ws}");
+        wait_access(&carol, "create", "configmaps", &ns, true).await;
+        let data: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": "ledger"}, "data": {"balance": "42"}}),
+        )
+        .unwrap();
+        Api::<ConfigMap>::namespaced(carol.clone(), &ns)
+            .create(&PostParams::default(), &data)
+            .await
+            .unwrap();
+    }
+    let workspaces = Api::<Workspace>::namespaced(admin.clone(), org);
+    for ws in ["back", "gone"] {
+        workspaces
+            .delete(ws, &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_gone(&workspaces, ws, LIMIT).await;
+    }
+    // Every access goes at once; the namespace and its data stay.
+    let back = format!("{org}--back");
+    wait_access(&carol, "list", "configmaps", &back, false).await;
+    let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &back)
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=workspace-operator"))
+        .await
+        .unwrap();
+    assert!(bindings.items.is_empty(), "no access binding left");
+    let orgs = Api::<Organization>::all(admin.clone());
+    let pending = eventually("both purges listed", LIMIT, || async {
+        let o = orgs.get(org).await.map_err(|e| e.to_string())?;
+        let pending = o.status.map(|s| s.pending_purges).unwrap_or_default();
+        if pending.len() == 2 {
+            Ok(pending)
+        } else {
+            Err(format!("{pending:?}"))
+        }
+    })
+    .await;
+    let kept = pending.iter().find(|p| p.workspace == "back").unwrap();
+    assert_eq!(kept.namespace, back);
+    let at: jiff::Timestamp = kept.purge_at.parse().unwrap();
+    let left = at.duration_since(jiff::Timestamp::now()).as_secs();
+    assert!((500..=600).contains(&left), "purge in ~10 minutes: {left}s");
+    let events = events_for(&admin, org, "back").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("PurgeScheduled: ") && e.contains(&kept.purge_at)),
+        "{events:?}"
+    );
+    let listed = cluster.kubectl(&["get", "organization", org]);
+    let listed = ok_stdout(listed, "kubectl get organization");
+    assert!(listed.contains("PENDING PURGE"), "{listed}");
+
+    // Recreated within its grace period: restored with its data.
+    ready_workspace(&admin, org, "back", owner).await;
+    wait_access(&carol, "list", "configmaps", &back, true).await;
+    let ledger = Api::<ConfigMap>::namespaced(carol.clone(), &back)
+        .get("ledger")
+        .await
+        .unwrap();
+    assert_eq!(ledger.data.unwrap()["balance"], "42");
+    let events = events_for(&admin, org, "back").await;
+    assert!(
+        events.iter().any(|e| e.starts_with("Restored: ")),
+        "{events:?}"
+    );
+
+    // The other one's period ends: purged, and no longer listed.
+    let namespaces = Api::<Namespace>::all(admin.clone());
+    let gone = format!("{org}--gone");
+    eventually("the namespace purged", LIMIT, || async {
+        match namespaces.get_opt(&gone).await.map_err(|e| e.to_string())? {
+            Some(ns) if ns.metadata.deletion_timestamp.is_none() => Err("still there".into()),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    eventually("no purge listed", LIMIT, || async {
+        let o = orgs.get(org).await.map_err(|e| e.to_string())?;
+        let pending = o.status.map(|s| s.pending_purges).unwrap_or_default();
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{pending:?}"))
+        }
+    })
+    .await;
+    let events = events_for(&admin, "default", org).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("Purged: ") && e.contains(&gone)),
+        "{events:?}"
+    );
+}
