@@ -98,6 +98,10 @@ pub enum SpecError {
     },
     #[error("time zone {0:?} is not an IANA time zone (for example UTC or Europe/Bucharest)")]
     InvalidTimeZone(String),
+    #[error(
+        "plan {plan:?} opens egress to everything outside the cluster, but the operator was not told the cluster's own address ranges (--cluster-network, chart value workspaces.clusterNetwork): without them the rule could reach other workspaces' pods, so it is not made"
+    )]
+    ClusterNetworkUnknown { plan: String },
 }
 
 impl SpecError {
@@ -105,6 +109,7 @@ impl SpecError {
         match self {
             SpecError::UnknownPlan { .. } => "UnknownPlan",
             SpecError::InvalidTimeZone(_) => "InvalidTimeZone",
+            SpecError::ClusterNetworkUnknown { .. } => "ClusterNetworkUnknown",
         }
     }
 }
@@ -349,6 +354,16 @@ pub fn settings(
 ) -> Result<WorkspaceSettings, SpecError> {
     let plan = checked_plan(ws, org)?;
     let eff = effective(ws, org);
+    if eff.network_isolation
+        && policy.cluster_network.is_empty()
+        && plan
+            .and_then(|p| p.network.as_ref())
+            .is_some_and(|n| n.egress_to_internet == Some(true))
+    {
+        return Err(SpecError::ClusterNetworkUnknown {
+            plan: eff.plan.clone().unwrap_or_default(),
+        });
+    }
     let org_name = org.name_any();
     let ws_name = ws.name_any();
     let uid = ws.uid().unwrap_or_default();
@@ -1130,6 +1145,25 @@ spec:
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn egress_to_the_internet_needs_the_cluster_network() {
+        let mut o = org();
+        o.spec.plans.as_mut().unwrap().insert(
+            "lab".into(),
+            parse("{network: {egressToInternet: true}}"),
+        );
+        let err = build(&ws("{plan: lab}"), &o, &TenantPolicy::default()).unwrap_err();
+        assert_eq!(err.reason(), "ClusterNetworkUnknown");
+        let known = TenantPolicy {
+            cluster_network: vec!["10.0.0.0/8".into()],
+            ..Default::default()
+        };
+        let c = build(&ws("{plan: lab}"), &o, &known).unwrap();
+        assert!(c.settings.network_exceptions.is_some());
+        let open = build(&ws("{plan: lab, networkIsolation: false}"), &o, &TenantPolicy::default());
+        assert!(open.unwrap().settings.network_exceptions.is_none());
     }
 
     #[test]

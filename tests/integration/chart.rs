@@ -103,11 +103,20 @@ fn tenancy_flags(plane: &ControlPlane) -> Vec<String> {
     let args: Vec<String> = serde_json::from_str(&args).unwrap();
     let flags: Vec<String> = args
         .into_iter()
-        .filter(|a| a.starts_with("--tenant-ceiling") || a.starts_with("--allow"))
+        .filter(|a| {
+            a.starts_with("--tenant-ceiling")
+                || a.starts_with("--allow")
+                || a.starts_with("--pod-security")
+                || a.starts_with("--cluster-network")
+        })
         .collect();
     assert!(
         flags.contains(&"--tenant-ceiling=wsop-workspace-operator:tenant-ceiling".to_string()),
         "{flags:?}"
+    );
+    assert!(
+        flags.contains(&"--pod-security-enforce=baseline".to_string()),
+        "the chart's default Pod Security level: {flags:?}"
     );
     flags
 }

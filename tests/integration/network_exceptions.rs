@@ -269,14 +269,14 @@ spec:
         json!({"Internal": {"Namespace": name, "NamespaceLabels": resources["Namespaces"][&name], "PodLabels": {"app": "a"}}, "IP": "10.0.0.99"})
     };
     let flows: Vec<(&str, &str, bool)> = vec![
-        ("partner", "203.0.113.10", true),
+        ("partner", "203.0.113.20", true),
         ("partner", "203.0.113.9", false),
         ("partner", "198.51.100.7", false),
         ("internet", "198.51.100.7", true),
         ("internet", "203.0.113.9", true),
         ("internet", "10.0.0.5", false),
         ("web", "198.51.100.7", false),
-        ("default", "203.0.113.10", false),
+        ("default", "203.0.113.20", false),
     ];
     let traffic: Vec<_> = flows
         .iter()
