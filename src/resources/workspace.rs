@@ -1150,10 +1150,11 @@ spec:
     #[test]
     fn egress_to_the_internet_needs_the_cluster_network() {
         let mut o = org();
-        o.spec.plans.as_mut().unwrap().insert(
-            "lab".into(),
-            parse("{network: {egressToInternet: true}}"),
-        );
+        o.spec
+            .plans
+            .as_mut()
+            .unwrap()
+            .insert("lab".into(), parse("{network: {egressToInternet: true}}"));
         let err = build(&ws("{plan: lab}"), &o, &TenantPolicy::default()).unwrap_err();
         assert_eq!(err.reason(), "ClusterNetworkUnknown");
         let known = TenantPolicy {
@@ -1162,7 +1163,11 @@ spec:
         };
         let c = build(&ws("{plan: lab}"), &o, &known).unwrap();
         assert!(c.settings.network_exceptions.is_some());
-        let open = build(&ws("{plan: lab, networkIsolation: false}"), &o, &TenantPolicy::default());
+        let open = build(
+            &ws("{plan: lab, networkIsolation: false}"),
+            &o,
+            &TenantPolicy::default(),
+        );
         assert!(open.unwrap().settings.network_exceptions.is_none());
     }
 
