@@ -157,7 +157,9 @@ fn predefined_signature(role: &DeserializeGuard<WorkspaceRole>) -> u64 {
 
 impl Organizations {
     /// The namespaces of its deleted workspaces kept until their purge,
-    /// except one whose Workspace exists again (it is being restored).
+    /// except one whose Workspace exists again and is not being deleted
+    /// (it is being restored; one being deleted, perhaps held by someone's
+    /// finalizer, hides nothing).
     fn kept_namespaces(
         &self,
         org: &Organization,
@@ -171,8 +173,46 @@ impl Organizations {
             .iter()
             .filter_map(|n| kept_namespace(&n.metadata))
             .filter(|k| k.organization == name)
-            .filter(|k| !workspaces.iter().any(|w| w.name_any() == k.workspace))
+            .filter(|k| {
+                !workspaces
+                    .iter()
+                    .any(|w| w.name_any() == k.workspace && w.meta().deletion_timestamp.is_none())
+            })
             .collect()
+    }
+
+    /// Purges every kept namespace of `org` the API server lists, whatever
+    /// their purge time (the organization is going).
+    async fn purge_all_now(&self, org: &Organization) -> Result<()> {
+        let api: Api<Namespace> = Api::all(self.ctx.client().clone());
+        let selector = format!(
+            "{},{}={}",
+            ownership::managed_selector(),
+            ownership::ORGANIZATION,
+            org.name_any()
+        );
+        let listed = api
+            .list(&kube::api::ListParams::default().labels(&selector))
+            .await
+            .map_err(Error::request("listing the organization's namespaces"))?;
+        for ns in listed.items {
+            let Some(kept) = kept_namespace(&ns.metadata) else {
+                continue;
+            };
+            let params = DeleteParams {
+                preconditions: Some(kube::api::Preconditions {
+                    uid: ns.uid(),
+                    resource_version: None,
+                }),
+                ..DeleteParams::background()
+            };
+            match api.delete(&kept.namespace, &params).await {
+                Ok(_) => info!(namespace = kept.namespace, "purged with its organization"),
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(Error::request("purging a kept namespace")(e)),
+            }
+        }
+        Ok(())
     }
 
     /// Purges `kept`: deletes the namespace if it is still, at the version
@@ -293,9 +333,6 @@ impl Reconciler for Organizations {
             purges,
         } = children;
         let ctx = &self.ctx;
-        for kept in &purges {
-            self.purge(org, kept).await?;
-        }
         let uid = org.uid().unwrap_or_default();
         let ns = organization_namespace(&org.name_any());
         let here = Some(ns.as_str());
@@ -368,8 +405,16 @@ impl Reconciler for Organizations {
                 &visitors,
             )
             .await;
+        // Purges last: one that fails holds back no access change.
+        let mut purged = Ok(());
+        for kept in &purges {
+            if let Err(e) = self.purge(org, kept).await {
+                purged = Err(e);
+            }
+        }
         let problems = shared?;
         visited?;
+        purged?;
         Ok(problems)
     }
 
@@ -429,10 +474,10 @@ impl Reconciler for Organizations {
                 "waiting for the default workspace {name} to be deleted"
             )));
         }
-        // Nobody would purge its kept namespaces after it: now.
-        for kept in self.kept_namespaces(org, &[]) {
-            self.purge(org, &kept).await?;
-        }
+        // Nobody would purge its kept namespaces after it: now, as the API
+        // server lists them (a cache may lag, and a namespace left behind
+        // could be restored into a later organization of the same name).
+        self.purge_all_now(org).await?;
         let uid = org.uid().unwrap_or_default();
         credentials::prune_copies(ctx, &uid, &Default::default(), true).await?;
         let owned = Owned::new(ctx.client(), &uid);

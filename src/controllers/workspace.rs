@@ -45,6 +45,9 @@ type Guard = DeserializeGuard<Workspace>;
 
 pub struct Workspaces {
     ctx: Arc<Context>,
+    /// One lock per organization with `maxWorkspaces`: its namespaces are
+    /// counted and made one at a time.
+    budget_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn workspace_ref(owner: Owner) -> Option<ObjectRef<Guard>> {
@@ -152,7 +155,10 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         .run(
             pipeline::reconcile::<Workspaces>,
             pipeline::error_policy::<Workspaces>,
-            Arc::new(Workspaces { ctx: ctx.clone() }),
+            Arc::new(Workspaces {
+                ctx: ctx.clone(),
+                budget_locks: Default::default(),
+            }),
         );
     pipeline::drain("Workspace", controller).await;
 }
@@ -249,6 +255,63 @@ impl Workspaces {
             .unwrap_or_default()
     }
 
+    /// With `maxWorkspaces`: takes the organization's lock and checks, by
+    /// the API server's list of its workspace namespaces, that one more
+    /// fits. The lock is held (by the returned guard) until the namespace
+    /// is made.
+    async fn recount(
+        &self,
+        org: &Organization,
+        namespace: &str,
+    ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
+        let Some(max) = org.spec.budget.as_ref().and_then(|b| b.max_workspaces) else {
+            return Ok(None);
+        };
+        let name = org.name_any();
+        let lock = self
+            .budget_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(name.clone())
+            .or_default()
+            .clone();
+        let guard = lock.lock_owned().await;
+        let api: Api<Namespace> = Api::all(self.ctx.client().clone());
+        let selector = format!(
+            "{},{}={},{}={}",
+            ownership::managed_selector(),
+            ownership::ORGANIZATION,
+            name,
+            ownership::COMPONENT,
+            Component::WorkspaceNamespace.as_str()
+        );
+        let listed = api
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await
+            .map_err(Error::request("counting the organization's namespaces"))?;
+        let default = names::workspace_namespace(
+            &name,
+            crate::resources::organization::default_workspace_name(org),
+        );
+        let taken = listed
+            .items
+            .iter()
+            .filter(|n| n.metadata.deletion_timestamp.is_none())
+            .count();
+        let has_default =
+            namespace == default || listed.items.iter().any(|n| n.name_any() == default);
+        let taken = taken + usize::from(!has_default);
+        if taken >= max.max(0) as usize {
+            return Err(Error::Waiting {
+                reason: "OverBudget",
+                message: format!(
+                    "the organization's budget allows {max} workspace namespace(s) and the API server lists {taken} (counting the default workspace's place): waiting for the caches to catch up"
+                ),
+            });
+        }
+        Ok(Some(guard))
+    }
+
     /// Why the organization's budget gives `workspace` no namespace now.
     /// Reads every namespace and workspace of the organization from the
     /// caches: only organizations with a budget pay for it.
@@ -279,11 +342,16 @@ impl Workspaces {
                 decide::budget_candidate(w, org, has_namespace)
             })
             .collect();
-        let pending = kept
+        let pending: Vec<_> = kept
             .iter()
-            .filter(|k| !workspaces.iter().any(|w| w.name_any() == k.workspace))
-            .count();
-        budget::refusal(org, &candidates, pending, workspace)
+            .filter(|k| {
+                !workspaces
+                    .iter()
+                    .any(|w| w.name_any() == k.workspace && w.meta().deletion_timestamp.is_none())
+            })
+            .map(|k| k.quota.clone())
+            .collect();
+        budget::refusal(org, &candidates, &pending, workspace)
     }
 
     /// Deletes everything the operator made in `namespace` (bindings,
@@ -356,9 +424,18 @@ impl Workspaces {
                     .checked_add(span)
                     .unwrap_or(jiff::Timestamp::MAX);
                 let at = at.round(jiff::Unit::Second).unwrap_or(at);
+                // What its plan gave it counts in the budget until the purge.
+                let quota = ctx
+                    .organization(&ws.namespace().unwrap_or_default())
+                    .and_then(|org| decide::budget_candidate(ws, &org, true).plan)
+                    .map(|(_, quota)| quota)
+                    .unwrap_or_default();
                 let patch = serde_json::json!({"metadata": {
                     "resourceVersion": live.resource_version(),
-                    "annotations": {guardrails::PURGE_AT: at.to_string()},
+                    "annotations": {
+                        guardrails::PURGE_AT: at.to_string(),
+                        guardrails::KEPT_QUOTA: serde_json::to_string(&quota).unwrap_or_default(),
+                    },
                 }});
                 namespaces
                     .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
@@ -410,7 +487,7 @@ impl Workspaces {
         let patch = serde_json::json!({"metadata": {
             "resourceVersion": live.resource_version(),
             "labels": {ownership::OWNER_UID: new},
-            "annotations": {guardrails::PURGE_AT: null},
+            "annotations": {guardrails::PURGE_AT: null, guardrails::KEPT_QUOTA: null},
         }});
         namespaces
             .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
@@ -553,7 +630,7 @@ impl Reconciler for Workspaces {
             })
             .map(|k| k.owner_uid);
         let namespace_metadata = own_meta
-            .filter(|_| namespace == NamespaceOwner::ThisWorkspace)
+            .filter(|_| namespace == NamespaceOwner::ThisWorkspace || restore_from.is_some())
             .map(|meta| {
                 let labels = meta
                     .labels
@@ -639,6 +716,13 @@ impl Reconciler for Workspaces {
         if let Some(old) = restore_from {
             self.restore(ws, &ns, &old, &uid).await?;
         }
+        // A namespace about to be made under a maxWorkspaces: counted again
+        // as the API server lists them, one organization's at a time (the
+        // caches that `decide` read may not show one just made).
+        let _counted = match ctx.organization(&org) {
+            Some(o) if cached.namespaces.get(None, &ns).is_none() => self.recount(&o, &ns).await?,
+            _ => None,
+        };
         if let Err(err) = owned.claimed(&cached.namespaces, &namespace).await {
             if matches!(err, Error::NotOwned { .. }) {
                 // Not its namespace: nothing is read from it (its Secrets

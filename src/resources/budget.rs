@@ -25,13 +25,15 @@ pub struct Candidate {
     pub plan: Option<(String, BTreeMap<String, QuantityValue>)>,
 }
 
-/// Why `target` may not have a namespace now, or None when it may.
-/// `pending_purges` are namespaces of deleted workspaces still kept (they
-/// count toward `maxWorkspaces`).
+/// Why `target` may not have a namespace now, or None when it may; for a
+/// workspace that has one (and the default workspace), why its plan's
+/// quota may not be applied. `kept` are the quotas of namespaces of deleted
+/// workspaces still kept until their purge: they count toward
+/// `maxWorkspaces` and the quota totals (their Pods may still run).
 pub fn refusal(
     org: &Organization,
     candidates: &[Candidate],
-    pending_purges: usize,
+    kept: &[BTreeMap<String, QuantityValue>],
     target: &str,
 ) -> Option<String> {
     let budget = org.spec.budget.as_ref()?;
@@ -50,41 +52,60 @@ pub fn refusal(
             &b.name,
         ))
     });
+    let plan_name = |c: &Candidate| {
+        c.plan
+            .as_ref()
+            .map_or("(unknown)", |(p, _)| p.as_str())
+            .to_string()
+    };
+    let asks = |c: &Candidate, key: &str| {
+        c.plan
+            .as_ref()
+            .and_then(|(_, q)| q.get(key))
+            .and_then(|v| parse_quantity(v.as_str()))
+    };
+    let kept_asks = |key: &str| -> f64 {
+        kept.iter()
+            .filter_map(|q| q.get(key).and_then(|v| parse_quantity(v.as_str())))
+            .sum()
+    };
     // The default workspace always has a place, even before the
     // organization has made it (it counts, and comes first).
-    let mut count = pending_purges + usize::from(!candidates.iter().any(|c| c.default));
-    let mut used: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut count = kept.len() + usize::from(!candidates.iter().any(|c| c.default));
+    let mut used: BTreeMap<&str, f64> = limits.keys().map(|k| (*k, kept_asks(k))).collect();
+    let placed_note = if kept.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} kept for deleted workspaces until their purge)",
+            kept.len()
+        )
+    };
+    let mut target_placed = None;
     for c in order {
-        let asks = |key: &str| {
-            c.plan
-                .as_ref()
-                .and_then(|(_, q)| q.get(key))
-                .and_then(|v| parse_quantity(v.as_str()))
-        };
-        let why = if c.has_namespace || c.default {
+        // A namespace once given is never taken away, and the default
+        // workspace always has its place: both count whatever they ask.
+        let placed = c.has_namespace || c.default;
+        let why = if placed {
             None
         } else if let Some(max) = budget.max_workspaces
             && count >= max.max(0) as usize
         {
             Some(format!(
-                "the organization's budget allows {max} workspace namespace(s) and {count} are taken{}",
-                if pending_purges > 0 {
-                    format!(" ({pending_purges} kept for deleted workspaces until their purge)")
-                } else {
-                    String::new()
-                }
+                "the organization's budget allows {max} workspace namespace(s) and {count} are taken{placed_note}"
             ))
         } else {
             limits.iter().find_map(|(key, (limit, written))| {
                 let taken = used.get(key).copied().unwrap_or(0.0);
-                let plan = c.plan.as_ref().map_or("(unknown)", |(p, _)| p.as_str());
-                match asks(key) {
+                match asks(c, key) {
                     None => Some(format!(
-                        "the organization's budget limits {key} to {written} in all, and plan {plan} sets no {key} quota"
+                        "the organization's budget limits {key} to {written} in all, and plan {} sets no {key} quota",
+                        plan_name(c)
                     )),
                     Some(ask) if taken + ask > limit * (1.0 + 1e-12) => Some(format!(
-                        "the organization's budget limits {key} to {written} in all: {} are taken and plan {plan} asks {}",
+                        "the organization's budget limits {key} to {written} in all: {} are taken and plan {} asks {}",
                         show(taken),
+                        plan_name(c),
                         show(ask)
                     )),
                     Some(_) => None,
@@ -92,21 +113,47 @@ pub fn refusal(
             })
         };
         if c.name == target {
-            return why.map(|why| {
-                format!(
+            if let Some(why) = why {
+                return Some(format!(
                     "{why}; workspace {target} gets no namespace until the budget allows it (raise Organization {}'s spec.budget, or delete a workspace)",
                     org.metadata.name.as_deref().unwrap_or_default()
-                )
-            });
+                ));
+            }
+            if placed {
+                target_placed = Some(c);
+            }
         }
         if why.is_none() {
             count += 1;
             for key in limits.keys() {
-                *used.entry(key).or_default() += asks(key).unwrap_or(0.0);
+                *used.entry(key).or_default() += asks(c, key).unwrap_or(0.0);
             }
         }
     }
-    None
+    // A workspace that has its place: does its plan's quota fit beside
+    // everything else (a plan switched to a bigger one, or to one without a
+    // budgeted key, must not take more than the budget)?
+    let c = target_placed?;
+    limits.iter().find_map(|(key, (limit, written))| {
+        let others = used.get(key).copied().unwrap_or(0.0) - asks(c, key).unwrap_or(0.0);
+        let why = match asks(c, key) {
+            None => format!(
+                "the organization's budget limits {key} to {written} in all, and plan {} sets no {key} quota",
+                plan_name(c)
+            ),
+            Some(ask) if others + ask > limit * (1.0 + 1e-12) => format!(
+                "the organization's budget limits {key} to {written} in all: the other workspaces take {}{placed_note} and plan {} asks {}",
+                show(others),
+                plan_name(c),
+                show(ask)
+            ),
+            Some(_) => return None,
+        };
+        Some(format!(
+            "{why}; the plan's quota, limits and network and placement settings are not applied to workspace {target}, which keeps what it has (raise Organization {}'s spec.budget, or choose a smaller plan)",
+            org.metadata.name.as_deref().unwrap_or_default()
+        ))
+    })
 }
 
 fn show(v: f64) -> String {
@@ -150,15 +197,15 @@ mod tests {
         ];
         let four = org("{maxWorkspaces: 4}");
         for name in ["default", "a", "b", "c"] {
-            assert_eq!(refusal(&four, &all, 0, name), None, "{name}");
+            assert_eq!(refusal(&four, &all, &[], name), None, "{name}");
         }
-        let why = refusal(&four, &all, 0, "d").unwrap();
+        let why = refusal(&four, &all, &[], "d").unwrap();
         assert!(
             why.contains("allows 4") && why.contains("4 are taken"),
             "{why}"
         );
-        assert_eq!(refusal(&org("{maxWorkspaces: 5}"), &all, 0, "d"), None);
-        let why = refusal(&org("{maxWorkspaces: 5}"), &all, 1, "d").unwrap();
+        assert_eq!(refusal(&org("{maxWorkspaces: 5}"), &all, &[], "d"), None);
+        let why = refusal(&org("{maxWorkspaces: 5}"), &all, &[BTreeMap::new()], "d").unwrap();
         assert!(why.contains("kept for deleted workspaces"), "{why}");
     }
 
@@ -169,8 +216,8 @@ mod tests {
             ws("b", "2026-01-03", false, None),
         ];
         let two = org("{maxWorkspaces: 2}");
-        assert_eq!(refusal(&two, &all, 0, "a"), None);
-        assert!(refusal(&two, &all, 0, "b").is_some());
+        assert_eq!(refusal(&two, &all, &[], "a"), None);
+        assert!(refusal(&two, &all, &[], "b").is_some());
     }
 
     #[test]
@@ -182,9 +229,9 @@ mod tests {
             ws("c", "2026-01-01", false, None),
         ];
         let two = org("{maxWorkspaces: 2}");
-        assert_eq!(refusal(&two, &all, 0, "b"), None);
+        assert_eq!(refusal(&two, &all, &[], "b"), None);
         assert!(
-            refusal(&two, &all, 0, "c").is_some(),
+            refusal(&two, &all, &[], "c").is_some(),
             "older, but has none yet"
         );
     }
@@ -199,16 +246,60 @@ mod tests {
             ws("d", "2026-01-05", false, None),
         ];
         let budget = org("{quota: {requests.cpu: 10}}");
-        assert_eq!(refusal(&budget, &all, 0, "a"), None);
-        let why = refusal(&budget, &all, 0, "b").unwrap();
+        assert_eq!(refusal(&budget, &all, &[], "a"), None);
+        let why = refusal(&budget, &all, &[], "b").unwrap();
         assert!(why.contains("8 are taken and plan small asks 2.5"), "{why}");
         assert_eq!(
-            refusal(&budget, &all, 0, "c"),
+            refusal(&budget, &all, &[], "c"),
             None,
             "a smaller one still fits"
         );
-        let why = refusal(&budget, &all, 0, "d").unwrap();
+        let why = refusal(&budget, &all, &[], "d").unwrap();
         assert!(why.contains("sets no requests.cpu quota"), "{why}");
-        assert_eq!(refusal(&org("{}"), &all, 0, "d"), None);
+        assert_eq!(refusal(&org("{}"), &all, &[], "d"), None);
+    }
+
+    #[test]
+    fn a_plan_switched_to_a_bigger_one_does_not_take_more_than_the_budget() {
+        let budget = org("{quota: {requests.cpu: 10}}");
+        let mut all = vec![
+            ws("default", "2026-01-01", true, Some("2")),
+            ws("a", "2026-01-02", true, Some("2")),
+            ws("b", "2026-01-03", true, Some("2")),
+        ];
+        assert_eq!(refusal(&budget, &all, &[], "a"), None);
+        all[1] = ws("a", "2026-01-02", true, Some("50"));
+        let why = refusal(&budget, &all, &[], "a").unwrap();
+        assert!(
+            why.contains("the other workspaces take 4") && why.contains("asks 50"),
+            "{why}"
+        );
+        assert!(why.contains("keeps what it has"), "{why}");
+        // One without the budgeted key would be unlimited.
+        all[1] = ws("a", "2026-01-02", true, None);
+        assert!(
+            refusal(&budget, &all, &[], "a")
+                .unwrap()
+                .contains("sets no requests.cpu")
+        );
+        // The default workspace too.
+        all[0] = ws("default", "2026-01-01", true, Some("9"));
+        assert!(refusal(&budget, &all, &[], "default").is_some());
+    }
+
+    #[test]
+    fn kept_namespaces_count_toward_the_quota_totals() {
+        let budget = org("{quota: {requests.cpu: 10}}");
+        let all = [
+            ws("default", "2026-01-01", true, Some("2")),
+            ws("a", "2026-01-02", false, Some("4")),
+        ];
+        assert_eq!(refusal(&budget, &all, &[], "a"), None);
+        let kept = [BTreeMap::from([(
+            "requests.cpu".to_string(),
+            QuantityValue("5".into()),
+        )])];
+        let why = refusal(&budget, &all, &kept, "a").unwrap();
+        assert!(why.contains("7 are taken"), "{why}");
     }
 }

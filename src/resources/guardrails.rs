@@ -27,6 +27,9 @@ pub const PLACEMENT_LABEL: &str = "workspaces.dev/placement";
 pub const PLACEMENT_ENFORCED: &str = "enforced";
 /// The annotation of a deleted workspace's namespace kept until its purge.
 pub const PURGE_AT: &str = "workspaces.dev/purge-at";
+/// The quota its plan gave a kept namespace (JSON): counted in the
+/// organization's budget until the purge.
+pub const KEPT_QUOTA: &str = "workspaces.dev/kept-quota";
 
 /// Labels and annotations of a workspace namespace besides the marks: the
 /// Organization's, then the plan's over them key by key, and the Pod
@@ -267,6 +270,8 @@ pub struct KeptNamespace {
     /// The deleted Workspace's UID, which its namespace and children still carry.
     pub owner_uid: String,
     pub purge_at: jiff::Timestamp,
+    /// The quota its plan gave it.
+    pub quota: BTreeMap<String, crate::api::common::QuantityValue>,
 }
 
 /// `meta` as a kept namespace, if it is one: a workspace namespace with the
@@ -285,8 +290,14 @@ pub fn kept_namespace(meta: &ObjectMeta) -> Option<KeptNamespace> {
     (labels.get(crate::ownership::COMPONENT)?.as_str()
         == crate::ownership::Component::WorkspaceNamespace.as_str())
     .then_some(())?;
-    let purge_at = meta.annotations.as_ref()?.get(PURGE_AT)?.parse().ok()?;
+    let annotations = meta.annotations.as_ref()?;
+    let purge_at = annotations.get(PURGE_AT)?.parse().ok()?;
+    let quota = annotations
+        .get(KEPT_QUOTA)
+        .and_then(|q| serde_json::from_str(q).ok())
+        .unwrap_or_default();
     Some(KeptNamespace {
+        quota,
         namespace: meta.name.clone()?,
         owner_uid: labels.get(crate::ownership::OWNER_UID)?.clone(),
         organization,

@@ -859,11 +859,13 @@ pub fn decide(
         let (role_bindings, roles_outcome) = roles_in_place(role_bindings, &org_name, input);
         let settings = settings(buildable, org, policy, &input.reaches);
         let spec_error = settings.as_ref().err().cloned();
-        if spec_error.is_some()
+        let over_budget = input.budget_refusal.clone();
+        if (spec_error.is_some() || over_budget.is_some())
             && let Some((labels, annotations)) = &input.namespace_metadata
         {
-            // The plan is unknown: its Pod Security levels and labels stay
-            // as they are, so a tenant's error never relaxes them.
+            // The plan is unknown, or beyond the budget: its Pod Security
+            // levels and labels stay as they are, so a tenant's error never
+            // relaxes them.
             keep_namespace_metadata(&mut namespace, labels, annotations);
         }
         let has_namespace =
@@ -873,12 +875,11 @@ pub fn decide(
         // the spec or over the budget, nothing is written unless the
         // workspace has its namespace already (then its access still
         // follows, and the rest is left as it is).
-        let over_budget = input.budget_refusal.clone().filter(|_| !has_namespace);
         let writable = (spec_error.is_none() && over_budget.is_none()) || has_namespace;
         let writes = writable.then(|| WorkspaceWrites {
             namespace,
             role_bindings,
-            settings: settings.ok(),
+            settings: settings.ok().filter(|_| over_budget.is_none()),
             readers: readers(buildable, org, policy.delegated_membership),
             shares: workspace_shares(ws),
             restore_from: input.restore_from.clone(),

@@ -323,7 +323,19 @@ where
             .map_err(Error::request(format!("reading {kind} {name}")))?
         {
             Some(other) => other,
-            None => create_or_read(api, desired).await?,
+            None => {
+                // Created with its marks only; the rest is applied next, by
+                // server-side apply alone, so a label or annotation the
+                // operator later stops wanting is removed (one set by the
+                // create would stay, owned by the create's manager).
+                let mut marked = desired.clone();
+                let meta = marked.meta_mut();
+                if let Some(labels) = meta.labels.as_mut() {
+                    labels.retain(|k, _| ownership::is_mark(k));
+                }
+                meta.annotations = None;
+                create_or_read(api, &marked).await?
+            }
         },
     };
     if !ownership::is_owned_by(live.meta().labels.as_ref(), owner_uid) {

@@ -24,6 +24,13 @@ pub enum Error {
     /// A child is being deleted by someone else: made again once it is gone.
     #[error("{kind} {name} is being deleted; it is made again once it is gone")]
     BeingDeleted { kind: String, name: String },
+    /// What the caches said turned out stale when checked against the API
+    /// server: looked at again shortly, once they caught up.
+    #[error("{message}")]
+    Waiting {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 impl Error {
@@ -39,6 +46,7 @@ impl Error {
             Error::Request { .. } => "ApiError",
             Error::NotOwned { reason, .. } => reason,
             Error::BeingDeleted { .. } => "ChildBeingDeleted",
+            Error::Waiting { reason, .. } => reason,
         }
     }
 

@@ -265,7 +265,7 @@ async fn converge<R: Reconciler>(
             report(me, obj, &outcome, &plan.facts, None, None).await?;
             Ok(Action::requeue(NOT_OWNED_RETRY))
         }
-        Err(err @ StepError::BeingDeleted { .. }) => {
+        Err(err @ (StepError::BeingDeleted { .. } | StepError::Waiting { .. })) => {
             let outcome = Outcome::Progressing {
                 reason: err.category(),
                 message: err.to_string(),

@@ -156,6 +156,18 @@ async fn pod_security_levels_come_from_plan_organization_and_platform_and_stay_p
             "{who}: {err}"
         );
     }
+    // Nor may the organization admin loosen the Organization's levels
+    // (it may edit its admins list, and only that).
+    let loosen =
+        json!({"spec": {"workspaceNamespace": {"podSecurity": {"enforce": "privileged"}}}});
+    let err = Api::<Organization>::all(alice.clone())
+        .patch(org, &PatchParams::default(), &Patch::Merge(&loosen))
+        .await
+        .expect_err("the platform's levels are not the organization admin's");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 403),
+        "{err}"
+    );
     // Changed by someone who may (the cluster admin): put back.
     namespaces
         .patch(&locked, &PatchParams::default(), &Patch::Merge(&relax))
@@ -317,6 +329,33 @@ async fn placement_and_classes_are_refused_at_admission_also_with_the_operator_s
     );
     assert!(why.contains("only workspace-operator writes it"), "{why}");
     drop(paused);
+
+    // A plan without placement: the namespace loses the policy's label
+    // and Pods go anywhere again.
+    ready_workspace(
+        &admin,
+        org,
+        "pinned",
+        "{owner: {kind: User, name: carol}, plan: free}",
+    )
+    .await;
+    eventually("a Pod without placement admitted", LIMIT, || async {
+        match pods.create(&post, &pod("free", json!({}))).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+    let labels = Api::<Namespace>::all(admin.clone())
+        .get(&ns)
+        .await
+        .unwrap()
+        .labels()
+        .clone();
+    assert!(
+        !labels.contains_key("workspaces.dev/placement"),
+        "{labels:?}"
+    );
 }
 
 #[tokio::test]
@@ -327,7 +366,8 @@ async fn the_fifth_workspace_over_a_budget_of_four_gets_no_namespace_until_it_is
     let budget = |max: u32, pods: u32| {
         format!("  budget: {{maxWorkspaces: {max}, quota: {{pods: {pods}}}}}")
     };
-    guarded_organization(&admin, &scope, "", &budget(4, 1000), "").await;
+    let big = "    big: {quota: {pods: 100}}";
+    guarded_organization(&admin, &scope, "", &budget(4, 1000), big).await;
     let org = &scope.id;
     for name in ["one", "two", "three"] {
         ready_workspace(&admin, org, name, "{}").await;
@@ -365,7 +405,7 @@ async fn the_fifth_workspace_over_a_budget_of_four_gets_no_namespace_until_it_is
 
     // Raised: it gets its namespace. Then the quota total holds the next
     // (five workspaces of the free plan's 10 pods take 50).
-    guarded_organization(&admin, &scope, "", &budget(10, 50), "").await;
+    guarded_organization(&admin, &scope, "", &budget(10, 50), big).await;
     wait_ready(&workspaces, "five", "True", LIMIT).await;
     assert!(
         namespaces
@@ -384,6 +424,28 @@ async fn the_fifth_workspace_over_a_budget_of_four_gets_no_namespace_until_it_is
         why.contains("limits pods to 50 in all: 50 are taken and plan free asks 10"),
         "{why}"
     );
+    // A workspace that has its place cannot grow past the budget either:
+    // its plan's quota is not applied, and it says why.
+    apply_yaml(
+        &admin,
+        &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: two, namespace: {org}}}, spec: {{plan: big}}}}"),
+    )
+    .await;
+    let why = wait_not_ready(&workspaces, "two", "OverBudget", LIMIT).await;
+    assert!(why.contains("plan big asks 100"), "{why}");
+    let quota = Api::<k8s_openapi::api::core::v1::ResourceQuota>::namespaced(
+        admin.clone(),
+        &format!("{org}--two"),
+    )
+    .get("workspace-quota")
+    .await
+    .unwrap();
+    assert_eq!(
+        quota.spec.unwrap().hard.unwrap()["pods"].0,
+        "10",
+        "the quota it had stays"
+    );
+    ready_workspace(&admin, org, "two", "{}").await;
     // A workspace deleted makes room (no grace period here).
     workspaces
         .delete("one", &DeleteParams::default())
