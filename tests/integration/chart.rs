@@ -763,8 +763,10 @@ async fn chart_installs_runs_the_operator_as_its_service_account_and_guards_what
     );
 
     // A namespace holding a credential copy really goes away: the namespace
-    // controller is exempt from the policy protecting the copies.
-    apply_yaml(&admin, "{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {name: scratch, namespace: acme}, spec: {}}").await;
+    // controller is exempt from the policy protecting the copies. (The
+    // example organization keeps deleted workspaces 30 days; this one
+    // asks for none.)
+    apply_yaml(&admin, "{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {name: scratch, namespace: acme}, spec: {deletionGracePeriod: 0s}}").await;
     wait_ready(&workspaces, "scratch", "True", LIMIT).await;
     let scratch_copies: Api<Secret> = Api::namespaced(admin.clone(), "acme--scratch");
     eventually("the organization's copy in scratch", LIMIT, || async {
