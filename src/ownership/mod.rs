@@ -187,20 +187,22 @@ pub fn component_selector(owner_uid: &str, component: Component) -> String {
     format!("{OWNER_UID}={owner_uid},{COMPONENT}={component}")
 }
 
-/// The marks on a child of `owner`, made as `component`.
+/// The labels `marks()` writes (some only for some owners).
+const MARKS: [&str; 6] = [
+    MANAGED_BY,
+    OWNER_UID,
+    COMPONENT,
+    ORGANIZATION,
+    WORKSPACE,
+    MEMBER,
+];
+
 /// Whether `key` is one of the marks `marks()` writes.
 pub fn is_mark(key: &str) -> bool {
-    [
-        MANAGED_BY,
-        OWNER_UID,
-        COMPONENT,
-        ORGANIZATION,
-        WORKSPACE,
-        MEMBER,
-    ]
-    .contains(&key)
+    MARKS.contains(&key)
 }
 
+/// The marks on a child of `owner`, made as `component`.
 pub fn marks(owner: &Owner, owner_uid: &str, component: Component) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
         (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
@@ -391,20 +393,11 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
 /// A merge patch that takes every mark of the operator's off an object
 /// (a retained namespace, released to its users).
 pub fn release_patch() -> serde_json::Value {
-    let labels: serde_json::Map<String, serde_json::Value> = [
-        MANAGED_BY,
-        OWNER_UID,
-        COMPONENT,
-        ORGANIZATION,
-        WORKSPACE,
-        MEMBER,
-        SOURCE_NAMESPACE,
-        SOURCE_NAME,
-        SOURCE_WORKSPACE,
-    ]
-    .into_iter()
-    .map(|k| (k.to_string(), serde_json::Value::Null))
-    .collect();
+    let labels: serde_json::Map<String, serde_json::Value> = MARKS
+        .into_iter()
+        .chain([SOURCE_NAMESPACE, SOURCE_NAME, SOURCE_WORKSPACE])
+        .map(|k| (k.to_string(), serde_json::Value::Null))
+        .collect();
     serde_json::json!({"metadata": {
         "labels": labels,
         "annotations": {DESIRED_HASH: null},

@@ -14,6 +14,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use workspace_operator::api::{Organization, Workspace};
 
+use crate::organizations::workspace;
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -55,21 +56,6 @@ spec:
     .await;
 }
 
-async fn ready_workspace(admin: &Client, org: &str, name: &str, spec: &str) -> Workspace {
-    apply_yaml(
-        admin,
-        &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: {name}, namespace: {org}}}, spec: {spec}}}"),
-    )
-    .await;
-    wait_ready(
-        &Api::<Workspace>::namespaced(admin.clone(), org),
-        name,
-        "True",
-        LIMIT,
-    )
-    .await
-}
-
 fn pod(name: &str, spec: serde_json::Value) -> Pod {
     let mut spec = spec;
     spec["containers"] = json!([{"name": "c", "image": "busybox"}]);
@@ -99,8 +85,8 @@ async fn pod_security_levels_come_from_plan_organization_and_platform_and_stay_p
     )
     .await;
     let org = &scope.id;
-    ready_workspace(&admin, org, "locked", "{owner: {kind: User, name: carol}}").await;
-    ready_workspace(
+    workspace(&admin, org, "locked", "{owner: {kind: User, name: carol}}").await;
+    workspace(
         &admin,
         org,
         "open",
@@ -220,7 +206,7 @@ async fn placement_and_classes_are_refused_at_admission_also_with_the_operator_s
     )
     .await;
     let org = &scope.id;
-    ready_workspace(
+    workspace(
         &admin,
         org,
         "pinned",
@@ -332,7 +318,7 @@ async fn placement_and_classes_are_refused_at_admission_also_with_the_operator_s
 
     // A plan without placement: the namespace loses the policy's label
     // and Pods go anywhere again.
-    ready_workspace(
+    workspace(
         &admin,
         org,
         "pinned",
@@ -370,7 +356,7 @@ async fn the_fifth_workspace_over_a_budget_of_four_gets_no_namespace_until_it_is
     guarded_organization(&admin, &scope, "", &budget(4, 1000), big).await;
     let org = &scope.id;
     for name in ["one", "two", "three"] {
-        ready_workspace(&admin, org, name, "{}").await;
+        workspace(&admin, org, name, "{}").await;
     }
     apply_yaml(
         &admin,
@@ -447,7 +433,7 @@ async fn the_fifth_workspace_over_a_budget_of_four_gets_no_namespace_until_it_is
     );
     // (Back to the default plan by naming it: an apply that empties the
     // spec is refused by the API server.)
-    ready_workspace(&admin, org, "two", "{plan: free}").await;
+    workspace(&admin, org, "two", "{plan: free}").await;
     // A workspace deleted makes room (no grace period here).
     workspaces
         .delete("one", &DeleteParams::default())
@@ -463,7 +449,7 @@ async fn an_archived_workspace_admits_no_new_pods_or_jobs_until_unarchived() {
     let scope = Scope::new("stopwork");
     guarded_organization(&admin, &scope, "", "", "").await;
     let org = &scope.id;
-    ready_workspace(&admin, org, "old", "{}").await;
+    workspace(&admin, org, "old", "{}").await;
     let ns = format!("{org}--old");
     let (pods, jobs) = (
         Api::<Pod>::namespaced(admin.clone(), &ns),
@@ -481,7 +467,7 @@ async fn an_archived_workspace_admits_no_new_pods_or_jobs_until_unarchived() {
         .unwrap()
     };
 
-    ready_workspace(&admin, org, "old", "{archived: true}").await;
+    workspace(&admin, org, "old", "{archived: true}").await;
     // Even the cluster admin (whom no RBAC stops) starts nothing new: the
     // quota refuses it at admission.
     eventually("a new Pod refused", LIMIT, || async {
@@ -505,7 +491,7 @@ async fn an_archived_workspace_admits_no_new_pods_or_jobs_until_unarchived() {
         "what ran before is left alone"
     );
 
-    ready_workspace(&admin, org, "old", "{archived: false}").await;
+    workspace(&admin, org, "old", "{archived: false}").await;
     eventually("a new Pod and Job admitted", LIMIT, || async {
         let pod = pods.create(&post, &pod("after", json!({}))).await;
         let job = jobs.create(&post, &job("after")).await;
@@ -530,8 +516,8 @@ async fn a_deleted_workspace_is_kept_without_access_then_purged_or_restored_with
     guarded_organization(&admin, &scope, ", deletionGracePeriod: 10m", "", "").await;
     let org = &scope.id;
     let owner = "{owner: {kind: User, name: carol}}";
-    ready_workspace(&admin, org, "back", owner).await;
-    ready_workspace(
+    workspace(&admin, org, "back", owner).await;
+    workspace(
         &admin,
         org,
         "gone",
@@ -595,7 +581,7 @@ async fn a_deleted_workspace_is_kept_without_access_then_purged_or_restored_with
     assert!(listed.contains("PENDING PURGE"), "{listed}");
 
     // Recreated within its grace period: restored with its data.
-    ready_workspace(&admin, org, "back", owner).await;
+    workspace(&admin, org, "back", owner).await;
     wait_access(&carol, "list", "configmaps", &back, true).await;
     let ledger = Api::<ConfigMap>::namespaced(carol.clone(), &back)
         .get("ledger")

@@ -216,14 +216,17 @@ spec:
         std::fs::write(&probe, doc.to_string()).unwrap();
     };
     write_probe("TCP", 80);
-    let output = cyclonus(&[
-        "--mode",
-        "probe",
-        "--policy-path",
-        policies.to_str().unwrap(),
-        "--probe-path",
-        probe.to_str().unwrap(),
-    ]);
+    let run_probe = || {
+        cyclonus(&[
+            "--mode",
+            "probe",
+            "--policy-path",
+            policies.to_str().unwrap(),
+            "--probe-path",
+            probe.to_str().unwrap(),
+        ])
+    };
+    let output = run_probe();
     println!("TCP/80, who reaches whom (rows: from, columns: to; . allowed, X denied):\n{output}");
     let table = combined(&output);
     let workspaces_and_theirs: Vec<&String> = all.iter().collect();
@@ -241,14 +244,7 @@ spec:
 
     // DNS stays open to every workspace, only to kube-dns in kube-system.
     write_probe("UDP", 53);
-    let output = cyclonus(&[
-        "--mode",
-        "probe",
-        "--policy-path",
-        policies.to_str().unwrap(),
-        "--probe-path",
-        probe.to_str().unwrap(),
-    ]);
+    let output = run_probe();
     println!("UDP/53:\n{output}");
     let table = combined(&output);
     for from in &all {
