@@ -16,6 +16,7 @@ use kube::{Client, Resource};
 use super::error::StartupError;
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::ownership;
+use crate::resources::guardrails::{KeptNamespace, kept_namespace};
 use crate::resources::tenancy::TenantPolicy;
 use crate::runtime::compare;
 use crate::runtime::informer::{self, Cacheable, Informer};
@@ -224,5 +225,22 @@ impl Context {
     /// The decodable WorkspaceRoles of organization namespace `namespace`.
     pub fn roles_in(&self, namespace: &str) -> Vec<WorkspaceRole> {
         self.roles.valid_in(namespace)
+    }
+
+    /// The namespaces of organization `organization`'s deleted workspaces
+    /// kept until their purge, as the cache holds them.
+    pub fn kept_namespaces(&self, organization: &str) -> Vec<KeptNamespace> {
+        self.children
+            .namespaces
+            .all_where(|n| {
+                kube::ResourceExt::labels(n)
+                    .get(ownership::ORGANIZATION)
+                    .map(String::as_str)
+                    == Some(organization)
+            })
+            .iter()
+            .filter_map(|n| kept_namespace(&n.metadata))
+            .filter(|k| k.organization == organization)
+            .collect()
     }
 }

@@ -24,13 +24,15 @@ use crate::ownership::names::{self, ORGANIZATION_ADMINS_BINDING, organization_na
 use crate::ownership::{self, Component, Owner, owner_of};
 use crate::resources::credentials::ShareProblems;
 use crate::resources::decision::Decision;
-use crate::resources::guardrails::{KeptNamespace, kept_namespace};
+use crate::resources::guardrails::{self, KeptNamespace, kept_namespace};
 use crate::resources::organization::{
     self as decide, OrganizationChildren, OrganizationFacts, OrganizationInput, OrganizationWrites,
     default_workspace_name,
 };
 use crate::resources::predefined_roles;
-use crate::runtime::apply::{Owned, Source, apply_unless_contained, apply_unless_current};
+use crate::runtime::apply::{
+    Owned, Source, apply_unless_contained, apply_unless_current, delete_checked, delete_if,
+};
 use crate::runtime::informer::{self, valid};
 use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
 use crate::runtime::throttle;
@@ -156,29 +158,15 @@ fn predefined_signature(role: &DeserializeGuard<WorkspaceRole>) -> u64 {
 }
 
 impl Organizations {
-    /// The namespaces of its deleted workspaces kept until their purge,
-    /// except one whose Workspace exists again and is not being deleted
-    /// (it is being restored; one being deleted, perhaps held by someone's
-    /// finalizer, hides nothing).
+    /// The namespaces of its deleted workspaces waiting for their purge.
     fn kept_namespaces(
         &self,
         org: &Organization,
         workspaces: &[Arc<DeserializeGuard<Workspace>>],
     ) -> Vec<KeptNamespace> {
-        let name = org.name_any();
-        self.ctx
-            .children
-            .namespaces
-            .all_where(|n| n.labels().get(ownership::ORGANIZATION) == Some(&name))
-            .iter()
-            .filter_map(|n| kept_namespace(&n.metadata))
-            .filter(|k| k.organization == name)
-            .filter(|k| {
-                !workspaces
-                    .iter()
-                    .any(|w| w.name_any() == k.workspace && w.meta().deletion_timestamp.is_none())
-            })
-            .collect()
+        let live: Vec<&Workspace> = workspaces.iter().filter_map(|g| valid(g)).collect();
+        let kept = self.ctx.kept_namespaces(&org.name_any());
+        guardrails::pending(&kept, &live).cloned().collect()
     }
 
     /// Purges every kept namespace of `org` the API server lists, whatever
@@ -196,20 +184,10 @@ impl Organizations {
             .await
             .map_err(Error::request("listing the organization's namespaces"))?;
         for ns in listed.items {
-            let Some(kept) = kept_namespace(&ns.metadata) else {
-                continue;
-            };
-            let params = DeleteParams {
-                preconditions: Some(kube::api::Preconditions {
-                    uid: ns.uid(),
-                    resource_version: None,
-                }),
-                ..DeleteParams::background()
-            };
-            match api.delete(&kept.namespace, &params).await {
-                Ok(_) => info!(namespace = kept.namespace, "purged with its organization"),
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(Error::request("purging a kept namespace")(e)),
+            if let Some(kept) = kept_namespace(&ns.metadata)
+                && delete_checked(&api, &kept.namespace, ns.uid()).await?
+            {
+                info!(namespace = kept.namespace, "purged with its organization");
             }
         }
         Ok(())
@@ -226,18 +204,13 @@ impl Organizations {
             return Ok(());
         }
         let api: Api<Namespace> = Api::all(ctx.client().clone());
-        let params = DeleteParams {
-            preconditions: Some(kube::api::Preconditions {
-                uid: live.uid(),
-                resource_version: live.resource_version(),
-            }),
-            ..DeleteParams::background()
+        let still_kept = kube::api::Preconditions {
+            uid: live.uid(),
+            resource_version: live.resource_version(),
         };
-        match api.delete(&kept.namespace, &params).await {
-            Ok(_) => {}
-            // Gone already, or changed since (restored): looked at again.
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => return Ok(()),
-            Err(e) => return Err(Error::request("purging a kept namespace")(e)),
+        // Gone already, or changed since (restored): looked at again.
+        if !delete_if(&api, &kept.namespace, still_kept).await? {
+            return Ok(());
         }
         info!(
             namespace = kept.namespace,

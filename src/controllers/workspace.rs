@@ -29,7 +29,7 @@ use crate::ownership::{self, Component, Owner, owner_of};
 use crate::resources::budget;
 use crate::resources::credentials::{ShareProblems, workspace_shares};
 use crate::resources::decision::Decision;
-use crate::resources::guardrails::{self, KeptNamespace, kept_namespace};
+use crate::resources::guardrails::{self, kept_namespace};
 use crate::resources::workspace::{
     self as decide, WorkspaceFacts, WorkspaceInput, WorkspaceReaders, WorkspaceSettings,
     WorkspaceWrites, is_conflicted,
@@ -176,7 +176,11 @@ fn sharers_of(ctx: &Context, org: &str, target: &str) -> Vec<ObjectRef<Guard>> {
 /// The workspaces of organization namespace `ns` that any of its plans
 /// admits traffic from (by name).
 fn admitted_by_plans_of(ctx: &Context, ns: &str) -> Vec<ObjectRef<Guard>> {
-    let Some(org) = ctx.organization(ns) else {
+    // Read in the cache, not cloned: this runs for every workspace change.
+    let Some(guard) = ctx.organizations.get(None, ns) else {
+        return vec![];
+    };
+    let Some(org) = valid(&guard) else {
         return vec![];
     };
     let names: BTreeSet<String> = org
@@ -197,11 +201,7 @@ fn admitted_by_plans_of(ctx: &Context, ns: &str) -> Vec<ObjectRef<Guard>> {
 fn over_budget_in(ctx: &Context, org: &str) -> Vec<ObjectRef<Guard>> {
     ctx.workspaces
         .refs_in(&names::organization_namespace(org), |w| {
-            w.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.reason == "OverBudget")
-            })
+            decide::ready_reason_is(w, decide::OVER_BUDGET)
         })
 }
 
@@ -235,24 +235,17 @@ pub fn linked_members(ws: &Workspace, members: &[WorkspaceMember]) -> Vec<String
     names
 }
 
-/// Whether a namespace annotation can be one the platform set through an
-/// Organization or plan (admission keeps those out of these prefixes).
-fn is_platform_annotation(key: &str) -> bool {
-    let prefix = key.split_once('/').map_or("", |(p, _)| p);
-    !["workspaces.dev", "kubernetes.io", "k8s.io"]
-        .iter()
-        .any(|kept| prefix == *kept || prefix.ends_with(&format!(".{kept}")))
-}
-
 impl Workspaces {
-    /// How long the namespace of `ws` is kept after its deletion: none
-    /// when its organization is gone or going (nobody would purge it then).
-    fn grace_period(&self, ws: &Workspace) -> std::time::Duration {
-        self.ctx
+    /// Its living organization and how long the namespace of `ws` is kept
+    /// after its deletion; None when there is no grace period (or the
+    /// organization is gone or going: nobody would purge it then).
+    fn grace_period(&self, ws: &Workspace) -> Option<(Organization, std::time::Duration)> {
+        let org = self
+            .ctx
             .organization(&ws.namespace().unwrap_or_default())
-            .filter(|org| org.meta().deletion_timestamp.is_none())
-            .map(|org| guardrails::grace_period(ws, &org))
-            .unwrap_or_default()
+            .filter(|org| org.meta().deletion_timestamp.is_none())?;
+        let grace = guardrails::grace_period(ws, &org);
+        (!grace.is_zero()).then_some((org, grace))
     }
 
     /// With `maxWorkspaces`: takes the organization's lock and checks, by
@@ -303,7 +296,7 @@ impl Workspaces {
         let taken = taken + usize::from(!has_default);
         if taken >= max.max(0) as usize {
             return Err(Error::Waiting {
-                reason: "OverBudget",
+                reason: decide::OVER_BUDGET,
                 message: format!(
                     "the organization's budget allows {max} workspace namespace(s) and the API server lists {taken} (counting the default workspace's place): waiting for the caches to catch up"
                 ),
@@ -318,13 +311,7 @@ impl Workspaces {
     fn budget_refusal(&self, org: &Organization, workspace: &str) -> Option<String> {
         let ctx = &self.ctx;
         let org_name = org.name_any();
-        let kept: Vec<KeptNamespace> = ctx
-            .children
-            .namespaces
-            .all_where(|n| n.labels().get(ownership::ORGANIZATION) == Some(&org_name))
-            .iter()
-            .filter_map(|n| kept_namespace(&n.metadata))
-            .collect();
+        let kept = ctx.kept_namespaces(&org_name);
         let workspaces = ctx.workspaces.shared_in(&org_name);
         let workspaces: Vec<&Workspace> = workspaces.iter().filter_map(|g| valid(g)).collect();
         let candidates: Vec<_> = workspaces
@@ -342,13 +329,7 @@ impl Workspaces {
                 decide::budget_candidate(w, org, has_namespace)
             })
             .collect();
-        let pending: Vec<_> = kept
-            .iter()
-            .filter(|k| {
-                !workspaces
-                    .iter()
-                    .any(|w| w.name_any() == k.workspace && w.meta().deletion_timestamp.is_none())
-            })
+        let pending: Vec<_> = guardrails::pending(&kept, &workspaces)
             .map(|k| k.quota.clone())
             .collect();
         budget::refusal(org, &candidates, &pending, workspace)
@@ -384,6 +365,7 @@ impl Workspaces {
     async fn keep_for_purge(
         &self,
         ws: &Workspace,
+        organization: &Organization,
         namespace: &str,
         grace: std::time::Duration,
     ) -> Result<()> {
@@ -401,18 +383,8 @@ impl Workspaces {
             return Ok(());
         }
         self.delete_access_in(namespace).await?;
-        let owner = Owner::Workspace {
-            organization: ws.namespace().unwrap_or_default(),
-            name: ws.name_any(),
-        };
-        let stop = guardrails::stop_work_quota(kube::api::ObjectMeta {
-            name: Some(STOP_WORK_QUOTA.into()),
-            namespace: Some(namespace.into()),
-            labels: Some(ownership::marks(&owner, &uid, Component::StopWork)),
-            ..Default::default()
-        });
         Owned::new(ctx.client(), &uid)
-            .one(&ctx.children.quotas, &stop)
+            .one(&ctx.children.quotas, &decide::stop_work(ws))
             .await?;
         // A retried deletion keeps the time it set first.
         let purge_at = match kept_namespace(live.meta()) {
@@ -425,9 +397,7 @@ impl Workspaces {
                     .unwrap_or(jiff::Timestamp::MAX);
                 let at = at.round(jiff::Unit::Second).unwrap_or(at);
                 // What its plan gave it counts in the budget until the purge.
-                let quota = ctx
-                    .organization(&ws.namespace().unwrap_or_default())
-                    .and_then(|org| decide::budget_candidate(ws, &org, true).plan)
+                let quota = decide::plan_quota(ws, organization)
                     .map(|(_, quota)| quota)
                     .unwrap_or_default();
                 let patch = serde_json::json!({"metadata": {
@@ -460,7 +430,9 @@ impl Workspaces {
     /// name: the operator's objects in it marked with the deleted one's UID
     /// (`old`) move to `new`, then the namespace itself, which loses its
     /// purge time. Each write is conditional on what was read, and the
-    /// namespace is checked to be such a kept namespace first.
+    /// namespace is checked to be such a kept namespace first. Done, it asks
+    /// for another reconcile (`Error::Waiting`): this one read the caches
+    /// from before.
     async fn restore(&self, ws: &Workspace, namespace: &str, old: &str, new: &str) -> Result<()> {
         let ctx = &self.ctx;
         let client = ctx.client();
@@ -472,6 +444,16 @@ impl Workspaces {
         else {
             return Ok(());
         };
+        let restoring = || Error::Waiting {
+            reason: "Restoring",
+            message: format!(
+                "taking back namespace {namespace}, kept since the Workspace was deleted"
+            ),
+        };
+        if ownership::is_owned_by(live.meta().labels.as_ref(), new) {
+            // Taken back already; the caches have not seen it yet.
+            return Err(restoring());
+        }
         let Some(kept) = kept_namespace(live.meta()).filter(|k| {
             k.owner_uid == old
                 && Some(&k.organization) == ws.namespace().as_ref()
@@ -493,15 +475,6 @@ impl Workspaces {
             .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(Error::request("taking back the kept namespace"))?;
-        // The rest of this reconcile reads the caches: wait (briefly) until
-        // they show the namespace as this workspace's.
-        for _ in 0..50 {
-            let cached = ctx.children.namespaces.get(None, namespace);
-            if cached.is_some_and(|n| ownership::is_owned_by(n.labels().into(), new)) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
         info!(namespace, purge_at = %kept.purge_at, "restored a kept workspace namespace");
         let note = format!(
             "namespace {namespace}, kept since Workspace {} was deleted (purge was due {}), is restored with its data",
@@ -512,7 +485,9 @@ impl Workspaces {
             .reporter
             .event(ws, EventType::Normal, "Restored", note)
             .await;
-        Ok(())
+        // The rest reads the caches, which do not show the namespace as
+        // this workspace's yet: the next reconcile, woken by the change.
+        Err(restoring())
     }
 }
 
@@ -631,25 +606,8 @@ impl Reconciler for Workspaces {
             .map(|k| k.owner_uid);
         let namespace_metadata = own_meta
             .filter(|_| namespace == NamespaceOwner::ThisWorkspace || restore_from.is_some())
-            .map(|meta| {
-                let labels = meta
-                    .labels
-                    .iter()
-                    .flatten()
-                    .filter(|(k, _)| {
-                        !ownership::is_mark(k) && k.as_str() != "kubernetes.io/metadata.name"
-                    })
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                let annotations = meta
-                    .annotations
-                    .iter()
-                    .flatten()
-                    .filter(|(k, _)| is_platform_annotation(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                (labels, annotations)
-            });
+            .map(guardrails::platform_metadata);
+
         let organization = ctx.organization(&org);
         // Only organizations whose plans admit other workspaces pay for
         // reading their workspaces here.
@@ -913,9 +871,8 @@ impl Reconciler for Workspaces {
             .await?;
         let namespace = workspace_namespace(&ws.namespace().unwrap_or_default(), &ws.name_any());
         match ws.spec.deletion_policy.unwrap_or_default() {
-            DeletionPolicy::Delete if !self.grace_period(ws).is_zero() => {
-                self.keep_for_purge(ws, &namespace, self.grace_period(ws))
-                    .await?;
+            DeletionPolicy::Delete if let Some((org, grace)) = self.grace_period(ws) => {
+                self.keep_for_purge(ws, &org, &namespace, grace).await?;
             }
             DeletionPolicy::Delete => {
                 if owned

@@ -64,6 +64,29 @@ pub fn refusal(
             .and_then(|(_, q)| q.get(key))
             .and_then(|v| parse_quantity(v.as_str()))
     };
+    // Why `c`'s plan does not fit beside `taken(key)` of each budgeted
+    // key (`taken_text` says what is taken), or None when it fits.
+    let exceeded = |c: &Candidate,
+                    taken: &dyn Fn(&str) -> f64,
+                    taken_text: &dyn Fn(f64) -> String|
+     -> Option<String> {
+        limits.iter().find_map(|(key, (limit, written))| {
+            let taken = taken(key);
+            match asks(c, key) {
+                None => Some(format!(
+                    "the organization's budget limits {key} to {written} in all, and plan {} sets no {key} quota",
+                    plan_name(c)
+                )),
+                Some(ask) if taken + ask > limit * (1.0 + 1e-12) => Some(format!(
+                    "the organization's budget limits {key} to {written} in all: {} and plan {} asks {}",
+                    taken_text(taken),
+                    plan_name(c),
+                    show(ask)
+                )),
+                Some(_) => None,
+            }
+        })
+    };
     let kept_asks = |key: &str| -> f64 {
         kept.iter()
             .filter_map(|q| q.get(key).and_then(|v| parse_quantity(v.as_str())))
@@ -95,21 +118,8 @@ pub fn refusal(
                 "the organization's budget allows {max} workspace namespace(s) and {count} are taken{placed_note}"
             ))
         } else {
-            limits.iter().find_map(|(key, (limit, written))| {
-                let taken = used.get(key).copied().unwrap_or(0.0);
-                match asks(c, key) {
-                    None => Some(format!(
-                        "the organization's budget limits {key} to {written} in all, and plan {} sets no {key} quota",
-                        plan_name(c)
-                    )),
-                    Some(ask) if taken + ask > limit * (1.0 + 1e-12) => Some(format!(
-                        "the organization's budget limits {key} to {written} in all: {} are taken and plan {} asks {}",
-                        show(taken),
-                        plan_name(c),
-                        show(ask)
-                    )),
-                    Some(_) => None,
-                }
+            exceeded(c, &|key| used.get(key).copied().unwrap_or(0.0), &|taken| {
+                format!("{} are taken", show(taken))
             })
         };
         if c.name == target {
@@ -134,26 +144,14 @@ pub fn refusal(
     // everything else (a plan switched to a bigger one, or to one without a
     // budgeted key, must not take more than the budget)?
     let c = target_placed?;
-    limits.iter().find_map(|(key, (limit, written))| {
-        let others = used.get(key).copied().unwrap_or(0.0) - asks(c, key).unwrap_or(0.0);
-        let why = match asks(c, key) {
-            None => format!(
-                "the organization's budget limits {key} to {written} in all, and plan {} sets no {key} quota",
-                plan_name(c)
-            ),
-            Some(ask) if others + ask > limit * (1.0 + 1e-12) => format!(
-                "the organization's budget limits {key} to {written} in all: the other workspaces take {}{placed_note} and plan {} asks {}",
-                show(others),
-                plan_name(c),
-                show(ask)
-            ),
-            Some(_) => return None,
-        };
-        Some(format!(
-            "{why}; the plan's quota, limits and network and placement settings are not applied to workspace {target}, which keeps what it has (raise Organization {}'s spec.budget, or choose a smaller plan)",
-            org.metadata.name.as_deref().unwrap_or_default()
-        ))
-    })
+    let others = |key: &str| used.get(key).copied().unwrap_or(0.0) - asks(c, key).unwrap_or(0.0);
+    let why = exceeded(c, &others, &|taken| {
+        format!("the other workspaces take {}{placed_note}", show(taken))
+    })?;
+    Some(format!(
+        "{why}; the plan's quota, limits and network and placement settings are not applied to workspace {target}, which keeps what it has (raise Organization {}'s spec.budget, or choose a smaller plan)",
+        org.metadata.name.as_deref().unwrap_or_default()
+    ))
 }
 
 fn show(v: f64) -> String {

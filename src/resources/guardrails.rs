@@ -76,6 +76,38 @@ pub fn namespace_metadata(
     (labels, annotations)
 }
 
+/// The labels and annotations of a live workspace namespace that the
+/// platform may have set through its Organization or plans: all but the
+/// operator's marks, the name label the API server sets, and annotations
+/// under the prefixes admission keeps them out of.
+pub fn platform_metadata(
+    meta: &ObjectMeta,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let labels = meta
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(k, _)| {
+            !crate::ownership::is_mark(k) && k.as_str() != "kubernetes.io/metadata.name"
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let reserved = |key: &str| {
+        let prefix = key.split_once('/').map_or("", |(p, _)| p);
+        ["workspaces.dev", "kubernetes.io", "k8s.io"]
+            .iter()
+            .any(|kept| prefix == *kept || prefix.ends_with(&format!(".{kept}")))
+    };
+    let annotations = meta
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !reserved(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (labels, annotations)
+}
+
 /// The plan's network exceptions as one additive NetworkPolicy (None
 /// without any). `cluster_network` are the cluster's own ranges, kept out of
 /// "everything outside the cluster". `reaches` are the workspaces of the
@@ -104,12 +136,19 @@ pub fn network_exceptions(
         .map(|s| namespaces(s.match_labels.clone()))
         .collect();
     // Workspaces by their namespace's name: always this organization's.
-    from.extend(network.ingress_from_workspaces.iter().flatten().map(|ws| {
+    let workspace = |ws: &String| {
         namespaces(BTreeMap::from([(
             "kubernetes.io/metadata.name".to_string(),
             workspace_namespace(organization, ws),
         )]))
-    }));
+    };
+    from.extend(
+        network
+            .ingress_from_workspaces
+            .iter()
+            .flatten()
+            .map(workspace),
+    );
     let block = |cidr: &str, except: Vec<String>| NetworkPolicyPeer {
         ip_block: Some(IPBlock {
             cidr: cidr.to_string(),
@@ -123,12 +162,7 @@ pub fn network_exceptions(
         .flatten()
         .map(|c| block(&c.cidr, c.except.clone().unwrap_or_default()))
         .collect();
-    to.extend(reaches.iter().map(|ws| {
-        namespaces(BTreeMap::from([(
-            "kubernetes.io/metadata.name".to_string(),
-            workspace_namespace(organization, ws),
-        )]))
-    }));
+    to.extend(reaches.iter().map(workspace));
     if network.egress_to_internet == Some(true) {
         let (v6, v4): (Vec<String>, Vec<String>) = cluster_network
             .iter()
@@ -303,6 +337,22 @@ pub fn kept_namespace(meta: &ObjectMeta) -> Option<KeptNamespace> {
         organization,
         workspace: name,
         purge_at,
+    })
+}
+
+/// The kept namespaces of `kept` still waiting for their purge: all but
+/// one whose Workspace exists again and is not being deleted (that one is
+/// restoring it; one being deleted, perhaps held by someone's finalizer,
+/// hides nothing).
+pub fn pending<'k>(
+    kept: &'k [KeptNamespace],
+    workspaces: &[&crate::api::Workspace],
+) -> impl Iterator<Item = &'k KeptNamespace> {
+    use kube::{Resource, ResourceExt};
+    kept.iter().filter(|k| {
+        !workspaces
+            .iter()
+            .any(|w| w.name_any() == k.workspace && w.meta().deletion_timestamp.is_none())
     })
 }
 

@@ -168,11 +168,39 @@ pub fn budget_candidate(
             .creation_timestamp
             .as_ref()
             .map_or(0, |t| t.0.as_second()),
-        plan: effective(ws, org).plan.and_then(|name| {
-            let plan = org.spec.plans.as_ref()?.get(&name)?;
-            Some((name, plan.quota.clone().unwrap_or_default()))
-        }),
+        plan: plan_quota(ws, org),
     }
+}
+
+/// The name and quota of the plan in effect for `ws`, if the organization
+/// defines it.
+pub fn plan_quota(
+    ws: &Workspace,
+    org: &Organization,
+) -> Option<(String, BTreeMap<String, QuantityValue>)> {
+    let name = effective(ws, org).plan?;
+    let plan = org.spec.plans.as_ref()?.get(&name)?;
+    Some((name, plan.quota.clone().unwrap_or_default()))
+}
+
+/// The quota of zero Pods and Jobs of `ws`, marked as its child: while it
+/// is archived, or kept after its deletion until the purge.
+pub fn stop_work(ws: &Workspace) -> ResourceQuota {
+    let org = ws.namespace().unwrap_or_default();
+    let owner = Owner::Workspace {
+        organization: org.clone(),
+        name: ws.name_any(),
+    };
+    guardrails::stop_work_quota(ObjectMeta {
+        name: Some(STOP_WORK_QUOTA.into()),
+        namespace: Some(workspace_namespace(&org, &ws.name_any())),
+        labels: Some(crate::ownership::marks(
+            &owner,
+            &ws.uid().unwrap_or_default(),
+            Component::StopWork,
+        )),
+        ..Default::default()
+    })
 }
 
 /// The plan `ws` names, after the checks admission could not make: the plan
@@ -422,9 +450,7 @@ pub fn settings(
         })
         .flatten();
     let placement = guardrails::placement_parameters(plan, meta(PLACEMENT, Component::Placement));
-    let stop_work = eff
-        .archived
-        .then(|| guardrails::stop_work_quota(meta(STOP_WORK_QUOTA, Component::StopWork)));
+    let stop_work = eff.archived.then(|| stop_work(ws));
 
     let mut data = BTreeMap::from([
         ("WORKSPACE_NAME".to_string(), ws_name.clone()),
@@ -556,12 +582,20 @@ fn keep_namespace_metadata(
 
 /// Whether `ws` reports that its namespace is held by someone else.
 pub fn is_conflicted(ws: &Workspace) -> bool {
+    ready_reason_is(ws, crate::ownership::NAMESPACE_CONFLICT)
+}
+
+/// Whether the Ready condition `ws` reports has reason `reason`.
+pub fn ready_reason_is(ws: &Workspace, reason: &str) -> bool {
     ws.status.as_ref().is_some_and(|s| {
         s.conditions
             .iter()
-            .any(|c| c.type_ == "Ready" && c.reason == crate::ownership::NAMESPACE_CONFLICT)
+            .any(|c| c.type_ == "Ready" && c.reason == reason)
     })
 }
+
+/// The Ready reason of a workspace its organization's budget holds back.
+pub const OVER_BUDGET: &str = "OverBudget";
 
 /// What a workspace's reconcile reads.
 #[derive(Clone, Debug)]
@@ -924,7 +958,7 @@ pub fn decide(
     } else if let Some(Ok(why)) = spec_error {
         // Another workspace's deletion or a raised budget wakes it (the
         // organization's workspaces are watched).
-        (stalled("OverBudget", why), Next::AwaitChange)
+        (stalled(OVER_BUDGET, why), Next::AwaitChange)
     } else if let Some(waiting) = roles_outcome {
         waiting
     } else if let Some(why) = refused_owner {

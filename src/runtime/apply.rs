@@ -432,11 +432,30 @@ pub async fn delete_checked<K>(api: &Api<K>, name: &str, uid: Option<String>) ->
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
 {
-    let dp = DeleteParams {
-        preconditions: Some(kube::api::Preconditions {
+    delete_if(
+        api,
+        name,
+        kube::api::Preconditions {
             uid,
             resource_version: None,
-        }),
+        },
+    )
+    .await
+}
+
+/// Deletes `name` if it still meets `preconditions` (its UID, and its
+/// resourceVersion when given): true if deleted, false if it is gone or
+/// no longer the object that was read.
+pub async fn delete_if<K>(
+    api: &Api<K>,
+    name: &str,
+    preconditions: kube::api::Preconditions,
+) -> Result<bool>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+{
+    let dp = DeleteParams {
+        preconditions: Some(preconditions),
         ..DeleteParams::background()
     };
     match api.delete(name, &dp).await {

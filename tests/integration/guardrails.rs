@@ -47,13 +47,7 @@ spec:
         ),
     )
     .await;
-    wait_ready(
-        &Api::<Organization>::all(admin.clone()),
-        &scope.id,
-        "True",
-        LIMIT,
-    )
-    .await;
+    wait_organization_ready(admin, &scope.id).await;
 }
 
 fn pod(name: &str, spec: serde_json::Value) -> Pod {
@@ -554,9 +548,12 @@ async fn a_deleted_workspace_is_kept_without_access_then_purged_or_restored_with
         .unwrap();
     assert!(bindings.items.is_empty(), "no access binding left");
     let orgs = Api::<Organization>::all(admin.clone());
-    let pending = eventually("both purges listed", LIMIT, || async {
+    let pending_purges = || async {
         let o = orgs.get(org).await.map_err(|e| e.to_string())?;
-        let pending = o.status.map(|s| s.pending_purges).unwrap_or_default();
+        Ok::<_, String>(o.status.map(|s| s.pending_purges).unwrap_or_default())
+    };
+    let pending = eventually("both purges listed", LIMIT, || async {
+        let pending = pending_purges().await?;
         if pending.len() == 2 {
             Ok(pending)
         } else {
@@ -605,8 +602,7 @@ async fn a_deleted_workspace_is_kept_without_access_then_purged_or_restored_with
     })
     .await;
     eventually("no purge listed", LIMIT, || async {
-        let o = orgs.get(org).await.map_err(|e| e.to_string())?;
-        let pending = o.status.map(|s| s.pending_purges).unwrap_or_default();
+        let pending = pending_purges().await?;
         if pending.is_empty() {
             Ok(())
         } else {

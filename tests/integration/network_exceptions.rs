@@ -14,7 +14,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
-use workspace_operator::api::{Organization, Workspace};
+use workspace_operator::api::Workspace;
 
 use crate::support::*;
 
@@ -155,13 +155,7 @@ spec:
         )
         .await;
     }
-    wait_ready(
-        &Api::<Organization>::all(admin.clone()),
-        &other.id,
-        "True",
-        LIMIT,
-    )
-    .await;
+    wait_organization_ready(&admin, &other.id).await;
     let theirs = format!("{}--default", other.id);
     wait_ready(
         &Api::<Workspace>::namespaced(admin.clone(), &other.id),
