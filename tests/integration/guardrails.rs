@@ -405,9 +405,11 @@ async fn the_fifth_workspace_over_a_budget_of_four_gets_no_namespace_until_it_is
         "{why}"
     );
     // A workspace that has its place cannot grow past the budget either:
-    // its plan's quota is not applied, and it says why.
+    // its plan's quota is not applied, and it says why. Asked by the
+    // organization admin, who may write Workspaces, with its own credentials.
+    let alice = cluster().user("alice").await;
     apply_yaml(
-        &admin,
+        &alice,
         &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: two, namespace: {org}}}, spec: {{plan: big}}}}"),
     )
     .await;
@@ -531,9 +533,12 @@ async fn a_deleted_workspace_is_kept_without_access_then_purged_or_restored_with
             .await
             .unwrap();
     }
+    // Deleted, and later made again, by the organization admin with its
+    // own credentials.
+    let alice = cluster.user("alice").await;
     let workspaces = Api::<Workspace>::namespaced(admin.clone(), org);
     for ws in ["back", "gone"] {
-        workspaces
+        Api::<Workspace>::namespaced(alice.clone(), org)
             .delete(ws, &DeleteParams::default())
             .await
             .unwrap();
@@ -578,7 +583,12 @@ async fn a_deleted_workspace_is_kept_without_access_then_purged_or_restored_with
     assert!(listed.contains("PENDING PURGE"), "{listed}");
 
     // Recreated within its grace period: restored with its data.
-    workspace(&admin, org, "back", owner).await;
+    apply_yaml(
+        &alice,
+        &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: back, namespace: {org}}}, spec: {owner}}}"),
+    )
+    .await;
+    wait_ready(&workspaces, "back", "True", LIMIT).await;
     wait_access(&carol, "list", "configmaps", &back, true).await;
     let ledger = Api::<ConfigMap>::namespaced(carol.clone(), &back)
         .get("ledger")
