@@ -134,10 +134,10 @@ async fn build_phases(args: &Args, client: &Client) -> Result<Vec<Vec<Vec<Write>
                 .map_err(|e| format!("floor: {e}"))?;
             let mut unit = vec![write_of(&c.namespace, true)];
             unit.extend(c.role_bindings.iter().map(|b| write_of(b, false)));
-            unit.extend(c.settings.quota.iter().map(|q| write_of(q, false)));
-            unit.extend(c.settings.limit_range.iter().map(|l| write_of(l, false)));
+            unit.extend(c.settings.quota().iter().map(|q| write_of(*q, false)));
+            unit.extend(c.settings.limit_range().iter().map(|l| write_of(*l, false)));
             unit.extend(c.settings.network_policy.iter().map(|n| write_of(n, false)));
-            unit.push(write_of(&c.settings.info, false));
+            unit.extend(c.settings.info.iter().map(|i| write_of(i, false)));
             middle_phase.push(unit);
         }
         for j in 0..args.workspaces {

@@ -126,8 +126,12 @@ pub struct WorkspaceDefaults {
     #[schemars(length(min = 1, max = 63))]
     pub plan: Option<String>,
 
-    /// Whether workspaces get a NetworkPolicy that admits only traffic from
-    /// their own namespace. The operator's default is true.
+    /// Whether the organization's workspaces must be isolated: a
+    /// NetworkPolicy admits only traffic from their own namespace (plus DNS
+    /// and their plan's exceptions), and tenants' own NetworkPolicies there
+    /// may not reach past it. True (the operator's default) is a floor no
+    /// Workspace can lower; false leaves isolation off unless a Workspace
+    /// turns it on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_isolation: Option<bool>,
 
@@ -245,6 +249,14 @@ pub struct OrganizationStatus {
     #[schemars(length(max = 100000))]
     pub pending_purges: Vec<PendingPurge>,
 
+    /// Namespaces of deleted workspaces with `deletionPolicy: Retain`: kept
+    /// with no access, no new Pods or Jobs and their quota, limits and
+    /// isolation in place, counted in the budget, until the platform deletes
+    /// them (or the Workspace is made again). Released with the organization.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100000))]
+    pub retained_namespaces: Vec<RetainedNamespace>,
+
     /// The latest observations of the organization's state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
@@ -265,4 +277,14 @@ pub struct PendingPurge {
     pub namespace: String,
     /// When the namespace and everything in it is deleted (RFC 3339).
     pub purge_at: String,
+}
+
+/// The namespace of a deleted workspace retained by its deletion policy.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetainedNamespace {
+    /// The deleted Workspace's name; recreating it restores the namespace.
+    pub workspace: String,
+    /// The retained namespace.
+    pub namespace: String,
 }

@@ -79,7 +79,11 @@ pub struct WorkspaceSpec {
     pub plan: Option<String>,
 
     /// Whether the namespace admits only traffic from itself (plus DNS
-    /// egress). When left out, the organization's default applies (true unless set).
+    /// egress and the plan's exceptions). The organization decides: where
+    /// it requires isolation (`defaults.networkIsolation`, true unless set)
+    /// a workspace stays isolated, and `false` here is reported as
+    /// SettingNotAllowed; where it leaves isolation off, `true` here turns
+    /// it on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_isolation: Option<bool>,
 
@@ -103,8 +107,12 @@ pub struct WorkspaceSpec {
     pub archived: Option<bool>,
 
     /// What happens to the namespace when the Workspace is deleted: Delete
-    /// (default) removes it with everything in it; Retain keeps it and
-    /// releases it from the operator.
+    /// (default) removes it with everything in it (after the grace period,
+    /// if any); Retain keeps it with its data, but with no access, no new
+    /// Pods or Jobs, its quota, limits, isolation and placement in place and
+    /// its place in the organization's budget, until the platform deletes it
+    /// or the Workspace is made again (which restores it). A retained
+    /// namespace is released, marks removed, when the organization goes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
 
@@ -125,7 +133,8 @@ pub enum DeletionPolicy {
     /// Delete the namespace and everything in it.
     #[default]
     Delete,
-    /// Keep the namespace; the operator stops managing it.
+    /// Keep the namespace, without access and with every guardrail, until
+    /// the platform deletes it.
     Retain,
 }
 

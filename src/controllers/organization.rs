@@ -170,7 +170,8 @@ impl Organizations {
     }
 
     /// Purges every kept namespace of `org` the API server lists, whatever
-    /// their purge time (the organization is going).
+    /// their purge time, and releases the retained ones (the organization
+    /// is going).
     async fn purge_all_now(&self, org: &Organization) -> Result<()> {
         let api: Api<Namespace> = Api::all(self.ctx.client().clone());
         let selector = format!(
@@ -184,10 +185,54 @@ impl Organizations {
             .await
             .map_err(Error::request("listing the organization's namespaces"))?;
         for ns in listed.items {
-            if let Some(kept) = kept_namespace(&ns.metadata)
-                && delete_checked(&api, &kept.namespace, ns.uid()).await?
+            let Some(kept) = kept_namespace(&ns.metadata) else {
+                continue;
+            };
+            if kept.purge_at.is_some() {
+                if delete_checked(&api, &kept.namespace, ns.uid()).await? {
+                    info!(namespace = kept.namespace, "purged with its organization");
+                }
+                continue;
+            }
+            // Retained: released, marks off (so no later organization of
+            // the same name restores or counts it), everything in it as it
+            // is: no access, no new work, its quota, limits, isolation and
+            // placement (its label and parameters together). The platform's.
+            let mut release = ownership::release_patch();
+            release["metadata"]["resourceVersion"] = ns.resource_version().into();
+            release["metadata"]["annotations"][guardrails::RELEASED_FROM] =
+                format!("{}/{}", kept.organization, kept.workspace).into();
+            match api
+                .patch(
+                    &kept.namespace,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&release),
+                )
+                .await
             {
-                info!(namespace = kept.namespace, "purged with its organization");
+                Ok(_) => {
+                    info!(namespace = kept.namespace, "released with its organization");
+                    let note = format!(
+                        "namespace {} of Workspace {}, retained by its deletion policy, is released: it keeps its data, quota, limits, isolation and stop on new work, and is the platform's to delete",
+                        kept.namespace, kept.workspace
+                    );
+                    self.ctx
+                        .runtime
+                        .reporter
+                        .event(org, EventType::Normal, "NamespaceReleased", note)
+                        .await;
+                }
+                // Changed meanwhile: looked at again on the next pass.
+                Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
+                    return Err(Error::Waiting {
+                        reason: "Releasing",
+                        message: format!(
+                            "namespace {} changed while being released",
+                            kept.namespace
+                        ),
+                    });
+                }
+                Err(e) => return Err(Error::request("releasing a retained namespace")(e)),
             }
         }
         Ok(())
@@ -218,7 +263,9 @@ impl Organizations {
         );
         let note = format!(
             "namespace {} of deleted Workspace {} is purged (its grace period ended at {})",
-            kept.namespace, kept.workspace, kept.purge_at
+            kept.namespace,
+            kept.workspace,
+            kept.purge_at.map(|at| at.to_string()).unwrap_or_default()
         );
         ctx.runtime
             .reporter
@@ -408,6 +455,7 @@ impl Reconciler for Organizations {
             workspaces: Some(facts.workspaces),
             default_workspace: Some(default_workspace_name(org).to_string()),
             pending_purges: facts.pending_purges.clone(),
+            retained_namespaces: facts.retained.clone(),
             effective_defaults: Some(WorkspaceDefaults {
                 accept_anonymous: Some(defaults.and_then(|d| d.accept_anonymous).unwrap_or(true)),
                 anonymous_role: Some(

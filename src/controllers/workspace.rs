@@ -31,8 +31,8 @@ use crate::resources::credentials::{ShareProblems, workspace_shares};
 use crate::resources::decision::Decision;
 use crate::resources::guardrails::{self, kept_namespace};
 use crate::resources::workspace::{
-    self as decide, WorkspaceFacts, WorkspaceInput, WorkspaceReaders, WorkspaceSettings,
-    WorkspaceWrites, is_conflicted,
+    self as decide, LiveNamespace, PlanChildren, WorkspaceFacts, WorkspaceInput, WorkspaceReaders,
+    WorkspaceSettings, WorkspaceWrites, is_conflicted,
 };
 use crate::resources::{NamespaceOwner, namespace_owner};
 use crate::runtime::apply::{Owned, Source, delete_checked};
@@ -322,32 +322,18 @@ impl Workspaces {
                     .children
                     .namespaces
                     .get(None, &workspace_namespace(&org_name, &name));
-                let has_namespace = ns.is_some_and(|n| {
+                let holds = ns.filter(|n| {
                     ownership::is_owned_by(n.labels().into(), &w.uid().unwrap_or_default())
                         || kept.iter().any(|k| k.workspace == name)
                 });
-                decide::budget_candidate(w, org, has_namespace)
+                let applied = holds.as_ref().map(|n| guardrails::applied_plan(n.meta()));
+                decide::budget_candidate(w, org, applied.as_ref().map(Option::as_ref))
             })
             .collect();
         let pending: Vec<_> = guardrails::pending(&kept, &workspaces)
             .map(|k| k.quota.clone())
             .collect();
         budget::refusal(org, &candidates, &pending, workspace)
-    }
-
-    /// Deletes everything the operator made in `namespace` (bindings,
-    /// credential copies, quota, limits, network policy, info; whichever
-    /// workspace or member made them), read from the API server: the last
-    /// look before the namespace is released. A kept namespace holds only
-    /// the users' objects, so no mark in it claims anything any more.
-    async fn delete_everything_made_in(&self, namespace: &str) -> Result<()> {
-        let client = self.ctx.client();
-        self.delete_access_in(namespace).await?;
-        delete_marked::<ConfigMap>(client, namespace).await?;
-        delete_marked::<ResourceQuota>(client, namespace).await?;
-        delete_marked::<LimitRange>(client, namespace).await?;
-        delete_marked::<NetworkPolicy>(client, namespace).await?;
-        Ok(())
     }
 
     /// Deletes what gives anyone access in `namespace`: the operator's
@@ -358,16 +344,19 @@ impl Workspaces {
         delete_marked::<Secret>(client, namespace).await
     }
 
-    /// The deletion of `ws` with a grace period: every access in its
-    /// namespace goes now, no new Pod or Job is admitted there, and the
-    /// namespace is marked with its purge time (the organization purges it
-    /// then, unless the Workspace is made again first).
-    async fn keep_for_purge(
+    /// The deletion of `ws` that keeps its namespace: every access in it
+    /// goes now, no new Pod or Job is admitted there, and the namespace is
+    /// marked with its purge time (`purge_at`: the organization purges it
+    /// then, unless the Workspace is made again first) or, retained (None),
+    /// kept until the platform deletes it. Its quota, limits, isolation,
+    /// placement and Pod Security stay as they are, and it keeps its place
+    /// in the organization's budget.
+    async fn keep(
         &self,
         ws: &Workspace,
-        organization: &Organization,
+        organization: Option<&Organization>,
         namespace: &str,
-        grace: std::time::Duration,
+        purge_at: Option<jiff::Timestamp>,
     ) -> Result<()> {
         let ctx = &self.ctx;
         let uid = ws.uid().unwrap_or_default();
@@ -390,38 +379,73 @@ impl Workspaces {
         let purge_at = match kept_namespace(live.meta()) {
             Some(kept) => kept.purge_at,
             None => {
-                let span =
-                    jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
-                let at = jiff::Timestamp::now()
-                    .checked_add(span)
-                    .unwrap_or(jiff::Timestamp::MAX);
-                let at = at.round(jiff::Unit::Second).unwrap_or(at);
-                // What its plan gave it counts in the budget until the purge.
-                let quota = decide::plan_quota(ws, organization)
-                    .map(|(_, quota)| quota)
-                    .unwrap_or_default();
+                let mut annotations = serde_json::Map::new();
+                let at = purge_at.map(|at| at.round(jiff::Unit::Second).unwrap_or(at));
+                match at {
+                    Some(at) => {
+                        annotations.insert(guardrails::PURGE_AT.into(), at.to_string().into())
+                    }
+                    None => annotations.insert(
+                        guardrails::RETAINED_AT.into(),
+                        jiff::Timestamp::now()
+                            .round(jiff::Unit::Second)
+                            .unwrap_or_else(|_| jiff::Timestamp::now())
+                            .to_string()
+                            .into(),
+                    ),
+                };
+                // What it holds counts in the budget until it goes: recorded
+                // already, unless an earlier version made the namespace.
+                if guardrails::applied_plan(live.meta()).is_none() {
+                    let quota = organization
+                        .map(|org| {
+                            decide::plan_quota(ws, org)
+                                .map(|(_, quota)| quota)
+                                .unwrap_or_else(|| crate::resources::budget::largest_quota(org))
+                        })
+                        .unwrap_or_default();
+                    annotations.insert(
+                        guardrails::APPLIED_QUOTA.into(),
+                        serde_json::to_string(&quota)
+                            .unwrap_or_else(|_| "{}".into())
+                            .into(),
+                    );
+                }
                 let patch = serde_json::json!({"metadata": {
                     "resourceVersion": live.resource_version(),
-                    "annotations": {
-                        guardrails::PURGE_AT: at.to_string(),
-                        guardrails::KEPT_QUOTA: serde_json::to_string(&quota).unwrap_or_default(),
-                    },
+                    "annotations": annotations,
                 }});
                 namespaces
                     .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
-                    .map_err(Error::request("marking the namespace for its purge"))?;
+                    .map_err(Error::request("marking the namespace as kept"))?;
                 at
             }
         };
-        info!(namespace, %purge_at, "kept the workspace namespace until its purge");
-        let note = format!(
-            "namespace {namespace} is kept, with no access and no new Pods or Jobs, until {purge_at}; then it is purged. Create Workspace {} again before then to restore it",
-            ws.name_any()
-        );
+        let note = match purge_at {
+            Some(purge_at) => {
+                info!(namespace, %purge_at, "kept the workspace namespace until its purge");
+                format!(
+                    "namespace {namespace} is kept, with no access and no new Pods or Jobs, until {purge_at}; then it is purged. Create Workspace {} again before then to restore it",
+                    ws.name_any()
+                )
+            }
+            None => {
+                info!(namespace, "retained the workspace namespace");
+                format!(
+                    "namespace {namespace} is retained (deletionPolicy Retain), with no access and no new Pods or Jobs, its quota, limits and isolation in place, and its place in the organization's budget, until the platform deletes it. Create Workspace {} again to restore it",
+                    ws.name_any()
+                )
+            }
+        };
+        let reason = if purge_at.is_some() {
+            "PurgeScheduled"
+        } else {
+            "NamespaceRetained"
+        };
         ctx.runtime
             .reporter
-            .event(ws, EventType::Normal, "PurgeScheduled", note)
+            .event(ws, EventType::Normal, reason, note)
             .await;
         Ok(())
     }
@@ -469,17 +493,20 @@ impl Workspaces {
         let patch = serde_json::json!({"metadata": {
             "resourceVersion": live.resource_version(),
             "labels": {ownership::OWNER_UID: new},
-            "annotations": {guardrails::PURGE_AT: null, guardrails::KEPT_QUOTA: null},
+            "annotations": {guardrails::PURGE_AT: null, guardrails::RETAINED_AT: null},
         }});
         namespaces
             .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(Error::request("taking back the kept namespace"))?;
-        info!(namespace, purge_at = %kept.purge_at, "restored a kept workspace namespace");
+        let due = kept.purge_at.map_or_else(
+            || "retained".to_string(),
+            |at| format!("purge was due {at}"),
+        );
+        info!(namespace, due, "restored a kept workspace namespace");
         let note = format!(
-            "namespace {namespace}, kept since Workspace {} was deleted (purge was due {}), is restored with its data",
+            "namespace {namespace}, kept since Workspace {} was deleted ({due}), is restored with its data",
             ws.name_any(),
-            kept.purge_at
         );
         ctx.runtime
             .reporter
@@ -604,9 +631,12 @@ impl Reconciler for Workspaces {
                     && ws.meta().deletion_timestamp.is_none()
             })
             .map(|k| k.owner_uid);
-        let namespace_metadata = own_meta
-            .filter(|_| namespace == NamespaceOwner::ThisWorkspace || restore_from.is_some())
-            .map(guardrails::platform_metadata);
+        let theirs = own_meta
+            .filter(|_| namespace == NamespaceOwner::ThisWorkspace || restore_from.is_some());
+        let live = LiveNamespace {
+            platform: theirs.map(guardrails::platform_metadata),
+            applied: theirs.and_then(guardrails::applied_plan),
+        };
 
         let organization = ctx.organization(&org);
         // Only organizations whose plans admit other workspaces pay for
@@ -635,7 +665,7 @@ impl Reconciler for Workspaces {
             reaches,
             budget_refusal,
             restore_from,
-            namespace_metadata,
+            live,
             organization,
             linked_members: linked_members(
                 ws,
@@ -702,49 +732,64 @@ impl Reconciler for Workspaces {
             Component::WorkspaceAccess,
             &role_bindings,
         );
-        // With an error in the spec, what the plan makes is left as it is.
+        // Isolation and the stop on new work follow the spec in every
+        // state; what the plan makes is left as it is only when no plan is
+        // known to be in effect (see `decide`).
         let settings = async {
-            let Some(WorkspaceSettings {
-                quota,
-                limit_range,
+            let WorkspaceSettings {
                 network_policy,
-                network_exceptions,
-                placement,
                 stop_work,
                 info,
-            }) = settings
-            else {
-                return Ok(());
-            };
-            let quota = owned.optional(&cached.quotas, here, QUOTA, quota.as_ref());
+                plan,
+            } = settings;
             let stop_work =
                 owned.optional(&cached.quotas, here, STOP_WORK_QUOTA, stop_work.as_ref());
-            let limits = owned.optional(&cached.limit_ranges, here, LIMITS, limit_range.as_ref());
             let isolation = owned.optional(
                 &cached.network_policies,
                 here,
                 ISOLATION_POLICY,
                 network_policy.as_ref(),
             );
-            let exceptions = owned.optional(
-                &cached.network_policies,
-                here,
-                NETWORK_EXCEPTIONS,
-                network_exceptions.as_ref(),
-            );
-            let placement =
-                owned.optional(&cached.config_maps, here, PLACEMENT, placement.as_ref());
-            let info = owned.one(&cached.config_maps, &info);
-            let (quota, stop_work, limits, isolation, exceptions, placement, info) = futures::join!(
-                quota, stop_work, limits, isolation, exceptions, placement, info
-            );
-            quota?;
+            let info = async {
+                match &info {
+                    Some(info) => owned.one(&cached.config_maps, info).await,
+                    None => Ok(false),
+                }
+            };
+            let plan = async {
+                let Some(PlanChildren {
+                    quota,
+                    limit_range,
+                    network_exceptions,
+                    placement,
+                }) = plan
+                else {
+                    return Ok(());
+                };
+                let quota = owned.optional(&cached.quotas, here, QUOTA, quota.as_ref());
+                let limits =
+                    owned.optional(&cached.limit_ranges, here, LIMITS, limit_range.as_ref());
+                let exceptions = owned.optional(
+                    &cached.network_policies,
+                    here,
+                    NETWORK_EXCEPTIONS,
+                    network_exceptions.as_ref(),
+                );
+                let placement =
+                    owned.optional(&cached.config_maps, here, PLACEMENT, placement.as_ref());
+                let (quota, limits, exceptions, placement) =
+                    futures::join!(quota, limits, exceptions, placement);
+                quota?;
+                limits?;
+                exceptions?;
+                placement.map(drop)
+            };
+            let (stop_work, isolation, info, plan) =
+                futures::join!(stop_work, isolation, info, plan);
             stop_work?;
-            limits?;
             isolation?;
-            exceptions?;
-            placement?;
-            info.map(drop)
+            info?;
+            plan
         };
         // Who may find the workspace: read it and its Organization. (The
         // RoleBinding needs its Role first: RBAC checks the Role it binds.)
@@ -833,7 +878,7 @@ impl Reconciler for Workspaces {
                 .or(old_namespace),
             phase: Some(phase),
             members: Some(facts.members),
-            plan: effective.and_then(|e| e.plan.clone()),
+            plan: facts.plan.clone(),
             accept_anonymous: effective.map(|e| e.accept_anonymous),
             anonymous_role: effective.map(|e| e.anonymous_role.clone()),
             network_isolation: effective.map(|e| e.network_isolation),
@@ -872,7 +917,12 @@ impl Reconciler for Workspaces {
         let namespace = workspace_namespace(&ws.namespace().unwrap_or_default(), &ws.name_any());
         match ws.spec.deletion_policy.unwrap_or_default() {
             DeletionPolicy::Delete if let Some((org, grace)) = self.grace_period(ws) => {
-                self.keep_for_purge(ws, &org, &namespace, grace).await?;
+                let span =
+                    jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
+                let at = jiff::Timestamp::now()
+                    .checked_add(span)
+                    .unwrap_or(jiff::Timestamp::MAX);
+                self.keep(ws, Some(&org), &namespace, Some(at)).await?;
             }
             DeletionPolicy::Delete => {
                 if owned
@@ -886,31 +936,11 @@ impl Reconciler for Workspaces {
                         .await;
                 }
             }
+            // Kept with every guardrail and its place in the budget, until
+            // the platform deletes it (or, when the organization goes, released).
             DeletionPolicy::Retain => {
-                let namespaces: Api<Namespace> = Api::all(ctx.client().clone());
-                if let Some(live) = namespaces
-                    .get_opt(&namespace)
-                    .await
-                    .map_err(Error::request("reading the namespace"))?
-                    && ownership::is_owned_by(live.meta().labels.as_ref(), &uid)
-                {
-                    // Access and copies first, while the operator may still
-                    // write there: a kept namespace grants nothing and holds
-                    // no copy (the users' own objects stay).
-                    self.delete_everything_made_in(&namespace).await?;
-                    // Drop the marks (a merge patch: the namespace was
-                    // created, not applied, so an apply could not remove
-                    // them). Nothing of the operator's may ever delete it again.
-                    let release = ownership::release_patch();
-                    namespaces
-                        .patch(&namespace, &PatchParams::default(), &Patch::Merge(&release))
-                        .await
-                        .map_err(Error::request("releasing the namespace"))?;
-                    let note = format!("namespace {namespace} is kept and released");
-                    reporter
-                        .event(ws, EventType::Normal, "NamespaceRetained", note)
-                        .await;
-                }
+                let org = ctx.organization(&ws.namespace().unwrap_or_default());
+                self.keep(ws, org.as_ref(), &namespace, None).await?;
             }
         }
         Ok(Cleanup::Done)

@@ -155,9 +155,8 @@ pub fn rows(caller: &Caller, seen: &Seen, now: Timestamp) -> Vec<Listed> {
             roles,
             phase: status.and_then(|s| s.phase).map(|p| format!("{p:?}")),
             expires_at,
-            namespace: status
-                .and_then(|s| s.namespace.clone())
-                .unwrap_or_else(|| names::workspace_namespace(seen.name, &name)),
+            // Derived, never read from status (see `switch::use_workspace`).
+            namespace: names::workspace_namespace(seen.name, &name),
             members: active.iter().map(|m| m.name_any()).collect(),
         });
     }
@@ -372,6 +371,25 @@ mod tests {
             .into_iter()
             .map(|r| (r.workspace, r.roles.join(",")))
             .collect()
+    }
+
+    #[test]
+    fn the_namespace_listed_is_derived_never_read_from_status() {
+        let mut spoofed = ws("lab", Some("erin"), false);
+        spoofed.status.as_mut().unwrap().namespace = Some("kube-system".into());
+        let o = org();
+        let named: BTreeSet<String> = ["lab".to_string()].into();
+        let workspaces = [spoofed];
+        let seen = Seen {
+            name: "acme",
+            organization: Some(&o),
+            workspaces: &workspaces,
+            members: &[],
+            named: &named,
+            everything: false,
+        };
+        let rows = rows(&caller("erin", &[]), &seen, now());
+        assert_eq!(rows[0].namespace, "acme--lab");
     }
 
     #[test]

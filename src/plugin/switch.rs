@@ -165,12 +165,11 @@ pub async fn use_workspace(target: &Target, given: &str, format: Format) -> Resu
             Some(full) => full,
             None => unique(&list::discover(&client, false).await?, given)?,
         };
-        let ws = check(&client, &wanted).await?;
-        Some(
-            ws.status
-                .and_then(|s| s.namespace)
-                .unwrap_or_else(|| wanted.namespace()),
-        )
+        check(&client, &wanted).await?;
+        // Always the name the operator derives, never what a status says:
+        // whoever can write a Workspace's status could otherwise point the
+        // user's kubeconfig at any namespace.
+        Some(wanted.namespace())
     };
     state.remember(&file, &target.context, current)?;
     kubeconfig::edit_namespace(&file, &target.context, next.as_deref())?;

@@ -19,10 +19,31 @@ pub struct Candidate {
     pub default: bool,
     /// It has its namespace (or one kept for it, waiting for its purge).
     pub has_namespace: bool,
+    /// With a namespace: the quota the namespace holds (as recorded on it),
+    /// counted whatever its spec now asks (an unknown plan asks nothing, but
+    /// the quota it had stays). Empty without a namespace.
+    pub holds: BTreeMap<String, QuantityValue>,
     /// Creation time (Unix seconds).
     pub created: i64,
     /// Its plan's name and quota; None when it names an unknown plan.
     pub plan: Option<(String, BTreeMap<String, QuantityValue>)>,
+}
+
+/// Key by key, the largest quota any of `org`'s plans gives: what a
+/// namespace recording nothing of its plan may hold at most.
+pub fn largest_quota(org: &Organization) -> BTreeMap<String, QuantityValue> {
+    let mut largest: BTreeMap<String, (f64, QuantityValue)> = BTreeMap::new();
+    for plan in org.spec.plans.iter().flat_map(|p| p.values()) {
+        for (key, value) in plan.quota.iter().flatten() {
+            let Some(v) = parse_quantity(value.as_str()) else {
+                continue;
+            };
+            if largest.get(key).is_none_or(|(l, _)| v > *l) {
+                largest.insert(key.clone(), (v, value.clone()));
+            }
+        }
+    }
+    largest.into_iter().map(|(k, (_, v))| (k, v)).collect()
 }
 
 /// Why `target` may not have a namespace now, or None when it may; for a
@@ -63,6 +84,17 @@ pub fn refusal(
             .as_ref()
             .and_then(|(_, q)| q.get(key))
             .and_then(|v| parse_quantity(v.as_str()))
+    };
+    // A workspace with a namespace counts at the larger of what it holds
+    // and what it asks: an unknown plan does not hide the quota it still
+    // has, and a plan switched to a bigger one is counted big for the
+    // others (two switching at once cannot both take the last room).
+    let counted = |c: &Candidate, key: &str| {
+        let holds = c.holds.get(key).and_then(|v| parse_quantity(v.as_str()));
+        match (holds, asks(c, key)) {
+            (Some(h), Some(a)) => Some(h.max(a)),
+            (h, a) => h.or(a),
+        }
     };
     // Why `c`'s plan does not fit beside `taken(key)` of each budgeted
     // key (`taken_text` says what is taken), or None when it fits.
@@ -136,7 +168,12 @@ pub fn refusal(
         if why.is_none() {
             count += 1;
             for key in limits.keys() {
-                *used.entry(key).or_default() += asks(c, key).unwrap_or(0.0);
+                let takes = if placed {
+                    counted(c, key)
+                } else {
+                    asks(c, key)
+                };
+                *used.entry(key).or_default() += takes.unwrap_or(0.0);
             }
         }
     }
@@ -144,7 +181,7 @@ pub fn refusal(
     // everything else (a plan switched to a bigger one, or to one without a
     // budgeted key, must not take more than the budget)?
     let c = target_placed?;
-    let others = |key: &str| used.get(key).copied().unwrap_or(0.0) - asks(c, key).unwrap_or(0.0);
+    let others = |key: &str| used.get(key).copied().unwrap_or(0.0) - counted(c, key).unwrap_or(0.0);
     let why = exceeded(c, &others, &|taken| {
         format!("the other workspaces take {}{placed_note}", show(taken))
     })?;
@@ -175,6 +212,7 @@ mod tests {
             name: name.into(),
             default: name == "default",
             has_namespace,
+            holds: BTreeMap::new(),
             created: created.replace('-', "").parse().unwrap(),
             plan: Some((
                 "small".into(),
@@ -283,6 +321,50 @@ mod tests {
         // The default workspace too.
         all[0] = ws("default", "2026-01-01", true, Some("9"));
         assert!(refusal(&budget, &all, &[], "default").is_some());
+    }
+
+    #[test]
+    fn an_unknown_plan_does_not_hide_the_quota_a_namespace_holds() {
+        // Budget 4 CPU; default and b1 hold 2 each; b1 then names a plan
+        // that does not exist (it asks nothing, and keeps its 2).
+        let budget = org("{quota: {requests.cpu: 4}}");
+        let two = || BTreeMap::from([("requests.cpu".into(), QuantityValue("2".into()))]);
+        let mut b1 = ws("b1", "2026-01-02", true, Some("2"));
+        b1.holds = two();
+        let mut default = ws("default", "2026-01-01", true, Some("2"));
+        default.holds = two();
+        let b2 = ws("b2", "2026-01-03", false, Some("2"));
+        let all = [default.clone(), b1.clone(), b2.clone()];
+        assert!(refusal(&budget, &all, &[], "b2").is_some());
+        b1.plan = None;
+        let all = [default, b1, b2];
+        let why = refusal(&budget, &all, &[], "b2").expect("b1's quota still counts");
+        assert!(why.contains("4 are taken"), "{why}");
+    }
+
+    #[test]
+    fn a_switch_counts_at_the_larger_of_held_and_asked() {
+        let budget = org("{quota: {requests.cpu: 10}}");
+        let mut a = ws("a", "2026-01-02", true, Some("6"));
+        a.holds = BTreeMap::from([("requests.cpu".into(), QuantityValue("2".into()))]);
+        let mut b = ws("b", "2026-01-03", true, Some("6"));
+        b.holds = a.holds.clone();
+        let all = [ws("default", "2026-01-01", true, Some("1")), a, b];
+        // Each would fit alone beside the other's 2; neither may take the
+        // room the other asks for at the same time.
+        assert!(refusal(&budget, &all, &[], "a").is_some());
+        assert!(refusal(&budget, &all, &[], "b").is_some());
+    }
+
+    #[test]
+    fn largest_quota_is_an_upper_bound_key_by_key() {
+        let o: Organization = serde_yaml::from_str(
+            "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme}, spec: {plans: {s: {quota: {requests.cpu: 2, pods: 50}}, l: {quota: {requests.cpu: 8, pods: 10}}}}}",
+        )
+        .unwrap();
+        let largest = largest_quota(&o);
+        assert_eq!(largest["requests.cpu"].0, "8");
+        assert_eq!(largest["pods"].0, "50");
     }
 
     #[test]

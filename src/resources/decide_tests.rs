@@ -498,7 +498,10 @@ fn ws_input() -> workspace::WorkspaceInput {
         reaches: vec![],
         budget_refusal: None,
         restore_from: None,
-        namespace_metadata: None,
+        live: workspace::LiveNamespace {
+            platform: None,
+            applied: Some(crate::resources::guardrails::AppliedPlan::default()),
+        },
     }
 }
 
@@ -610,12 +613,12 @@ fn workspace_decisions() {
         .map(|b| b.metadata.name.clone().unwrap())
         .collect();
     assert_eq!(written, ["workspaces.dev:anonymous:viewer"]);
-    assert!(writes.settings.is_some());
+    assert!(writes.settings.plan.is_some());
     // An unknown plan in a workspace that has its namespace: access is
-    // written, quota and limits are left as they are.
-    let decision = workspace::decide(&with("{plan: gold}"), &ws_input(), &policy);
+    // written, and the plan the namespace holds stays in effect.
+    let decision = workspace::decide(&with("{plan: gold}"), &holding_free(), &policy);
     let writes = decision.children().unwrap();
-    assert!(writes.settings.is_none());
+    assert_eq!(pods_quota(&writes.settings), Some("5".into()));
     assert_eq!(writes.role_bindings.len(), 2);
     // The same in a new workspace: no namespace (and so no access) until its
     // plan's quota can come with it.
@@ -631,6 +634,192 @@ fn workspace_decisions() {
             "{owner:?}"
         );
     }
+}
+
+/// The input of a workspace whose namespace holds plan `free` (pods: 5).
+fn holding_free() -> workspace::WorkspaceInput {
+    workspace::WorkspaceInput {
+        live: workspace::LiveNamespace {
+            platform: Some(Default::default()),
+            applied: Some(crate::resources::guardrails::AppliedPlan {
+                name: Some("free".into()),
+                quota: [(
+                    "pods".to_string(),
+                    crate::api::common::QuantityValue("5".into()),
+                )]
+                .into(),
+            }),
+        },
+        ..ws_input()
+    }
+}
+
+fn pods_quota(settings: &workspace::WorkspaceSettings) -> Option<String> {
+    settings
+        .quota()?
+        .spec
+        .as_ref()?
+        .hard
+        .as_ref()?
+        .get("pods")
+        .map(|q| q.0.clone())
+}
+
+/// Every guardrail a workspace's settings carry, in a few words.
+fn guardrails_of(settings: &workspace::WorkspaceSettings) -> (bool, bool, Option<String>) {
+    (
+        settings.network_policy.is_some(),
+        settings.stop_work.is_some(),
+        pods_quota(settings),
+    )
+}
+
+#[test]
+fn guardrails_hold_in_every_state_of_a_workspace() {
+    let policy = TenantPolicy::default();
+    let with = |spec: &str| {
+        let mut w: Workspace = parse(&format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: acme}}, spec: {spec}}}"
+        ));
+        w.metadata.uid = Some("ws-uid".into());
+        w
+    };
+    let over_budget = || workspace::WorkspaceInput {
+        budget_refusal: Some("over".into()),
+        ..holding_free()
+    };
+    // (case, workspace, input, verdict, (isolated, stop-work, pods quota))
+    type Case = (
+        &'static str,
+        Workspace,
+        workspace::WorkspaceInput,
+        &'static str,
+        (bool, bool, Option<String>),
+    );
+    let five = || Some("5".to_string());
+    let cases: Vec<Case> = vec![
+        (
+            "ready",
+            with("{plan: free}"),
+            holding_free(),
+            "ready",
+            (true, false, five()),
+        ),
+        (
+            "archived",
+            with("{plan: free, archived: true}"),
+            holding_free(),
+            "ready",
+            (true, true, five()),
+        ),
+        (
+            "an unknown plan keeps the plan held",
+            with("{plan: gold}"),
+            holding_free(),
+            "stalled:UnknownPlan",
+            (true, false, five()),
+        ),
+        (
+            "an unknown plan, then archived: no new work all the same",
+            with("{plan: gold, archived: true}"),
+            holding_free(),
+            "stalled:UnknownPlan",
+            (true, true, five()),
+        ),
+        (
+            "over budget keeps the plan held",
+            with("{plan: free}"),
+            over_budget(),
+            "stalled:OverBudget",
+            (true, false, five()),
+        ),
+        (
+            "over budget and archived",
+            with("{plan: free, archived: true}"),
+            over_budget(),
+            "stalled:OverBudget",
+            (true, true, five()),
+        ),
+        (
+            "isolation off is not the workspace's to choose",
+            with("{plan: free, networkIsolation: false}"),
+            holding_free(),
+            "stalled:SettingNotAllowed",
+            (true, false, five()),
+        ),
+        (
+            "isolation off with an unknown plan",
+            with("{plan: gold, networkIsolation: false}"),
+            holding_free(),
+            "stalled:UnknownPlan",
+            (true, false, five()),
+        ),
+        (
+            "deleting, blocked by a member: still guarded",
+            deleting(with("{plan: gold, archived: true}")),
+            workspace::WorkspaceInput {
+                linked_members: vec!["pay-bob".into()],
+                ..holding_free()
+            },
+            "blocked:1 member(s) still linked: pay-bob. Unlink them first: kubectl delete workspacemember -n acme pay-bob",
+            (true, true, five()),
+        ),
+    ];
+    for (name, w, input, expected, guarded) in cases {
+        let decision = workspace::decide(&w, &input, &policy);
+        assert_eq!(verdict(&decision).0, expected, "{name}");
+        let writes = decision.children().expect(name);
+        assert_eq!(guardrails_of(&writes.settings), guarded, "{name}");
+        // The namespace records the plan in effect, and says isolation is enforced.
+        let annotations = writes
+            .namespace
+            .metadata
+            .annotations
+            .clone()
+            .unwrap_or_default();
+        assert_eq!(
+            annotations
+                .get(crate::resources::guardrails::APPLIED_PLAN)
+                .map(String::as_str),
+            Some("free"),
+            "{name}"
+        );
+        let labels = writes.namespace.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(
+            labels
+                .get(crate::resources::guardrails::ISOLATION_LABEL)
+                .map(String::as_str),
+            Some("enforced"),
+            "{name}"
+        );
+    }
+    // Where the organization leaves isolation off, a workspace may turn it on.
+    let mut open_org = org();
+    open_org.spec.defaults = Some(parse("{networkIsolation: false}"));
+    let input = workspace::WorkspaceInput {
+        organization: Some(open_org),
+        ..holding_free()
+    };
+    for (spec, isolated) in [
+        ("{plan: free}", false),
+        ("{plan: free, networkIsolation: true}", true),
+    ] {
+        let decision = workspace::decide(&with(spec), &input, &policy);
+        assert_eq!(verdict(&decision).0, "ready", "{spec}");
+        let writes = decision.children().unwrap();
+        assert_eq!(writes.settings.network_policy.is_some(), isolated, "{spec}");
+    }
+    // A namespace recording nothing (an earlier version's) with an unknown
+    // plan: the plan's children are left as they are, isolation and the
+    // stop on new work still follow the spec.
+    let input = workspace::WorkspaceInput {
+        live: workspace::LiveNamespace::default(),
+        ..ws_input()
+    };
+    let decision = workspace::decide(&with("{plan: gold, archived: true}"), &input, &policy);
+    let writes = decision.children().unwrap();
+    assert!(writes.settings.plan.is_none());
+    assert!(writes.settings.network_policy.is_some() && writes.settings.stop_work.is_some());
 }
 
 #[test]

@@ -25,11 +25,29 @@ use crate::ownership::names::workspace_namespace;
 /// everything rather than nothing).
 pub const PLACEMENT_LABEL: &str = "workspaces.dev/placement";
 pub const PLACEMENT_ENFORCED: &str = "enforced";
+/// The label of a workspace namespace whose network isolation the platform
+/// enforces: tenants' own NetworkPolicies there may not reach past it (the
+/// admission policy `workspaces.dev-workspace-isolation` selects it).
+pub const ISOLATION_LABEL: &str = "workspaces.dev/network-isolation";
+pub const ISOLATION_ENFORCED: &str = "enforced";
 /// The annotation of a deleted workspace's namespace kept until its purge.
 pub const PURGE_AT: &str = "workspaces.dev/purge-at";
-/// The quota its plan gave a kept namespace (JSON): counted in the
-/// organization's budget until the purge.
-pub const KEPT_QUOTA: &str = "workspaces.dev/kept-quota";
+/// The annotation of a deleted workspace's namespace kept because its
+/// deletion policy was Retain: kept with no purge time, until the platform
+/// deletes it or the Workspace is made again.
+pub const RETAINED_AT: &str = "workspaces.dev/retained-at";
+/// On a retained namespace released when its organization went: where it
+/// came from (`<organization>/<workspace>`).
+pub const RELEASED_FROM: &str = "workspaces.dev/released-from";
+/// The plan whose children a workspace namespace holds (its name; absent
+/// when it follows no plan) and the quota that plan gave it (JSON), written
+/// with them: what the budget counts, and what the namespace keeps while its
+/// Workspace names a plan that cannot be applied. Tenants cannot write
+/// namespaces, so neither can be forged.
+pub const APPLIED_PLAN: &str = "workspaces.dev/plan";
+pub const APPLIED_QUOTA: &str = "workspaces.dev/quota";
+/// The quota a namespace kept by an earlier version recorded (JSON).
+const LEGACY_KEPT_QUOTA: &str = "workspaces.dev/kept-quota";
 
 /// Labels and annotations of a workspace namespace besides the marks: the
 /// Organization's, then the plan's over them key by key, and the Pod
@@ -78,8 +96,8 @@ pub fn namespace_metadata(
 
 /// The labels and annotations of a live workspace namespace that the
 /// platform may have set through its Organization or plans: all but the
-/// operator's marks, the name label the API server sets, and annotations
-/// under the prefixes admission keeps them out of.
+/// operator's marks and isolation label, the name label the API server
+/// sets, and annotations under the prefixes admission keeps them out of.
 pub fn platform_metadata(
     meta: &ObjectMeta,
 ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
@@ -88,7 +106,9 @@ pub fn platform_metadata(
         .iter()
         .flatten()
         .filter(|(k, _)| {
-            !crate::ownership::is_mark(k) && k.as_str() != "kubernetes.io/metadata.name"
+            !crate::ownership::is_mark(k)
+                && k.as_str() != "kubernetes.io/metadata.name"
+                && k.as_str() != ISOLATION_LABEL
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -163,7 +183,9 @@ pub fn network_exceptions(
         .map(|c| block(&c.cidr, c.except.clone().unwrap_or_default()))
         .collect();
     to.extend(reaches.iter().map(workspace));
-    if network.egress_to_internet == Some(true) {
+    // Without the cluster's own ranges the rule could reach other pods: left
+    // out (the workspace reports ClusterNetworkUnknown).
+    if network.egress_to_internet == Some(true) && !cluster_network.is_empty() {
         let (v6, v4): (Vec<String>, Vec<String>) = cluster_network
             .iter()
             .cloned()
@@ -294,8 +316,8 @@ pub fn grace_period(ws: &crate::api::Workspace, org: &Organization) -> Duration 
         .unwrap_or_default()
 }
 
-/// A deleted workspace's namespace kept until its purge, as its marks and
-/// its purge annotation say.
+/// A deleted workspace's namespace kept until its purge (or, retained,
+/// until the platform deletes it), as its marks and annotations say.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeptNamespace {
     pub organization: String,
@@ -303,14 +325,16 @@ pub struct KeptNamespace {
     pub namespace: String,
     /// The deleted Workspace's UID, which its namespace and children still carry.
     pub owner_uid: String,
-    pub purge_at: jiff::Timestamp,
-    /// The quota its plan gave it.
+    /// When the organization purges it; None when it was retained
+    /// (`deletionPolicy: Retain`): never purged by the operator.
+    pub purge_at: Option<jiff::Timestamp>,
+    /// The quota its plan gave it: counted in the organization's budget.
     pub quota: BTreeMap<String, crate::api::common::QuantityValue>,
 }
 
 /// `meta` as a kept namespace, if it is one: a workspace namespace with the
 /// operator's consistent marks (tenants cannot write namespaces) and a
-/// purge time, not being deleted (purged) already.
+/// purge time or a retained mark, not being deleted (purged) already.
 pub fn kept_namespace(meta: &ObjectMeta) -> Option<KeptNamespace> {
     if meta.deletion_timestamp.is_some() {
         return None;
@@ -325,9 +349,16 @@ pub fn kept_namespace(meta: &ObjectMeta) -> Option<KeptNamespace> {
         == crate::ownership::Component::WorkspaceNamespace.as_str())
     .then_some(())?;
     let annotations = meta.annotations.as_ref()?;
-    let purge_at = annotations.get(PURGE_AT)?.parse().ok()?;
+    let purge_at = match annotations.get(PURGE_AT) {
+        Some(at) => Some(at.parse().ok()?),
+        None => {
+            annotations.get(RETAINED_AT)?;
+            None
+        }
+    };
     let quota = annotations
-        .get(KEPT_QUOTA)
+        .get(APPLIED_QUOTA)
+        .or_else(|| annotations.get(LEGACY_KEPT_QUOTA))
         .and_then(|q| serde_json::from_str(q).ok())
         .unwrap_or_default();
     Some(KeptNamespace {
@@ -338,6 +369,39 @@ pub fn kept_namespace(meta: &ObjectMeta) -> Option<KeptNamespace> {
         workspace: name,
         purge_at,
     })
+}
+
+/// The plan whose children a workspace namespace holds, as its annotations
+/// record it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct AppliedPlan {
+    /// None: the namespace follows no plan (no quota, no limits).
+    pub name: Option<String>,
+    /// The quota that plan gave it (what the budget counts).
+    pub quota: BTreeMap<String, crate::api::common::QuantityValue>,
+}
+
+/// What `meta` (a workspace namespace) records of the plan it holds; None
+/// when it records nothing (made by an earlier version, not yet updated).
+pub fn applied_plan(meta: &ObjectMeta) -> Option<AppliedPlan> {
+    let annotations = meta.annotations.as_ref()?;
+    let quota = serde_json::from_str(annotations.get(APPLIED_QUOTA)?).ok()?;
+    Some(AppliedPlan {
+        name: annotations.get(APPLIED_PLAN).cloned(),
+        quota,
+    })
+}
+
+/// The annotations that record `applied` on its namespace.
+pub fn applied_plan_annotations(applied: &AppliedPlan) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::from([(
+        APPLIED_QUOTA.to_string(),
+        serde_json::to_string(&applied.quota).unwrap_or_else(|_| "{}".into()),
+    )]);
+    if let Some(name) = &applied.name {
+        annotations.insert(APPLIED_PLAN.to_string(), name.clone());
+    }
+    annotations
 }
 
 /// The kept namespaces of `kept` still waiting for their purge: all but

@@ -227,8 +227,8 @@ pub struct OrganizationInput {
     pub workspaces: Vec<Arc<DeserializeGuard<Workspace>>>,
     /// Its members (their status says what they grant).
     pub members: Vec<Arc<DeserializeGuard<WorkspaceMember>>>,
-    /// Namespaces of its deleted workspaces kept until their purge (none
-    /// whose Workspace exists again: that one is restoring it).
+    /// Namespaces of its deleted workspaces kept until their purge, or
+    /// retained (none whose Workspace exists again: that one is restoring it).
     pub kept: Vec<super::guardrails::KeptNamespace>,
     pub now: jiff::Timestamp,
 }
@@ -267,6 +267,8 @@ pub struct OrganizationFacts {
     pub workspaces: i32,
     /// Kept namespaces not purged yet, by purge time.
     pub pending_purges: Vec<crate::api::organization::PendingPurge>,
+    /// Namespaces of deleted workspaces retained (no purge time), by workspace.
+    pub retained: Vec<crate::api::organization::RetainedNamespace>,
 }
 
 /// Most subjects in one visitor shard: a rewrite stays small (tens of KB)
@@ -406,28 +408,41 @@ pub fn decide(
 ) -> Decision<OrganizationWrites, OrganizationFacts> {
     let ns = organization_namespace(&org.name_any());
     let (workspaces, members) = (input.workspaces(), input.members());
+    // Retained namespaces have no purge time: the operator never purges them.
     let (due, waiting): (Vec<_>, Vec<_>) = input
         .kept
         .iter()
-        .cloned()
-        .partition(|k| k.purge_at <= input.now);
-    let mut pending: Vec<_> = waiting.iter().collect();
-    pending.sort_by_key(|k| (k.purge_at, k.workspace.clone()));
+        .filter_map(|k| Some((k.purge_at?, k)))
+        .partition(|(at, _)| *at <= input.now);
+    let due: Vec<_> = due.into_iter().map(|(_, k)| k.clone()).collect();
+    let mut pending = waiting;
+    pending.sort_by_key(|(at, k)| (*at, k.workspace.clone()));
+    let mut retained: Vec<_> = input
+        .kept
+        .iter()
+        .filter(|k| k.purge_at.is_none())
+        .map(|k| crate::api::organization::RetainedNamespace {
+            workspace: k.workspace.clone(),
+            namespace: k.namespace.clone(),
+        })
+        .collect();
+    retained.sort_by(|a, b| a.workspace.cmp(&b.workspace));
     let facts = OrganizationFacts {
         workspaces: workspaces.len() as i32,
         pending_purges: pending
             .iter()
-            .map(|k| crate::api::organization::PendingPurge {
+            .map(|(at, k)| crate::api::organization::PendingPurge {
                 workspace: k.workspace.clone(),
                 namespace: k.namespace.clone(),
-                purge_at: k.purge_at.to_string(),
+                purge_at: at.to_string(),
             })
             .collect(),
+        retained,
     };
     // The next purge is a moment to look again, like a member's expiry.
     let next_purge = pending
         .first()
-        .and_then(|k| std::time::Duration::try_from(k.purge_at.duration_since(input.now)).ok())
+        .and_then(|(at, _)| std::time::Duration::try_from(at.duration_since(input.now)).ok())
         .map(|left| left + std::time::Duration::from_millis(50));
     if org.meta().deletion_timestamp.is_some() {
         let default_name = default_workspace_name(org);

@@ -308,10 +308,10 @@ proptest! {
                 prop_assert_eq!(&b.role_ref.name, &crate::ownership::names::role(&org_name, predefined_roles::VIEWER));
             }
         }
-        for q in c.settings.quota.iter() { in_namespace(q, &ns)?; }
-        for l in c.settings.limit_range.iter() { in_namespace(l, &ns)?; }
+        for q in c.settings.quota().iter() { in_namespace(*q, &ns)?; }
+        for l in c.settings.limit_range().iter() { in_namespace(*l, &ns)?; }
         for n in c.settings.network_policy.iter() { in_namespace(n, &ns)?; }
-        in_namespace(&c.settings.info, &ns)?;
+        for i in c.settings.info.iter() { in_namespace(i, &ns)?; }
 
         // Credential copies land in workspaces of the same organization only.
         for share in credentials::workspace_shares(&ws)

@@ -74,16 +74,42 @@ pub fn effective(ws: &Workspace, org: &Organization) -> Effective {
             .plan
             .clone()
             .or(defaults.and_then(|d| d.plan.clone())),
-        network_isolation: ws
-            .spec
-            .network_isolation
-            .or(defaults.and_then(|d| d.network_isolation))
-            .unwrap_or(true),
+        // The organization's default is a floor: a workspace only turns
+        // isolation on where the organization leaves it off.
+        network_isolation: isolation_required(org) || ws.spec.network_isolation == Some(true),
         archived: ws.spec.archived.unwrap_or(false),
         time_zone: ws.spec.time_zone.clone().unwrap_or_else(|| "UTC".into()),
         deletion_policy: ws.spec.deletion_policy.unwrap_or_default(),
     }
 }
+
+/// Whether `org` requires network isolation of its workspaces: its
+/// `defaults.networkIsolation`, on unless the platform turns it off there.
+/// A Workspace cannot turn a required isolation off; where the organization
+/// leaves it off, a Workspace may turn it on.
+pub fn isolation_required(org: &Organization) -> bool {
+    org.spec
+        .defaults
+        .as_ref()
+        .and_then(|d| d.network_isolation)
+        .unwrap_or(true)
+}
+
+/// Why `ws` does not get something its spec asks for because its
+/// organization does not allow it (the workspace gets the platform's value
+/// instead), or None.
+pub fn refused_setting(ws: &Workspace, org: &Organization) -> Option<String> {
+    (ws.spec.network_isolation == Some(false) && isolation_required(org)).then(|| {
+        format!(
+            "spec.networkIsolation: false is not allowed: Organization {} requires network isolation of its workspaces (spec.defaults.networkIsolation), so the workspace stays isolated; only the platform team can leave isolation to workspaces",
+            org.name_any()
+        )
+    })
+}
+
+/// The Ready reason of a workspace that asks for something its
+/// organization does not allow.
+pub const SETTING_NOT_ALLOWED: &str = "SettingNotAllowed";
 
 /// Why a workspace cannot be set up as written: waits for a spec change.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -128,7 +154,8 @@ fn quantities(map: &BTreeMap<String, QuantityValue>) -> BTreeMap<String, Quantit
         .collect()
 }
 
-/// The plan in effect for `ws`, if the organization defines it.
+/// The plan `ws` chooses (its own, else the organization's default), if
+/// the organization defines it.
 fn plan_of<'o>(ws: &Workspace, org: &'o Organization) -> Option<&'o Plan> {
     let plan = effective(ws, org).plan?;
     org.spec.plans.as_ref()?.get(&plan)
@@ -153,26 +180,39 @@ pub fn admitting(org: &Organization, workspaces: &[&Workspace], from: &str) -> V
     names
 }
 
-/// `ws` as its organization's budget sees it.
+/// `ws` as its organization's budget sees it. `namespace` is its
+/// namespace's record of the plan it holds, when it has a namespace
+/// (`Some(None)`: one that records nothing, made by an earlier version).
 pub fn budget_candidate(
     ws: &Workspace,
     org: &Organization,
-    has_namespace: bool,
+    namespace: Option<Option<&guardrails::AppliedPlan>>,
 ) -> super::budget::Candidate {
+    let asks = plan_quota(ws, org);
+    let holds = namespace.map(|applied| match applied {
+        Some(applied) => applied.quota.clone(),
+        // Recorded nowhere: what its plan asks, or, with a plan that cannot
+        // be applied, the most any of the organization's plans gives.
+        None => asks
+            .as_ref()
+            .map(|(_, quota)| quota.clone())
+            .unwrap_or_else(|| super::budget::largest_quota(org)),
+    });
     super::budget::Candidate {
         name: ws.name_any(),
         default: is_default_workspace(org, ws),
-        has_namespace,
+        has_namespace: namespace.is_some(),
+        holds: holds.unwrap_or_default(),
         created: ws
             .meta()
             .creation_timestamp
             .as_ref()
             .map_or(0, |t| t.0.as_second()),
-        plan: plan_quota(ws, org),
+        plan: asks,
     }
 }
 
-/// The name and quota of the plan in effect for `ws`, if the organization
+/// The name and quota of the plan `ws` chooses, if the organization
 /// defines it.
 pub fn plan_quota(
     ws: &Workspace,
@@ -184,7 +224,7 @@ pub fn plan_quota(
 }
 
 /// The quota of zero Pods and Jobs of `ws`, marked as its child: while it
-/// is archived, or kept after its deletion until the purge.
+/// is archived, or kept after its deletion.
 pub fn stop_work(ws: &Workspace) -> ResourceQuota {
     let org = ws.namespace().unwrap_or_default();
     let owner = Owner::Workspace {
@@ -203,50 +243,116 @@ pub fn stop_work(ws: &Workspace) -> ResourceQuota {
     })
 }
 
-/// The plan `ws` names, after the checks admission could not make: the plan
-/// must be defined by the organization, the time zone must exist.
-fn checked_plan<'o>(ws: &Workspace, org: &'o Organization) -> Result<Option<&'o Plan>, SpecError> {
-    let eff = effective(ws, org);
-    if jiff::tz::TimeZone::get(&eff.time_zone).is_err() {
-        return Err(SpecError::InvalidTimeZone(eff.time_zone));
-    }
-    match &eff.plan {
-        None => Ok(None),
-        Some(p) => org
-            .spec
-            .plans
-            .as_ref()
-            .and_then(|plans| plans.get(p))
-            .map(Some)
-            .ok_or_else(|| SpecError::UnknownPlan {
-                plan: p.clone(),
-                organization: org.name_any(),
-                defined: org
-                    .spec
-                    .plans
-                    .iter()
-                    .flat_map(|p| p.keys().cloned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-    }
-}
-
-/// What a workspace is whatever its plan: its namespace and who may enter.
-#[derive(Clone, Debug)]
-pub struct WorkspaceAccessChildren {
-    pub namespace: Namespace,
-    pub role_bindings: Vec<RoleBinding>,
-}
-
-/// The namespace and access bindings of `ws`: buildable even when the spec
-/// has an error, so access follows the organization (an admin removed
-/// loses access) whatever a tenant writes into the plan.
-pub fn access(
+/// The plan `ws` chooses, if the organization defines it (None: it
+/// chooses none and the organization has no default).
+fn chosen_plan<'o>(
     ws: &Workspace,
-    org: &Organization,
+    org: &'o Organization,
+) -> Result<Option<(&'o str, &'o Plan)>, SpecError> {
+    let Some(name) = effective(ws, org).plan else {
+        return Ok(None);
+    };
+    org.spec
+        .plans
+        .as_ref()
+        .and_then(|plans| plans.get_key_value(&name))
+        .map(|(name, plan)| Some((name.as_str(), plan)))
+        .ok_or_else(|| SpecError::UnknownPlan {
+            plan: name,
+            organization: org.name_any(),
+            defined: org
+                .spec
+                .plans
+                .iter()
+                .flat_map(|p| p.keys().cloned())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// An invalid time zone, which admission could not judge.
+fn time_zone_error(ws: &Workspace) -> Option<SpecError> {
+    let zone = ws.spec.time_zone.as_deref().unwrap_or("UTC");
+    jiff::tz::TimeZone::get(zone)
+        .is_err()
+        .then(|| SpecError::InvalidTimeZone(zone.to_string()))
+}
+
+/// A plan in effect that opens egress to everything outside the cluster
+/// while the operator does not know the cluster's own ranges (the rule is
+/// left out: it could reach other workspaces' pods).
+fn cluster_network_error(
+    plan: Option<&PlanInEffect>,
+    isolated: bool,
     policy: &TenantPolicy,
-) -> WorkspaceAccessChildren {
+) -> Option<SpecError> {
+    let plan = plan?;
+    (isolated && policy.cluster_network.is_empty() && plan.opens_internet()).then(|| {
+        SpecError::ClusterNetworkUnknown {
+            plan: plan.name.clone().unwrap_or_default(),
+        }
+    })
+}
+
+/// The plan whose children a workspace namespace gets: the plan its spec
+/// chooses when that can be applied; else the plan the namespace holds
+/// already, with the quota that plan gave it (so a plan that cannot be
+/// applied, unknown or beyond the budget, never relaxes or drops one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanInEffect<'o> {
+    /// None: no plan (no quota, limits, exceptions or placement).
+    pub name: Option<String>,
+    pub plan: Option<&'o Plan>,
+    /// The quota it gives.
+    pub quota: BTreeMap<String, QuantityValue>,
+}
+
+impl<'o> PlanInEffect<'o> {
+    /// The plan chosen in the spec (or none).
+    pub fn chosen(chosen: Option<(&str, &'o Plan)>) -> Self {
+        PlanInEffect {
+            name: chosen.map(|(name, _)| name.to_string()),
+            plan: chosen.map(|(_, plan)| plan),
+            quota: chosen
+                .and_then(|(_, plan)| plan.quota.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The plan `applied` records, with the quota it records; None when
+    /// the organization no longer defines that plan (then nothing is known
+    /// to be in effect).
+    pub fn held(applied: &guardrails::AppliedPlan, org: &'o Organization) -> Option<Self> {
+        let plan = match &applied.name {
+            Some(name) => Some(org.spec.plans.as_ref()?.get(name)?),
+            None => None,
+        };
+        Some(PlanInEffect {
+            name: applied.name.clone(),
+            plan,
+            quota: applied.quota.clone(),
+        })
+    }
+
+    /// What the namespace records of it.
+    pub fn applied(&self) -> guardrails::AppliedPlan {
+        guardrails::AppliedPlan {
+            name: self.name.clone(),
+            quota: self.quota.clone(),
+        }
+    }
+
+    fn opens_internet(&self) -> bool {
+        self.plan
+            .and_then(|p| p.network.as_ref())
+            .is_some_and(|n| n.egress_to_internet == Some(true))
+    }
+}
+
+/// The access bindings of `ws`: buildable even when the spec has an error,
+/// so access follows the organization (an admin removed loses access)
+/// whatever a tenant writes into the plan.
+pub fn access(ws: &Workspace, org: &Organization) -> Vec<RoleBinding> {
     let eff = effective(ws, org);
     let org_name = org.name_any();
     let ws_name = ws.name_any();
@@ -256,11 +362,14 @@ pub fn access(
         organization: org_name.clone(),
         name: ws_name.clone(),
     };
-    let marks = |component| crate::ownership::marks(&owner, &uid, component);
-    let meta = |name: &str, component| ObjectMeta {
+    let meta = |name: &str| ObjectMeta {
         name: Some(name.to_string()),
         namespace: Some(ns.clone()),
-        labels: Some(marks(component)),
+        labels: Some(crate::ownership::marks(
+            &owner,
+            &uid,
+            Component::WorkspaceAccess,
+        )),
         ..Default::default()
     };
 
@@ -273,10 +382,7 @@ pub fn access(
         }
     };
     let binding = |purpose, role: &str, subjects: Vec<&Subject>| RoleBinding {
-        metadata: meta(
-            &names::workspace_binding(purpose, role),
-            Component::WorkspaceAccess,
-        ),
+        metadata: meta(&names::workspace_binding(purpose, role)),
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "ClusterRole".into(),
@@ -318,80 +424,150 @@ pub fn access(
             member_groups.iter().collect(),
         ));
     }
+    role_bindings
+}
 
-    // The platform's labels first: the marks always win.
-    let (mut labels, annotations) =
-        guardrails::namespace_metadata(org, plan_of(ws, org), &policy.pod_security);
-    labels.extend(marks(Component::WorkspaceNamespace));
-    WorkspaceAccessChildren {
-        namespace: Namespace {
-            metadata: ObjectMeta {
-                name: Some(ns.clone()),
-                labels: Some(labels),
-                annotations: (!annotations.is_empty()).then_some(annotations),
-                ..Default::default()
-            },
+/// The namespace of `ws`: its marks and isolation label, which follow the
+/// spec in every state, and the platform's labels and annotations for the
+/// plan in effect, with that plan recorded. With no plan known to be in
+/// effect, the live namespace's own (`live`: its platform labels and
+/// annotations, and its record of the plan it holds) are kept as they are.
+pub fn namespace(
+    ws: &Workspace,
+    org: &Organization,
+    policy: &TenantPolicy,
+    plan: Option<&PlanInEffect>,
+    live: &LiveNamespace,
+) -> Namespace {
+    let (mut labels, annotations) = match plan {
+        Some(plan) => {
+            let (labels, mut annotations) =
+                guardrails::namespace_metadata(org, plan.plan, &policy.pod_security);
+            annotations.extend(guardrails::applied_plan_annotations(&plan.applied()));
+            (labels, annotations)
+        }
+        None => {
+            let (labels, mut annotations) = live.platform.clone().unwrap_or_default();
+            if let Some(applied) = &live.applied {
+                annotations.extend(guardrails::applied_plan_annotations(applied));
+            }
+            (labels, annotations)
+        }
+    };
+    // The marks always win over the platform's labels.
+    let owner = Owner::Workspace {
+        organization: org.name_any(),
+        name: ws.name_any(),
+    };
+    labels.extend(crate::ownership::marks(
+        &owner,
+        &ws.uid().unwrap_or_default(),
+        Component::WorkspaceNamespace,
+    ));
+    if effective(ws, org).network_isolation {
+        labels.insert(
+            guardrails::ISOLATION_LABEL.into(),
+            guardrails::ISOLATION_ENFORCED.into(),
+        );
+    }
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(workspace_namespace(&org.name_any(), &ws.name_any())),
+            labels: Some(labels),
+            annotations: (!annotations.is_empty()).then_some(annotations),
             ..Default::default()
         },
-        role_bindings,
+        ..Default::default()
     }
 }
 
-/// Checks what admission could not, and builds the children. `ws` and `org`
-/// must have names and UIDs; `org` is the organization whose namespace `ws`
-/// lives in.
+/// What a workspace's reconcile reads of its live namespace (when it is
+/// its own, or one it restores).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveNamespace {
+    /// Its labels and annotations besides the operator's own.
+    pub platform: Option<(BTreeMap<String, String>, BTreeMap<String, String>)>,
+    /// Its record of the plan it holds.
+    pub applied: Option<guardrails::AppliedPlan>,
+}
+
+/// Checks what admission could not, and builds the children as a
+/// workspace whose spec can be applied gets them. `ws` and `org` must have
+/// names and UIDs; `org` is the organization whose namespace `ws` lives in.
 pub fn build(
     ws: &Workspace,
     org: &Organization,
     policy: &TenantPolicy,
 ) -> Result<WorkspaceChildren, SpecError> {
-    let settings = settings(ws, org, policy, &[])?;
-    let WorkspaceAccessChildren {
-        namespace,
-        role_bindings,
-    } = access(ws, org, policy);
+    let plan = PlanInEffect::chosen(chosen_plan(ws, org)?);
+    let isolated = effective(ws, org).network_isolation;
+    if let Some(err) =
+        time_zone_error(ws).or_else(|| cluster_network_error(Some(&plan), isolated, policy))
+    {
+        return Err(err);
+    }
     Ok(WorkspaceChildren {
-        namespace,
-        role_bindings,
-        settings,
+        namespace: namespace(ws, org, policy, Some(&plan), &LiveNamespace::default()),
+        role_bindings: access(ws, org),
+        settings: settings(ws, org, policy, &[], Some(&plan)),
     })
 }
 
-/// What the plan and the spec's settings make in a workspace namespace.
+/// What the spec's settings and the plan in effect make in a workspace
+/// namespace.
 #[derive(Clone, Debug)]
 pub struct WorkspaceSettings {
+    /// Isolation (None: off), decided in every state.
+    pub network_policy: Option<NetworkPolicy>,
+    /// Zero Pods and Jobs while archived, decided in every state.
+    pub stop_work: Option<ResourceQuota>,
+    /// None while the time zone is invalid: left as it is.
+    pub info: Option<ConfigMap>,
+    /// What the plan in effect makes; None when no plan is known to be in
+    /// effect: left as they are.
+    pub plan: Option<PlanChildren>,
+}
+
+impl WorkspaceSettings {
+    /// The plan's quota, when the plan in effect is known and sets one.
+    pub fn quota(&self) -> Option<&ResourceQuota> {
+        self.plan.as_ref()?.quota.as_ref()
+    }
+
+    pub fn limit_range(&self) -> Option<&LimitRange> {
+        self.plan.as_ref()?.limit_range.as_ref()
+    }
+
+    pub fn network_exceptions(&self) -> Option<&NetworkPolicy> {
+        self.plan.as_ref()?.network_exceptions.as_ref()
+    }
+
+    pub fn placement(&self) -> Option<&ConfigMap> {
+        self.plan.as_ref()?.placement.as_ref()
+    }
+}
+
+/// What a plan makes in a workspace namespace.
+#[derive(Clone, Debug, Default)]
+pub struct PlanChildren {
     pub quota: Option<ResourceQuota>,
     pub limit_range: Option<LimitRange>,
-    pub network_policy: Option<NetworkPolicy>,
     /// The plan's network exceptions; never without isolation.
     pub network_exceptions: Option<NetworkPolicy>,
     /// The placement policy's parameters.
     pub placement: Option<ConfigMap>,
-    /// Zero Pods and Jobs while archived.
-    pub stop_work: Option<ResourceQuota>,
-    pub info: ConfigMap,
 }
 
-/// The plan's quota and limits, the isolation policy and the info
-/// ConfigMap, after the checks admission could not make.
+/// The isolation policy, the stop-work quota, the info ConfigMap, and what
+/// `plan` (the plan in effect; None: unknown, left as it is) makes.
 pub fn settings(
     ws: &Workspace,
     org: &Organization,
     policy: &TenantPolicy,
     reaches: &[String],
-) -> Result<WorkspaceSettings, SpecError> {
-    let plan = checked_plan(ws, org)?;
+    plan: Option<&PlanInEffect>,
+) -> WorkspaceSettings {
     let eff = effective(ws, org);
-    if eff.network_isolation
-        && policy.cluster_network.is_empty()
-        && plan
-            .and_then(|p| p.network.as_ref())
-            .is_some_and(|n| n.egress_to_internet == Some(true))
-    {
-        return Err(SpecError::ClusterNetworkUnknown {
-            plan: eff.plan.clone().unwrap_or_default(),
-        });
-    }
     let org_name = org.name_any();
     let ws_name = ws.name_any();
     let uid = ws.uid().unwrap_or_default();
@@ -407,81 +583,92 @@ pub fn settings(
         ..Default::default()
     };
 
-    let quota = plan
-        .and_then(|p| p.quota.as_ref())
-        .map(|hard| ResourceQuota {
+    let plan_children = plan.map(|plan| {
+        let quota = (!plan.quota.is_empty()).then(|| ResourceQuota {
             metadata: meta(QUOTA, Component::Quota),
             spec: Some(ResourceQuotaSpec {
-                hard: Some(quantities(hard)),
+                hard: Some(quantities(&plan.quota)),
                 ..Default::default()
             }),
             status: None,
         });
-    let limit_range = plan
-        .and_then(|p| p.limit_range.as_ref())
-        .map(|l| LimitRange {
-            metadata: meta(LIMITS, Component::Limits),
-            spec: Some(LimitRangeSpec {
-                limits: vec![container_limits_as_stored(LimitRangeItem {
-                    type_: "Container".into(),
-                    default: l.default.as_ref().map(quantities),
-                    default_request: l.default_request.as_ref().map(quantities),
-                    max: l.max.as_ref().map(quantities),
-                    min: l.min.as_ref().map(quantities),
-                    max_limit_request_ratio: None,
-                })],
-            }),
-        });
+        let limit_range = plan
+            .plan
+            .and_then(|p| p.limit_range.as_ref())
+            .map(|l| LimitRange {
+                metadata: meta(LIMITS, Component::Limits),
+                spec: Some(LimitRangeSpec {
+                    limits: vec![container_limits_as_stored(LimitRangeItem {
+                        type_: "Container".into(),
+                        default: l.default.as_ref().map(quantities),
+                        default_request: l.default_request.as_ref().map(quantities),
+                        max: l.max.as_ref().map(quantities),
+                        min: l.min.as_ref().map(quantities),
+                        max_limit_request_ratio: None,
+                    })],
+                }),
+            });
+        // Exceptions open holes in the isolation: without it everything is
+        // open already, and an exception alone would isolate what it selects.
+        // Egress to the internet is left out while the cluster's own ranges
+        // are unknown (reported as ClusterNetworkUnknown).
+        let network_exceptions = eff
+            .network_isolation
+            .then(|| {
+                guardrails::network_exceptions(
+                    plan.plan,
+                    &org_name,
+                    &policy.cluster_network,
+                    reaches,
+                    meta(NETWORK_EXCEPTIONS, Component::NetworkExceptions),
+                )
+            })
+            .flatten();
+        let placement =
+            guardrails::placement_parameters(plan.plan, meta(PLACEMENT, Component::Placement));
+        PlanChildren {
+            quota,
+            limit_range,
+            network_exceptions,
+            placement,
+        }
+    });
     let network_policy = eff
         .network_isolation
         .then(|| isolation_policy(meta(ISOLATION_POLICY, Component::Isolation)));
-    // Exceptions open holes in the isolation: without it everything is
-    // open already, and an exception alone would isolate what it selects.
-    let network_exceptions = eff
-        .network_isolation
-        .then(|| {
-            guardrails::network_exceptions(
-                plan,
-                &org_name,
-                &policy.cluster_network,
-                reaches,
-                meta(NETWORK_EXCEPTIONS, Component::NetworkExceptions),
-            )
-        })
-        .flatten();
-    let placement = guardrails::placement_parameters(plan, meta(PLACEMENT, Component::Placement));
     let stop_work = eff.archived.then(|| stop_work(ws));
 
-    let mut data = BTreeMap::from([
-        ("WORKSPACE_NAME".to_string(), ws_name.clone()),
-        ("WORKSPACE_ORGANIZATION".to_string(), org_name.clone()),
-        ("WORKSPACE_NAMESPACE".to_string(), ns.clone()),
-        ("WORKSPACE_TIME_ZONE".to_string(), eff.time_zone.clone()),
-        ("WORKSPACE_ARCHIVED".to_string(), eff.archived.to_string()),
-    ]);
-    if let Some(d) = &ws.spec.display_name {
-        data.insert("WORKSPACE_DISPLAY_NAME".into(), d.clone());
-    }
-    if let Some(p) = &eff.plan {
-        data.insert("WORKSPACE_PLAN".into(), p.clone());
-    }
-    for (k, v) in ws.spec.variables.iter().flatten() {
-        data.insert(k.clone(), v.clone());
-    }
-
-    Ok(WorkspaceSettings {
-        quota,
-        limit_range,
-        network_policy,
-        network_exceptions,
-        placement,
-        stop_work,
-        info: ConfigMap {
+    let info = time_zone_error(ws).is_none().then(|| {
+        let mut data = BTreeMap::from([
+            ("WORKSPACE_NAME".to_string(), ws_name.clone()),
+            ("WORKSPACE_ORGANIZATION".to_string(), org_name.clone()),
+            ("WORKSPACE_NAMESPACE".to_string(), ns.clone()),
+            ("WORKSPACE_TIME_ZONE".to_string(), eff.time_zone.clone()),
+            ("WORKSPACE_ARCHIVED".to_string(), eff.archived.to_string()),
+        ]);
+        if let Some(d) = &ws.spec.display_name {
+            data.insert("WORKSPACE_DISPLAY_NAME".into(), d.clone());
+        }
+        // The plan in effect (or, when none is known, the one chosen).
+        if let Some(p) = plan.map_or(eff.plan.clone(), |p| p.name.clone()) {
+            data.insert("WORKSPACE_PLAN".into(), p);
+        }
+        for (k, v) in ws.spec.variables.iter().flatten() {
+            data.insert(k.clone(), v.clone());
+        }
+        ConfigMap {
             metadata: meta(INFO_CONFIGMAP, Component::Info),
             data: Some(data),
             ..Default::default()
-        },
-    })
+        }
+    });
+
+    WorkspaceSettings {
+        network_policy,
+        stop_work,
+        info,
+        plan: plan_children,
+    }
 }
 
 /// A Container LimitRangeItem as the API server stores it (its defaulting,
@@ -559,27 +746,6 @@ fn isolation_policy(metadata: ObjectMeta) -> NetworkPolicy {
     }
 }
 
-/// Puts the live namespace's own labels and annotations (all but the
-/// marks) in place of the built ones.
-fn keep_namespace_metadata(
-    namespace: &mut Namespace,
-    labels: &BTreeMap<String, String>,
-    annotations: &BTreeMap<String, String>,
-) {
-    let meta = &mut namespace.metadata;
-    let marks: BTreeMap<String, String> = meta
-        .labels
-        .iter()
-        .flatten()
-        .filter(|(k, _)| crate::ownership::is_mark(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut kept = labels.clone();
-    kept.extend(marks);
-    meta.labels = Some(kept);
-    meta.annotations = (!annotations.is_empty()).then(|| annotations.clone());
-}
-
 /// Whether `ws` reports that its namespace is held by someone else.
 pub fn is_conflicted(ws: &Workspace) -> bool {
     ready_reason_is(ws, crate::ownership::NAMESPACE_CONFLICT)
@@ -617,9 +783,8 @@ pub struct WorkspaceInput {
     /// The UID its namespace is still marked with when it is a deleted
     /// workspace's of the same name, kept until its purge: it is restored.
     pub restore_from: Option<String>,
-    /// The labels and annotations its namespace has now, besides the marks:
-    /// kept as they are while the spec has an error.
-    pub namespace_metadata: Option<(BTreeMap<String, String>, BTreeMap<String, String>)>,
+    /// What it reads of its namespace (its own, or the one it restores).
+    pub live: LiveNamespace,
 }
 
 /// Everything a workspace writes: its children and its credential shares.
@@ -631,10 +796,10 @@ pub struct WorkspaceWrites {
     /// does not exist, and one would grant nothing: a binding waiting for
     /// its role is made when the role's ClusterRole is.)
     pub role_bindings: Vec<RoleBinding>,
-    /// None when the spec has an error (an unknown plan): left as they are,
-    /// so a tenant's error never relaxes a quota. (A namespace is only ever
-    /// made together with them: see `decide`.)
-    pub settings: Option<WorkspaceSettings>,
+    /// Decided in every state: a plan that cannot be applied (unknown, or
+    /// beyond the budget) leaves the plan in effect as it is, never less.
+    /// (A namespace is only ever made with its chosen plan: see `decide`.)
+    pub settings: WorkspaceSettings,
     pub readers: WorkspaceReaders,
     pub shares: Vec<Share>,
     /// The UID of the deleted workspace whose kept namespace (and the
@@ -767,6 +932,8 @@ pub fn readers(ws: &Workspace, org: &Organization, delegated: bool) -> Workspace
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct WorkspaceFacts {
     pub effective: Option<Effective>,
+    /// The plan in effect (the chosen one when none is known to be).
+    pub plan: Option<String>,
     /// Whether it is its organization's default workspace (None: no organization).
     pub default: Option<bool>,
     pub members: i32,
@@ -859,7 +1026,8 @@ pub fn decide(
     let org_name = ws.namespace().unwrap_or_default();
     let org = input.organization.as_ref();
     let effective = org.map(|org| effective(ws, org));
-    let facts = WorkspaceFacts {
+    let mut facts = WorkspaceFacts {
+        plan: effective.as_ref().and_then(|e| e.plan.clone()),
         effective: effective.clone(),
         default: org.map(|org| is_default_workspace(org, ws)),
         members: input.linked_members.len() as i32,
@@ -885,35 +1053,40 @@ pub fn decide(
         } else {
             ws
         };
-        let WorkspaceAccessChildren {
-            namespace,
-            role_bindings,
-        } = access(buildable, org, policy);
-        let mut namespace = namespace;
-        let (role_bindings, roles_outcome) = roles_in_place(role_bindings, &org_name, input);
-        let settings = settings(buildable, org, policy, &input.reaches);
-        let spec_error = settings.as_ref().err().cloned();
+        let (role_bindings, roles_outcome) =
+            roles_in_place(access(buildable, org), &org_name, input);
+        let chosen = chosen_plan(buildable, org);
         let over_budget = input.budget_refusal.clone();
-        if (spec_error.is_some() || over_budget.is_some())
-            && let Some((labels, annotations)) = &input.namespace_metadata
-        {
-            // The plan is unknown, or beyond the budget: its Pod Security
-            // levels and labels stay as they are, so a tenant's error never
-            // relaxes them.
-            keep_namespace_metadata(&mut namespace, labels, annotations);
-        }
+        // The chosen plan when it can be applied; else (unknown, or beyond
+        // the budget) the plan the namespace holds, with the quota it gave:
+        // a tenant's error never relaxes a quota, a Pod Security level,
+        // isolation, placement or a stop on new work, nor restores less.
+        let plan = match (&chosen, &over_budget) {
+            (Ok(chosen), None) => Some(PlanInEffect::chosen(*chosen)),
+            _ => input
+                .live
+                .applied
+                .as_ref()
+                .and_then(|applied| PlanInEffect::held(applied, org)),
+        };
+        let isolated = effective.as_ref().is_some_and(|e| e.network_isolation);
+        let spec_error = chosen
+            .err()
+            .or_else(|| time_zone_error(buildable))
+            .or_else(|| cluster_network_error(plan.as_ref(), isolated, policy));
         let has_namespace =
             input.namespace == NamespaceOwner::ThisWorkspace || input.restore_from.is_some();
         // A namespace is made only with its plan's quota, limits and
         // isolation, and within the organization's budget: with an error in
         // the spec or over the budget, nothing is written unless the
         // workspace has its namespace already (then its access still
-        // follows, and the rest is left as it is).
+        // follows, and its guardrails hold as the plan in effect says).
         let writable = (spec_error.is_none() && over_budget.is_none()) || has_namespace;
+        let in_effect = plan.as_ref().and_then(|p| p.name.clone());
         let writes = writable.then(|| WorkspaceWrites {
-            namespace,
+            namespace: namespace(buildable, org, policy, plan.as_ref(), &input.live),
             role_bindings,
-            settings: settings.ok().filter(|_| over_budget.is_none()),
+            settings: settings(buildable, org, policy, &input.reaches, plan.as_ref()),
             readers: readers(buildable, org, policy.delegated_membership),
             shares: workspace_shares(ws),
             restore_from: input.restore_from.clone(),
@@ -922,15 +1095,20 @@ pub fn decide(
             writes,
             spec_error.map(Err).or(over_budget.map(Ok)),
             roles_outcome,
+            plan.is_some().then_some(in_effect),
+            refused_setting(ws, org),
         )
     });
+    if let Some((_, _, _, Some(in_effect), _)) = &writes {
+        facts.plan = in_effect.clone();
+    }
     if ws.meta().deletion_timestamp.is_some() {
         return match deletion_blocker(ws, input) {
             // Still the workspace while it waits: its access follows the
             // organization and the spec.
             Some(why) => Decision::DeletionBlocked {
                 why,
-                children: writes.and_then(|(w, _, _)| w),
+                children: writes.and_then(|(w, ..)| w),
                 facts: WorkspaceFacts {
                     terminating: true,
                     ..facts
@@ -952,7 +1130,7 @@ pub fn decide(
             Next::WaitForOthers,
         );
     };
-    let (writes, spec_error, roles_outcome) = writes;
+    let (writes, spec_error, roles_outcome, _, refused_setting) = writes;
     let (outcome, next) = if let Some(Err(err)) = spec_error {
         (stalled(err.reason(), err.to_string()), Next::AwaitChange)
     } else if let Some(Ok(why)) = spec_error {
@@ -969,6 +1147,8 @@ pub fn decide(
             ),
             Next::AwaitChange,
         )
+    } else if let Some(why) = refused_setting {
+        (stalled(SETTING_NOT_ALLOWED, why), Next::AwaitChange)
     } else if effective.is_some_and(|e| e.archived) {
         // Its own Ready reason, so archiving and restoring each publish an
         // Event (the Ready reason changes) and `kubectl describe` says it.
@@ -1069,7 +1249,13 @@ spec:
             assert_eq!(b.metadata.namespace.as_deref(), Some("acme--pay"));
         }
         assert_eq!(
-            c.settings.info.metadata.namespace.as_deref(),
+            c.settings
+                .info
+                .as_ref()
+                .unwrap()
+                .metadata
+                .namespace
+                .as_deref(),
             Some("acme--pay")
         );
     }
@@ -1133,7 +1319,7 @@ spec:
                 .all(|b| b.role_ref.name == "workspaces.dev:role:acme:viewer")
         );
         assert_eq!(
-            c.settings.info.data.as_ref().unwrap()["WORKSPACE_ARCHIVED"],
+            c.settings.info.as_ref().unwrap().data.as_ref().unwrap()["WORKSPACE_ARCHIVED"],
             "true"
         );
         let stop = c.settings.stop_work.expect("archive stops new work");
@@ -1148,16 +1334,30 @@ spec:
     fn plan_comes_from_the_workspace_or_the_organization_default() {
         let c = build(&ws("{}"), &org(), &TenantPolicy::default()).unwrap();
         assert_eq!(
-            c.settings.quota.unwrap().spec.unwrap().hard.unwrap()["pods"],
+            c.settings
+                .quota()
+                .cloned()
+                .unwrap()
+                .spec
+                .unwrap()
+                .hard
+                .unwrap()["pods"],
             Quantity("20".into())
         );
-        assert!(c.settings.limit_range.is_none());
+        assert!(c.settings.limit_range().is_none());
         let c = build(&ws("{plan: pro}"), &org(), &TenantPolicy::default()).unwrap();
         assert_eq!(
-            c.settings.quota.unwrap().spec.unwrap().hard.unwrap()["pods"],
+            c.settings
+                .quota()
+                .cloned()
+                .unwrap()
+                .spec
+                .unwrap()
+                .hard
+                .unwrap()["pods"],
             Quantity("200".into())
         );
-        assert!(c.settings.limit_range.is_some());
+        assert!(c.settings.limit_range().is_some());
     }
 
     #[test]
@@ -1197,35 +1397,37 @@ spec:
             ..Default::default()
         };
         let c = build(&ws("{plan: lab}"), &o, &known).unwrap();
-        assert!(c.settings.network_exceptions.is_some());
-        let open = build(
-            &ws("{plan: lab, networkIsolation: false}"),
-            &o,
-            &TenantPolicy::default(),
-        );
-        assert!(open.unwrap().settings.network_exceptions.is_none());
+        assert!(c.settings.network_exceptions().is_some());
+        o.spec.defaults = Some(parse("{plan: free, networkIsolation: false}"));
+        let open = build(&ws("{plan: lab}"), &o, &TenantPolicy::default());
+        assert!(open.unwrap().settings.network_exceptions().is_none());
     }
 
     #[test]
-    fn isolation_can_be_switched_off() {
-        assert!(
-            build(&ws("{}"), &org(), &TenantPolicy::default())
+    fn isolation_is_a_floor_only_the_organization_lowers() {
+        let isolated = |spec: &str, org: &Organization| {
+            build(&ws(spec), org, &TenantPolicy::default())
                 .unwrap()
                 .settings
                 .network_policy
                 .is_some()
-        );
+        };
+        assert!(isolated("{}", &org()));
         assert!(
-            build(
-                &ws("{networkIsolation: false}"),
-                &org(),
-                &TenantPolicy::default()
-            )
-            .unwrap()
-            .settings
-            .network_policy
-            .is_none()
+            isolated("{networkIsolation: false}", &org()),
+            "a workspace cannot lift the organization's isolation"
         );
+        let mut open = org();
+        open.spec.defaults = Some(parse("{plan: free, networkIsolation: false}"));
+        assert!(!isolated("{}", &open));
+        assert!(!isolated("{networkIsolation: false}", &open));
+        assert!(
+            isolated("{networkIsolation: true}", &open),
+            "but may tighten it"
+        );
+        assert!(refused_setting(&ws("{networkIsolation: false}"), &org()).is_some());
+        assert!(refused_setting(&ws("{networkIsolation: false}"), &open).is_none());
+        assert!(refused_setting(&ws("{networkIsolation: true}"), &org()).is_none());
     }
 
     #[test]
@@ -1236,7 +1438,7 @@ spec:
             &TenantPolicy::default(),
         )
         .unwrap();
-        let data = c.settings.info.data.unwrap();
+        let data = c.settings.info.unwrap().data.unwrap();
         assert_eq!(data["REGION"], "eu");
         assert_eq!(data["WORKSPACE_DISPLAY_NAME"], "Payments");
         assert_eq!(data["WORKSPACE_ORGANIZATION"], "acme");

@@ -200,15 +200,15 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             put(&mut desired, &c.namespace);
             c.role_bindings.iter().for_each(|b| put(&mut desired, b));
             let s = &c.settings;
-            s.quota.iter().for_each(|q| put(&mut desired, q));
+            s.quota().iter().for_each(|q| put(&mut desired, *q));
             s.stop_work.iter().for_each(|q| put(&mut desired, q));
-            s.limit_range.iter().for_each(|l| put(&mut desired, l));
+            s.limit_range().iter().for_each(|l| put(&mut desired, *l));
             s.network_policy.iter().for_each(|n| put(&mut desired, n));
-            s.network_exceptions
+            s.network_exceptions()
                 .iter()
-                .for_each(|n| put(&mut desired, n));
-            s.placement.iter().for_each(|p| put(&mut desired, p));
-            put(&mut desired, &s.info);
+                .for_each(|n| put(&mut desired, *n));
+            s.placement().iter().for_each(|p| put(&mut desired, *p));
+            s.info.iter().for_each(|i| put(&mut desired, i));
             // Who may find it: its reader, and the Organization's for its
             // owner and open member groups.
             let readers = ws_build::readers(ws, org, true);
