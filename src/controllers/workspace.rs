@@ -144,8 +144,9 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 // Those its plan admits, now or before, may connect to it
                 // now, or no longer: every workspace a plan names.
                 wake.extend(admitted_by_plans_of(&by_target, &ns));
-                // A workspace going may make room in the budget.
-                if target.meta().deletion_timestamp.is_some() {
+                // A workspace going, or changing its plan, may make room in
+                // the budget.
+                if target.meta().deletion_timestamp.is_some() || has_budget(&by_target, &ns) {
                     wake.extend(over_budget_in(&by_target, &ns));
                 }
                 wake
@@ -195,6 +196,15 @@ fn admitted_by_plans_of(ctx: &Context, ns: &str) -> Vec<ObjectRef<Guard>> {
         .iter()
         .map(|name| ObjectRef::new(name).within(ns))
         .collect()
+}
+
+/// Whether the organization of namespace `ns` has a budget.
+fn has_budget(ctx: &Context, ns: &str) -> bool {
+    ctx.organizations
+        .get(None, ns)
+        .as_deref()
+        .and_then(valid)
+        .is_some_and(|o| o.spec.budget.is_some())
 }
 
 /// The workspaces of organization `org` its budget holds back.

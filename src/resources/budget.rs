@@ -151,7 +151,7 @@ pub fn refusal(
             ))
         } else {
             exceeded(c, &|key| used.get(key).copied().unwrap_or(0.0), &|taken| {
-                format!("{} are taken", show(taken))
+                format!("{} are taken{placed_note}", show(taken))
             })
         };
         if c.name == target {

@@ -163,23 +163,6 @@ async fn pod_security_levels_come_from_plan_organization_and_platform_and_stay_p
     .await;
 }
 
-/// Stops the shared operator (SIGSTOP) until dropped: admission must not
-/// need it.
-struct OperatorPaused(u32);
-
-impl OperatorPaused {
-    fn new(pid: u32) -> Self {
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
-        OperatorPaused(pid)
-    }
-}
-
-impl Drop for OperatorPaused {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGCONT) };
-    }
-}
-
 #[tokio::test]
 async fn placement_and_classes_are_refused_at_admission_also_with_the_operator_stopped() {
     let operator = operator().await;

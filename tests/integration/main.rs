@@ -29,5 +29,6 @@ mod network_exceptions;
 mod organizations;
 mod ownership;
 mod plugin;
+mod precedence;
 mod release;
 mod tampering;

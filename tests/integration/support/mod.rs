@@ -607,3 +607,22 @@ pub async fn wait_organization_ready(admin: &Client, name: &str) {
     )
     .await;
 }
+
+/// Stops the shared operator (SIGSTOP) until dropped: to show what holds
+/// without it (admission), or to look at a state before it is repaired.
+pub struct OperatorPaused(u32);
+
+impl OperatorPaused {
+    pub fn new(pid: u32) -> Self {
+        // SAFETY: plain system calls.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
+        OperatorPaused(pid)
+    }
+}
+
+impl Drop for OperatorPaused {
+    fn drop(&mut self) {
+        // SAFETY: plain system calls.
+        unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGCONT) };
+    }
+}
