@@ -74,8 +74,13 @@ bench: components
 # workspaces and a few thousand members, the release operator SIGKILLed 30
 # times, then kube-apiserver and etcd restarted. `make test` runs it small.
 # Another scale: make faults FAULT_SCALE=orgs=2,workspaces=50,members=5,kills=10
+# Then the generative precedence suite (tests/integration/invariants.rs) at
+# INVARIANT_STEPS random tenant writes (make test runs a few dozen).
 FAULT_SCALE ?= orgs=4,workspaces=75,members=10,kills=30
+INVARIANT_STEPS ?= 200
 faults: components
 	cargo build --release --locked --bin workspace-operator
 	WSOP_FAULT_SCALE=$(FAULT_SCALE) WSOP_OPERATOR_BIN=$(CURDIR)/target/release/workspace-operator \
 	  RUST_TEST_NOCAPTURE=1 tests/run-integration.sh faults::
+	WSOP_INVARIANTS_STEPS=$(INVARIANT_STEPS) WSOP_OPERATOR_BIN=$(CURDIR)/target/release/workspace-operator \
+	  RUST_TEST_NOCAPTURE=1 tests/run-integration.sh invariants::

@@ -730,11 +730,11 @@ impl Reconciler for Workspaces {
             }
             return Err(err);
         }
-        // Once the namespace exists, its children do not depend on each
-        // other: written concurrently, a reconcile takes one round trip. One
-        // that cannot be written never holds back another's write, nor the
-        // credential shares (a removed share is a revocation); the first
-        // failure is reported after all were tried.
+        // Once the namespace exists, its guardrails are written, then its
+        // access, readers and shares concurrently. One that cannot be
+        // written never holds back another's write, nor the credential
+        // shares (a removed share is a revocation); the first failure is
+        // reported after all were tried.
         let here = Some(ns.as_str());
         let access = owned.set(
             &cached.role_bindings,
@@ -849,7 +849,12 @@ impl Reconciler for Workspaces {
                 .map(drop)
         };
         let shared = credentials::sync(ctx, &org, &ns, Some(&ws_name), &uid, &shares);
-        let (access, settings, readers, shared) = futures::join!(access, settings, readers, shared);
+        // The guardrails first (quota, isolation, the stop on new work),
+        // then who may enter: a new namespace never grants access before
+        // they hold, nor does an archive. A guardrail that cannot be written
+        // still holds back no access change (a removal is a revocation).
+        let settings = settings.await;
+        let (access, readers, shared) = futures::join!(access, readers, shared);
         let problems = shared?;
         access?;
         settings?;

@@ -21,6 +21,7 @@ mod finding;
 mod gitops;
 mod guardrails;
 mod idle;
+mod invariants;
 mod isolation;
 mod leader;
 mod members;

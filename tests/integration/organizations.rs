@@ -230,16 +230,24 @@ async fn workspace_gets_namespace_quota_limits_isolation_and_facts() {
     })
     .await;
 
-    // Isolation has a switch.
-    workspace(
+    // Isolation is the organization's: a workspace asking it off is told
+    // so and stays isolated (precedence.rs shows the organization's switch).
+    apply_yaml(
         &admin,
-        &scope.id,
-        "pay",
-        "{plan: free, networkIsolation: false}",
+        &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: {}}}, spec: {{plan: free, networkIsolation: false}}}}", scope.id),
     )
     .await;
+    let workspaces = Api::<Workspace>::namespaced(admin.clone(), &scope.id);
+    wait_not_ready(&workspaces, "pay", "SettingNotAllowed", LIMIT).await;
     let policies = Api::<NetworkPolicy>::namespaced(admin.clone(), &ns);
-    wait_gone(&policies, "workspace-isolation", LIMIT).await;
+    assert!(
+        policies
+            .get_opt("workspace-isolation")
+            .await
+            .unwrap()
+            .is_some(),
+        "still isolated"
+    );
 }
 
 #[tokio::test]

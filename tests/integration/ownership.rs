@@ -106,35 +106,6 @@ async fn role_bindings(admin: &Client, ns: &str) -> Vec<String> {
         .collect()
 }
 
-/// (name, resourceVersion) of every Secret and ConfigMap in `ns`: what a
-/// write into the namespace would change.
-async fn contents(admin: &Client, ns: &str) -> Vec<(String, String)> {
-    let mut out = vec![];
-    for s in Api::<Secret>::namespaced(admin.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-    {
-        out.push((
-            format!("Secret {}", s.name_any()),
-            s.resource_version().unwrap_or_default(),
-        ));
-    }
-    for c in Api::<ConfigMap>::namespaced(admin.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-    {
-        out.push((
-            format!("ConfigMap {}", c.name_any()),
-            c.resource_version().unwrap_or_default(),
-        ));
-    }
-    out
-}
-
 /// Waits until condition `type_` of `name` is `status` with `reason`, and
 /// returns its message.
 async fn wait_condition<K>(
@@ -412,7 +383,7 @@ async fn a_member_gets_nothing_in_a_namespace_the_operator_did_not_make() {
 }
 
 #[tokio::test]
-async fn a_retained_namespace_is_released_clean_and_never_taken_back() {
+async fn a_retained_namespace_grants_nothing_and_only_its_workspace_takes_it_back() {
     operator().await;
     let admin = cluster().admin().await;
     let scope = Scope::new("own-retain");
@@ -493,20 +464,19 @@ async fn a_retained_namespace_is_released_clean_and_never_taken_back() {
         .unwrap();
     wait_gone(&workspaces, "keep", LIMIT).await;
 
-    // Kept, released, and granting nothing.
+    // Kept, granting nothing, still the organization's (guarded, counted).
     let namespaces = Api::<Namespace>::all(admin.clone());
     let kept = namespaces
         .get(&ns)
         .await
         .expect("the namespace is retained");
     assert!(kept.metadata.deletion_timestamp.is_none());
-    for mark in [ownership::OWNER_UID, ownership::MANAGED_BY] {
-        assert!(
-            !kept.labels().contains_key(mark),
-            "not released: {:?}",
-            kept.labels()
-        );
-    }
+    assert!(
+        kept.annotations()
+            .contains_key("workspaces.dev/retained-at"),
+        "{:?}",
+        kept.annotations()
+    );
     let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &ns);
     let left: Vec<String> = bindings
         .list(&managed())
@@ -544,8 +514,9 @@ async fn a_retained_namespace_is_released_clean_and_never_taken_back() {
         .await
         .expect("carol's Secret stays");
 
-    // A new workspace of the same name does not take it back.
-    let before = contents(&admin, &ns).await;
+    // Only a Workspace of the same name in the same organization takes it
+    // back (restored, with the users' objects as they were); access then
+    // follows the new Workspace and its members.
     apply(&alice, &workspace_yaml(&org, "keep", keep_spec)).await;
     apply(
         &alice,
@@ -558,19 +529,21 @@ async fn a_retained_namespace_is_released_clean_and_never_taken_back() {
         ),
     )
     .await;
-    wait_not_ready(&workspaces, "keep", "NamespaceConflict", LIMIT).await;
-    wait_not_ready(&members, "keep-carol2", "NamespaceNotOwned", LIMIT).await;
-    assert_eq!(role_bindings(&admin, &ns).await, Vec::<String>::new());
-    assert_eq!(
-        contents(&admin, &ns).await,
-        before,
-        "something was written into the released namespace"
-    );
-    assert!(!can(&carol, "get", "secrets", Some(&ns)).await);
-    assert!(!can(&bob, "get", "secrets", Some(&ns)).await);
+    wait_ready(&workspaces, "keep", "True", LIMIT).await;
+    wait_ready(&members, "keep-carol2", "True", LIMIT).await;
+    wait_access(&carol, "get", "configmaps", &ns, true).await;
     let again = namespaces.get(&ns).await.unwrap();
     assert_eq!(again.uid(), kept.uid());
-    assert_eq!(again.labels(), kept.labels());
+    assert!(
+        !again
+            .annotations()
+            .contains_key("workspaces.dev/retained-at")
+    );
+    let cm = Api::<ConfigMap>::namespaced(admin.clone(), &ns)
+        .get("carols-notes")
+        .await
+        .unwrap();
+    assert_eq!(cm.uid(), own_cm.uid());
 }
 
 #[tokio::test]

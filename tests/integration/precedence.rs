@@ -28,7 +28,7 @@ pub async fn platform_organization(admin: &Client, scope: &Scope, spec: &str) {
     apply_yaml(
         admin,
         &format!(
-            "apiVersion: workspaces.dev/v1alpha1\nkind: Organization\nmetadata: {{name: {org}}}\nspec:\n  admins: [{{kind: User, name: alice}}]\n  memberGroups: [acme-staff]\n{spec}\n",
+            "apiVersion: workspaces.dev/v1alpha1\nkind: Organization\nmetadata: {{name: {org}}}\nspec:\n  admins: [{{kind: User, name: alice}}]\n{spec}\n",
             org = scope.id
         ),
     )
