@@ -202,6 +202,9 @@ impl Organizations {
             release["metadata"]["resourceVersion"] = ns.resource_version().into();
             release["metadata"]["annotations"][guardrails::RELEASED_FROM] =
                 format!("{}/{}", kept.organization, kept.workspace).into();
+            // Its isolation policy stays; who writes policies there is the
+            // platform's business now.
+            release["metadata"]["labels"][guardrails::ISOLATION_LABEL] = serde_json::Value::Null;
             match api
                 .patch(
                     &kept.namespace,

@@ -348,7 +348,7 @@ fn deploy_admission_policies_are_the_charts() {
             .iter()
             .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
             .count(),
-        12
+        15
     );
     // Organization admins editing their admins list: the policy compares
     // every other field of the spec, so a new field must be added to it.

@@ -278,6 +278,9 @@ struct Tally {
     refused: usize,
     /// Ready reasons seen after a step, by reason.
     reasons: BTreeMap<String, usize>,
+    /// Dry-run Pods admitted where work may start, and stopped elsewhere.
+    pods_admitted: usize,
+    pods_stopped: usize,
 }
 
 fn object(kind: &str, org: &str, name: &str, spec: &Value) -> Value {
@@ -471,8 +474,33 @@ struct Room {
     kept: bool,
 }
 
+/// A Pod every guardrail but the stop on new work admits.
+fn probe_pod() -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": "new-work"},
+        "spec": {
+            "nodeSelector": {"example.com/pool": "tenants"},
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "c", "image": "busybox",
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "10m", "memory": "16Mi"}}
+            }]
+        }
+    }))
+    .unwrap()
+}
+
+/// What the dry-run Pods met in one check: admitted where work may start,
+/// stopped where it may not (both must occur over a run).
+#[derive(Default, Clone, Copy)]
+struct Probes {
+    admitted: usize,
+    stopped: usize,
+}
+
 /// Every check, once; the violations found.
-async fn violations(admin: &Client, org: &str) -> Vec<String> {
+async fn violations(admin: &Client, org: &str, probes: &mut Probes) -> Vec<String> {
     let mut out = vec![];
     let workspaces: BTreeMap<String, Workspace> = Api::<Workspace>::namespaced(admin.clone(), org)
         .list(&ListParams::default())
@@ -625,30 +653,36 @@ async fn violations(admin: &Client, org: &str) -> Vec<String> {
         if !tokens.items.is_empty() {
             out.push(format!("{ns}: a service-account-token Secret exists"));
         }
-        // No new work where there must be none (dry run: admission decides).
+        // No new work where there must be none, asked of admission with a
+        // dry run of a Pod every other guardrail admits (restricted Pod
+        // Security, the placement, requests within the quota), so that only
+        // the stop on new work can refuse it.
         let stopped = room.kept
             || room.workspace.as_ref().is_some_and(|w| {
                 w.spec.archived == Some(true) && w.metadata.deletion_timestamp.is_none()
             });
-        if stopped {
-            let pod: Pod = serde_json::from_value(json!({
-                "metadata": {"name": "new-work"},
-                "spec": {"containers": [{"name": "c", "image": "busybox"}]}
-            }))
-            .unwrap();
-            let dry = PostParams {
-                dry_run: true,
-                ..Default::default()
-            };
-            if Api::<Pod>::namespaced(admin.clone(), ns)
-                .create(&dry, &pod)
-                .await
-                .is_ok()
-            {
-                out.push(format!(
-                    "{ns}: a new Pod is admitted (archived, kept or retained)"
-                ));
+        let dry = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        match Api::<Pod>::namespaced(admin.clone(), ns)
+            .create(&dry, &probe_pod())
+            .await
+        {
+            Ok(_) if stopped => out.push(format!(
+                "{ns}: a new Pod is admitted (archived, kept or retained)"
+            )),
+            Ok(_) => probes.admitted += 1,
+            Err(kube::Error::Api(s)) if s.message.contains("workspace-stop-work") => {
+                probes.stopped += 1;
+                if !stopped {
+                    out.push(format!(
+                        "{ns}: new work stopped, but the workspace is neither archived nor kept"
+                    ));
+                }
             }
+            // Another refusal (a quota's usage not counted yet): no answer.
+            Err(_) => {}
         }
     }
 
@@ -710,12 +744,13 @@ async fn violations(admin: &Client, org: &str) -> Vec<String> {
 
 /// Checks until no violation is left for `settle` (RBAC and the caches
 /// take a moment), and returns what is still violated then.
-async fn check(admin: &Client, org: &str, settle: Duration) -> Vec<String> {
+async fn check(admin: &Client, org: &str, settle: Duration) -> (Vec<String>, Probes) {
     let start = Instant::now();
     loop {
-        let found = violations(admin, org).await;
+        let mut probes = Probes::default();
+        let found = violations(admin, org, &mut probes).await;
         if found.is_empty() || start.elapsed() > settle {
-            return found;
+            return (found, probes);
         }
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
@@ -736,7 +771,7 @@ async fn random_tenant_writes_never_switch_a_guardrail_off() {
     let steps: usize = std::env::var("WSOP_INVARIANTS_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(24);
+        .unwrap_or(40);
     eprintln!(
         "invariants: seed {seed}, {steps} steps (replay with WSOP_INVARIANTS_SEED={seed} WSOP_INVARIANTS_STEPS={steps})"
     );
@@ -745,8 +780,9 @@ async fn random_tenant_writes_never_switch_a_guardrail_off() {
     let org = scope.id.clone();
     platform_organization(&admin, &scope, ORGANIZATION).await;
     // First a few fixed steps, so both outcomes surely occur: a workspace
-    // made, a manager's ServiceAccount membership refused, isolation asked
-    // off (refused by the operator), an unknown plan.
+    // made (work may start), a manager's ServiceAccount membership refused,
+    // isolation asked off (refused by the operator) with an unknown plan,
+    // then archived (no new work).
     let mut plan: Vec<Step> = vec![
         Step::Workspace {
             name: "w1",
@@ -760,6 +796,10 @@ async fn random_tenant_writes_never_switch_a_guardrail_off() {
         Step::Workspace {
             name: "w1",
             spec: json!({"owner": {"kind": "User", "name": "carol"}, "networkIsolation": false, "plan": "no-such-plan"}),
+        },
+        Step::Workspace {
+            name: "w1",
+            spec: json!({"owner": {"kind": "User", "name": "carol"}, "plan": "no-such-plan", "archived": true}),
         },
     ];
     plan.extend((0..steps).map(|_| draw(&mut rng, &org)));
@@ -783,15 +823,17 @@ async fn random_tenant_writes_never_switch_a_guardrail_off() {
                 *tally.reasons.entry(reason).or_default() += 1;
             }
         }
-        let found = check(&admin, &org, Duration::from_secs(15)).await;
+        let (found, probes) = check(&admin, &org, Duration::from_secs(15)).await;
+        tally.pods_admitted += probes.admitted;
+        tally.pods_stopped += probes.stopped;
         if !found.is_empty() {
             failures.push(format!("after step {i}:\n    {}", found.join("\n    ")));
             break;
         }
     }
     eprintln!(
-        "invariants: {} writes admitted, {} refused; Ready reasons seen {:?}",
-        tally.admitted, tally.refused, tally.reasons
+        "invariants: {} writes admitted, {} refused; Ready reasons seen {:?}; dry-run Pods {} admitted, {} stopped",
+        tally.admitted, tally.refused, tally.reasons, tally.pods_admitted, tally.pods_stopped
     );
     assert!(
         failures.is_empty(),
@@ -812,9 +854,16 @@ async fn random_tenant_writes_never_switch_a_guardrail_off() {
         .map(|r| tally.reasons.get(*r).copied().unwrap_or(0))
         .sum();
     assert!(
-        tally.admitted > 0 && tally.refused > 0 && held_back > 0 && ready > 0,
-        "seed {seed}: both outcomes must occur: {} admitted, {} refused, {held_back} held back, {ready} ready",
+        tally.admitted > 0
+            && tally.refused > 0
+            && held_back > 0
+            && ready > 0
+            && tally.pods_admitted > 0
+            && tally.pods_stopped > 0,
+        "seed {seed}: both outcomes must occur: {} writes admitted, {} refused, {held_back} held back, {ready} ready, {} Pods admitted, {} stopped",
         tally.admitted,
-        tally.refused
+        tally.refused,
+        tally.pods_admitted,
+        tally.pods_stopped
     );
 }

@@ -744,9 +744,11 @@ async fn a_frozen_child_does_not_stop_the_next_change() {
     .await;
     wait_access(&carol, "patch", "configmaps", &lab, true).await;
 
-    // carol, an editor, freezes the generated ConfigMap while alice makes
-    // the next change: new variables and, in the same apply, the share
-    // removed. Sent together, so that the operator meets both at once.
+    // carol, an editor, may write ConfigMaps but not the operator's: the
+    // admission policy refuses her. The platform's admin (exempt) freezes
+    // the generated ConfigMap while alice makes the next change: new
+    // variables and, in the same apply, the share removed. Sent together,
+    // so that the operator meets both at once.
     let infos = Api::<ConfigMap>::namespaced(admin.clone(), &lab);
     let info = infos.get("workspace-info").await.unwrap();
     let carols = Api::<ConfigMap>::namespaced(carol.clone(), &lab);
@@ -758,11 +760,22 @@ async fn a_frozen_child_does_not_stop_the_next_change() {
     );
     let pp = PatchParams::default();
     let freeze = Patch::Merge(&freeze);
+    match carols.patch("workspace-info", &pp, &freeze).await {
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            assert!(
+                s.message
+                    .contains("only the operator changes or deletes it"),
+                "{}",
+                s.message
+            )
+        }
+        other => panic!("an editor froze the operator's ConfigMap: {other:?}"),
+    }
     let (frozen, changed) = tokio::join!(
-        carols.patch("workspace-info", &pp, &freeze),
+        infos.patch("workspace-info", &pp, &freeze),
         apply_value(&alice, &change),
     );
-    let frozen = frozen.expect("an editor may write ConfigMaps");
+    let frozen = frozen.expect("the platform's admin may freeze it");
     assert_eq!(frozen.immutable, Some(true));
     changed.expect("alice changes her workspace");
     let replaced = eventually(
