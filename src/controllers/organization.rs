@@ -194,48 +194,16 @@ impl Organizations {
                 }
                 continue;
             }
-            // Retained: released, marks off (so no later organization of
-            // the same name restores or counts it), everything in it as it
-            // is: no access, no new work, its quota, limits, isolation and
-            // placement (its label and parameters together). The platform's.
-            let mut release = ownership::release_patch();
-            release["metadata"]["resourceVersion"] = ns.resource_version().into();
-            release["metadata"]["annotations"][guardrails::RELEASED_FROM] =
-                format!("{}/{}", kept.organization, kept.workspace).into();
-            // Its isolation policy stays; who writes policies there is the
-            // platform's business now.
-            release["metadata"]["labels"][guardrails::ISOLATION_LABEL] = serde_json::Value::Null;
-            match api
-                .patch(
-                    &kept.namespace,
-                    &kube::api::PatchParams::default(),
-                    &kube::api::Patch::Merge(&release),
-                )
-                .await
-            {
-                Ok(_) => {
-                    info!(namespace = kept.namespace, "released with its organization");
-                    let note = format!(
-                        "namespace {} of Workspace {}, retained by its deletion policy, is released: it keeps its data, quota, limits, isolation and stop on new work, and is the platform's to delete",
-                        kept.namespace, kept.workspace
-                    );
-                    self.ctx
-                        .runtime
-                        .reporter
-                        .event(org, EventType::Normal, "NamespaceReleased", note)
-                        .await;
-                }
-                // Changed meanwhile: looked at again on the next pass.
-                Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
-                    return Err(Error::Waiting {
-                        reason: "Releasing",
-                        message: format!(
-                            "namespace {} changed while being released",
-                            kept.namespace
-                        ),
-                    });
-                }
-                Err(e) => return Err(Error::request("releasing a retained namespace")(e)),
+            if release(self.ctx.client(), &ns, &kept).await? {
+                let note = format!(
+                    "namespace {} of Workspace {}, retained by its deletion policy, is released: it keeps its data, quota, limits, isolation and stop on new work, and is the platform's to delete",
+                    kept.namespace, kept.workspace
+                );
+                self.ctx
+                    .runtime
+                    .reporter
+                    .event(org, EventType::Normal, "NamespaceReleased", note)
+                    .await;
             }
         }
         Ok(())
@@ -284,6 +252,47 @@ impl Organizations {
             .shared_in(&organization_namespace(&org.name_any()));
         list.sort_by_key(|w| w.name_any());
         list
+    }
+}
+
+/// Releases `ns`, the retained namespace `kept` of an organization that is
+/// going: the operator's marks come off (so no later organization of the
+/// same name restores or counts it) and everything in it stays as it is: no
+/// access, no new work, its quota, limits, isolation and placement (its
+/// label and parameters together). The platform's from then on. Returns
+/// whether it was released; a namespace changed since it was read is looked
+/// at again (`Error::Waiting`).
+pub(super) async fn release(
+    client: &kube::Client,
+    ns: &Namespace,
+    kept: &KeptNamespace,
+) -> Result<bool> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let mut release = ownership::release_patch();
+    release["metadata"]["resourceVersion"] = ns.resource_version().into();
+    release["metadata"]["annotations"][guardrails::RELEASED_FROM] =
+        format!("{}/{}", kept.organization, kept.workspace).into();
+    // Its isolation policy stays; who writes policies there is the
+    // platform's business now.
+    release["metadata"]["labels"][guardrails::ISOLATION_LABEL] = serde_json::Value::Null;
+    match api
+        .patch(
+            &kept.namespace,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&release),
+        )
+        .await
+    {
+        Ok(_) => {
+            info!(namespace = kept.namespace, "released a retained namespace");
+            Ok(true)
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Waiting {
+            reason: "Releasing",
+            message: format!("namespace {} changed while being released", kept.namespace),
+        }),
+        Err(e) => Err(Error::request("releasing a retained namespace")(e)),
     }
 }
 

@@ -258,18 +258,52 @@ impl Workspaces {
         (!grace.is_zero()).then_some((org, grace))
     }
 
-    /// With `maxWorkspaces`: takes the organization's lock and checks, by
-    /// the API server's list of its workspace namespaces, that one more
-    /// fits. The lock is held (by the returned guard) until the namespace
-    /// is made.
+    /// Under a budget, before a namespace is made or given a quota larger
+    /// than the one it records (`held`): takes the organization's lock and
+    /// checks, by the API server's list of the organization's workspace
+    /// namespaces (terminating ones included: their Pods may still run),
+    /// that `wanted` fits; the caches `decide` read may not show a namespace
+    /// made, or a plan applied, a moment ago. The lock is held (by the
+    /// returned guard) until the namespace and its plan are written.
     async fn recount(
         &self,
         org: &Organization,
         namespace: &str,
+        wanted: &guardrails::AppliedPlan,
+        held: Option<&guardrails::AppliedPlan>,
     ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
-        let Some(max) = org.spec.budget.as_ref().and_then(|b| b.max_workspaces) else {
+        let Some(budget) = org.spec.budget.as_ref() else {
             return Ok(None);
         };
+        let amount =
+            |quota: &std::collections::BTreeMap<String, crate::api::common::QuantityValue>,
+             key: &str| {
+                quota
+                    .get(key)
+                    .and_then(|v| crate::api::common::parse_quantity(v.as_str()))
+                    .unwrap_or(0.0)
+            };
+        let limits: Vec<(&str, f64, &str)> = budget
+            .quota
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.as_str(),
+                    crate::api::common::parse_quantity(v.as_str())?,
+                    v.as_str(),
+                ))
+            })
+            .collect();
+        let grows = held.is_none_or(|held| {
+            limits
+                .iter()
+                .any(|(key, ..)| amount(&wanted.quota, key) > amount(&held.quota, key))
+        });
+        let new = held.is_none();
+        if !grows || (limits.is_empty() && (!new || budget.max_workspaces.is_none())) {
+            return Ok(None);
+        }
         let name = org.name_any();
         let lock = self
             .budget_locks
@@ -292,27 +326,74 @@ impl Workspaces {
             .list_metadata(&ListParams::default().labels(&selector))
             .await
             .map_err(Error::request("counting the organization's namespaces"))?;
-        let default = names::workspace_namespace(
-            &name,
-            crate::resources::organization::default_workspace_name(org),
-        );
-        let taken = listed
+        let waiting = |message: String| Error::Waiting {
+            reason: decide::OVER_BUDGET,
+            message: format!("{message}: waiting for the caches to catch up"),
+        };
+        let others: Vec<_> = listed
             .items
             .iter()
-            .filter(|n| n.metadata.deletion_timestamp.is_none())
-            .count();
-        let has_default =
-            namespace == default || listed.items.iter().any(|n| n.name_any() == default);
-        let taken = taken + usize::from(!has_default);
-        if taken >= max.max(0) as usize {
-            return Err(Error::Waiting {
-                reason: decide::OVER_BUDGET,
-                message: format!(
-                    "the organization's budget allows {max} workspace namespace(s) and the API server lists {taken} (counting the default workspace's place): waiting for the caches to catch up"
-                ),
-            });
+            .filter(|n| n.name_any() != namespace)
+            .collect();
+        if let Some(max) = budget.max_workspaces.filter(|_| new) {
+            let default = names::workspace_namespace(
+                &name,
+                crate::resources::organization::default_workspace_name(org),
+            );
+            let has_default =
+                namespace == default || others.iter().any(|n| n.name_any() == default);
+            let taken = others.len() + usize::from(!has_default);
+            if taken >= max.max(0) as usize {
+                return Err(waiting(format!(
+                    "the organization's budget allows {max} workspace namespace(s) and the API server lists {taken} (counting the default workspace's place, and those still terminating)"
+                )));
+            }
+        }
+        let largest = crate::resources::budget::largest_quota(org);
+        for (key, limit, written) in &limits {
+            let taken: f64 = others
+                .iter()
+                .map(|n| {
+                    amount(
+                        &guardrails::held_quota(&n.metadata).unwrap_or_else(|| largest.clone()),
+                        key,
+                    )
+                })
+                .sum();
+            let asked = amount(&wanted.quota, key);
+            if taken + asked > limit * (1.0 + 1e-12) {
+                return Err(waiting(format!(
+                    "the organization's budget limits {key} to {written} in all; the API server lists {taken} held by its other namespaces (those kept and terminating included), and {namespace} would hold {asked}"
+                )));
+            }
         }
         Ok(Some(guard))
+    }
+
+    /// The quotas of the organization's namespaces still terminating whose
+    /// workspace is gone (a purge, a deletion): their Pods may still run, so
+    /// they keep their place in the budget until they are gone.
+    fn terminating(
+        &self,
+        org: &Organization,
+        workspaces: &[&Workspace],
+    ) -> Vec<std::collections::BTreeMap<String, crate::api::common::QuantityValue>> {
+        let org_name = org.name_any();
+        let largest = crate::resources::budget::largest_quota(org);
+        self.ctx
+            .children
+            .namespaces
+            .all_where(|n| {
+                n.meta().deletion_timestamp.is_some()
+                    && n.labels().get(ownership::ORGANIZATION) == Some(&org_name)
+                    && ownership::component_of(n.meta()) == Some(Component::WorkspaceNamespace)
+                    && !workspaces.iter().any(|w| {
+                        ownership::is_owned_by(n.labels().into(), &w.uid().unwrap_or_default())
+                    })
+            })
+            .iter()
+            .map(|n| guardrails::held_quota(n.meta()).unwrap_or_else(|| largest.clone()))
+            .collect()
     }
 
     /// Why the organization's budget gives `workspace` no namespace now.
@@ -342,8 +423,40 @@ impl Workspaces {
             .collect();
         let pending: Vec<_> = guardrails::pending(&kept, &workspaces)
             .map(|k| k.quota.clone())
+            .chain(self.terminating(org, &workspaces))
             .collect();
         budget::refusal(org, &candidates, &pending, workspace)
+    }
+
+    /// Publishes a Warning naming the tenants' NetworkPolicies in `namespace`
+    /// that reach past the isolation now enforced there.
+    async fn report_open_policies(&self, ws: &Workspace, namespace: &str) -> Result<()> {
+        let api: Api<NetworkPolicy> = Api::namespaced(self.ctx.client().clone(), namespace);
+        let listed = api
+            .list(&ListParams::default())
+            .await
+            .map_err(Error::request("listing the namespace's network policies"))?;
+        let open: Vec<String> = listed
+            .items
+            .iter()
+            .filter(|p| {
+                ownership::component_of(p.meta()).is_none() && guardrails::reaches_outside(p)
+            })
+            .map(|p| p.name_any())
+            .collect();
+        if !open.is_empty() {
+            let note = format!(
+                "network isolation is enforced in {namespace} now, but NetworkPolicies written before admit traffic from or to outside it: {}. Isolation does not hold until they are removed (kubectl delete networkpolicy -n {namespace} {}); the operator does not delete what it did not make",
+                open.join(", "),
+                open.join(" ")
+            );
+            self.ctx
+                .runtime
+                .reporter
+                .event(ws, EventType::Warning, "OpenNetworkPolicies", note)
+                .await;
+        }
+        Ok(())
     }
 
     /// Deletes what gives anyone access in `namespace`: the operator's
@@ -405,14 +518,12 @@ impl Workspaces {
                     ),
                 };
                 // What it holds counts in the budget until it goes: recorded
-                // already, unless an earlier version made the namespace.
+                // already, unless an earlier version made the namespace. Then
+                // the most any plan gives, and no plan name: a record to count,
+                // never one a restore would apply.
                 if guardrails::applied_plan(live.meta()).is_none() {
                     let quota = organization
-                        .map(|org| {
-                            decide::plan_quota(ws, org)
-                                .map(|(_, quota)| quota)
-                                .unwrap_or_else(|| crate::resources::budget::largest_quota(org))
-                        })
+                        .map(crate::resources::budget::largest_quota)
                         .unwrap_or_default();
                     annotations.insert(
                         guardrails::APPLIED_QUOTA.into(),
@@ -714,13 +825,31 @@ impl Reconciler for Workspaces {
         if let Some(old) = restore_from {
             self.restore(ws, &ns, &old, &uid).await?;
         }
-        // A namespace about to be made under a maxWorkspaces: counted again
-        // as the API server lists them, one organization's at a time (the
-        // caches that `decide` read may not show one just made).
+        // A namespace about to be made, or given a larger quota, under a
+        // budget: counted again as the API server lists them, one
+        // organization's at a time (the caches that `decide` read may not
+        // show one made or changed a moment ago).
         let _counted = match ctx.organization(&org) {
-            Some(o) if cached.namespaces.get(None, &ns).is_none() => self.recount(&o, &ns).await?,
-            _ => None,
+            Some(o) => {
+                let live = cached.namespaces.get(None, &ns);
+                let held = live.as_ref().map(|n| {
+                    guardrails::applied_plan(n.meta()).unwrap_or_else(|| guardrails::AppliedPlan {
+                        name: None,
+                        quota: crate::resources::budget::largest_quota(&o),
+                    })
+                });
+                let wanted = guardrails::applied_plan(&namespace.metadata).unwrap_or_default();
+                self.recount(&o, &ns, &wanted, held.as_ref()).await?
+            }
+            None => None,
         };
+        // Isolation enforced on a namespace that had none (an upgrade, or
+        // the platform turning it on): tenants' policies written before are
+        // not the operator's to delete, but are named.
+        let newly_isolated = cached.namespaces.get(None, &ns).is_some_and(|live| {
+            !live.labels().contains_key(guardrails::ISOLATION_LABEL)
+                && namespace.labels().contains_key(guardrails::ISOLATION_LABEL)
+        });
         if let Err(err) = owned.claimed(&cached.namespaces, &namespace).await {
             if matches!(err, Error::NotOwned { .. }) {
                 // Not its namespace: nothing is read from it (its Secrets
@@ -729,6 +858,9 @@ impl Reconciler for Workspaces {
                 credentials::sync(ctx, &org, &ns, Some(&ws_name), &uid, &[]).await?;
             }
             return Err(err);
+        }
+        if newly_isolated {
+            self.report_open_policies(ws, &ns).await?;
         }
         // Once the namespace exists, its guardrails are written, then its
         // access, readers and shares concurrently. One that cannot be
@@ -956,6 +1088,26 @@ impl Reconciler for Workspaces {
             DeletionPolicy::Retain => {
                 let org = ctx.organization(&ws.namespace().unwrap_or_default());
                 self.keep(ws, org.as_ref(), &namespace, None).await?;
+                // With its organization going (or gone), nobody would release
+                // it later: released now.
+                if org.is_none_or(|o| o.meta().deletion_timestamp.is_some()) {
+                    let namespaces: Api<Namespace> = Api::all(ctx.client().clone());
+                    if let Some(live) = namespaces
+                        .get_opt(&namespace)
+                        .await
+                        .map_err(Error::request("reading the namespace"))?
+                        && let Some(kept) = kept_namespace(live.meta())
+                            .filter(|k| k.owner_uid == uid && k.purge_at.is_none())
+                        && super::organization::release(ctx.client(), &live, &kept).await?
+                    {
+                        let note = format!(
+                            "namespace {namespace} is released with its organization: it keeps its data and guardrails, and is the platform's to delete"
+                        );
+                        reporter
+                            .event(ws, EventType::Normal, "NamespaceReleased", note)
+                            .await;
+                    }
+                }
             }
         }
         Ok(Cleanup::Done)

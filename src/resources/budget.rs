@@ -29,6 +29,42 @@ pub struct Candidate {
     pub plan: Option<(String, BTreeMap<String, QuantityValue>)>,
 }
 
+/// Key by key, the tighter of two quotas: a key only one sets is limited
+/// by it; a key both set, by the smaller value.
+pub fn tighter(
+    a: &BTreeMap<String, QuantityValue>,
+    b: &BTreeMap<String, QuantityValue>,
+) -> BTreeMap<String, QuantityValue> {
+    let mut out = a.clone();
+    for (key, value) in b {
+        let smaller = match (
+            out.get(key).and_then(|v| parse_quantity(v.as_str())),
+            parse_quantity(value.as_str()),
+        ) {
+            (Some(have), Some(new)) => new < have,
+            _ => true,
+        };
+        if smaller || !out.contains_key(key) {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Whether quota `a` gives no more than `b`: every key `b` limits, `a`
+/// limits at most as much.
+pub fn within(a: &BTreeMap<String, QuantityValue>, b: &BTreeMap<String, QuantityValue>) -> bool {
+    b.iter().all(|(key, limit)| {
+        match (
+            a.get(key).and_then(|v| parse_quantity(v.as_str())),
+            parse_quantity(limit.as_str()),
+        ) {
+            (Some(asked), Some(limit)) => asked <= limit,
+            _ => false,
+        }
+    })
+}
+
 /// Key by key, the largest quota any of `org`'s plans gives: what a
 /// namespace recording nothing of its plan may hold at most.
 pub fn largest_quota(org: &Organization) -> BTreeMap<String, QuantityValue> {
@@ -132,7 +168,7 @@ pub fn refusal(
         String::new()
     } else {
         format!(
-            " ({} kept for deleted workspaces until their purge)",
+            " ({} kept for deleted workspaces: waiting for their purge, retained or still terminating)",
             kept.len()
         )
     };
@@ -354,6 +390,31 @@ mod tests {
         // room the other asks for at the same time.
         assert!(refusal(&budget, &all, &[], "a").is_some());
         assert!(refusal(&budget, &all, &[], "b").is_some());
+    }
+
+    #[test]
+    fn tighter_and_within_compare_key_by_key() {
+        let q = |pairs: &[(&str, &str)]| -> BTreeMap<String, QuantityValue> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), QuantityValue(v.to_string())))
+                .collect()
+        };
+        let held = q(&[("requests.cpu", "4"), ("pods", "40")]);
+        let lowered = q(&[("requests.cpu", "2"), ("pods", "80"), ("services", "5")]);
+        assert_eq!(
+            tighter(&held, &lowered),
+            q(&[("requests.cpu", "2"), ("pods", "40"), ("services", "5")])
+        );
+        assert!(within(
+            &q(&[("requests.cpu", "500m"), ("pods", "40")]),
+            &held
+        ));
+        assert!(
+            !within(&q(&[("requests.cpu", "500m")]), &held),
+            "pods unlimited"
+        );
+        assert!(!within(&q(&[("requests.cpu", "5"), ("pods", "1")]), &held));
     }
 
     #[test]

@@ -809,6 +809,51 @@ fn guardrails_hold_in_every_state_of_a_workspace() {
         let writes = decision.children().unwrap();
         assert_eq!(writes.settings.network_policy.is_some(), isolated, "{spec}");
     }
+    // The platform lowers the plan a workspace holds while its spec names
+    // an unknown plan: the lower quota applies all the same.
+    let mut lowered = org();
+    lowered.spec.plans = Some(parse("{free: {quota: {pods: 2}}}"));
+    let input = workspace::WorkspaceInput {
+        organization: Some(lowered),
+        ..holding_free()
+    };
+    let decision = workspace::decide(&with("{plan: gold}"), &input, &policy);
+    assert_eq!(
+        pods_quota(&decision.children().unwrap().settings),
+        Some("2".into())
+    );
+    // Beyond the budget, a plan asking no more than the one held is applied.
+    let mut two_plans = org();
+    two_plans.spec.plans = Some(parse(
+        "{free: {quota: {pods: 5}}, tiny: {quota: {pods: 1}}}",
+    ));
+    let input = workspace::WorkspaceInput {
+        organization: Some(two_plans),
+        ..over_budget()
+    };
+    let decision = workspace::decide(&with("{plan: tiny}"), &input, &policy);
+    assert_eq!(
+        pods_quota(&decision.children().unwrap().settings),
+        Some("1".into())
+    );
+    // A record an earlier version's keep wrote (a quota, no plan name) is
+    // counted, never applied.
+    let input = workspace::WorkspaceInput {
+        live: workspace::LiveNamespace {
+            platform: Some(Default::default()),
+            applied: Some(crate::resources::guardrails::AppliedPlan {
+                name: None,
+                quota: [(
+                    "pods".to_string(),
+                    crate::api::common::QuantityValue("500".into()),
+                )]
+                .into(),
+            }),
+        },
+        ..ws_input()
+    };
+    let decision = workspace::decide(&with("{plan: gold}"), &input, &policy);
+    assert!(decision.children().unwrap().settings.plan.is_none());
     // A namespace recording nothing (an earlier version's) with an unknown
     // plan: the plan's children are left as they are, isolation and the
     // stop on new work still follow the spec.

@@ -94,6 +94,26 @@ pub fn namespace_metadata(
     (labels, annotations)
 }
 
+/// Raises each Pod Security label of `labels` to the level `floor` sets for
+/// that mode, when `floor` is stricter (or `labels` sets none).
+pub fn raise_pod_security(labels: &mut BTreeMap<String, String>, floor: &BTreeMap<String, String>) {
+    let rank = |level: &str| match level {
+        "privileged" => 0,
+        "baseline" => 1,
+        "restricted" => 2,
+        // Unknown to Pod Security admission: it treats the label as absent.
+        _ => -1,
+    };
+    for mode in ["enforce", "warn", "audit"] {
+        let key = format!("pod-security.kubernetes.io/{mode}");
+        if let Some(want) = floor.get(&key)
+            && labels.get(&key).is_none_or(|have| rank(have) < rank(want))
+        {
+            labels.insert(key, want.clone());
+        }
+    }
+}
+
 /// The labels and annotations of a live workspace namespace that the
 /// platform may have set through its Organization or plans: all but the
 /// operator's marks and isolation label, the name label the API server
@@ -222,6 +242,30 @@ pub fn network_exceptions(
             }),
         }),
     })
+}
+
+/// Whether `policy` admits traffic from or to anywhere but its own
+/// namespace's pods: a rule open to everyone, or a peer with a namespace
+/// selector or an IP block. The admission policy
+/// `workspaces.dev-workspace-isolation` refuses such policies from tenants
+/// where isolation is enforced; one written before is reported.
+pub fn reaches_outside(policy: &NetworkPolicy) -> bool {
+    let outside = |peers: Option<&Vec<NetworkPolicyPeer>>| {
+        peers.is_none_or(|peers| {
+            peers.is_empty()
+                || peers
+                    .iter()
+                    .any(|p| p.namespace_selector.is_some() || p.ip_block.is_some())
+        })
+    };
+    let Some(spec) = &policy.spec else {
+        return false;
+    };
+    spec.ingress
+        .iter()
+        .flatten()
+        .any(|r| outside(r.from.as_ref()))
+        || spec.egress.iter().flatten().any(|r| outside(r.to.as_ref()))
 }
 
 /// The parameters the placement admission policy reads in the workspace
@@ -356,11 +400,7 @@ pub fn kept_namespace(meta: &ObjectMeta) -> Option<KeptNamespace> {
             None
         }
     };
-    let quota = annotations
-        .get(APPLIED_QUOTA)
-        .or_else(|| annotations.get(LEGACY_KEPT_QUOTA))
-        .and_then(|q| serde_json::from_str(q).ok())
-        .unwrap_or_default();
+    let quota = held_quota(meta).unwrap_or_default();
     Some(KeptNamespace {
         quota,
         namespace: meta.name.clone()?,
@@ -379,6 +419,19 @@ pub struct AppliedPlan {
     pub name: Option<String>,
     /// The quota that plan gave it (what the budget counts).
     pub quota: BTreeMap<String, crate::api::common::QuantityValue>,
+}
+
+/// The quota `meta` (a workspace namespace) records it holds, from its
+/// plan record or, kept by an earlier version, its kept quota; None when it
+/// records neither.
+pub fn held_quota(
+    meta: &ObjectMeta,
+) -> Option<BTreeMap<String, crate::api::common::QuantityValue>> {
+    let annotations = meta.annotations.as_ref()?;
+    annotations
+        .get(APPLIED_QUOTA)
+        .or_else(|| annotations.get(LEGACY_KEPT_QUOTA))
+        .and_then(|q| serde_json::from_str(q).ok())
 }
 
 /// What `meta` (a workspace namespace) records of the plan it holds; None
@@ -521,6 +574,56 @@ mod tests {
         assert_eq!(data["tolerations"], "gpu|Equal||NoSchedule\nspot|Exists||");
         assert_eq!(data["storageClasses"], "fast,slow");
         assert!(!data.contains_key("ingressClasses"));
+    }
+
+    #[test]
+    fn pod_security_is_only_ever_raised_to_the_floor() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(m, l)| (format!("pod-security.kubernetes.io/{m}"), l.to_string()))
+                .collect()
+        };
+        let mut live = labels(&[("enforce", "restricted"), ("warn", "privileged")]);
+        raise_pod_security(
+            &mut live,
+            &labels(&[
+                ("enforce", "baseline"),
+                ("warn", "baseline"),
+                ("audit", "baseline"),
+            ]),
+        );
+        assert_eq!(
+            live,
+            labels(&[
+                ("enforce", "restricted"),
+                ("warn", "baseline"),
+                ("audit", "baseline")
+            ])
+        );
+    }
+
+    #[test]
+    fn policies_reaching_outside_their_namespace_are_told_apart() {
+        let np = |spec: &str| -> NetworkPolicy {
+            serde_yaml::from_str(&format!("{{metadata: {{name: p}}, spec: {spec}}}")).unwrap()
+        };
+        for open in [
+            "{podSelector: {}, ingress: [{}]}",
+            "{podSelector: {}, egress: [{to: []}]}",
+            "{podSelector: {}, ingress: [{from: [{namespaceSelector: {}}]}]}",
+            "{podSelector: {}, egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{podSelector: {}, namespaceSelector: {matchLabels: {a: b}}}]}]}",
+        ] {
+            assert!(reaches_outside(&np(open)), "{open}");
+        }
+        for inside in [
+            "{podSelector: {}, ingress: [{from: [{podSelector: {matchLabels: {app: web}}}]}]}",
+            "{podSelector: {}, policyTypes: [Egress]}",
+            "{podSelector: {}, egress: [{to: [{podSelector: {}}], ports: [{port: 53}]}]}",
+        ] {
+            assert!(!reaches_outside(&np(inside)), "{inside}");
+        }
     }
 
     #[test]

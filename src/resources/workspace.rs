@@ -319,18 +319,24 @@ impl<'o> PlanInEffect<'o> {
         }
     }
 
-    /// The plan `applied` records, with the quota it records; None when
-    /// the organization no longer defines that plan (then nothing is known
-    /// to be in effect).
+    /// The plan `applied` records, with the tighter, key by key, of the
+    /// quota it records and the quota the plan gives now (the platform may
+    /// lower a plan; a tenant's unknown plan never keeps it from doing so).
+    /// None when the organization no longer defines that plan, or the
+    /// record names none but holds a quota (an earlier version's namespace,
+    /// kept with a quota counted for the budget only): nothing is known to
+    /// be in effect then.
     pub fn held(applied: &guardrails::AppliedPlan, org: &'o Organization) -> Option<Self> {
         let plan = match &applied.name {
             Some(name) => Some(org.spec.plans.as_ref()?.get(name)?),
-            None => None,
+            None if applied.quota.is_empty() => None,
+            None => return None,
         };
+        let now = plan.and_then(|p| p.quota.as_ref());
         Some(PlanInEffect {
             name: applied.name.clone(),
             plan,
-            quota: applied.quota.clone(),
+            quota: super::budget::tighter(&applied.quota, now.unwrap_or(&BTreeMap::new())),
         })
     }
 
@@ -447,10 +453,15 @@ pub fn namespace(
             (labels, annotations)
         }
         None => {
-            let (labels, mut annotations) = live.platform.clone().unwrap_or_default();
+            let (mut labels, mut annotations) = live.platform.clone().unwrap_or_default();
             if let Some(applied) = &live.applied {
                 annotations.extend(guardrails::applied_plan_annotations(applied));
             }
+            // No plan known: its labels stay as they are, but no Pod
+            // Security level is below what the Organization and the platform
+            // set now.
+            let (floor, _) = guardrails::namespace_metadata(org, None, &policy.pod_security);
+            guardrails::raise_pod_security(&mut labels, &floor);
             (labels, annotations)
         }
     };
@@ -1061,13 +1072,23 @@ pub fn decide(
         // the budget) the plan the namespace holds, with the quota it gave:
         // a tenant's error never relaxes a quota, a Pod Security level,
         // isolation, placement or a stop on new work, nor restores less.
+        let held = input
+            .live
+            .applied
+            .as_ref()
+            .and_then(|applied| PlanInEffect::held(applied, org));
         let plan = match (&chosen, &over_budget) {
             (Ok(chosen), None) => Some(PlanInEffect::chosen(*chosen)),
-            _ => input
-                .live
-                .applied
-                .as_ref()
-                .and_then(|applied| PlanInEffect::held(applied, org)),
+            // Beyond the budget, a plan that asks no more than the one held
+            // is applied all the same: it only frees room.
+            (Ok(chosen), Some(_))
+                if held.as_ref().is_some_and(|held| {
+                    super::budget::within(&PlanInEffect::chosen(*chosen).quota, &held.quota)
+                }) =>
+            {
+                Some(PlanInEffect::chosen(*chosen))
+            }
+            _ => held,
         };
         let isolated = effective.as_ref().is_some_and(|e| e.network_isolation);
         let spec_error = chosen

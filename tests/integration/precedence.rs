@@ -253,6 +253,30 @@ async fn a_workspace_cannot_lift_the_isolation_its_organization_requires() {
             .map_err(|e| e.to_string())
     })
     .await;
+    // Required again: isolation is back, and the policy written meanwhile
+    // (not the operator's to delete) is named in a Warning.
+    platform_organization(
+        &admin,
+        &scope,
+        &format!("  defaults: {{plan: web, networkIsolation: true}}\n{plans}"),
+    )
+    .await;
+    wait_reason(&workspaces, "pay", "SettingNotAllowed").await;
+    eventually(
+        "isolation back, and the open policy named",
+        LIMIT,
+        || async {
+            let left = operator_policies(&admin, &ns).await;
+            let events = events_for(&admin, &org, "pay").await;
+            let named = events
+                .iter()
+                .any(|e| e.starts_with("OpenNetworkPolicies: ") && e.contains("all-ingress"));
+            (left == both && named)
+                .then_some(())
+                .ok_or(format!("{left:?} {events:?}"))
+        },
+    )
+    .await;
 }
 
 // ---- 2: the budget and an unknown plan ------------------------------------
@@ -406,6 +430,20 @@ async fn a_removed_manager_keeps_no_access_through_a_service_account() {
             .create(&PostParams::default(), &token)
             .await,
         "a legacy ServiceAccount token",
+    );
+    assert!(why.contains("no service-account-token Secrets"), "{why}");
+    // Nor can the organization admin, in the organization namespace (where
+    // its ServiceAccounts, which it may make members, live).
+    let org_token: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "default-token", "annotations": {"kubernetes.io/service-account.name": "default"}},
+        "type": "kubernetes.io/service-account-token"
+    }))
+    .unwrap();
+    let why = refused(
+        Api::<Secret>::namespaced(alice.clone(), &org)
+            .create(&PostParams::default(), &org_token)
+            .await,
+        "a legacy token in the organization namespace",
     );
     assert!(why.contains("no service-account-token Secrets"), "{why}");
 
