@@ -642,60 +642,6 @@ async fn a_refused_role_causes_no_writes_idle_or_after_restart() {
 
 // ---- generative ----------------------------------------------------------
 
-/// SplitMix64: small, seedable, good enough to draw test cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True `percent` times in a hundred.
-    fn percent(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-
-    /// `min..=max` distinct items, each drawn with its weight.
-    fn subset<T: Copy + PartialEq>(
-        &mut self,
-        items: &[(T, usize)],
-        min: usize,
-        max: usize,
-    ) -> Vec<T> {
-        let want = (min + self.below(max - min + 1)).min(items.len());
-        let mut chosen: Vec<T> = vec![];
-        while chosen.len() < want {
-            let left: Vec<(T, usize)> = items
-                .iter()
-                .copied()
-                .filter(|(i, _)| !chosen.contains(i))
-                .collect();
-            let total: usize = left.iter().map(|(_, w)| w).sum();
-            let mut at = self.below(total);
-            for (item, weight) in left {
-                if at < weight {
-                    chosen.push(item);
-                    break;
-                }
-                at -= weight;
-            }
-        }
-        chosen
-    }
-}
-
 const GROUPS: [&str; 4] = ["", "apps", RBAC, "*"];
 const RESOURCES: [&str; 10] = [
     "pods",
@@ -1044,13 +990,7 @@ async fn random_roles_grant_exactly_their_rules_or_nothing() {
     operator().await;
     let admin = cluster().admin().await;
     let alice = cluster().user("alice").await;
-    let seed: u64 = match std::env::var("WSOP_CEILING_SEED") {
-        Ok(s) => s.parse().expect("WSOP_CEILING_SEED is a number"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    };
+    let seed = seed_from("WSOP_CEILING_SEED");
     eprintln!("random roles: seed {seed} (replay with WSOP_CEILING_SEED={seed})");
     let mut rng = Rng(seed);
     let count = 12 + rng.below(9);

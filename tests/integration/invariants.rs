@@ -37,31 +37,6 @@ use workspace_operator::api::{Workspace, WorkspaceMember, WorkspaceRole};
 use crate::precedence::platform_organization;
 use crate::support::*;
 
-/// SplitMix64, as in the ceiling suite.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn percent(&mut self, p: usize) -> bool {
-        self.below(100) < p
-    }
-
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())].clone()
-    }
-}
-
 /// The platform's guardrails for the organization under test.
 const BUDGET_CPU: f64 = 6.0;
 const MAX_WORKSPACES: usize = 5;
@@ -761,13 +736,7 @@ async fn random_tenant_writes_never_switch_a_guardrail_off() {
     operator().await;
     let admin = cluster().admin().await;
     let alice = cluster().user("alice").await;
-    let seed: u64 = match std::env::var("WSOP_INVARIANTS_SEED") {
-        Ok(s) => s.parse().expect("WSOP_INVARIANTS_SEED is a number"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    };
+    let seed = seed_from("WSOP_INVARIANTS_SEED");
     let steps: usize = std::env::var("WSOP_INVARIANTS_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())

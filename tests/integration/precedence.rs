@@ -384,33 +384,21 @@ async fn a_removed_manager_keeps_no_access_through_a_service_account() {
         .unwrap()
     };
     let as_carol = Api::<WorkspaceMember>::namespaced(carol.clone(), &org);
-    let why = refused(
-        as_carol
-            .create(
-                &PostParams::default(),
-                &member(
-                    "team-helper",
-                    json!({"kind": "ServiceAccount", "name": "helper", "namespace": ns}),
-                ),
-            )
-            .await,
-        "a manager's membership of a ServiceAccount",
-    );
-    assert!(why.contains("may not give ServiceAccount"), "{why}");
-    // Nor of one in the organization namespace.
-    let why = refused(
-        as_carol
-            .create(
-                &PostParams::default(),
-                &member(
-                    "team-default",
-                    json!({"kind": "ServiceAccount", "name": "default", "namespace": org}),
-                ),
-            )
-            .await,
-        "a manager's membership of the organization's ServiceAccount",
-    );
-    assert!(why.contains("may not give ServiceAccount"), "{why}");
+    // Neither of one in its own namespace, nor of one in the organization
+    // namespace.
+    for (name, sa, sa_namespace) in [
+        ("team-helper", "helper", ns.as_str()),
+        ("team-default", "default", org.as_str()),
+    ] {
+        let subject = json!({"kind": "ServiceAccount", "name": sa, "namespace": sa_namespace});
+        let why = refused(
+            as_carol
+                .create(&PostParams::default(), &member(name, subject))
+                .await,
+            &format!("a manager's membership of ServiceAccount {sa_namespace}/{sa}"),
+        );
+        assert!(why.contains("may not give ServiceAccount"), "{why}");
+    }
     // A person still may be given one (both outcomes occur).
     as_carol
         .create(

@@ -10,9 +10,11 @@
 mod access;
 mod operator;
 mod plane;
+mod rng;
 pub use access::{Ask, may, may_on_namespace};
 pub use operator::{Operator, spawn_tied};
 pub use plane::{ControlPlane, restart_component};
+pub use rng::{Rng, seed_from};
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
