@@ -632,10 +632,12 @@ async fn violations(admin: &Client, org: &str, probes: &mut Probes) -> Vec<Strin
         // dry run of a Pod every other guardrail admits (restricted Pod
         // Security, the placement, requests within the quota), so that only
         // the stop on new work can refuse it.
+        // (Archived also while its deletion waits for its members.)
         let stopped = room.kept
-            || room.workspace.as_ref().is_some_and(|w| {
-                w.spec.archived == Some(true) && w.metadata.deletion_timestamp.is_none()
-            });
+            || room
+                .workspace
+                .as_ref()
+                .is_some_and(|w| w.spec.archived == Some(true));
         let dry = PostParams {
             dry_run: true,
             ..Default::default()
