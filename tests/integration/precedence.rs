@@ -36,6 +36,31 @@ pub async fn platform_organization(admin: &Client, scope: &Scope, spec: &str) {
     wait_organization_ready(admin, &scope.id).await;
 }
 
+/// What each test here starts from: the platform's admin, alice (the
+/// organization's admin, with her own credentials), and an organization the
+/// platform made with `spec` (YAML lines indented by two).
+pub struct Tenancy {
+    pub admin: Client,
+    pub alice: Client,
+    pub scope: Scope,
+    pub org: String,
+    pub workspaces: Api<Workspace>,
+}
+
+pub async fn tenancy(base: &str, spec: &str) -> Tenancy {
+    operator().await;
+    let admin = cluster().admin().await;
+    let scope = Scope::new(base);
+    platform_organization(&admin, &scope, spec).await;
+    Tenancy {
+        alice: cluster().user("alice").await,
+        org: scope.id.clone(),
+        workspaces: Api::<Workspace>::namespaced(admin.clone(), &scope.id),
+        admin,
+        scope,
+    }
+}
+
 /// Applies Workspace `name` of `org` as `who` (server-side apply).
 pub async fn write_workspace(who: &Client, org: &str, name: &str, spec: &str) {
     apply_yaml(
@@ -116,21 +141,20 @@ async fn quota_total(admin: &Client, org: &str, key: &str) -> f64 {
 
 #[tokio::test]
 async fn a_workspace_cannot_lift_the_isolation_its_organization_requires() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let alice = cluster().user("alice").await;
-    let carol = cluster().user("carol").await;
-    let scope = Scope::new("prec-iso");
-    let org = scope.id.clone();
     let plans = "  plans:\n    web: {quota: {pods: 10}, network: {ingressFromNamespaces: [{matchLabels: {kubernetes.io/metadata.name: ingress}}]}}";
-    platform_organization(
-        &admin,
-        &scope,
+    let Tenancy {
+        admin,
+        alice,
+        scope,
+        org,
+        workspaces,
+    } = tenancy(
+        "prec-iso",
         &format!("  defaults: {{plan: web, networkIsolation: true}}\n{plans}"),
     )
     .await;
+    let carol = cluster().user("carol").await;
     let ns = format!("{org}--pay");
-    let workspaces = Api::<Workspace>::namespaced(admin.clone(), &org);
     write_workspace(&alice, &org, "pay", "{owner: {kind: User, name: carol}}").await;
     wait_reason(&workspaces, "pay", "Ready").await;
     let both = vec![
@@ -286,18 +310,11 @@ async fn a_workspace_cannot_lift_the_isolation_its_organization_requires() {
 
 #[tokio::test]
 async fn an_unknown_plan_does_not_take_its_quota_out_of_the_budget() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let alice = cluster().user("alice").await;
-    let scope = Scope::new("prec-budget");
-    let org = scope.id.clone();
-    platform_organization(
-        &admin,
-        &scope,
+    let Tenancy { admin, alice, org, workspaces, .. } = tenancy(
+        "prec-budget",
         "  defaults: {plan: small, deletionGracePeriod: 10m}\n  budget: {quota: {requests.cpu: \"4\"}}\n  plans:\n    small: {quota: {requests.cpu: \"2\"}}",
     )
     .await;
-    let workspaces = Api::<Workspace>::namespaced(admin.clone(), &org);
     write_workspace(&alice, &org, "b1", "{}").await;
     wait_reason(&workspaces, "b1", "Ready").await;
     write_workspace(&alice, &org, "b2", "{}").await;
@@ -349,15 +366,14 @@ async fn an_unknown_plan_does_not_take_its_quota_out_of_the_budget() {
 
 #[tokio::test]
 async fn a_removed_manager_keeps_no_access_through_a_service_account() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let alice = cluster().user("alice").await;
+    let Tenancy {
+        alice,
+        org,
+        workspaces,
+        ..
+    } = tenancy("prec-sa", "  defaults: {acceptAnonymous: false}").await;
     let carol = cluster().user("carol").await;
-    let scope = Scope::new("prec-sa");
-    let org = scope.id.clone();
-    platform_organization(&admin, &scope, "  defaults: {acceptAnonymous: false}").await;
     let ns = format!("{org}--team");
-    let workspaces = Api::<Workspace>::namespaced(admin.clone(), &org);
     write_workspace(&alice, &org, "team", "{owner: {kind: User, name: carol}}").await;
     wait_reason(&workspaces, "team", "Ready").await;
     wait_access(&carol, "create", "serviceaccounts", &ns, true).await;
@@ -475,18 +491,11 @@ async fn a_removed_manager_keeps_no_access_through_a_service_account() {
 
 #[tokio::test]
 async fn a_retained_namespace_keeps_every_guardrail_and_its_place_in_the_budget() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let alice = cluster().user("alice").await;
-    let scope = Scope::new("prec-retain");
-    let org = scope.id.clone();
-    let spec = |max: u32| {
-        format!(
-            "  defaults: {{plan: pinned}}\n  budget: {{maxWorkspaces: {max}}}\n  plans:\n    pinned: {{quota: {{pods: 10}}, limitRange: {{default: {{cpu: 100m}}}}, placement: {{nodeSelector: {{example.com/pool: tenants}}}}}}"
-        )
-    };
-    platform_organization(&admin, &scope, &spec(2)).await;
-    let workspaces = Api::<Workspace>::namespaced(admin.clone(), &org);
+    let Tenancy { admin, alice, org, workspaces, .. } = tenancy(
+        "prec-retain",
+        "  defaults: {plan: pinned}\n  budget: {maxWorkspaces: 2}\n  plans:\n    pinned: {quota: {pods: 10}, limitRange: {default: {cpu: 100m}}, placement: {nodeSelector: {example.com/pool: tenants}}}",
+    )
+    .await;
     write_workspace(
         &alice,
         &org,
@@ -695,18 +704,18 @@ async fn a_retained_namespace_keeps_every_guardrail_and_its_place_in_the_budget(
 
 #[tokio::test]
 async fn an_archive_stops_new_work_also_with_an_unknown_plan_or_over_budget() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let alice = cluster().user("alice").await;
-    let scope = Scope::new("prec-archive");
-    let org = scope.id.clone();
     let spec = |cpu: &str| {
         format!(
             "  defaults: {{plan: small}}\n  budget: {{quota: {{requests.cpu: \"{cpu}\"}}}}\n  plans:\n    small: {{quota: {{requests.cpu: \"1\", limits.cpu: \"1\", limits.memory: 1Gi}}}}"
         )
     };
-    platform_organization(&admin, &scope, &spec("10")).await;
-    let workspaces = Api::<Workspace>::namespaced(admin.clone(), &org);
+    let Tenancy {
+        admin,
+        alice,
+        scope,
+        org,
+        workspaces,
+    } = tenancy("prec-archive", &spec("10")).await;
     for ws in ["lost", "squeezed"] {
         write_workspace(&alice, &org, ws, "{}").await;
         wait_reason(&workspaces, ws, "Ready").await;
@@ -751,13 +760,13 @@ async fn an_archive_stops_new_work_also_with_an_unknown_plan_or_over_budget() {
 
 #[tokio::test]
 async fn the_plugin_points_kubectl_only_at_the_namespace_the_operator_derives() {
+    let Tenancy {
+        alice,
+        org,
+        workspaces,
+        ..
+    } = tenancy("prec-plugin", "").await;
     let operator = operator().await;
-    let admin = cluster().admin().await;
-    let alice = cluster().user("alice").await;
-    let scope = Scope::new("prec-plugin");
-    let org = scope.id.clone();
-    platform_organization(&admin, &scope, "").await;
-    let workspaces = Api::<Workspace>::namespaced(admin.clone(), &org);
     write_workspace(&alice, &org, "lab", "{owner: {kind: User, name: carol}}").await;
     wait_reason(&workspaces, "lab", "Ready").await;
     let dir = tempfile::tempdir().unwrap();
@@ -790,18 +799,11 @@ async fn the_plugin_points_kubectl_only_at_the_namespace_the_operator_derives() 
 
 #[tokio::test]
 async fn a_namespace_still_terminating_keeps_its_place_in_the_budget() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let alice = cluster().user("alice").await;
-    let scope = Scope::new("prec-going");
-    let org = scope.id.clone();
-    platform_organization(
-        &admin,
-        &scope,
+    let Tenancy { admin, alice, org, workspaces, .. } = tenancy(
+        "prec-going",
         "  defaults: {plan: small}\n  budget: {maxWorkspaces: 3, quota: {requests.cpu: \"2\"}}\n  plans:\n    small: {quota: {requests.cpu: \"1\"}}",
     )
     .await;
-    let workspaces = Api::<Workspace>::namespaced(admin.clone(), &org);
     write_workspace(&alice, &org, "a", "{}").await;
     wait_reason(&workspaces, "a", "Ready").await;
     // Something in a's namespace takes its time to go (as Pods that stop
