@@ -250,9 +250,10 @@ pub struct OrganizationStatus {
     pub pending_purges: Vec<PendingPurge>,
 
     /// Namespaces of deleted workspaces with `deletionPolicy: Retain`: kept
-    /// with no access, no new Pods or Jobs and their quota, limits and
-    /// isolation in place, counted in the budget, until the platform deletes
-    /// them (or the Workspace is made again). Released with the organization.
+    /// with no access, with their quota, limits, placement, isolation (and
+    /// an archive's stop on new work) in place, counted in the budget, until
+    /// the platform deletes them (or the Workspace is made again). Released
+    /// with the organization.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100000))]
     pub retained_namespaces: Vec<RetainedNamespace>,

@@ -108,9 +108,10 @@ pub struct WorkspaceSpec {
 
     /// What happens to the namespace when the Workspace is deleted: Delete
     /// (default) removes it with everything in it (after the grace period,
-    /// if any); Retain keeps it with its data, but with no access, no new
-    /// Pods or Jobs, its quota, limits, isolation and placement in place and
-    /// its place in the organization's budget, until the platform deletes it
+    /// if any); Retain keeps it with its data, but with no access, its
+    /// quota, limits, isolation, placement (and an archive's stop on new
+    /// work) in place and its place in the organization's budget, until the
+    /// platform deletes it
     /// or the Workspace is made again (which restores it). A retained
     /// namespace is released, marks removed, when the organization goes.
     #[serde(skip_serializing_if = "Option::is_none")]

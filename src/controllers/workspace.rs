@@ -468,12 +468,13 @@ impl Workspaces {
     }
 
     /// The deletion of `ws` that keeps its namespace: every access in it
-    /// goes now, no new Pod or Job is admitted there, and the namespace is
-    /// marked with its purge time (`purge_at`: the organization purges it
-    /// then, unless the Workspace is made again first) or, retained (None),
-    /// kept until the platform deletes it. Its quota, limits, isolation,
-    /// placement and Pod Security stay as they are, and it keeps its place
-    /// in the organization's budget.
+    /// goes now, and the namespace is marked with its purge time
+    /// (`purge_at`: the organization purges it then, unless the Workspace
+    /// is made again first; no new Pod or Job is admitted meanwhile) or,
+    /// retained (None), kept until the platform deletes it (no new Pod or
+    /// Job if it was archived). Its quota, limits, isolation, placement and
+    /// Pod Security stay as they are, and it keeps its place in the
+    /// organization's budget.
     async fn keep(
         &self,
         ws: &Workspace,
@@ -495,9 +496,13 @@ impl Workspaces {
             return Ok(());
         }
         self.delete_access_in(namespace).await?;
-        Owned::new(ctx.client(), &uid)
-            .one(&ctx.children.quotas, &decide::stop_work(ws))
-            .await?;
+        // No new work while it waits for its purge; retained, as its archive
+        // says (what runs stays within its quota, limits and isolation).
+        if purge_at.is_some() || ws.spec.archived == Some(true) {
+            Owned::new(ctx.client(), &uid)
+                .one(&ctx.children.quotas, &decide::stop_work(ws))
+                .await?;
+        }
         // A retried deletion keeps the time it set first.
         let purge_at = match kept_namespace(live.meta()) {
             Some(kept) => kept.purge_at,
@@ -554,7 +559,7 @@ impl Workspaces {
             None => {
                 info!(namespace, "retained the workspace namespace");
                 format!(
-                    "namespace {namespace} is retained (deletionPolicy Retain), with no access and no new Pods or Jobs, its quota, limits and isolation in place, and its place in the organization's budget, until the platform deletes it. Create Workspace {} again to restore it",
+                    "namespace {namespace} is retained (deletionPolicy Retain), with no access, its quota, limits, isolation and placement in place (and no new Pods or Jobs if it was archived), and its place in the organization's budget, until the platform deletes it. Create Workspace {} again to restore it",
                     ws.name_any()
                 )
             }

@@ -9,8 +9,8 @@
 //!   the Organization requires, and no tenant's policy reaches past it;
 //! - the quotas of its namespaces, kept and retained ones included, stay
 //!   within the budget, and their number within `maxWorkspaces`;
-//! - an archived workspace, and a kept or retained namespace, admits no
-//!   new Pod;
+//! - an archived workspace (also when retained), and a namespace kept for
+//!   its purge, admits no new Pod;
 //! - Pod Security is at least the platform's level;
 //! - nobody keeps access to a workspace they have no tie to, through any
 //!   identity: no ServiceAccount membership a manager wrote, no token that
@@ -447,6 +447,8 @@ struct Room {
     workspace: Option<Workspace>,
     /// Kept for its purge, or retained: nobody may have access.
     kept: bool,
+    /// Kept for its purge (retained ones stop new work only if archived).
+    purge: bool,
 }
 
 /// A Pod every guardrail but the stop on new work admits.
@@ -513,6 +515,7 @@ async fn violations(admin: &Client, org: &str, probes: &mut Probes) -> Vec<Strin
                 name: n.name_any(),
                 kept: annotations.contains_key("workspaces.dev/purge-at")
                     || annotations.contains_key("workspaces.dev/retained-at"),
+                purge: annotations.contains_key("workspaces.dev/purge-at"),
                 labels,
                 workspace,
             }
@@ -632,12 +635,18 @@ async fn violations(admin: &Client, org: &str, probes: &mut Probes) -> Vec<Strin
         // dry run of a Pod every other guardrail admits (restricted Pod
         // Security, the placement, requests within the quota), so that only
         // the stop on new work can refuse it.
-        // (Archived also while its deletion waits for its members.)
-        let stopped = room.kept
-            || room
-                .workspace
-                .as_ref()
-                .is_some_and(|w| w.spec.archived == Some(true));
+        // (Archived also while its deletion waits for its members; a
+        // retained namespace as its archive was, which its info says.)
+        let archived = match &room.workspace {
+            Some(w) => w.spec.archived == Some(true),
+            None => Api::<ConfigMap>::namespaced(admin.clone(), ns)
+                .get_opt("workspace-info")
+                .await
+                .unwrap()
+                .and_then(|c| c.data?.get("WORKSPACE_ARCHIVED").cloned())
+                .is_some_and(|a| a == "true"),
+        };
+        let stopped = room.purge || archived;
         let dry = PostParams {
             dry_run: true,
             ..Default::default()
@@ -647,7 +656,7 @@ async fn violations(admin: &Client, org: &str, probes: &mut Probes) -> Vec<Strin
             .await
         {
             Ok(_) if stopped => out.push(format!(
-                "{ns}: a new Pod is admitted (archived, kept or retained)"
+                "{ns}: a new Pod is admitted (archived, or kept for its purge)"
             )),
             Ok(_) => probes.admitted += 1,
             Err(kube::Error::Api(s)) if s.message.contains("workspace-stop-work") => {

@@ -102,6 +102,18 @@ fn pod(name: &str) -> Pod {
     .unwrap()
 }
 
+/// A Pod on the placement the tests' plans require.
+fn placed_pod(name: &str) -> Pod {
+    let mut placed = pod(name);
+    if let Some(spec) = placed.spec.as_mut() {
+        spec.node_selector = Some(BTreeMap::from([(
+            "example.com/pool".to_string(),
+            "tenants".to_string(),
+        )]));
+    }
+    placed
+}
+
 /// The names of the NetworkPolicies the operator made in `ns`.
 async fn operator_policies(admin: &Client, ns: &str) -> Vec<String> {
     let mut names: Vec<String> = Api::<NetworkPolicy>::namespaced(admin.clone(), ns)
@@ -525,7 +537,10 @@ async fn a_retained_namespace_keeps_every_guardrail_and_its_place_in_the_budget(
     wait_gone(&workspaces, "keep", LIMIT).await;
     // Kept, granting nothing, every guardrail in place, no new work.
     wait_access(&carol, "get", "configmaps", &ns, false).await;
-    let guarded = |ns: String| {
+    // Every guardrail in place, no access; no new work when it was
+    // archived, else new work only as the guardrails allow (a Pod off the
+    // plan's placement refused, one on it admitted: a dry run).
+    let guarded = |ns: String, archived: bool| {
         let admin = admin.clone();
         async move {
             let quotas = Api::<ResourceQuota>::namespaced(admin.clone(), &ns);
@@ -533,13 +548,14 @@ async fn a_retained_namespace_keeps_every_guardrail_and_its_place_in_the_budget(
                 quotas.get_opt("workspace-quota").await.unwrap().is_some(),
                 "{ns}: quota"
             );
-            assert!(
+            assert_eq!(
                 quotas
                     .get_opt("workspace-stop-work")
                     .await
                     .unwrap()
                     .is_some(),
-                "{ns}: stop-work"
+                archived,
+                "{ns}: the stop on new work as its archive said"
             );
             let policies = Api::<NetworkPolicy>::namespaced(admin.clone(), &ns);
             assert!(
@@ -570,9 +586,8 @@ async fn a_retained_namespace_keeps_every_guardrail_and_its_place_in_the_budget(
                 .get_opt("workspace-placement")
                 .await
                 .unwrap();
-            assert_eq!(
-                labels.contains_key("workspaces.dev/placement"),
-                params.is_some(),
+            assert!(
+                labels.contains_key("workspaces.dev/placement") && params.is_some(),
                 "{ns}: placement"
             );
             let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &ns)
@@ -580,20 +595,28 @@ async fn a_retained_namespace_keeps_every_guardrail_and_its_place_in_the_budget(
                 .await
                 .unwrap();
             assert!(bindings.items.is_empty(), "{ns}: no access binding");
-            let why = refused(
-                Api::<Pod>::namespaced(admin.clone(), &ns)
-                    .create(&PostParams::default(), &pod("new-work"))
-                    .await,
-                "a new Pod",
-            );
+            let dry = PostParams {
+                dry_run: true,
+                ..Default::default()
+            };
+            let pods = Api::<Pod>::namespaced(admin.clone(), &ns);
+            let why = refused(pods.create(&dry, &pod("unplaced")).await, "an unplaced Pod");
             assert!(
-                why.contains("exceeded quota") || why.contains("forbidden"),
+                why.contains("must set spec.nodeSelector") || archived,
                 "{why}"
             );
+            let placed = placed_pod("placed");
+            let result = pods.create(&dry, &placed).await;
+            if archived {
+                let why = refused(result, "new work where it stopped");
+                assert!(why.contains("workspace-stop-work"), "{why}");
+            } else {
+                result.expect("a Pod on the plan's placement");
+            }
             namespace
         }
     };
-    let kept = guarded(ns.clone()).await;
+    let kept = guarded(ns.clone(), false).await;
     assert!(
         kept.annotations()
             .contains_key("workspaces.dev/retained-at")
@@ -640,11 +663,11 @@ async fn a_retained_namespace_keeps_every_guardrail_and_its_place_in_the_budget(
         .patch(
             "default",
             &PatchParams::apply("precedence-test").force(),
-            &Patch::Apply(json!({"apiVersion": "workspaces.dev/v1alpha1", "kind": "Workspace", "metadata": {"name": "default"}, "spec": {"deletionPolicy": "Retain"}})),
+            &Patch::Apply(json!({"apiVersion": "workspaces.dev/v1alpha1", "kind": "Workspace", "metadata": {"name": "default"}, "spec": {"deletionPolicy": "Retain", "archived": true}})),
         )
         .await
         .unwrap();
-    wait_reason(&workspaces, "default", "Ready").await;
+    wait_reason(&workspaces, "default", "Archived").await;
     defaults
         .delete("keep", &DeleteParams::default())
         .await
@@ -652,8 +675,8 @@ async fn a_retained_namespace_keeps_every_guardrail_and_its_place_in_the_budget(
     wait_gone(&workspaces, "keep", LIMIT).await;
     orgs.delete(&org, &DeleteParams::default()).await.unwrap();
     wait_gone(&orgs, &org, Duration::from_secs(150)).await;
-    for ns in [format!("{org}--default"), ns.clone()] {
-        let released = guarded(ns.clone()).await;
+    for (ns, archived) in [(format!("{org}--default"), true), (ns.clone(), false)] {
+        let released = guarded(ns.clone(), archived).await;
         for mark in [
             "app.kubernetes.io/managed-by",
             "workspaces.dev/owner-uid",
@@ -672,24 +695,20 @@ async fn a_retained_namespace_keeps_every_guardrail_and_its_place_in_the_budget(
             "{ns}: {:?}",
             released.annotations()
         );
-        // The platform's to use: without the stop on new work, a Pod that
-        // meets the placement is admitted.
-        let quotas = Api::<ResourceQuota>::namespaced(admin.clone(), &ns);
-        quotas
-            .delete("workspace-stop-work", &DeleteParams::default())
-            .await
-            .unwrap();
-        let mut placed = pod("platform");
-        placed.spec.as_mut().unwrap().node_selector = Some(BTreeMap::from([(
-            "example.com/pool".to_string(),
-            "tenants".to_string(),
-        )]));
+        // The platform's to use: its objects are no longer protected, so
+        // without the archive's stop a Pod on the placement is admitted.
+        if archived {
+            Api::<ResourceQuota>::namespaced(admin.clone(), &ns)
+                .delete("workspace-stop-work", &DeleteParams::default())
+                .await
+                .unwrap();
+        }
         eventually(
             &format!("{ns}: the platform's Pod admitted"),
             LIMIT,
             || async {
                 Api::<Pod>::namespaced(admin.clone(), &ns)
-                    .create(&PostParams::default(), &placed)
+                    .create(&PostParams::default(), &placed_pod("platform"))
                     .await
                     .map(drop)
                     .map_err(|e| e.to_string())
