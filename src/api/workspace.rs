@@ -111,9 +111,9 @@ pub struct WorkspaceSpec {
     /// if any); Retain keeps it with its data, but with no access, its
     /// quota, limits, isolation, placement (and an archive's stop on new
     /// work) in place and its place in the organization's budget, until the
-    /// platform deletes it
-    /// or the Workspace is made again (which restores it). A retained
-    /// namespace is released, marks removed, when the organization goes.
+    /// platform deletes it or the Workspace is made again (which restores
+    /// it). A retained namespace is released, marks removed, when the
+    /// organization goes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
 
