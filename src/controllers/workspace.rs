@@ -63,7 +63,8 @@ fn made_by_workspace(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
 }
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
-    let (by_org, waiting, by_target, by_namespace, by_secret) = (
+    let (by_org, waiting, by_target, by_namespace, by_secret, by_plan) = (
+        ctx.clone(),
         ctx.clone(),
         ctx.clone(),
         ctx.clone(),
@@ -144,14 +145,23 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 // Those its plan admits, now or before, may connect to it
                 // now, or no longer: every workspace a plan names.
                 wake.extend(admitted_by_plans_of(&by_target, &ns));
-                // A workspace going, or changing its plan, may make room in
-                // the budget.
-                if target.meta().deletion_timestamp.is_some() || has_budget(&by_target, &ns) {
+                // A workspace going may make room in the budget.
+                if target.meta().deletion_timestamp.is_some() {
                     wake.extend(over_budget_in(&by_target, &ns));
                 }
                 wake
             },
         )
+        // A workspace changing its plan may make room in its organization's
+        // budget (only a plan change: any other edit frees nothing).
+        .watches_shared_stream(ctx.workspaces.subscribe_changes(plan_signature), move |w| {
+            let ns = w.namespace().unwrap_or_default();
+            if has_budget(&by_plan, &ns) {
+                over_budget_in(&by_plan, &ns)
+            } else {
+                vec![]
+            }
+        })
         .graceful_shutdown_on(shutdown)
         .run(
             pipeline::reconcile::<Workspaces>,
@@ -196,6 +206,14 @@ fn admitted_by_plans_of(ctx: &Context, ns: &str) -> Vec<ObjectRef<Guard>> {
         .iter()
         .map(|name| ObjectRef::new(name).within(ns))
         .collect()
+}
+
+/// What the budget reads of a Workspace's spec: the plan it names.
+fn plan_signature(guard: &Guard) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    valid(guard).map(|w| w.spec.plan.clone()).hash(&mut h);
+    h.finish()
 }
 
 /// Whether the organization of namespace `ns` has a budget.
@@ -258,19 +276,20 @@ impl Workspaces {
         (!grace.is_zero()).then_some((org, grace))
     }
 
-    /// Under a budget, before a namespace is made or given a quota larger
-    /// than the one it records (`held`): takes the organization's lock and
-    /// checks, by the API server's list of the organization's workspace
-    /// namespaces (terminating ones included: their Pods may still run),
-    /// that `wanted` fits; the caches `decide` read may not show a namespace
-    /// made, or a plan applied, a moment ago. The lock is held (by the
-    /// returned guard) until the namespace and its plan are written.
+    /// Under a budget, before a namespace is made or its record of a
+    /// budgeted key changes (`cached`: the record the cache shows): takes
+    /// the organization's lock and checks, by the API server's list of the
+    /// organization's workspace namespaces (terminating ones included: their
+    /// Pods may still run), that `wanted` fits where it holds more than the
+    /// namespace records now; the caches `decide` read may not show a
+    /// namespace made, or a plan applied, a moment ago. The lock is held (by
+    /// the returned guard) until the namespace and its plan are written.
     async fn recount(
         &self,
         org: &Organization,
         namespace: &str,
         wanted: &guardrails::AppliedPlan,
-        held: Option<&guardrails::AppliedPlan>,
+        cached: Option<&guardrails::AppliedPlan>,
     ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
         let Some(budget) = org.spec.budget.as_ref() else {
             return Ok(None);
@@ -295,13 +314,13 @@ impl Workspaces {
                 ))
             })
             .collect();
-        let grows = held.is_none_or(|held| {
+        let changes = cached.is_none_or(|cached| {
             limits
                 .iter()
-                .any(|(key, ..)| amount(&wanted.quota, key) > amount(&held.quota, key))
+                .any(|(key, ..)| amount(&wanted.quota, key) != amount(&cached.quota, key))
         });
-        let new = held.is_none();
-        if !grows || (limits.is_empty() && (!new || budget.max_workspaces.is_none())) {
+        if !changes || (limits.is_empty() && (cached.is_some() || budget.max_workspaces.is_none()))
+        {
             return Ok(None);
         }
         let name = org.name_any();
@@ -330,12 +349,14 @@ impl Workspaces {
             reason: decide::OVER_BUDGET,
             message: format!("{message}: waiting for the caches to catch up"),
         };
-        let others: Vec<_> = listed
-            .items
-            .iter()
-            .filter(|n| n.name_any() != namespace)
-            .collect();
-        if let Some(max) = budget.max_workspaces.filter(|_| new) {
+        let (own, others): (Vec<_>, Vec<_>) =
+            listed.items.iter().partition(|n| n.name_any() == namespace);
+        let largest = crate::resources::budget::largest_quota(org);
+        let held = |n: &kube::core::PartialObjectMeta<Namespace>| {
+            guardrails::held_quota(&n.metadata).unwrap_or_else(|| largest.clone())
+        };
+        let own = own.first().map(|n| held(n));
+        if let Some(max) = budget.max_workspaces.filter(|_| own.is_none()) {
             let default = names::workspace_namespace(
                 &name,
                 crate::resources::organization::default_workspace_name(org),
@@ -349,17 +370,17 @@ impl Workspaces {
                 )));
             }
         }
-        let largest = crate::resources::budget::largest_quota(org);
-        for (key, limit, written) in &limits {
-            let taken: f64 = others
+        // Only what it would hold beyond what it holds now must fit.
+        let grows = own.as_ref().is_none_or(|own| {
+            limits
                 .iter()
-                .map(|n| {
-                    amount(
-                        &guardrails::held_quota(&n.metadata).unwrap_or_else(|| largest.clone()),
-                        key,
-                    )
-                })
-                .sum();
+                .any(|(key, ..)| amount(&wanted.quota, key) > amount(own, key))
+        });
+        if !grows {
+            return Ok(Some(guard));
+        }
+        for (key, limit, written) in &limits {
+            let taken: f64 = others.iter().map(|n| amount(&held(n), key)).sum();
             let asked = amount(&wanted.quota, key);
             if taken + asked > limit * (1.0 + 1e-12) {
                 return Err(waiting(format!(
@@ -526,10 +547,13 @@ impl Workspaces {
                 // already, unless an earlier version made the namespace. Then
                 // the most any plan gives, and no plan name: a record to count,
                 // never one a restore would apply.
-                if guardrails::applied_plan(live.meta()).is_none() {
-                    let quota = organization
-                        .map(crate::resources::budget::largest_quota)
-                        .unwrap_or_default();
+                // (With no plan setting any quota there is nothing to count,
+                // and an empty record would read as "no plan": none then.)
+                let legacy = organization
+                    .filter(|_| guardrails::applied_plan(live.meta()).is_none())
+                    .map(crate::resources::budget::largest_quota)
+                    .filter(|quota| !quota.is_empty());
+                if let Some(quota) = legacy {
                     annotations.insert(
                         guardrails::APPLIED_QUOTA.into(),
                         serde_json::to_string(&quota)
@@ -834,7 +858,8 @@ impl Reconciler for Workspaces {
         // budget: counted again as the API server lists them, one
         // organization's at a time (the caches that `decide` read may not
         // show one made or changed a moment ago).
-        let _counted = match ctx.organization(&org) {
+        let fresh = cached.namespaces.get(None, &ns).is_none();
+        let recounted = match ctx.organization(&org) {
             Some(o) => {
                 let live = cached.namespaces.get(None, &ns);
                 let held = live.as_ref().map(|n| {
@@ -844,18 +869,35 @@ impl Reconciler for Workspaces {
                     })
                 });
                 let wanted = guardrails::applied_plan(&namespace.metadata).unwrap_or_default();
-                self.recount(&o, &ns, &wanted, held.as_ref()).await?
+                self.recount(&o, &ns, &wanted, held.as_ref()).await
             }
-            None => None,
+            None => Ok(None),
         };
+        // Beyond the budget by the API server's count while the caches said
+        // it fits: the namespace keeps its plan (and its record), and
+        // everything else still follows (access removals, isolation, the
+        // stop on new work); the refusal is reported after.
+        let (_counted, held_back) = match recounted {
+            Ok(guard) => (guard, None),
+            Err(err @ Error::Waiting { .. }) if !fresh => (None, Some(err)),
+            Err(err) => return Err(err),
+        };
+        let mut settings = settings;
+        if held_back.is_some() {
+            settings.plan = None;
+        }
         // Isolation enforced on a namespace that had none (an upgrade, or
         // the platform turning it on): tenants' policies written before are
         // not the operator's to delete, but are named.
         let newly_isolated = cached.namespaces.get(None, &ns).is_some_and(|live| {
             !live.labels().contains_key(guardrails::ISOLATION_LABEL)
                 && namespace.labels().contains_key(guardrails::ISOLATION_LABEL)
-        });
-        if let Err(err) = owned.claimed(&cached.namespaces, &namespace).await {
+        }) && held_back.is_none();
+        let claimed = match held_back {
+            Some(_) => Ok(false),
+            None => owned.claimed(&cached.namespaces, &namespace).await,
+        };
+        if let Err(err) = claimed {
             if matches!(err, Error::NotOwned { .. }) {
                 // Not its namespace: nothing is read from it (its Secrets
                 // are not this workspace's to share) and its earlier copies
@@ -990,13 +1032,20 @@ impl Reconciler for Workspaces {
         // then who may enter: a new namespace never grants access before
         // they hold, nor does an archive. A guardrail that cannot be written
         // still holds back no access change (a removal is a revocation).
-        let settings = settings.await;
+        let settings = match settings.await {
+            // A new namespace grants nothing before its guardrails hold.
+            Err(err) if fresh => return Err(err),
+            settings => settings,
+        };
         let (access, readers, shared) = futures::join!(access, readers, shared);
         let problems = shared?;
         access?;
         settings?;
         readers?;
-        Ok(problems)
+        match held_back {
+            Some(err) => Err(err),
+            None => Ok(problems),
+        }
     }
 
     fn aspect(applied: &ShareProblems) -> Option<Aspect> {

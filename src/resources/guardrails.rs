@@ -428,10 +428,15 @@ pub fn held_quota(
     meta: &ObjectMeta,
 ) -> Option<BTreeMap<String, crate::api::common::QuantityValue>> {
     let annotations = meta.annotations.as_ref()?;
+    if let Some(quota) = annotations.get(APPLIED_QUOTA) {
+        return serde_json::from_str(quota).ok();
+    }
+    // An earlier version recorded nothing for a plan it could not apply:
+    // an empty kept quota says nothing, it is not "no quota".
     annotations
-        .get(APPLIED_QUOTA)
-        .or_else(|| annotations.get(LEGACY_KEPT_QUOTA))
-        .and_then(|q| serde_json::from_str(q).ok())
+        .get(LEGACY_KEPT_QUOTA)
+        .and_then(|q| serde_json::from_str::<BTreeMap<_, _>>(q).ok())
+        .filter(|q| !q.is_empty())
 }
 
 /// What `meta` (a workspace namespace) records of the plan it holds; None
