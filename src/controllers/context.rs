@@ -227,20 +227,30 @@ impl Context {
         self.roles.valid_in(namespace)
     }
 
+    /// The namespaces the operator marked as organization `organization`'s,
+    /// as the cache holds them (one pass over the cache).
+    pub fn organization_namespaces(&self, organization: &str) -> Vec<Arc<Namespace>> {
+        self.children.namespaces.all_where(|n| {
+            kube::ResourceExt::labels(n)
+                .get(ownership::ORGANIZATION)
+                .map(String::as_str)
+                == Some(organization)
+        })
+    }
+
     /// The namespaces of organization `organization`'s deleted workspaces
-    /// kept until their purge, as the cache holds them.
-    pub fn kept_namespaces(&self, organization: &str) -> Vec<KeptNamespace> {
-        self.children
-            .namespaces
-            .all_where(|n| {
-                kube::ResourceExt::labels(n)
-                    .get(ownership::ORGANIZATION)
-                    .map(String::as_str)
-                    == Some(organization)
-            })
+    /// kept until their purge (or retained), of `namespaces`.
+    pub fn kept_of(namespaces: &[Arc<Namespace>], organization: &str) -> Vec<KeptNamespace> {
+        namespaces
             .iter()
             .filter_map(|n| kept_namespace(&n.metadata))
             .filter(|k| k.organization == organization)
             .collect()
+    }
+
+    /// The namespaces of organization `organization`'s deleted workspaces
+    /// kept until their purge (or retained), as the cache holds them.
+    pub fn kept_namespaces(&self, organization: &str) -> Vec<KeptNamespace> {
+        Self::kept_of(&self.organization_namespaces(organization), organization)
     }
 }

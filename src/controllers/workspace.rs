@@ -395,24 +395,20 @@ impl Workspaces {
     /// workspace is gone (a purge, a deletion): their Pods may still run, so
     /// they keep their place in the budget until they are gone.
     fn terminating(
-        &self,
         org: &Organization,
+        namespaces: &[Arc<Namespace>],
         workspaces: &[&Workspace],
     ) -> Vec<std::collections::BTreeMap<String, crate::api::common::QuantityValue>> {
-        let org_name = org.name_any();
         let largest = crate::resources::budget::largest_quota(org);
-        self.ctx
-            .children
-            .namespaces
-            .all_where(|n| {
+        namespaces
+            .iter()
+            .filter(|n| {
                 n.meta().deletion_timestamp.is_some()
-                    && n.labels().get(ownership::ORGANIZATION) == Some(&org_name)
                     && ownership::component_of(n.meta()) == Some(Component::WorkspaceNamespace)
                     && !workspaces.iter().any(|w| {
                         ownership::is_owned_by(n.labels().into(), &w.uid().unwrap_or_default())
                     })
             })
-            .iter()
             .map(|n| guardrails::held_quota(n.meta()).unwrap_or_else(|| largest.clone()))
             .collect()
     }
@@ -423,7 +419,8 @@ impl Workspaces {
     fn budget_refusal(&self, org: &Organization, workspace: &str) -> Option<String> {
         let ctx = &self.ctx;
         let org_name = org.name_any();
-        let kept = ctx.kept_namespaces(&org_name);
+        let namespaces = ctx.organization_namespaces(&org_name);
+        let kept = Context::kept_of(&namespaces, &org_name);
         let workspaces = ctx.workspaces.shared_in(&org_name);
         let workspaces: Vec<&Workspace> = workspaces.iter().filter_map(|g| valid(g)).collect();
         let candidates: Vec<_> = workspaces
@@ -444,7 +441,7 @@ impl Workspaces {
             .collect();
         let pending: Vec<_> = guardrails::pending(&kept, &workspaces)
             .map(|k| k.quota.clone())
-            .chain(self.terminating(org, &workspaces))
+            .chain(Self::terminating(org, &namespaces, &workspaces))
             .collect();
         budget::refusal(org, &candidates, &pending, workspace)
     }
@@ -502,7 +499,7 @@ impl Workspaces {
         organization: Option<&Organization>,
         namespace: &str,
         purge_at: Option<jiff::Timestamp>,
-    ) -> Result<()> {
+    ) -> Result<Option<(guardrails::KeptNamespace, Namespace)>> {
         let ctx = &self.ctx;
         let uid = ws.uid().unwrap_or_default();
         let namespaces: Api<Namespace> = Api::all(ctx.client().clone());
@@ -511,10 +508,10 @@ impl Workspaces {
             .await
             .map_err(Error::request("reading the namespace"))?
         else {
-            return Ok(());
+            return Ok(None);
         };
         if !ownership::is_owned_by(live.meta().labels.as_ref(), &uid) {
-            return Ok(());
+            return Ok(None);
         }
         self.delete_access_in(namespace).await?;
         // No new work while it waits for its purge; retained, as its archive
@@ -525,8 +522,8 @@ impl Workspaces {
                 .await?;
         }
         // A retried deletion keeps the time it set first.
-        let purge_at = match kept_namespace(live.meta()) {
-            Some(kept) => kept.purge_at,
+        let (kept, live) = match kept_namespace(live.meta()) {
+            Some(kept) => (kept, live),
             None => {
                 let mut annotations = serde_json::Map::new();
                 let at = purge_at.map(|at| at.round(jiff::Unit::Second).unwrap_or(at));
@@ -565,13 +562,17 @@ impl Workspaces {
                     "resourceVersion": live.resource_version(),
                     "annotations": annotations,
                 }});
-                namespaces
+                let marked = namespaces
                     .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                     .map_err(Error::request("marking the namespace as kept"))?;
-                at
+                match kept_namespace(marked.meta()) {
+                    Some(kept) => (kept, marked),
+                    None => return Ok(None),
+                }
             }
         };
+        let purge_at = kept.purge_at;
         let note = match purge_at {
             Some(purge_at) => {
                 info!(namespace, %purge_at, "kept the workspace namespace until its purge");
@@ -597,7 +598,7 @@ impl Workspaces {
             .reporter
             .event(ws, EventType::Normal, reason, note)
             .await;
-        Ok(())
+        Ok(Some((kept, live)))
     }
 
     /// Takes back the kept namespace of a deleted workspace of the same
@@ -1141,26 +1142,19 @@ impl Reconciler for Workspaces {
             // the platform deletes it (or, when the organization goes, released).
             DeletionPolicy::Retain => {
                 let org = ctx.organization(&ws.namespace().unwrap_or_default());
-                self.keep(ws, org.as_ref(), &namespace, None).await?;
+                let kept = self.keep(ws, org.as_ref(), &namespace, None).await?;
                 // With its organization going (or gone), nobody would release
                 // it later: released now.
-                if org.is_none_or(|o| o.meta().deletion_timestamp.is_some()) {
-                    let namespaces: Api<Namespace> = Api::all(ctx.client().clone());
-                    if let Some(live) = namespaces
-                        .get_opt(&namespace)
-                        .await
-                        .map_err(Error::request("reading the namespace"))?
-                        && let Some(kept) = kept_namespace(live.meta())
-                            .filter(|k| k.owner_uid == uid && k.purge_at.is_none())
-                        && super::organization::release(ctx.client(), &live, &kept).await?
-                    {
-                        let note = format!(
-                            "namespace {namespace} is released with its organization: it keeps its data and guardrails, and is the platform's to delete"
-                        );
-                        reporter
-                            .event(ws, EventType::Normal, "NamespaceReleased", note)
-                            .await;
-                    }
+                if org.is_none_or(|o| o.meta().deletion_timestamp.is_some())
+                    && let Some((kept, live)) = kept.filter(|(k, _)| k.purge_at.is_none())
+                    && super::organization::release(ctx.client(), &live, &kept).await?
+                {
+                    let note = format!(
+                        "namespace {namespace} is released with its organization: it keeps its data and guardrails, and is the platform's to delete"
+                    );
+                    reporter
+                        .event(ws, EventType::Normal, "NamespaceReleased", note)
+                        .await;
                 }
             }
         }
