@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::{BoxFuture, Shared};
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::ObjectRef;
@@ -25,10 +25,11 @@ use crate::resources::decision::Decision;
 use crate::resources::delegation;
 use crate::resources::member::{self as decide, MemberChildren, MemberFacts, MemberInput, Writes};
 use crate::resources::namespace_owner;
+use crate::resources::teardown::Step;
 use crate::runtime::Result;
 use crate::runtime::apply::{Owned, Source};
 use crate::runtime::informer::{self, valid};
-use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
+use crate::runtime::pipeline::{self, Reconciler, Runtime};
 
 type Guard = DeserializeGuard<WorkspaceMember>;
 
@@ -113,38 +114,6 @@ fn role_signature(guard: &DeserializeGuard<WorkspaceRole>) -> u64 {
         })
     });
     informer::generation(guard) * 2 + u64::from(ready)
-}
-
-impl Members {
-    /// Removes every binding the member made. Before the finalizer goes
-    /// (`Source::Server`) what exists is read from the API server: a child
-    /// a lagging cache does not show yet would outlive the member.
-    async fn remove_access(&self, member: &WorkspaceMember) -> Result<()> {
-        let uid = member.uid().unwrap_or_default();
-        let owned = Owned::new(self.ctx.client(), &uid);
-        let org = member.namespace().unwrap_or_default();
-        let ns = workspace_namespace(&org, &member.spec.workspace);
-        let reader = names::member_reader(&member.name_any());
-        let none = BTreeSet::new();
-        let bindings = Source::<RoleBinding>::Server;
-        owned
-            .prune(bindings, Some(&ns), Component::MemberAccess, &none)
-            .await?;
-        owned
-            .delete(Source::<RoleBinding>::Server, Some(&org), &reader)
-            .await?;
-        // Only earlier builds made this binding, long ago: the cache has it
-        // if it exists (no GET per member deleted).
-        let visitor = names::member_visitor(&org, &member.name_any());
-        let visitors = &self.ctx.children.cluster_role_bindings;
-        owned
-            .delete(Source::Cache(visitors), None, &visitor)
-            .await?;
-        owned
-            .delete(Source::<Role>::Server, Some(&org), &reader)
-            .await?;
-        Ok(())
-    }
 }
 
 impl Reconciler for Members {
@@ -303,8 +272,7 @@ impl Reconciler for Members {
         }
     }
 
-    async fn cleanup(&self, member: &WorkspaceMember) -> Result<Cleanup> {
-        self.remove_access(member).await?;
-        Ok(Cleanup::Done)
+    async fn carry_out(&self, member: &WorkspaceMember, steps: Vec<Step>) -> Result<()> {
+        super::teardown::carry_out(&self.ctx, member, steps).await
     }
 }

@@ -1,6 +1,6 @@
 //! The controllers, run together in one process: one module per kind, each
 //! a `runtime::pipeline::Reconciler` with what is its own (watches and
-//! mappers, reads, the applier of its children set, clean-up) around the
+//! mappers, reads, the applier of its children set) around the
 //! pure `decide` in `resources`. Shared credentials, used by two kinds,
 //! have a module of their own.
 
@@ -10,6 +10,7 @@ pub mod error;
 pub mod member;
 pub mod organization;
 pub mod role;
+pub mod teardown;
 pub mod workspace;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
-use kube::api::{Api, DeleteParams};
+use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -30,11 +30,10 @@ use crate::resources::organization::{
     default_workspace_name,
 };
 use crate::resources::predefined_roles;
-use crate::runtime::apply::{
-    Owned, Source, apply_unless_contained, apply_unless_current, delete_checked, delete_if,
-};
+use crate::resources::teardown::Step;
+use crate::runtime::apply::{Owned, apply_unless_contained, apply_unless_current, delete_if};
 use crate::runtime::informer::{self, valid};
-use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
+use crate::runtime::pipeline::{self, Reconciler, Runtime};
 use crate::runtime::throttle;
 use crate::runtime::{Error, Result};
 
@@ -169,10 +168,8 @@ impl Organizations {
         guardrails::pending(&kept, &live).cloned().collect()
     }
 
-    /// Purges every kept namespace of `org` the API server lists, whatever
-    /// their purge time, and releases the retained ones (the organization
-    /// is going).
-    async fn purge_all_now(&self, org: &Organization) -> Result<()> {
+    /// The namespaces the operator marked as `org`'s, as the API server lists them.
+    async fn namespaces_now(&self, org: &Organization) -> Result<Vec<kube::api::ObjectMeta>> {
         let api: Api<Namespace> = Api::all(self.ctx.client().clone());
         let selector = format!(
             "{},{}={}",
@@ -181,32 +178,10 @@ impl Organizations {
             org.name_any()
         );
         let listed = api
-            .list(&kube::api::ListParams::default().labels(&selector))
+            .list_metadata(&kube::api::ListParams::default().labels(&selector))
             .await
             .map_err(Error::request("listing the organization's namespaces"))?;
-        for ns in listed.items {
-            let Some(kept) = kept_namespace(&ns.metadata) else {
-                continue;
-            };
-            if kept.purge_at.is_some() {
-                if delete_checked(&api, &kept.namespace, ns.uid()).await? {
-                    info!(namespace = kept.namespace, "purged with its organization");
-                }
-                continue;
-            }
-            if release(self.ctx.client(), &ns, &kept).await? {
-                let note = format!(
-                    "namespace {} of Workspace {}, retained by its deletion policy, is released: it keeps its data, quota, limits, isolation and stop on new work, and is the platform's to delete",
-                    kept.namespace, kept.workspace
-                );
-                self.ctx
-                    .runtime
-                    .reporter
-                    .event(org, EventType::Normal, "NamespaceReleased", note)
-                    .await;
-            }
-        }
-        Ok(())
+        Ok(listed.items.into_iter().map(|n| n.metadata).collect())
     }
 
     /// Purges `kept`: deletes the namespace if it is still, at the version
@@ -255,47 +230,6 @@ impl Organizations {
     }
 }
 
-/// Releases `ns`, the retained namespace `kept` of an organization that is
-/// going: the operator's marks come off (so no later organization of the
-/// same name restores or counts it) and everything in it stays as it is: no
-/// access, no new work, its quota, limits, isolation and placement (its
-/// label and parameters together). The platform's from then on. Returns
-/// whether it was released; a namespace changed since it was read is looked
-/// at again (`Error::Waiting`).
-pub(super) async fn release(
-    client: &kube::Client,
-    ns: &Namespace,
-    kept: &KeptNamespace,
-) -> Result<bool> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let mut release = ownership::release_patch();
-    release["metadata"]["resourceVersion"] = ns.resource_version().into();
-    release["metadata"]["annotations"][guardrails::RELEASED_FROM] =
-        format!("{}/{}", kept.organization, kept.workspace).into();
-    // Its isolation policy stays; who writes policies there is the
-    // platform's business now.
-    release["metadata"]["labels"][guardrails::ISOLATION_LABEL] = serde_json::Value::Null;
-    match api
-        .patch(
-            &kept.namespace,
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&release),
-        )
-        .await
-    {
-        Ok(_) => {
-            info!(namespace = kept.namespace, "released a retained namespace");
-            Ok(true)
-        }
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
-        Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Waiting {
-            reason: "Releasing",
-            message: format!("namespace {} changed while being released", kept.namespace),
-        }),
-        Err(e) => Err(Error::request("releasing a retained namespace")(e)),
-    }
-}
-
 impl Reconciler for Organizations {
     type Kind = Organization;
     type Status = OrganizationStatus;
@@ -323,7 +257,14 @@ impl Reconciler for Organizations {
 
     async fn read(&self, org: &Organization) -> Result<OrganizationInput> {
         let workspaces = self.workspaces_of(org);
+        // Going with no workspace left: its namespaces as the API server
+        // lists them (a cache may lag).
+        let namespaces_now = match org.meta().deletion_timestamp {
+            Some(_) if workspaces.is_empty() => self.namespaces_now(org).await?,
+            _ => vec![],
+        };
         Ok(OrganizationInput {
+            namespaces_now,
             kept: self.kept_namespaces(org, &workspaces),
             workspaces,
             members: self
@@ -488,41 +429,7 @@ impl Reconciler for Organizations {
         }
     }
 
-    async fn cleanup(&self, org: &Organization) -> Result<Cleanup> {
-        let ctx = &self.ctx;
-        let ns = organization_namespace(&org.name_any());
-        // Only the default workspace is left: delete it, and wait until it
-        // is gone (its own finalizer removes its namespace).
-        if let Some(default) = self.workspaces_of(org).first() {
-            let name = default_workspace_name(org);
-            if default.meta().deletion_timestamp.is_none() {
-                let api: Api<Workspace> = Api::namespaced(ctx.client().clone(), &ns);
-                match api.delete(name, &DeleteParams::background()).await {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(s)) if s.code == 404 => {}
-                    Err(e) => return Err(Error::request("deleting the default workspace")(e)),
-                }
-            }
-            return Ok(Cleanup::Waiting(format!(
-                "waiting for the default workspace {name} to be deleted"
-            )));
-        }
-        // Nobody would purge its kept namespaces after it: now, as the API
-        // server lists them (a cache may lag, and a namespace left behind
-        // could be restored into a later organization of the same name).
-        self.purge_all_now(org).await?;
-        let uid = org.uid().unwrap_or_default();
-        credentials::prune_copies(ctx, &uid, &Default::default(), true).await?;
-        let owned = Owned::new(ctx.client(), &uid);
-        if owned.delete::<Namespace>(Source::Server, None, &ns).await? {
-            let note = format!("namespace {ns} is being deleted");
-            ctx.runtime
-                .reporter
-                .event(org, EventType::Normal, "NamespaceDeleted", note)
-                .await;
-        }
-        // The reader ClusterRole and its binding carry an owner reference to
-        // the organization: the garbage collector removes them.
-        Ok(Cleanup::Done)
+    async fn carry_out(&self, org: &Organization, steps: Vec<Step>) -> Result<()> {
+        super::teardown::carry_out(&self.ctx, org, steps).await
     }
 }

@@ -24,9 +24,10 @@ use crate::resources::role::{
     self as decide, Included, RefusedGrant, RoleChildren, RoleFacts, RoleInput, granted_spec,
     rules_digest,
 };
+use crate::resources::teardown::Step;
 use crate::runtime::apply::{Owned, Source};
 use crate::runtime::informer::{self, valid};
-use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
+use crate::runtime::pipeline::{self, Reconciler, Runtime};
 use crate::runtime::throttle;
 use crate::runtime::{Error, Result};
 
@@ -301,24 +302,11 @@ impl Reconciler for Roles {
         }
     }
 
-    async fn cleanup(&self, role: &WorkspaceRole) -> Result<Cleanup> {
-        let uid = role.uid().unwrap_or_default();
-        let owned = Owned::new(self.ctx.client(), &uid);
-        let name = names::role(&role.namespace().unwrap_or_default(), &role.name_any());
-        owned
-            .delete::<ClusterRole>(Source::Server, None, &name)
-            .await?;
-        // Names of an earlier scheme, left by an upgrade.
-        let cache = &self.ctx.children.cluster_roles;
-        owned
-            .prune(
-                Source::Cache(cache),
-                None,
-                Component::Role,
-                &Default::default(),
-            )
-            .await?;
-        self.forget(role);
-        Ok(Cleanup::Done)
+    async fn carry_out(&self, role: &WorkspaceRole, steps: Vec<Step>) -> Result<()> {
+        super::teardown::carry_out(&self.ctx, role, steps).await
+    }
+
+    fn forget(&self, role: &WorkspaceRole) {
+        Roles::forget(self, role)
     }
 }

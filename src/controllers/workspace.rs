@@ -6,19 +6,18 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::{BoxFuture, Shared};
-use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, Secret};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use k8s_openapi::api::rbac::v1::Role;
+use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use tracing::info;
 
 use super::{Context, credentials};
 use crate::api::common::Condition;
-use crate::api::workspace::{DeletionPolicy, WorkspacePhase, WorkspaceStatus};
+use crate::api::workspace::{WorkspacePhase, WorkspaceStatus};
 use crate::api::{Organization, Workspace, WorkspaceMember};
 use crate::conditions::{Aspect, Outcome};
 use crate::ownership::names::{
@@ -30,14 +29,16 @@ use crate::resources::budget;
 use crate::resources::credentials::{ShareProblems, workspace_shares};
 use crate::resources::decision::Decision;
 use crate::resources::guardrails::{self, kept_namespace};
+use crate::resources::keeping;
+use crate::resources::teardown::Step;
 use crate::resources::workspace::{
     self as decide, LiveNamespace, PlanChildren, WorkspaceFacts, WorkspaceInput, WorkspaceReaders,
     WorkspaceSettings, WorkspaceWrites, is_conflicted,
 };
 use crate::resources::{NamespaceOwner, namespace_owner};
-use crate::runtime::apply::{Owned, Source, delete_checked};
+use crate::runtime::apply::Owned;
 use crate::runtime::informer::{self, valid};
-use crate::runtime::pipeline::{self, Cleanup, Reconciler, Runtime};
+use crate::runtime::pipeline::{self, Reconciler, Runtime};
 use crate::runtime::throttle;
 use crate::runtime::{Error, Result};
 
@@ -264,18 +265,6 @@ pub fn linked_members(ws: &Workspace, members: &[WorkspaceMember]) -> Vec<String
 }
 
 impl Workspaces {
-    /// Its living organization and how long the namespace of `ws` is kept
-    /// after its deletion; None when there is no grace period (or the
-    /// organization is gone or going: nobody would purge it then).
-    fn grace_period(&self, ws: &Workspace) -> Option<(Organization, std::time::Duration)> {
-        let org = self
-            .ctx
-            .organization(&ws.namespace().unwrap_or_default())
-            .filter(|org| org.meta().deletion_timestamp.is_none())?;
-        let grace = guardrails::grace_period(ws, &org);
-        (!grace.is_zero()).then_some((org, grace))
-    }
-
     /// Under a budget, before a namespace is made or its record of a
     /// budgeted key changes (`cached`: the record the cache shows): takes
     /// the organization's lock and checks, by the API server's list of the
@@ -446,6 +435,16 @@ impl Workspaces {
         budget::refusal(org, &candidates, &pending, workspace)
     }
 
+    /// The namespace `name` as the API server has it now (its metadata).
+    async fn namespace_now(&self, name: &str) -> Result<Option<kube::api::ObjectMeta>> {
+        let api: Api<Namespace> = Api::all(self.ctx.client().clone());
+        let live = api
+            .get_metadata_opt(name)
+            .await
+            .map_err(Error::request("reading the namespace"))?;
+        Ok(live.map(|n| n.metadata))
+    }
+
     /// Publishes a Warning naming the tenants' NetworkPolicies in `namespace`
     /// that reach past the isolation now enforced there.
     async fn report_open_policies(&self, ws: &Workspace, namespace: &str) -> Result<()> {
@@ -476,255 +475,6 @@ impl Workspaces {
         }
         Ok(())
     }
-
-    /// Deletes what gives anyone access in `namespace`: the operator's
-    /// RoleBindings and the credential copies it put there.
-    async fn delete_access_in(&self, namespace: &str) -> Result<()> {
-        let client = self.ctx.client();
-        delete_marked::<RoleBinding>(client, namespace).await?;
-        delete_marked::<Secret>(client, namespace).await
-    }
-
-    /// The deletion of `ws` that keeps its namespace: every access in it
-    /// goes now, and the namespace is marked with its purge time
-    /// (`purge_at`: the organization purges it then, unless the Workspace
-    /// is made again first; no new Pod or Job is admitted meanwhile) or,
-    /// retained (None), kept until the platform deletes it (no new Pod or
-    /// Job if it was archived). Its quota, limits, isolation, placement and
-    /// Pod Security stay as they are, and it keeps its place in the
-    /// organization's budget.
-    async fn keep(
-        &self,
-        ws: &Workspace,
-        organization: Option<&Organization>,
-        namespace: &str,
-        purge_at: Option<jiff::Timestamp>,
-    ) -> Result<Option<(guardrails::KeptNamespace, Namespace)>> {
-        let ctx = &self.ctx;
-        let uid = ws.uid().unwrap_or_default();
-        let namespaces: Api<Namespace> = Api::all(ctx.client().clone());
-        let Some(live) = namespaces
-            .get_opt(namespace)
-            .await
-            .map_err(Error::request("reading the namespace"))?
-        else {
-            return Ok(None);
-        };
-        if !ownership::is_owned_by(live.meta().labels.as_ref(), &uid) {
-            return Ok(None);
-        }
-        self.delete_access_in(namespace).await?;
-        // No new work while it waits for its purge; retained, as its archive
-        // says (what runs stays within its quota, limits and isolation).
-        if purge_at.is_some() || ws.spec.archived == Some(true) {
-            Owned::new(ctx.client(), &uid)
-                .one(&ctx.children.quotas, &decide::stop_work(ws))
-                .await?;
-        }
-        // A retried deletion keeps the time it set first.
-        let (kept, live) = match kept_namespace(live.meta()) {
-            Some(kept) => (kept, live),
-            None => {
-                let mut annotations = serde_json::Map::new();
-                let at = purge_at.map(|at| at.round(jiff::Unit::Second).unwrap_or(at));
-                match at {
-                    Some(at) => {
-                        annotations.insert(guardrails::PURGE_AT.into(), at.to_string().into())
-                    }
-                    None => annotations.insert(
-                        guardrails::RETAINED_AT.into(),
-                        jiff::Timestamp::now()
-                            .round(jiff::Unit::Second)
-                            .unwrap_or_else(|_| jiff::Timestamp::now())
-                            .to_string()
-                            .into(),
-                    ),
-                };
-                // What it holds counts in the budget until it goes: recorded
-                // already, unless an earlier version made the namespace. Then
-                // the most any plan gives, and no plan name: a record to count,
-                // never one a restore would apply.
-                // (With no plan setting any quota there is nothing to count,
-                // and an empty record would read as "no plan": none then.)
-                let legacy = organization
-                    .filter(|_| guardrails::applied_plan(live.meta()).is_none())
-                    .map(crate::resources::budget::largest_quota)
-                    .filter(|quota| !quota.is_empty());
-                if let Some(quota) = legacy {
-                    annotations.insert(
-                        guardrails::APPLIED_QUOTA.into(),
-                        serde_json::to_string(&quota)
-                            .unwrap_or_else(|_| "{}".into())
-                            .into(),
-                    );
-                }
-                let patch = serde_json::json!({"metadata": {
-                    "resourceVersion": live.resource_version(),
-                    "annotations": annotations,
-                }});
-                let marked = namespaces
-                    .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map_err(Error::request("marking the namespace as kept"))?;
-                match kept_namespace(marked.meta()) {
-                    Some(kept) => (kept, marked),
-                    None => return Ok(None),
-                }
-            }
-        };
-        let purge_at = kept.purge_at;
-        let note = match purge_at {
-            Some(purge_at) => {
-                info!(namespace, %purge_at, "kept the workspace namespace until its purge");
-                format!(
-                    "namespace {namespace} is kept, with no access and no new Pods or Jobs, until {purge_at}; then it is purged. Create Workspace {} again before then to restore it",
-                    ws.name_any()
-                )
-            }
-            None => {
-                info!(namespace, "retained the workspace namespace");
-                format!(
-                    "namespace {namespace} is retained (deletionPolicy Retain), with no access, its quota, limits, isolation and placement in place (and no new Pods or Jobs if it was archived), and its place in the organization's budget, until the platform deletes it. Create Workspace {} again to restore it",
-                    ws.name_any()
-                )
-            }
-        };
-        let reason = if purge_at.is_some() {
-            "PurgeScheduled"
-        } else {
-            "NamespaceRetained"
-        };
-        ctx.runtime
-            .reporter
-            .event(ws, EventType::Normal, reason, note)
-            .await;
-        Ok(Some((kept, live)))
-    }
-
-    /// Takes back the kept namespace of a deleted workspace of the same
-    /// name: the operator's objects in it marked with the deleted one's UID
-    /// (`old`) move to `new`, then the namespace itself, which loses its
-    /// purge time. Each write is conditional on what was read, and the
-    /// namespace is checked to be such a kept namespace first. Done, it asks
-    /// for another reconcile (`Error::Waiting`): this one read the caches
-    /// from before.
-    async fn restore(&self, ws: &Workspace, namespace: &str, old: &str, new: &str) -> Result<()> {
-        let ctx = &self.ctx;
-        let client = ctx.client();
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        let Some(live) = namespaces
-            .get_opt(namespace)
-            .await
-            .map_err(Error::request("reading the kept namespace"))?
-        else {
-            return Ok(());
-        };
-        let restoring = || Error::Waiting {
-            reason: "Restoring",
-            message: format!(
-                "taking back namespace {namespace}, kept since the Workspace was deleted"
-            ),
-        };
-        if ownership::is_owned_by(live.meta().labels.as_ref(), new) {
-            // Taken back already; the caches have not seen it yet.
-            return Err(restoring());
-        }
-        let Some(kept) = kept_namespace(live.meta()).filter(|k| {
-            k.owner_uid == old
-                && Some(&k.organization) == ws.namespace().as_ref()
-                && k.workspace == ws.name_any()
-        }) else {
-            return Ok(());
-        };
-        remark::<ConfigMap>(client, namespace, old, new).await?;
-        remark::<ResourceQuota>(client, namespace, old, new).await?;
-        remark::<LimitRange>(client, namespace, old, new).await?;
-        remark::<NetworkPolicy>(client, namespace, old, new).await?;
-        remark::<RoleBinding>(client, namespace, old, new).await?;
-        let patch = serde_json::json!({"metadata": {
-            "resourceVersion": live.resource_version(),
-            "labels": {ownership::OWNER_UID: new},
-            "annotations": {guardrails::PURGE_AT: null, guardrails::RETAINED_AT: null},
-        }});
-        namespaces
-            .patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(Error::request("taking back the kept namespace"))?;
-        let due = kept.purge_at.map_or_else(
-            || "retained".to_string(),
-            |at| format!("purge was due {at}"),
-        );
-        info!(namespace, due, "restored a kept workspace namespace");
-        let note = format!(
-            "namespace {namespace}, kept since Workspace {} was deleted ({due}), is restored with its data",
-            ws.name_any(),
-        );
-        ctx.runtime
-            .reporter
-            .event(ws, EventType::Normal, "Restored", note)
-            .await;
-        // The rest reads the caches, which do not show the namespace as
-        // this workspace's yet: the next reconcile, woken by the change.
-        Err(restoring())
-    }
-}
-
-/// Deletes every object of kind `K` in `namespace` carrying the operator's
-/// mark, read from the API server.
-async fn delete_marked<K: crate::runtime::apply::Child>(
-    client: &kube::Client,
-    namespace: &str,
-) -> Result<()> {
-    let api = K::api(client, Some(namespace));
-    let managed = ListParams::default().labels(&ownership::managed_selector());
-    let found = api
-        .list_metadata(&managed)
-        .await
-        .map_err(Error::request(format!(
-            "listing the operator's {}",
-            K::plural(&())
-        )))?;
-    for obj in found.items {
-        delete_checked(&api, &obj.name_any(), obj.uid()).await?;
-    }
-    Ok(())
-}
-
-/// Moves the operator's objects of kind `K` in `namespace` from owner UID
-/// `old` to `new` (each write conditional on the version read).
-async fn remark<K: crate::runtime::apply::Child>(
-    client: &kube::Client,
-    namespace: &str,
-    old: &str,
-    new: &str,
-) -> Result<()> {
-    let api = K::api(client, Some(namespace));
-    let selector = format!(
-        "{},{}={old}",
-        ownership::managed_selector(),
-        ownership::OWNER_UID
-    );
-    let found = api
-        .list_metadata(&ListParams::default().labels(&selector))
-        .await
-        .map_err(Error::request(format!(
-            "listing the kept {}",
-            K::plural(&())
-        )))?;
-    for obj in found.items {
-        let patch = serde_json::json!({"metadata": {
-            "resourceVersion": obj.resource_version(),
-            "labels": {ownership::OWNER_UID: new},
-        }});
-        api.patch_metadata(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(Error::request(format!("taking back {}", obj.name_any())))?;
-    }
-    Ok(())
 }
 
 impl Reconciler for Workspaces {
@@ -811,7 +561,7 @@ impl Reconciler for Workspaces {
             .as_ref()
             .filter(|o| o.spec.budget.is_some())
             .and_then(|o| self.budget_refusal(o, &ws_name));
-        Ok(WorkspaceInput {
+        let mut input = WorkspaceInput {
             namespace,
             reaches,
             budget_refusal,
@@ -825,7 +575,18 @@ impl Reconciler for Workspaces {
             ),
             roles,
             role_cluster_roles,
-        })
+            namespace_now: None,
+            now: jiff::Timestamp::now(),
+        };
+        let going = ws.meta().deletion_timestamp.is_some()
+            && decide::deletion_blocker(ws, &input).is_none()
+            && keeping::reads_live_namespace(ws, &input);
+        if going || input.restore_from.is_some() {
+            input.namespace_now = self
+                .namespace_now(&workspace_namespace(&org, &ws_name))
+                .await?;
+        }
+        Ok(input)
     }
 
     fn decide(
@@ -843,7 +604,6 @@ impl Reconciler for Workspaces {
             settings,
             readers,
             shares,
-            restore_from,
         } = children;
         let ctx = &self.ctx;
         let uid = ws.uid().unwrap_or_default();
@@ -852,9 +612,6 @@ impl Reconciler for Workspaces {
         let ns = workspace_namespace(&org, &ws_name);
         let owned = Owned::new(ctx.client(), &uid);
         let cached = &ctx.children;
-        if let Some(old) = restore_from {
-            self.restore(ws, &ns, &old, &uid).await?;
-        }
         // A namespace about to be made, or given a larger quota, under a
         // budget: counted again as the API server lists them, one
         // organization's at a time (the caches that `decide` read may not
@@ -1090,74 +847,7 @@ impl Reconciler for Workspaces {
         }
     }
 
-    async fn cleanup(&self, ws: &Workspace) -> Result<Cleanup> {
-        let ctx = &self.ctx;
-        let reporter = &ctx.runtime.reporter;
-        let uid = ws.uid().unwrap_or_default();
-        // Its copies in other workspaces go first, and what let people find it.
-        credentials::prune_copies(ctx, &uid, &Default::default(), true).await?;
-        let owned = Owned::new(ctx.client(), &uid);
-        let org = ws.namespace().unwrap_or_default();
-        let reader = names::workspace_reader(&ws.name_any());
-        owned
-            .delete(Source::<RoleBinding>::Server, Some(&org), &reader)
-            .await?;
-        owned
-            .delete(Source::<Role>::Server, Some(&org), &reader)
-            .await?;
-        let owner = names::workspace_owner(&ws.name_any());
-        owned
-            .delete(Source::<RoleBinding>::Server, Some(&org), &owner)
-            .await?;
-        owned
-            .delete(Source::<Role>::Server, Some(&org), &owner)
-            .await?;
-        let visitors = names::organization_visitors(&org, &ws.name_any());
-        owned
-            .delete(Source::<ClusterRoleBinding>::Server, None, &visitors)
-            .await?;
-        let namespace = workspace_namespace(&ws.namespace().unwrap_or_default(), &ws.name_any());
-        match ws.spec.deletion_policy.unwrap_or_default() {
-            DeletionPolicy::Delete if let Some((org, grace)) = self.grace_period(ws) => {
-                let span =
-                    jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
-                let at = jiff::Timestamp::now()
-                    .checked_add(span)
-                    .unwrap_or(jiff::Timestamp::MAX);
-                self.keep(ws, Some(&org), &namespace, Some(at)).await?;
-            }
-            DeletionPolicy::Delete => {
-                if owned
-                    .delete::<Namespace>(Source::Server, None, &namespace)
-                    .await?
-                {
-                    info!(namespace, "deleted the workspace namespace");
-                    let note = format!("namespace {namespace} is being deleted");
-                    reporter
-                        .event(ws, EventType::Normal, "NamespaceDeleted", note)
-                        .await;
-                }
-            }
-            // Kept with every guardrail and its place in the budget, until
-            // the platform deletes it (or, when the organization goes, released).
-            DeletionPolicy::Retain => {
-                let org = ctx.organization(&ws.namespace().unwrap_or_default());
-                let kept = self.keep(ws, org.as_ref(), &namespace, None).await?;
-                // With its organization going (or gone), nobody would release
-                // it later: released now.
-                if org.is_none_or(|o| o.meta().deletion_timestamp.is_some())
-                    && let Some((kept, live)) = kept.filter(|(k, _)| k.purge_at.is_none())
-                    && super::organization::release(ctx.client(), &live, &kept).await?
-                {
-                    let note = format!(
-                        "namespace {namespace} is released with its organization: it keeps its data and guardrails, and is the platform's to delete"
-                    );
-                    reporter
-                        .event(ws, EventType::Normal, "NamespaceReleased", note)
-                        .await;
-                }
-            }
-        }
-        Ok(Cleanup::Done)
+    async fn carry_out(&self, ws: &Workspace, steps: Vec<Step>) -> Result<()> {
+        super::teardown::carry_out(&self.ctx, ws, steps).await
     }
 }

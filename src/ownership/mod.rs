@@ -4,6 +4,9 @@
 //! operator made it for that very owner.
 
 pub mod names;
+pub mod registry;
+
+pub use registry::Kind;
 
 use std::collections::BTreeMap;
 
@@ -390,12 +393,20 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
     Some(owner)
 }
 
+/// Every label of the operator's on what it made (the marks and a copy's
+/// source): what a release takes off.
+pub fn release_labels() -> Vec<&'static str> {
+    MARKS
+        .into_iter()
+        .chain([SOURCE_NAMESPACE, SOURCE_NAME, SOURCE_WORKSPACE])
+        .collect()
+}
+
 /// A merge patch that takes every mark of the operator's off an object
 /// (a retained namespace, released to its users).
 pub fn release_patch() -> serde_json::Value {
-    let labels: serde_json::Map<String, serde_json::Value> = MARKS
+    let labels: serde_json::Map<String, serde_json::Value> = release_labels()
         .into_iter()
-        .chain([SOURCE_NAMESPACE, SOURCE_NAME, SOURCE_WORKSPACE])
         .map(|k| (k.to_string(), serde_json::Value::Null))
         .collect();
     serde_json::json!({"metadata": {

@@ -7,6 +7,7 @@ use k8s_openapi::api::rbac::v1::PolicyRule;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::decision::{Decision, Next};
+use super::teardown::{Edits, Look, Step, Teardown, Then};
 use super::tenancy::TenantPolicy;
 use super::{NamespaceOwner, member, organization, role, workspace};
 use crate::api::common::Condition;
@@ -31,6 +32,10 @@ fn verdict<C, F>(d: &Decision<C, F>) -> (String, bool, Option<Next>) {
             (format!("blocked:{why}"), children.is_some(), None)
         }
         Decision::Delete { .. } => ("delete".into(), false, None),
+        Decision::Prepare { teardown, .. } => match &teardown.then {
+            Then::Wait { reason, .. } => (format!("prepare:{reason}"), false, None),
+            Then::Done => ("prepare".into(), false, None),
+        },
         Decision::Unattached { outcome, next, .. } => {
             let word = match outcome {
                 Outcome::Ready { .. } => "unattached:ready".to_string(),
@@ -502,8 +507,13 @@ fn ws_input() -> workspace::WorkspaceInput {
             platform: None,
             applied: Some(crate::resources::guardrails::AppliedPlan::default()),
         },
+        namespace_now: None,
+        now: NOW.parse().unwrap(),
     }
 }
+
+/// The moment every table's reconcile runs at.
+const NOW: &str = "2026-06-01T00:00:00Z";
 
 #[test]
 fn workspace_decisions() {
@@ -959,7 +969,8 @@ fn organization_decisions() {
                 .collect(),
             members: vec![],
             kept: vec![],
-            now: "2026-06-01T00:00:00Z".parse().unwrap(),
+            namespaces_now: vec![],
+            now: NOW.parse().unwrap(),
         };
         let (got, children, _) =
             verdict(&organization::decide(&o, &input, &TenantPolicy::default()));
@@ -1068,4 +1079,595 @@ fn one_binding_lets_everyone_with_access_read_the_organization() {
     );
     let changed = shards.iter().zip(&fewer).filter(|(a, b)| a != b).count();
     assert_eq!(changed, 1, "removing one member rewrites one shard");
+}
+
+// ------------------------------------------------------------ teardowns ---
+
+/// A step in a few words.
+fn step(s: &Step) -> String {
+    let edits = |e: &Edits| {
+        e.iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("{k}={v}"),
+                None => format!("-{k}"),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let at = |ns: &Option<String>, name: &str| match ns {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    };
+    match s {
+        Step::DeleteOwned {
+            target,
+            look,
+            announce,
+            ..
+        } => format!(
+            "delete {:?} {}{}{}",
+            target.kind,
+            at(&target.namespace, &target.name),
+            if *look == Look::Cache {
+                " (cached)"
+            } else {
+                ""
+            },
+            announce
+                .as_ref()
+                .map(|n| format!(" !{}", n.reason))
+                .unwrap_or_default()
+        ),
+        Step::DeleteComponent {
+            kind,
+            namespace,
+            component,
+            ..
+        } => format!(
+            "delete {component} {kind:?} in {}",
+            namespace.as_deref().unwrap_or("*")
+        ),
+        Step::DeleteMarked { kind, namespace } => format!("delete marked {kind:?} in {namespace}"),
+        Step::DeleteUnchanged { target, uid, .. } => {
+            format!("delete {:?} {} if {uid}", target.kind, target.name)
+        }
+        Step::DeleteWorkspace { namespace, name } => format!("delete workspace {namespace}/{name}"),
+        Step::Mark {
+            target,
+            resource_version,
+            labels,
+            annotations,
+            announce,
+        } => format!(
+            "mark {:?} {}@{resource_version} [{}] [{}]{}",
+            target.kind,
+            target.name,
+            edits(labels),
+            edits(annotations),
+            announce
+                .as_ref()
+                .map(|n| format!(" !{}", n.reason))
+                .unwrap_or_default()
+        ),
+        Step::Remark {
+            kind,
+            namespace,
+            from,
+            to,
+        } => format!("remark {kind:?} in {namespace} {from}->{to}"),
+        Step::StopWork { quota, .. } => format!(
+            "stop work {}",
+            quota.metadata.name.as_deref().unwrap_or_default()
+        ),
+        Step::Announce(note) => format!("!{}", note.reason),
+    }
+}
+
+/// A teardown in a few words: its steps, then what follows.
+fn steps(t: &Teardown) -> Vec<String> {
+    let mut out: Vec<String> = t.steps.iter().map(step).collect();
+    out.push(match &t.then {
+        Then::Done => "done".into(),
+        Then::Wait { reason, .. } => format!("wait {reason}"),
+    });
+    out
+}
+
+fn teardown_of<C, F>(d: &Decision<C, F>) -> Vec<String> {
+    match d {
+        Decision::Delete { teardown, .. } | Decision::Prepare { teardown, .. } => steps(teardown),
+        _ => vec![format!("no teardown: {}", verdict(d).0)],
+    }
+}
+
+/// A workspace namespace as the API server shows it: `acme--pay` at
+/// resourceVersion 7, marked as the Workspace with `uid`'s, with `annotations`.
+fn live_namespace(uid: &str, annotations: &[(&str, &str)]) -> kube::api::ObjectMeta {
+    kube::api::ObjectMeta {
+        name: Some("acme--pay".into()),
+        uid: Some("ns-uid".into()),
+        resource_version: Some("7".into()),
+        labels: Some(crate::ownership::marks(
+            &crate::ownership::Owner::Workspace {
+                organization: "acme".into(),
+                name: "pay".into(),
+            },
+            uid,
+            crate::ownership::Component::WorkspaceNamespace,
+        )),
+        annotations: Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// What every workspace deletion removes before its namespace.
+const WORKSPACE_ACCESS_ELSEWHERE: [&str; 6] = [
+    "delete credential-copy Secret in *",
+    "delete RoleBinding acme/workspaces.dev:workspace:pay",
+    "delete Role acme/workspaces.dev:workspace:pay",
+    "delete RoleBinding acme/workspaces.dev:workspace-owner:pay",
+    "delete Role acme/workspaces.dev:workspace-owner:pay",
+    "delete ClusterRoleBinding workspaces.dev:visitors:acme:pay",
+];
+
+#[test]
+fn workspace_teardowns() {
+    let policy = TenantPolicy::default();
+    let with = |spec: &str| {
+        let mut w: Workspace = parse(&format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: acme}}, spec: {spec}}}"
+        ));
+        w.metadata.uid = Some("ws-uid".into());
+        deleting(w)
+    };
+    let graceful = || {
+        let mut o = org();
+        o.spec.defaults = Some(parse("{deletionGracePeriod: 24h}"));
+        o
+    };
+    let input = |org: Option<Organization>, live: Option<kube::api::ObjectMeta>| {
+        workspace::WorkspaceInput {
+            organization: org,
+            namespace_now: live,
+            ..ws_input()
+        }
+    };
+    let going = || Some(deleting(org()));
+    let record = r#"{"pods":"5"}"#;
+    let recorded = [(crate::resources::guardrails::APPLIED_QUOTA, record)];
+    let kept_since = [
+        (
+            crate::resources::guardrails::PURGE_AT,
+            "2026-05-31T12:00:00Z",
+        ),
+        (crate::resources::guardrails::APPLIED_QUOTA, record),
+    ];
+    let retained_since = [
+        (
+            crate::resources::guardrails::RETAINED_AT,
+            "2026-05-01T00:00:00Z",
+        ),
+        (crate::resources::guardrails::APPLIED_QUOTA, record),
+    ];
+    let access_gone = [
+        "delete marked RoleBinding in acme--pay",
+        "delete marked Secret in acme--pay",
+    ];
+    let released = "-app.kubernetes.io/managed-by,-workspaces.dev/component,-workspaces.dev/member,-workspaces.dev/network-isolation,-workspaces.dev/organization,-workspaces.dev/owner-uid,-workspaces.dev/source-name,-workspaces.dev/source-namespace,-workspaces.dev/source-workspace,-workspaces.dev/workspace";
+    type Case = (
+        &'static str,
+        Workspace,
+        workspace::WorkspaceInput,
+        Vec<String>,
+    );
+    let then = |rest: &[&str]| -> Vec<String> {
+        WORKSPACE_ACCESS_ELSEWHERE
+            .iter()
+            .chain(rest)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let cases: Vec<Case> = vec![
+        (
+            "Delete, no grace period: the namespace goes",
+            with("{}"),
+            input(Some(org()), None),
+            then(&["delete Namespace acme--pay !NamespaceDeleted", "done"]),
+        ),
+        (
+            "Delete with a grace period: kept until now + 24h, no access, no new work",
+            with("{}"),
+            input(Some(graceful()), Some(live_namespace("ws-uid", &recorded))),
+            then(&[
+                access_gone[0],
+                access_gone[1],
+                "stop work workspace-stop-work",
+                "mark Namespace acme--pay@7 [] [workspaces.dev/purge-at=2026-06-02T00:00:00Z]",
+                "!PurgeScheduled",
+                "done",
+            ]),
+        ),
+        (
+            "a retried deletion keeps the purge time it set first",
+            with("{}"),
+            input(
+                Some(graceful()),
+                Some(live_namespace("ws-uid", &kept_since)),
+            ),
+            then(&[
+                access_gone[0],
+                access_gone[1],
+                "stop work workspace-stop-work",
+                "!PurgeScheduled",
+                "done",
+            ]),
+        ),
+        (
+            "an earlier version's namespace (no record): the largest plan's quota is recorded to count",
+            with("{}"),
+            input(Some(graceful()), Some(live_namespace("ws-uid", &[]))),
+            then(&[
+                access_gone[0],
+                access_gone[1],
+                "stop work workspace-stop-work",
+                "mark Namespace acme--pay@7 [] [workspaces.dev/purge-at=2026-06-02T00:00:00Z,workspaces.dev/quota={\"pods\":\"5\"}]",
+                "!PurgeScheduled",
+                "done",
+            ]),
+        ),
+        (
+            "a grace period while the organization goes: nobody would purge it, deleted now",
+            with("{}"),
+            input(
+                Some({
+                    let mut o = deleting(graceful());
+                    o.metadata.uid = Some("org-uid".into());
+                    o
+                }),
+                None,
+            ),
+            then(&["delete Namespace acme--pay !NamespaceDeleted", "done"]),
+        ),
+        (
+            "a namespace that is not its own is never kept or marked",
+            with("{}"),
+            input(
+                Some(graceful()),
+                Some(live_namespace("someone-else", &recorded)),
+            ),
+            then(&["done"]),
+        ),
+        (
+            "Retain: kept with its guardrails, no stop on work unless archived",
+            with("{deletionPolicy: Retain}"),
+            input(Some(org()), Some(live_namespace("ws-uid", &recorded))),
+            then(&[
+                access_gone[0],
+                access_gone[1],
+                "mark Namespace acme--pay@7 [] [workspaces.dev/retained-at=2026-06-01T00:00:00Z]",
+                "!NamespaceRetained",
+                "done",
+            ]),
+        ),
+        (
+            "Retain an archive: its stop on new work stays",
+            with("{deletionPolicy: Retain, archived: true}"),
+            input(Some(org()), Some(live_namespace("ws-uid", &recorded))),
+            then(&[
+                access_gone[0],
+                access_gone[1],
+                "stop work workspace-stop-work",
+                "mark Namespace acme--pay@7 [] [workspaces.dev/retained-at=2026-06-01T00:00:00Z]",
+                "!NamespaceRetained",
+                "done",
+            ]),
+        ),
+        (
+            "Retain while the organization goes: kept and released in one write",
+            with("{deletionPolicy: Retain}"),
+            input(going(), Some(live_namespace("ws-uid", &recorded))),
+            then(&[
+                access_gone[0],
+                access_gone[1],
+                &format!(
+                    "mark Namespace acme--pay@7 [{released}] [-workspaces.dev/desired-hash,workspaces.dev/released-from=acme/pay,workspaces.dev/retained-at=2026-06-01T00:00:00Z]"
+                ),
+                "!NamespaceRetained",
+                "!NamespaceReleased",
+                "done",
+            ]),
+        ),
+        (
+            "Retain, retried, with the organization gone: released, its time kept",
+            with("{deletionPolicy: Retain}"),
+            input(None, Some(live_namespace("ws-uid", &retained_since))),
+            then(&[
+                access_gone[0],
+                access_gone[1],
+                &format!(
+                    "mark Namespace acme--pay@7 [{released}] [-workspaces.dev/desired-hash,workspaces.dev/released-from=acme/pay]"
+                ),
+                "!NamespaceRetained",
+                "!NamespaceReleased",
+                "done",
+            ]),
+        ),
+        (
+            "Retain, the namespace gone already: nothing to keep",
+            with("{deletionPolicy: Retain}"),
+            input(Some(org()), None),
+            then(&["done"]),
+        ),
+    ];
+    for (name, w, input, expected) in cases {
+        let got = teardown_of(&workspace::decide(&w, &input, &policy));
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+#[test]
+fn a_new_workspace_takes_back_a_kept_namespace_of_its_name() {
+    let policy = TenantPolicy::default();
+    let kept = [
+        (
+            crate::resources::guardrails::PURGE_AT,
+            "2026-06-02T00:00:00Z",
+        ),
+        (
+            crate::resources::guardrails::APPLIED_QUOTA,
+            r#"{"pods":"5"}"#,
+        ),
+    ];
+    let restoring = |live| workspace::WorkspaceInput {
+        namespace: NamespaceOwner::Other,
+        restore_from: Some("old-uid".into()),
+        namespace_now: live,
+        ..ws_input()
+    };
+    let remarks = [
+        "RoleBinding",
+        "ResourceQuota",
+        "LimitRange",
+        "NetworkPolicy",
+        "ConfigMap",
+        "Secret",
+    ]
+    .map(|k| format!("remark {k} in acme--pay old-uid->ws-uid"));
+    let mut expected: Vec<String> = remarks.to_vec();
+    expected.push("mark Namespace acme--pay@7 [workspaces.dev/owner-uid=ws-uid] [-workspaces.dev/purge-at,-workspaces.dev/retained-at] !Restored".into());
+    expected.push("wait Restoring".into());
+    let got = teardown_of(&workspace::decide(
+        &pay(),
+        &restoring(Some(live_namespace("old-uid", &kept))),
+        &policy,
+    ));
+    assert_eq!(got, expected);
+    // Taken back already, the caches not there yet: it waits, writing nothing.
+    let got = teardown_of(&workspace::decide(
+        &pay(),
+        &restoring(Some(live_namespace("ws-uid", &[]))),
+        &policy,
+    ));
+    assert_eq!(got, ["wait Restoring"]);
+    // Kept for another workspace's UID (or gone): nothing taken back; the
+    // namespace is someone else's, so the workspace converges to a conflict.
+    for live in [Some(live_namespace("third-uid", &kept)), None] {
+        let decision = workspace::decide(&pay(), &restoring(live), &policy);
+        assert!(matches!(decision, Decision::Converge(_)), "{decision:?}");
+    }
+}
+
+#[test]
+fn workspace_decisions_in_the_states_of_the_precedence_rule() {
+    let policy = TenantPolicy::default();
+    let with = |spec: &str| {
+        let mut w: Workspace = parse(&format!(
+            "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: acme}}, spec: {spec}}}"
+        ));
+        w.metadata.uid = Some("ws-uid".into());
+        w
+    };
+    let over = |namespace| workspace::WorkspaceInput {
+        namespace,
+        budget_refusal: Some("the organization's budget limits pods to 5".into()),
+        ..ws_input()
+    };
+    type Case = (
+        &'static str,
+        Workspace,
+        workspace::WorkspaceInput,
+        &'static str,
+        bool,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "over budget with its namespace: access still follows",
+            pay(),
+            over(NamespaceOwner::ThisWorkspace),
+            "stalled:OverBudget",
+            true,
+        ),
+        (
+            "over budget, no namespace yet: nothing is made",
+            pay(),
+            over(NamespaceOwner::NotYet),
+            "stalled:OverBudget",
+            false,
+        ),
+        (
+            "archived",
+            with("{archived: true}"),
+            ws_input(),
+            "ready",
+            true,
+        ),
+        (
+            "lifting the organization's isolation is refused, the rest applies",
+            with("{networkIsolation: false}"),
+            ws_input(),
+            "stalled:SettingNotAllowed",
+            true,
+        ),
+        (
+            "a kept namespace of its name to take back, deleting: never restored",
+            deleting(pay()),
+            workspace::WorkspaceInput {
+                restore_from: Some("old-uid".into()),
+                ..ws_input()
+            },
+            "delete",
+            false,
+        ),
+    ];
+    for (name, w, input, expected, writes) in cases {
+        let decision = workspace::decide(&w, &input, &policy);
+        let (got, children, _) = verdict(&decision);
+        assert_eq!((got.as_str(), children), (expected, writes), "{name}");
+        if name == "archived" {
+            let Decision::Converge(plan) = &decision else {
+                unreachable!()
+            };
+            assert!(
+                matches!(
+                    plan.outcome,
+                    Outcome::Ready {
+                        reason: "Archived",
+                        ..
+                    }
+                ),
+                "archived has its own Ready reason"
+            );
+        }
+    }
+    // The plan a namespace holds stays in effect over budget (a tenant's
+    // plan change never relaxes it), and is what status reports.
+    let input = workspace::WorkspaceInput {
+        budget_refusal: Some("over".into()),
+        ..holding_free()
+    };
+    let Decision::Converge(plan) = workspace::decide(&with("{plan: gold}"), &input, &policy) else {
+        panic!("converges")
+    };
+    assert_eq!(plan.facts.plan.as_deref(), Some("free"));
+    assert_eq!(
+        pods_quota(&plan.children.unwrap().settings),
+        Some("5".into())
+    );
+}
+
+#[test]
+fn organization_member_and_role_teardowns() {
+    let policy = TenantPolicy::default();
+    let input = |workspaces: Vec<Workspace>, live: Vec<kube::api::ObjectMeta>| {
+        organization::OrganizationInput {
+            workspaces: workspaces
+                .into_iter()
+                .map(|w| std::sync::Arc::new(kube::core::DeserializeGuard(Ok(w))))
+                .collect(),
+            members: vec![],
+            kept: vec![],
+            namespaces_now: live,
+            now: NOW.parse().unwrap(),
+        }
+    };
+    let default = || {
+        let mut w = pay();
+        w.metadata.name = Some("default".into());
+        w
+    };
+    let got = teardown_of(&organization::decide(
+        &deleting(org()),
+        &input(vec![default()], vec![]),
+        &policy,
+    ));
+    assert_eq!(got, ["delete workspace acme/default", "wait Deleting"]);
+    let got = teardown_of(&organization::decide(
+        &deleting(org()),
+        &input(vec![deleting(default())], vec![]),
+        &policy,
+    ));
+    assert_eq!(got, ["wait Deleting"], "deleted already: waited for");
+    // Nothing left but kept namespaces: purged (if still the one read) or,
+    // retained, released; then its copies and its namespace.
+    let purge = live_namespace(
+        "gone-uid",
+        &[(
+            crate::resources::guardrails::PURGE_AT,
+            "2026-07-01T00:00:00Z",
+        )],
+    );
+    let mut retained = live_namespace(
+        "old-uid",
+        &[(
+            crate::resources::guardrails::RETAINED_AT,
+            "2026-05-01T00:00:00Z",
+        )],
+    );
+    retained.name = Some("acme--keep".into());
+    retained
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert(crate::ownership::WORKSPACE.into(), "keep".into());
+    let got = teardown_of(&organization::decide(
+        &deleting(org()),
+        &input(vec![], vec![purge, retained]),
+        &policy,
+    ));
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert_eq!(got[0], "delete Namespace acme--pay if ns-uid");
+    assert!(
+        got[1].starts_with("mark Namespace acme--keep@7 [-app.kubernetes.io/managed-by,"),
+        "{}",
+        got[1]
+    );
+    assert!(
+        got[1].ends_with("workspaces.dev/released-from=acme/keep] !NamespaceReleased"),
+        "{}",
+        got[1]
+    );
+    assert_eq!(
+        got[2..],
+        [
+            "delete credential-copy Secret in *",
+            "delete Namespace acme !NamespaceDeleted",
+            "done"
+        ]
+    );
+
+    let got = teardown_of(&member::decide(
+        &deleting(a_member("")),
+        &member_input(),
+        &policy,
+    ));
+    assert_eq!(
+        got,
+        [
+            "delete member-access RoleBinding in acme--pay",
+            "delete RoleBinding acme/workspaces.dev:member:pay-bob",
+            "delete ClusterRoleBinding workspaces.dev:member-visitor:acme:pay-bob (cached)",
+            "delete Role acme/workspaces.dev:member:pay-bob",
+            "done"
+        ]
+    );
+    let mut role_input = role_input();
+    role_input.members = 0;
+    let got = teardown_of(&role::decide(
+        &deleting(a_role("auditor", Some("Ready"))),
+        &role_input,
+        &policy,
+    ));
+    assert_eq!(
+        got,
+        [
+            "delete ClusterRole workspaces.dev:role:acme:auditor",
+            "delete role ClusterRole in *",
+            "done"
+        ]
+    );
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::teardown::Teardown;
 use crate::conditions::Outcome;
 
 /// When to look at the object again after this reconcile.
@@ -62,9 +63,13 @@ pub enum Decision<C, F> {
         children: Option<C>,
         facts: F,
     },
-    /// Deletion may go on: clean up, then let the object go. `facts` are
-    /// reported while the clean-up waits for something.
-    Delete { facts: F },
+    /// Steps to carry out before the children can be written (taking back
+    /// a kept namespace); the object carries the finalizer first. Reported
+    /// as `teardown.then` says, and looked at again.
+    Prepare { teardown: Teardown, facts: F },
+    /// Deletion may go on: carry out `teardown`, then let the object go
+    /// (`Then::Done`) or look again (`Then::Wait`, reported with `facts`).
+    Delete { teardown: Teardown, facts: F },
 }
 
 impl<C, F> Decision<C, F> {
@@ -92,7 +97,9 @@ impl<C, F> Decision<C, F> {
         match self {
             Decision::Converge(plan) => plan.children.as_ref(),
             Decision::DeletionBlocked { children, .. } => children.as_ref(),
-            Decision::Unattached { .. } | Decision::Delete { .. } => None,
+            Decision::Unattached { .. } | Decision::Prepare { .. } | Decision::Delete { .. } => {
+                None
+            }
         }
     }
 }

@@ -249,6 +249,7 @@ pub fn decide(
     };
     if member.meta().deletion_timestamp.is_some() {
         return Decision::Delete {
+            teardown: teardown(member),
             facts: facts(MemberPhase::Active, vec![]),
         };
     }
@@ -485,6 +486,40 @@ pub fn decide(
         facts: granted_in(MemberPhase::Active, granted),
         next,
     })
+}
+
+/// What a member's deletion removes: its access in the workspace (as the
+/// API server lists it), then its reader. Only earlier builds made a
+/// visitor binding, long ago: the cache has it if it exists (no GET per
+/// member deleted).
+pub fn teardown(member: &WorkspaceMember) -> super::teardown::Teardown {
+    use super::teardown::{Look, Step, Target, Teardown};
+    use crate::ownership::Kind;
+    let uid = member.uid().unwrap_or_default();
+    let org = member.namespace().unwrap_or_default();
+    let reader = names::member_reader(&member.name_any());
+    let owned = |kind, namespace: Option<&str>, name: String, look| Step::DeleteOwned {
+        target: Target::new(kind, namespace, name),
+        owner: uid.clone(),
+        look,
+        announce: None,
+    };
+    Teardown::done(vec![
+        Step::DeleteComponent {
+            kind: Kind::RoleBinding,
+            namespace: Some(workspace_namespace(&org, &member.spec.workspace)),
+            owner: uid.clone(),
+            component: Component::MemberAccess,
+        },
+        owned(Kind::RoleBinding, Some(&org), reader.clone(), Look::Server),
+        owned(
+            Kind::ClusterRoleBinding,
+            None,
+            names::member_visitor(&org, &member.name_any()),
+            Look::Cache,
+        ),
+        owned(Kind::Role, Some(&org), reader, Look::Server),
+    ])
 }
 
 #[cfg(test)]

@@ -9,12 +9,14 @@ mod decide_tests;
 pub mod decision;
 pub mod delegation;
 pub mod guardrails;
+pub mod keeping;
 pub mod member;
 pub mod organization;
 pub mod predefined_roles;
 #[cfg(test)]
 mod properties;
 pub mod role;
+pub mod teardown;
 pub mod tenancy;
 pub mod workspace;
 

@@ -230,6 +230,10 @@ pub struct OrganizationInput {
     /// Namespaces of its deleted workspaces kept until their purge, or
     /// retained (none whose Workspace exists again: that one is restoring it).
     pub kept: Vec<super::guardrails::KeptNamespace>,
+    /// Its namespaces as the API server lists them: read only when it goes
+    /// with no workspace left (a cache may lag, and a kept namespace left
+    /// behind could be restored into a later organization of the same name).
+    pub namespaces_now: Vec<ObjectMeta>,
     pub now: jiff::Timestamp,
 }
 
@@ -452,9 +456,11 @@ pub fn decide(
             .filter(|n| n != default_name)
             .collect();
         if others.is_empty() {
-            // Only the default workspace may be left: the clean-up deletes
-            // it and waits.
-            return Decision::Delete { facts };
+            // Only the default workspace may be left: deleted, and waited for.
+            return Decision::Delete {
+                teardown: teardown(org, input),
+                facts,
+            };
         }
         return Decision::DeletionBlocked {
             why: format!(
@@ -488,6 +494,48 @@ pub fn decide(
             .min()
             .map_or(Next::Resync, Next::ResyncAtMost),
     })
+}
+
+/// What an organization's deletion does once only its default workspace
+/// may be left: deletes it and waits until it is gone (its own finalizer
+/// removes its namespace); then purges its kept namespaces and releases
+/// its retained ones (nobody would after it), removes its credential
+/// copies and its namespace. Its reader ClusterRole and binding carry an
+/// owner reference to it: the garbage collector removes them.
+pub fn teardown(org: &Organization, input: &OrganizationInput) -> super::teardown::Teardown {
+    use super::teardown::{Look, Note, Step, Target, Teardown};
+    use crate::ownership::Kind;
+    let ns = organization_namespace(&org.name_any());
+    if let Some(left) = input.workspaces.first() {
+        let name = default_workspace_name(org);
+        let steps = match left.meta().deletion_timestamp {
+            None => vec![Step::DeleteWorkspace {
+                namespace: ns,
+                name: name.to_string(),
+            }],
+            Some(_) => vec![],
+        };
+        let why = format!("waiting for the default workspace {name} to be deleted");
+        return Teardown::wait(steps, "Deleting", why);
+    }
+    let uid = org.uid().unwrap_or_default();
+    let mut steps = super::keeping::purge_or_release_all(&input.namespaces_now);
+    steps.push(Step::DeleteComponent {
+        kind: Kind::Secret,
+        namespace: None,
+        owner: uid.clone(),
+        component: Component::CredentialCopy,
+    });
+    steps.push(Step::DeleteOwned {
+        target: Target::new(Kind::Namespace, None, ns.clone()),
+        owner: uid,
+        look: Look::Server,
+        announce: Some(Note::new(
+            "NamespaceDeleted",
+            format!("namespace {ns} is being deleted"),
+        )),
+    });
+    Teardown::done(steps)
 }
 
 #[cfg(test)]

@@ -163,7 +163,10 @@ pub fn decide(
                 children: None,
                 facts: facts(Some(&cr_name)),
             },
-            None => Decision::Delete { facts: facts(None) },
+            None => Decision::Delete {
+                teardown: teardown(role),
+                facts: facts(None),
+            },
         };
     }
     let Some(org) = &input.organization else {
@@ -346,6 +349,29 @@ pub fn cluster_role(
         rules: Some(rules),
         aggregation_rule: None,
     }
+}
+
+/// What a role's deletion removes: its ClusterRole, and any under the
+/// names of an earlier scheme (left by an upgrade).
+pub fn teardown(role: &WorkspaceRole) -> super::teardown::Teardown {
+    use super::teardown::{Look, Step, Target, Teardown};
+    use crate::ownership::Kind;
+    let uid = role.uid().unwrap_or_default();
+    let name = names::role(&role.namespace().unwrap_or_default(), &role.name_any());
+    Teardown::done(vec![
+        Step::DeleteOwned {
+            target: Target::new(Kind::ClusterRole, None, name),
+            owner: uid.clone(),
+            look: Look::Server,
+            announce: None,
+        },
+        Step::DeleteComponent {
+            kind: Kind::ClusterRole,
+            namespace: None,
+            owner: uid,
+            component: Component::Role,
+        },
+    ])
 }
 
 #[cfg(test)]

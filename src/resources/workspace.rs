@@ -796,6 +796,13 @@ pub struct WorkspaceInput {
     pub restore_from: Option<String>,
     /// What it reads of its namespace (its own, or the one it restores).
     pub live: LiveNamespace,
+    /// Its namespace as the API server has it now: read only when the
+    /// workspace goes with nothing blocking it and its namespace may be
+    /// kept, or when it takes a kept namespace back (the marks written then
+    /// are conditional on this very version).
+    pub namespace_now: Option<ObjectMeta>,
+    /// The time of this reconcile: a purge time counts from it.
+    pub now: jiff::Timestamp,
 }
 
 /// Everything a workspace writes: its children and its credential shares.
@@ -813,9 +820,6 @@ pub struct WorkspaceWrites {
     pub settings: WorkspaceSettings,
     pub readers: WorkspaceReaders,
     pub shares: Vec<Share>,
-    /// The UID of the deleted workspace whose kept namespace (and the
-    /// operator's objects in it) this one takes back first.
-    pub restore_from: Option<String>,
 }
 
 /// What lets everyone with access to a workspace find it: read the
@@ -1110,7 +1114,6 @@ pub fn decide(
             settings: settings(buildable, org, policy, &input.reaches, plan.as_ref()),
             readers: readers(buildable, org, policy.delegated_membership),
             shares: workspace_shares(ws),
-            restore_from: input.restore_from.clone(),
         });
         (
             writes,
@@ -1135,8 +1138,14 @@ pub fn decide(
                     ..facts
                 },
             },
-            None => Decision::Delete { facts },
+            None => Decision::Delete {
+                teardown: super::keeping::teardown(ws, input),
+                facts,
+            },
         };
+    }
+    if let Some(teardown) = super::keeping::restore(ws, input) {
+        return Decision::Prepare { teardown, facts };
     }
     let Some(writes) = writes else {
         // Not (yet) in an organization namespace: nothing to make.

@@ -27,6 +27,7 @@ use crate::api::common::Condition;
 use crate::api::common::conditions::DELETION_BLOCKED;
 use crate::conditions::{self, Aspect, Outcome};
 use crate::resources::decision::{Decision, Next, Plan, WAIT_FOR_OTHERS};
+use crate::resources::teardown::{Step, Teardown, Then};
 
 /// How soon a name held by someone else is looked at again (the other
 /// object may be deleted without any event reaching this controller).
@@ -71,15 +72,6 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         self.cause().is_transient()
     }
-}
-
-/// Where a clean-up stands.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Cleanup {
-    /// Everything is gone: the finalizer may go.
-    Done,
-    /// Waiting for something (reported as Progressing `Deleting`).
-    Waiting(String),
 }
 
 /// What one kind's controller provides; everything else is the driver's.
@@ -134,8 +126,16 @@ pub trait Reconciler: Send + Sync + 'static {
         conditions: Vec<Condition>,
     ) -> Self::Status;
 
-    /// Removes what the object made, before its finalizer goes.
-    fn cleanup(&self, obj: &Self::Kind) -> impl Future<Output = Result<Cleanup, StepError>> + Send;
+    /// Carries out `steps` of a deletion or a restore, in order; the
+    /// first that fails stops the rest (they are decided again).
+    fn carry_out(
+        &self,
+        obj: &Self::Kind,
+        steps: Vec<Step>,
+    ) -> impl Future<Output = Result<(), StepError>> + Send;
+
+    /// After the finalizer is gone: forget what was remembered of `obj`.
+    fn forget(&self, _obj: &Self::Kind) {}
 
     /// The API of the object itself (for status and finalizer writes).
     fn api(&self, obj: &Self::Kind) -> Api<Self::Kind>;
@@ -211,24 +211,56 @@ async fn run<R: Reconciler>(guard: &DeserializeGuard<R::Kind>, me: &R) -> Result
             children,
             facts,
         } => blocked(me, obj, why, children, facts).await,
-        Decision::Delete { facts } => match me.cleanup(obj).await.map_err(Error::Cleanup)? {
-            Cleanup::Done => {
-                let api = me.api(obj);
-                writes::set_finalizer(&me.runtime().reporter, &api, obj, false)
-                    .await
-                    .map_err(Error::Report)?;
-                Ok(Action::await_change())
+        Decision::Prepare { teardown, facts } => {
+            ensure_finalizer(me, obj).await?;
+            let Teardown { steps, then } = teardown;
+            match me.carry_out(obj, steps).await {
+                Ok(()) => waiting(me, obj, then, &facts).await,
+                Err(err) => converge_failed(me, obj, err, &facts).await,
             }
-            Cleanup::Waiting(why) => {
-                let outcome = Outcome::Progressing {
-                    reason: "Deleting",
-                    message: why,
-                };
-                report(me, obj, &outcome, &facts, None, None).await?;
-                Ok(Action::requeue(WAIT_FOR_OTHERS))
+        }
+        Decision::Delete { teardown, facts } => {
+            let Teardown { steps, then } = teardown;
+            me.carry_out(obj, steps).await.map_err(Error::Cleanup)?;
+            match then {
+                Then::Done => {
+                    let api = me.api(obj);
+                    writes::set_finalizer(&me.runtime().reporter, &api, obj, false)
+                        .await
+                        .map_err(Error::Report)?;
+                    me.forget(obj);
+                    Ok(Action::await_change())
+                }
+                then => waiting(me, obj, then, &facts).await,
             }
-        },
+        }
     }
+}
+
+/// Reports a wait (`Then::Wait`: Progressing with its reason) and looks again soon.
+async fn waiting<R: Reconciler>(
+    me: &R,
+    obj: &R::Kind,
+    then: Then,
+    facts: &R::Facts,
+) -> Result<Action, Error> {
+    if let Then::Wait { reason, message } = then {
+        let outcome = Outcome::Progressing { reason, message };
+        report(me, obj, &outcome, facts, None, None).await?;
+    }
+    Ok(Action::requeue(WAIT_FOR_OTHERS))
+}
+
+/// Puts the finalizer back at once if someone took it off: without it, a
+/// deletion would leave behind what the object made.
+async fn ensure_finalizer<R: Reconciler>(me: &R, obj: &R::Kind) -> Result<(), Error> {
+    if !writes::has_finalizer(obj) {
+        let api = me.api(obj);
+        writes::set_finalizer(&me.runtime().reporter, &api, obj, true)
+            .await
+            .map_err(Error::Report)?;
+    }
+    Ok(())
 }
 
 async fn converge<R: Reconciler>(
@@ -237,14 +269,7 @@ async fn converge<R: Reconciler>(
     mut plan: Plan<R::Children, R::Facts>,
 ) -> Result<Action, Error> {
     let resync = me.runtime().resync;
-    // Put back at once if someone took it off: without it, a deletion
-    // would leave behind what the object made.
-    if !writes::has_finalizer(obj) {
-        let api = me.api(obj);
-        writes::set_finalizer(&me.runtime().reporter, &api, obj, true)
-            .await
-            .map_err(Error::Report)?;
-    }
+    ensure_finalizer(me, obj).await?;
     let Some(children) = plan.children.take() else {
         report(me, obj, &plan.outcome, &plan.facts, None, None).await?;
         return Ok(action(plan.next, resync));
@@ -257,28 +282,42 @@ async fn converge<R: Reconciler>(
             report(me, obj, &plan.outcome, &plan.facts, None, aspect.as_ref()).await?;
             Ok(action(plan.next, resync))
         }
-        Err(err @ StepError::NotOwned { .. }) => {
+        Err(err) => converge_failed(me, obj, err, &plan.facts).await,
+    }
+}
+
+/// Reports what stopped a write: a name held by someone else is Stalled
+/// (looked at again in a while), a child being deleted or a wait is
+/// Progressing (looked at again soon), anything else is retried with backoff.
+async fn converge_failed<R: Reconciler>(
+    me: &R,
+    obj: &R::Kind,
+    err: StepError,
+    facts: &R::Facts,
+) -> Result<Action, Error> {
+    match err {
+        StepError::NotOwned { .. } => {
             let outcome = Outcome::Stalled {
                 reason: err.category(),
                 message: err.to_string(),
             };
-            report(me, obj, &outcome, &plan.facts, None, None).await?;
+            report(me, obj, &outcome, facts, None, None).await?;
             Ok(Action::requeue(NOT_OWNED_RETRY))
         }
-        Err(err @ (StepError::BeingDeleted { .. } | StepError::Waiting { .. })) => {
+        StepError::BeingDeleted { .. } | StepError::Waiting { .. } => {
             let outcome = Outcome::Progressing {
                 reason: err.category(),
                 message: err.to_string(),
             };
-            report(me, obj, &outcome, &plan.facts, None, None).await?;
+            report(me, obj, &outcome, facts, None, None).await?;
             Ok(Action::requeue(WAIT_FOR_OTHERS))
         }
-        Err(err) => {
+        err => {
             let outcome = Outcome::Progressing {
                 reason: "Reconciling",
                 message: err.to_string(),
             };
-            report(me, obj, &outcome, &plan.facts, None, None).await?;
+            report(me, obj, &outcome, facts, None, None).await?;
             Err(Error::Apply(err))
         }
     }

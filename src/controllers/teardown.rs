@@ -1,0 +1,365 @@
+//! Carries out the steps a `decide` returned for a deletion or a restore
+//! (`resources::teardown`), the same way for every kind, each with its
+//! precondition: the owner's marks read from the API server, the UID, the
+//! resourceVersion that was read. The one place that turns a `Kind` of the
+//! registry into its Kubernetes type.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, Secret};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use tracing::debug;
+
+use super::Context;
+use crate::api::Workspace;
+use crate::ownership::{self, Component, Kind};
+use crate::resources::teardown::{Edits, Look, Note, Step, Target};
+use crate::runtime::apply::{Child, Owned, Source, delete_checked, delete_if};
+use crate::runtime::informer::Informer;
+use crate::runtime::{Error, Result};
+
+/// Runs `$body` with `$K` the Kubernetes type of `$kind` and `$cache` its
+/// cache of the operator's objects (None for Secrets: their metadata is
+/// cached apart, with every other Secret's).
+macro_rules! by_kind {
+    ($ctx:expr, $kind:expr, |$K:ident, $cache:ident| $body:expr) => {{
+        let children = &$ctx.children;
+        match $kind {
+            Kind::Namespace => {
+                type $K = Namespace;
+                let $cache = Some(&children.namespaces);
+                $body
+            }
+            Kind::Role => {
+                type $K = Role;
+                let $cache = Some(&children.roles);
+                $body
+            }
+            Kind::RoleBinding => {
+                type $K = RoleBinding;
+                let $cache = Some(&children.role_bindings);
+                $body
+            }
+            Kind::ClusterRole => {
+                type $K = ClusterRole;
+                let $cache = Some(&children.cluster_roles);
+                $body
+            }
+            Kind::ClusterRoleBinding => {
+                type $K = ClusterRoleBinding;
+                let $cache = Some(&children.cluster_role_bindings);
+                $body
+            }
+            Kind::ResourceQuota => {
+                type $K = ResourceQuota;
+                let $cache = Some(&children.quotas);
+                $body
+            }
+            Kind::LimitRange => {
+                type $K = LimitRange;
+                let $cache = Some(&children.limit_ranges);
+                $body
+            }
+            Kind::NetworkPolicy => {
+                type $K = NetworkPolicy;
+                let $cache = Some(&children.network_policies);
+                $body
+            }
+            Kind::ConfigMap => {
+                type $K = ConfigMap;
+                let $cache = Some(&children.config_maps);
+                $body
+            }
+            Kind::Secret => {
+                type $K = Secret;
+                let $cache: Option<&Informer<Secret>> = None;
+                $body
+            }
+        }
+    }};
+}
+
+/// Carries out `steps` for `obj`, in order; the first that fails stops
+/// the rest (the next reconcile decides them again).
+pub async fn carry_out<K>(ctx: &Context, obj: &K, steps: Vec<Step>) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Sync,
+{
+    for step in steps {
+        debug!(?step, "carrying out");
+        let announce = run(ctx, step).await?;
+        if let Some(note) = announce {
+            ctx.runtime
+                .reporter
+                .event(obj, EventType::Normal, note.reason, note.message)
+                .await;
+        }
+    }
+    Ok(())
+}
+
+/// One step; returns the Event to publish, if it did something to announce.
+async fn run(ctx: &Context, step: Step) -> Result<Option<Note>> {
+    let client = ctx.client();
+    match step {
+        Step::DeleteOwned {
+            target,
+            owner,
+            look,
+            announce,
+        } => {
+            let Target {
+                kind,
+                namespace,
+                name,
+            } = target;
+            let owned = Owned::new(client, &owner);
+            let ns = namespace.as_deref();
+            let deleted = by_kind!(ctx, kind, |K, cache| {
+                let from = match (look, cache) {
+                    (Look::Cache, Some(cache)) => Source::Cache(cache),
+                    _ => Source::<K>::Server,
+                };
+                owned.delete::<K>(from, ns, &name).await?
+            });
+            Ok(announce.filter(|_| deleted))
+        }
+        Step::DeleteComponent {
+            kind,
+            namespace,
+            owner,
+            component,
+        } => {
+            by_kind!(ctx, kind, |K, _cache| {
+                delete_component::<K>(ctx, kind, namespace.as_deref(), &owner, component).await?
+            });
+            Ok(None)
+        }
+        Step::DeleteMarked { kind, namespace } => {
+            by_kind!(ctx, kind, |K, _cache| delete_marked::<K>(
+                client, &namespace
+            )
+            .await?);
+            Ok(None)
+        }
+        Step::DeleteUnchanged {
+            target,
+            uid,
+            resource_version,
+            announce,
+        } => {
+            let unchanged = kube::api::Preconditions {
+                uid: Some(uid),
+                resource_version,
+            };
+            let deleted = by_kind!(ctx, target.kind, |K, _cache| {
+                let api = K::api(client, target.namespace.as_deref());
+                delete_if(&api, &target.name, unchanged).await?
+            });
+            Ok(announce.filter(|_| deleted))
+        }
+        Step::DeleteWorkspace { namespace, name } => {
+            let api: Api<Workspace> = Api::namespaced(client.clone(), &namespace);
+            match api.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => Ok(None),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+                Err(e) => Err(Error::request(format!("deleting workspace {name}"))(e)),
+            }
+        }
+        Step::Mark {
+            target,
+            resource_version,
+            labels,
+            annotations,
+            announce,
+        } => {
+            let written = by_kind!(ctx, target.kind, |K, _cache| {
+                mark::<K>(client, &target, &resource_version, &labels, &annotations).await?
+            });
+            Ok(announce.filter(|_| written))
+        }
+        Step::Remark {
+            kind,
+            namespace,
+            from,
+            to,
+        } => {
+            by_kind!(ctx, kind, |K, _cache| remark::<K>(
+                client, &namespace, &from, &to
+            )
+            .await?);
+            Ok(None)
+        }
+        Step::StopWork { owner, quota } => {
+            Owned::new(client, &owner)
+                .one(&ctx.children.quotas, &quota)
+                .await?;
+            Ok(None)
+        }
+        Step::Announce(note) => Ok(Some(note)),
+    }
+}
+
+/// Deletes what `owner` made as `component`, of kind `K`, as the API
+/// server lists it: in `namespace`, or (None) cluster-wide or in every
+/// namespace the operator made (anywhere else it writes nothing, deletions
+/// included: a released namespace was emptied of copies when released).
+async fn delete_component<K: Child>(
+    ctx: &Context,
+    kind: Kind,
+    namespace: Option<&str>,
+    owner: &str,
+    component: Component,
+) -> Result<()> {
+    let client = ctx.client();
+    if namespace.is_some() || !kind.namespaced() {
+        let none = BTreeSet::new();
+        let from = Source::<K>::Server;
+        Owned::new(client, owner)
+            .prune(from, namespace, component, &none)
+            .await?;
+        return Ok(());
+    }
+    let selector = ownership::component_selector(owner, component);
+    let found = K::api(client, None)
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::request(format!("listing {}", K::plural(&()))))?;
+    for obj in found.items {
+        let ns = obj.namespace().unwrap_or_default();
+        if ownership::component_of(&obj.metadata) != Some(component)
+            || !ownership::is_owned_by(obj.metadata.labels.as_ref(), owner)
+            || ctx.children.namespaces.get(None, &ns).is_none()
+        {
+            continue;
+        }
+        delete_checked(&K::api(client, Some(&ns)), &obj.name_any(), obj.uid()).await?;
+    }
+    Ok(())
+}
+
+/// Deletes every object of kind `K` in `namespace` carrying the operator's
+/// mark, read from the API server.
+async fn delete_marked<K: Child>(client: &kube::Client, namespace: &str) -> Result<()> {
+    let api = K::api(client, Some(namespace));
+    let managed = ListParams::default().labels(&ownership::managed_selector());
+    let found = api
+        .list_metadata(&managed)
+        .await
+        .map_err(Error::request(format!(
+            "listing the operator's {}",
+            K::plural(&())
+        )))?;
+    for obj in found.items {
+        delete_checked(&api, &obj.name_any(), obj.uid()).await?;
+    }
+    Ok(())
+}
+
+/// Moves the operator's objects of kind `K` in `namespace` from owner UID
+/// `old` to `new` (each write conditional on the version read).
+async fn remark<K: Child>(
+    client: &kube::Client,
+    namespace: &str,
+    old: &str,
+    new: &str,
+) -> Result<()> {
+    let api = K::api(client, Some(namespace));
+    let selector = format!(
+        "{},{}={old}",
+        ownership::managed_selector(),
+        ownership::OWNER_UID
+    );
+    let found = api
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::request(format!(
+            "listing the kept {}",
+            K::plural(&())
+        )))?;
+    for obj in found.items {
+        let labels = [(ownership::OWNER_UID.to_string(), Some(new.to_string()))].into();
+        let patch = metadata_patch(obj.resource_version().as_deref(), &labels, &Edits::new());
+        api.patch_metadata(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::request(format!("taking back {}", obj.name_any())))?;
+    }
+    Ok(())
+}
+
+/// Writes `labels` and `annotations` on `target` if it is still at
+/// `resource_version`: true if written, false if it is gone; changed since
+/// it was read, it is looked at again (`Error::Waiting`).
+async fn mark<K: Child>(
+    client: &kube::Client,
+    target: &Target,
+    resource_version: &str,
+    labels: &Edits,
+    annotations: &Edits,
+) -> Result<bool> {
+    let api = K::api(client, target.namespace.as_deref());
+    let patch = metadata_patch(Some(resource_version), labels, annotations);
+    match api
+        .patch_metadata(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Waiting {
+            reason: "Changed",
+            message: format!(
+                "{} {} changed while being marked; looked at again",
+                K::kind(&()),
+                target.name
+            ),
+        }),
+        Err(e) => Err(Error::request(format!("marking {}", target.name))(e)),
+    }
+}
+
+/// A merge patch of metadata, conditional on `resource_version` when given.
+fn metadata_patch(
+    resource_version: Option<&str>,
+    labels: &Edits,
+    annotations: &Edits,
+) -> serde_json::Value {
+    let mut metadata = serde_json::json!({
+        "labels": labels,
+        "annotations": annotations,
+    });
+    if let Some(rv) = resource_version {
+        metadata["resourceVersion"] = rv.into();
+    }
+    serde_json::json!({ "metadata": metadata })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_sets_and_removes_on_condition() {
+        let labels: Edits = [
+            ("a".to_string(), Some("1".to_string())),
+            ("b".to_string(), None),
+        ]
+        .into();
+        let patch = metadata_patch(Some("7"), &labels, &Edits::new());
+        assert_eq!(
+            patch,
+            serde_json::json!({"metadata": {
+                "resourceVersion": "7",
+                "labels": {"a": "1", "b": null},
+                "annotations": {},
+            }})
+        );
+    }
+}
