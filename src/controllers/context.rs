@@ -5,17 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::{BoxStream, Stream};
 use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::Api;
+use kube::api::{Api, ObjectMeta};
 use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource};
 
 use super::error::StartupError;
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
-use crate::ownership;
+use crate::ownership::{self, Kind};
 use crate::resources::guardrails::{KeptNamespace, kept_namespace};
 use crate::resources::tenancy::TenantPolicy;
 use crate::runtime::compare;
@@ -60,6 +63,66 @@ pub struct Children {
     pub limit_ranges: Informer<LimitRange>,
     pub network_policies: Informer<NetworkPolicy>,
     pub config_maps: Informer<ConfigMap>,
+}
+
+impl Children {
+    /// Changes to the operator's objects of `kinds`, each mapped by `owner`
+    /// to whom it concerns: what a controller watches of its children.
+    /// Namespaces and Secrets are not here: their watches map more than
+    /// the owner (whom a namespace lets copy, whom a source Secret concerns).
+    pub fn changes<G>(
+        &self,
+        kinds: &[Kind],
+        owner: fn(&ObjectMeta) -> Option<ObjectRef<G>>,
+    ) -> impl Stream<Item = ObjectRef<G>> + Send + 'static
+    where
+        G: Resource<DynamicType = ()> + 'static,
+    {
+        fn mapped<K: Cacheable, G: Resource<DynamicType = ()> + 'static>(
+            cache: &Informer<K>,
+            owner: fn(&ObjectMeta) -> Option<ObjectRef<G>>,
+        ) -> Option<BoxStream<'static, ObjectRef<G>>> {
+            let changes = cache.subscribe();
+            Some(
+                changes
+                    .filter_map(move |o| futures::future::ready(owner(o.meta())))
+                    .boxed(),
+            )
+        }
+        let streams = kinds.iter().filter_map(|kind| match kind {
+            Kind::Namespace | Kind::Secret => None,
+            Kind::Role => mapped(&self.roles, owner),
+            Kind::RoleBinding => mapped(&self.role_bindings, owner),
+            Kind::ClusterRole => mapped(&self.cluster_roles, owner),
+            Kind::ClusterRoleBinding => mapped(&self.cluster_role_bindings, owner),
+            Kind::ResourceQuota => mapped(&self.quotas, owner),
+            Kind::LimitRange => mapped(&self.limit_ranges, owner),
+            Kind::NetworkPolicy => mapped(&self.network_policies, owner),
+            Kind::ConfigMap => mapped(&self.config_maps, owner),
+        });
+        futures::stream::select_all(streams)
+    }
+
+    /// Waits until the cache of every kind of the registry is complete
+    /// (Secrets' metadata is cached apart, by `Context`).
+    async fn ready(&self) -> Result<(), StartupError> {
+        for kind in Kind::ALL {
+            let name = kind.plural();
+            match kind {
+                Kind::Namespace => ready(&self.namespaces, name).await?,
+                Kind::Role => ready(&self.roles, name).await?,
+                Kind::RoleBinding => ready(&self.role_bindings, name).await?,
+                Kind::ClusterRole => ready(&self.cluster_roles, name).await?,
+                Kind::ClusterRoleBinding => ready(&self.cluster_role_bindings, name).await?,
+                Kind::ResourceQuota => ready(&self.quotas, name).await?,
+                Kind::LimitRange => ready(&self.limit_ranges, name).await?,
+                Kind::NetworkPolicy => ready(&self.network_policies, name).await?,
+                Kind::ConfigMap => ready(&self.config_maps, name).await?,
+                Kind::Secret => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 fn children_informer<K: Cacheable>(client: &Client) -> Informer<K> {
@@ -176,15 +239,7 @@ impl Context {
         ready(&workspaces, "workspaces").await?;
         ready(&members, "workspacemembers").await?;
         ready(&roles, "workspaceroles").await?;
-        ready(&children.namespaces, "namespaces").await?;
-        ready(&children.roles, "roles").await?;
-        ready(&children.role_bindings, "rolebindings").await?;
-        ready(&children.cluster_roles, "clusterroles").await?;
-        ready(&children.cluster_role_bindings, "clusterrolebindings").await?;
-        ready(&children.quotas, "resourcequotas").await?;
-        ready(&children.limit_ranges, "limitranges").await?;
-        ready(&children.network_policies, "networkpolicies").await?;
-        ready(&children.config_maps, "configmaps").await?;
+        children.ready().await?;
         ready(&secrets, "secrets (metadata)").await?;
         ready(&ceiling, "the tenant ceiling ClusterRole").await?;
         Ok(Arc::new(Context {

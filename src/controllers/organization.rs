@@ -17,13 +17,15 @@ use tracing::info;
 
 use super::{Context, credentials};
 use crate::api::common::Condition;
-use crate::api::organization::{OrganizationStatus, WorkspaceDefaults};
+use crate::api::organization::OrganizationStatus;
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::conditions::{Aspect, Outcome};
 use crate::ownership::names::{self, ORGANIZATION_ADMINS_BINDING, organization_namespace};
+use crate::ownership::registry::{self, Maker};
 use crate::ownership::{self, Component, Owner, owner_of};
 use crate::resources::credentials::ShareProblems;
 use crate::resources::decision::Decision;
+use crate::resources::defaults;
 use crate::resources::guardrails::{self, KeptNamespace, kept_namespace};
 use crate::resources::organization::{
     self as decide, OrganizationChildren, OrganizationFacts, OrganizationInput, OrganizationWrites,
@@ -102,18 +104,11 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 owner => organization_ref(owner),
             }
         })
-        .watches_shared_stream(cached.roles.subscribe(), |o| {
-            made_by_organization(&o.metadata)
-        })
-        .watches_shared_stream(cached.role_bindings.subscribe(), |o| {
-            made_by_organization(&o.metadata)
-        })
-        .watches_shared_stream(cached.cluster_role_bindings.subscribe(), |o| {
-            made_by_organization(&o.metadata)
-        })
-        .watches_shared_stream(cached.cluster_roles.subscribe(), |o| {
-            made_by_organization(&o.metadata)
-        })
+        // Its other children, edited or deleted by hand: put back.
+        .reconcile_on(cached.changes(
+            &registry::kinds_made_by(Maker::Organization),
+            made_by_organization,
+        ))
         // Shared credentials: a source in the organization namespace, or a copy.
         .watches_shared_stream(ctx.secrets.subscribe(), move |s| {
             organization_ref(credentials::sharer_of_secret(&by_secret, &s.metadata)?)
@@ -402,28 +397,13 @@ impl Reconciler for Organizations {
         _outcome: &Outcome,
         conditions: Vec<Condition>,
     ) -> OrganizationStatus {
-        let defaults = org.spec.defaults.as_ref();
         OrganizationStatus {
             namespace: Some(organization_namespace(&org.name_any())),
             workspaces: Some(facts.workspaces),
             default_workspace: Some(default_workspace_name(org).to_string()),
             pending_purges: facts.pending_purges.clone(),
             retained_namespaces: facts.retained.clone(),
-            effective_defaults: Some(WorkspaceDefaults {
-                accept_anonymous: Some(defaults.and_then(|d| d.accept_anonymous).unwrap_or(true)),
-                anonymous_role: Some(
-                    defaults
-                        .and_then(|d| d.anonymous_role.clone())
-                        .unwrap_or_else(|| predefined_roles::VIEWER.into()),
-                ),
-                plan: defaults.and_then(|d| d.plan.clone()),
-                network_isolation: Some(defaults.and_then(|d| d.network_isolation).unwrap_or(true)),
-                deletion_grace_period: Some(
-                    defaults
-                        .and_then(|d| d.deletion_grace_period.clone())
-                        .unwrap_or_else(|| "0s".into()),
-                ),
-            }),
+            effective_defaults: Some(defaults::organization_defaults(org)),
             conditions,
             observed_generation: org.meta().generation,
         }

@@ -24,6 +24,7 @@ use crate::ownership::names::{
     self, ISOLATION_POLICY, LIMITS, NETWORK_EXCEPTIONS, PLACEMENT, QUOTA, STOP_WORK_QUOTA,
     workspace_namespace,
 };
+use crate::ownership::registry::{self, Maker};
 use crate::ownership::{self, Component, Owner, owner_of};
 use crate::resources::budget;
 use crate::resources::credentials::{ShareProblems, workspace_shares};
@@ -114,25 +115,11 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             }
             wake
         })
-        .watches_shared_stream(cached.role_bindings.subscribe(), |o| {
-            made_by_workspace(&o.metadata)
-        })
-        .watches_shared_stream(cached.roles.subscribe(), |o| made_by_workspace(&o.metadata))
-        .watches_shared_stream(cached.cluster_role_bindings.subscribe(), |o| {
-            made_by_workspace(&o.metadata)
-        })
-        .watches_shared_stream(cached.quotas.subscribe(), |o| {
-            made_by_workspace(&o.metadata)
-        })
-        .watches_shared_stream(cached.limit_ranges.subscribe(), |o| {
-            made_by_workspace(&o.metadata)
-        })
-        .watches_shared_stream(cached.network_policies.subscribe(), |o| {
-            made_by_workspace(&o.metadata)
-        })
-        .watches_shared_stream(cached.config_maps.subscribe(), |o| {
-            made_by_workspace(&o.metadata)
-        })
+        // Its other children, edited or deleted by hand: put back.
+        .reconcile_on(cached.changes(
+            &registry::kinds_made_by(Maker::Workspace),
+            made_by_workspace,
+        ))
         // Shared credentials: a source Secret changing, a copy edited or deleted.
         .watches_shared_stream(ctx.secrets.subscribe(), move |s| {
             workspace_ref(credentials::sharer_of_secret(&by_secret, &s.metadata)?)

@@ -7,6 +7,7 @@ pub mod credentials;
 #[cfg(test)]
 mod decide_tests;
 pub mod decision;
+pub mod defaults;
 pub mod delegation;
 pub mod guardrails;
 pub mod keeping;

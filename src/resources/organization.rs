@@ -13,6 +13,7 @@ use kube::{Resource, ResourceExt};
 
 use super::credentials::{Share, organization_shares};
 use super::decision::{self, Decision, Next, ready};
+pub use super::defaults::{DEFAULT_WORKSPACE_NAME, default_workspace_name, is_default_workspace};
 use super::tenancy::TenantPolicy;
 use super::{delegation, owner_reference, predefined_roles, rbac_subject};
 use crate::api::member::MemberPhase;
@@ -23,8 +24,6 @@ use crate::ownership::names::{
     organization_namespace,
 };
 use crate::ownership::{self, Component, Owner};
-
-pub const DEFAULT_WORKSPACE_NAME: &str = "default";
 
 /// Everything an organization wants to exist.
 #[derive(Clone, Debug)]
@@ -43,13 +42,6 @@ pub struct OrganizationChildren {
     pub editors_binding: Option<ClusterRoleBinding>,
     pub predefined_roles: Vec<WorkspaceRole>,
     pub default_workspace: Workspace,
-}
-
-pub fn default_workspace_name(org: &Organization) -> &str {
-    org.spec
-        .default_workspace
-        .as_ref()
-        .map_or(DEFAULT_WORKSPACE_NAME, |d| d.name.as_str())
 }
 
 fn rule(
@@ -212,12 +204,6 @@ fn empty_workspace_spec() -> WorkspaceSpec {
     serde_json::from_value(serde_json::json!({})).expect("every workspace field is optional")
 }
 
-/// Whether `ws` is the default workspace of `org`.
-pub fn is_default_workspace(org: &Organization, ws: &Workspace) -> bool {
-    ws.meta().namespace.as_deref() == Some(organization_namespace(&org.name_any()).as_str())
-        && ws.name_any() == default_workspace_name(org)
-}
-
 /// What an organization's reconcile reads: the cached objects themselves,
 /// shared, not copies (an organization of a thousand workspaces is read on
 /// every member's first grant).
@@ -318,7 +304,7 @@ pub fn visitors(
     let mut any_open = false;
     for ws in &live {
         subjects.extend(ws.spec.owner.iter());
-        any_open |= super::workspace::effective(ws, org).accept_anonymous;
+        any_open |= super::defaults::effective(ws, org).accept_anonymous;
     }
     if any_open {
         subjects.extend(groups.iter());

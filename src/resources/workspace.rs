@@ -20,13 +20,13 @@ use kube::{Resource, ResourceExt};
 
 use super::credentials::{Share, workspace_shares};
 use super::decision::{self, Decision, Next, progressing, ready, stalled};
+use super::defaults::is_default_workspace;
+pub use super::defaults::{Effective, effective, isolation_required};
 use super::guardrails;
-use super::organization::is_default_workspace;
 use super::tenancy::TenantPolicy;
 use super::{NamespaceOwner, predefined_roles, rbac_subject};
 use crate::api::common::QuantityValue;
 use crate::api::organization::Plan;
-use crate::api::workspace::DeletionPolicy;
 use crate::api::{Organization, Subject, SubjectKind, Workspace};
 use crate::conditions::Outcome;
 use crate::ownership::names::{
@@ -34,66 +34,6 @@ use crate::ownership::names::{
     STOP_WORK_QUOTA, WorkspaceAccess, workspace_namespace,
 };
 use crate::ownership::{Component, Owner};
-
-/// The values in effect for a workspace after organization and operator defaults.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Effective {
-    pub accept_anonymous: bool,
-    pub anonymous_role: String,
-    pub plan: Option<String>,
-    pub network_isolation: bool,
-    pub archived: bool,
-    pub time_zone: String,
-    pub deletion_policy: DeletionPolicy,
-}
-
-pub fn effective(ws: &Workspace, org: &Organization) -> Effective {
-    let defaults = org.spec.defaults.as_ref();
-    Effective {
-        // Anonymous access means "anyone in the organization's member
-        // groups": with no member groups nobody is anonymous, so it is off
-        // whatever the workspace asks.
-        accept_anonymous: ws
-            .spec
-            .accept_anonymous
-            .or(defaults.and_then(|d| d.accept_anonymous))
-            .unwrap_or(true)
-            && org
-                .spec
-                .member_groups
-                .as_ref()
-                .is_some_and(|g| !g.is_empty()),
-        anonymous_role: ws
-            .spec
-            .anonymous_role
-            .clone()
-            .or(defaults.and_then(|d| d.anonymous_role.clone()))
-            .unwrap_or_else(|| predefined_roles::VIEWER.to_string()),
-        plan: ws
-            .spec
-            .plan
-            .clone()
-            .or(defaults.and_then(|d| d.plan.clone())),
-        // The organization's default is a floor: a workspace only turns
-        // isolation on where the organization leaves it off.
-        network_isolation: isolation_required(org) || ws.spec.network_isolation == Some(true),
-        archived: ws.spec.archived.unwrap_or(false),
-        time_zone: ws.spec.time_zone.clone().unwrap_or_else(|| "UTC".into()),
-        deletion_policy: ws.spec.deletion_policy.unwrap_or_default(),
-    }
-}
-
-/// Whether `org` requires network isolation of its workspaces: its
-/// `defaults.networkIsolation`, on unless the platform turns it off there.
-/// A Workspace cannot turn a required isolation off; where the organization
-/// leaves it off, a Workspace may turn it on.
-pub fn isolation_required(org: &Organization) -> bool {
-    org.spec
-        .defaults
-        .as_ref()
-        .and_then(|d| d.network_isolation)
-        .unwrap_or(true)
-}
 
 /// Why `ws` does not get something its spec asks for because its
 /// organization does not allow it (the workspace gets the platform's value
