@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use std::time::Duration;
@@ -9,6 +10,9 @@ use workspace_operator::controllers::StartupError;
 use workspace_operator::runtime::leader::{Elector, Fence, FenceLayer, LeaseSettings};
 use workspace_operator::runtime::metrics::{Metrics, RequestMetricsLayer};
 use workspace_operator::{controllers, crds};
+
+/// What the controllers stop on: SIGTERM or SIGINT, or a lost lease.
+type Shutdown = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
 
 // jemalloc: the caches are replaced one object at a time for as long as the
 // process runs; glibc's malloc kept far more resident for the same objects.
@@ -171,11 +175,47 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Connects, checks the CRDs, serves metrics and runs the controllers.
 async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
     use futures::FutureExt;
     use std::sync::atomic::Ordering;
 
     let metrics = Metrics::new();
+    let (config, identity) = client_config().await?;
+    let fence = if args.leader_election {
+        Fence::closed()
+    } else {
+        Fence::always_open()
+    };
+    let (client, config) = build_client(config, args.qps, &fence, &metrics)?;
+    controllers::check_crds(&client).await?;
+    let lease = LeaseSettings::for_lease(
+        &args.leader_election_namespace,
+        "workspace-operator",
+        &identity,
+        Duration::from_secs(args.lease_seconds),
+    );
+    if let Some(addr) = args.metrics_addr {
+        serve_metrics(addr, &metrics, &fence, lease.duration);
+    }
+    let ctx = controllers::Context::new(client.clone(), settings(&args), metrics.clone()).await?;
+    metrics.ready.store(true, Ordering::Relaxed);
+
+    let terminated = workspace_operator::runtime::pipeline::termination_signal()
+        .boxed()
+        .shared();
+    if !args.leader_election {
+        metrics.set_leader(true);
+        controllers::run(ctx, terminated).await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let lease_client = lease_client(config, &lease)?;
+    let elector = Elector::new(lease_client, lease, fence);
+    Ok(lead(elector, ctx, &metrics, &identity, terminated).await)
+}
+
+/// Infers the kube config and this replica's identity, named in its User-Agent.
+async fn client_config() -> Result<(kube::Config, String), StartupError> {
     let config = kube::Config::infer()
         .await
         .map_err(|e| StartupError::Config(e.to_string()))?;
@@ -192,14 +232,19 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
         env!("CARGO_PKG_VERSION")
     );
     let config = with_user_agent(config, &agent)?;
-    let fence = if args.leader_election {
-        Fence::closed()
-    } else {
-        Fence::always_open()
-    };
+    Ok((config, identity))
+}
+
+/// The reconcilers' client (fenced, rate-limited, counted) and its config.
+fn build_client(
+    mut config: kube::Config,
+    qps: u64,
+    fence: &Arc<Fence>,
+    metrics: &Arc<Metrics>,
+) -> Result<(kube::Client, kube::Config), StartupError> {
     // kube-rs has no client-side rate limit of its own: bound it here, and
     // count every request by method and answer for /metrics.
-    let limit = tower::limit::RateLimitLayer::new(args.qps.max(1), Duration::from_secs(1));
+    let limit = tower::limit::RateLimitLayer::new(qps.max(1), Duration::from_secs(1));
     let api_host = config
         .cluster_url
         .authority()
@@ -213,7 +258,6 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
     // kube's own retries (429, 503, 504) sit below every layer added here and
     // would resend a write without asking the fence: off. A failed reconcile
     // is retried by its controller with backoff, through the fence.
-    let mut config = config;
     config.default_retry = false;
     let client = kube::client::ClientBuilder::try_from(config.clone())
         .map_err(|e| StartupError::Config(e.to_string()))?
@@ -221,27 +265,28 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
         .with_layer(&limit)
         .with_layer(&count)
         .build();
-    controllers::check_crds(&client).await?;
-    let lease = LeaseSettings::for_lease(
-        &args.leader_election_namespace,
-        "workspace-operator",
-        &identity,
-        Duration::from_secs(args.lease_seconds),
-    );
-    if let Some(addr) = args.metrics_addr {
-        let server = workspace_operator::runtime::metrics::serve(
-            addr,
-            metrics.clone(),
-            fence.clone(),
-            lease.duration,
-        );
-        tokio::spawn(async move {
-            if let Err(e) = server.await {
-                tracing::error!(error = %e, "metrics server stopped");
-            }
-        });
-    }
-    let settings = controllers::Settings {
+    Ok((client, config))
+}
+
+/// Serves /metrics, /healthz and /readyz on `addr` in the background.
+fn serve_metrics(
+    addr: std::net::SocketAddr,
+    metrics: &Arc<Metrics>,
+    fence: &Arc<Fence>,
+    lease: Duration,
+) {
+    let server =
+        workspace_operator::runtime::metrics::serve(addr, metrics.clone(), fence.clone(), lease);
+    tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+}
+
+/// The controllers' settings from the command line.
+fn settings(args: &RunArgs) -> controllers::Settings {
+    controllers::Settings {
         concurrency: args.concurrency.max(1),
         resync: Duration::from_secs(args.resync_seconds.max(10)),
         tenancy: workspace_operator::resources::tenancy::TenantPolicy {
@@ -269,18 +314,11 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
                 .collect(),
         },
         ..Default::default()
-    };
-    let ctx = controllers::Context::new(client.clone(), settings, metrics.clone()).await?;
-    metrics.ready.store(true, Ordering::Relaxed);
-
-    let terminated = workspace_operator::runtime::pipeline::termination_signal()
-        .boxed()
-        .shared();
-    if !args.leader_election {
-        metrics.set_leader(true);
-        controllers::run(ctx, terminated).await;
-        return Ok(ExitCode::SUCCESS);
     }
+}
+
+/// The elector's own client, from the reconcilers' config.
+fn lease_client(config: kube::Config, lease: &LeaseSettings) -> Result<kube::Client, StartupError> {
     // The elector's own client: not behind the reconcilers' rate limit or
     // their fence, no automatic retries, and every request bounded in time.
     let mut lease_config = config;
@@ -289,13 +327,23 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
     lease_config.write_timeout = Some(lease.renew_deadline);
     lease_config.reset_reader_on_write = true;
     lease_config.default_retry = false;
-    let lease_client =
-        kube::Client::try_from(lease_config).map_err(|e| StartupError::Config(e.to_string()))?;
-    let mut elector = Elector::new(lease_client, lease, fence.clone());
+    kube::Client::try_from(lease_config).map_err(|e| StartupError::Config(e.to_string()))
+}
+
+/// Waits for the lease, then runs the controllers until shutdown or its loss.
+async fn lead(
+    mut elector: Elector,
+    ctx: Arc<controllers::Context>,
+    metrics: &Metrics,
+    identity: &str,
+    terminated: Shutdown,
+) -> ExitCode {
+    use futures::FutureExt;
+
     tracing::info!(identity, "waiting for the leader lease");
     tokio::select! {
         _ = elector.acquire() => {}
-        _ = terminated.clone() => return Ok(ExitCode::SUCCESS),
+        _ = terminated.clone() => return ExitCode::SUCCESS,
     }
     tracing::info!(identity, "leading");
     metrics.set_leader(true);
@@ -317,11 +365,11 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
     metrics.set_leader(false);
     if lost.now_or_never() == Some(true) {
         tracing::error!("lost the leader lease; exiting so a fresh process can stand by");
-        return Ok(ExitCode::FAILURE);
+        return ExitCode::FAILURE;
     }
     let _ = stop_tx.send(());
     let _ = holding.await;
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 /// Adds a User-Agent naming this process to every request.

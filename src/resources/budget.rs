@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::api::Organization;
 use crate::api::common::{QuantityValue, parse_quantity};
+use crate::api::guardrails::OrganizationBudget;
 
 /// One workspace of the organization as the budget sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,101 +95,18 @@ pub fn refusal(
     target: &str,
 ) -> Option<String> {
     let budget = org.spec.budget.as_ref()?;
-    let limits: BTreeMap<&str, (f64, &str)> = budget
-        .quota
-        .iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.as_str(), (parse_quantity(v.as_str())?, v.as_str()))))
-        .collect();
-    let mut order: Vec<&Candidate> = candidates.iter().collect();
-    order.sort_by(|a, b| {
-        (!a.default, !a.has_namespace, &a.created, &a.name).cmp(&(
-            !b.default,
-            !b.has_namespace,
-            &b.created,
-            &b.name,
-        ))
-    });
-    let plan_name = |c: &Candidate| {
-        c.plan
-            .as_ref()
-            .map_or("(unknown)", |(p, _)| p.as_str())
-            .to_string()
-    };
-    let asks = |c: &Candidate, key: &str| {
-        c.plan
-            .as_ref()
-            .and_then(|(_, q)| q.get(key))
-            .and_then(|v| parse_quantity(v.as_str()))
-    };
-    // A workspace with a namespace counts at the larger of what it holds
-    // and what it asks: an unknown plan does not hide the quota it still
-    // has, and a plan switched to a bigger one is counted big for the
-    // others (two switching at once cannot both take the last room).
-    let counted = |c: &Candidate, key: &str| {
-        let holds = c.holds.get(key).and_then(|v| parse_quantity(v.as_str()));
-        match (holds, asks(c, key)) {
-            (Some(h), Some(a)) => Some(h.max(a)),
-            (h, a) => h.or(a),
-        }
-    };
-    // Why `c`'s plan does not fit beside `taken(key)` of each budgeted
-    // key (`taken_text` says what is taken), or None when it fits.
-    let exceeded = |c: &Candidate,
-                    taken: &dyn Fn(&str) -> f64,
-                    taken_text: &dyn Fn(f64) -> String|
-     -> Option<String> {
-        limits.iter().find_map(|(key, (limit, written))| {
-            let taken = taken(key);
-            match asks(c, key) {
-                None => Some(format!(
-                    "the organization's budget limits {key} to {written} in all, and plan {} sets no {key} quota",
-                    plan_name(c)
-                )),
-                Some(ask) if taken + ask > limit * (1.0 + 1e-12) => Some(format!(
-                    "the organization's budget limits {key} to {written} in all: {} and plan {} asks {}",
-                    taken_text(taken),
-                    plan_name(c),
-                    show(ask)
-                )),
-                Some(_) => None,
-            }
-        })
-    };
-    let kept_asks = |key: &str| -> f64 {
-        kept.iter()
-            .filter_map(|q| q.get(key).and_then(|v| parse_quantity(v.as_str())))
-            .sum()
-    };
-    // The default workspace always has a place, even before the
-    // organization has made it (it counts, and comes first).
-    let mut count = kept.len() + usize::from(!candidates.iter().any(|c| c.default));
-    let mut used: BTreeMap<&str, f64> = limits.keys().map(|k| (*k, kept_asks(k))).collect();
-    let placed_note = if kept.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " ({} kept for deleted workspaces: waiting for their purge, retained or still terminating)",
-            kept.len()
-        )
-    };
+    let limits = budget_limits(budget);
+    let placed_note = kept_note(kept);
+    let mut taken = Taken::before_any(&limits, candidates, kept);
     let mut target_placed = None;
-    for c in order {
+    for c in budget_order(candidates) {
         // A namespace once given is never taken away, and the default
         // workspace always has its place: both count whatever they ask.
         let placed = c.has_namespace || c.default;
         let why = if placed {
             None
-        } else if let Some(max) = budget.max_workspaces
-            && count >= max.max(0) as usize
-        {
-            Some(format!(
-                "the organization's budget allows {max} workspace namespace(s) and {count} are taken{placed_note}"
-            ))
         } else {
-            exceeded(c, &|key| used.get(key).copied().unwrap_or(0.0), &|taken| {
-                format!("{} are taken{placed_note}", show(taken))
-            })
+            taken.refusal(budget.max_workspaces, &limits, c, &placed_note)
         };
         if c.name == target {
             if let Some(why) = why {
@@ -202,23 +120,197 @@ pub fn refusal(
             }
         }
         if why.is_none() {
-            count += 1;
-            for key in limits.keys() {
-                let takes = if placed {
-                    counted(c, key)
-                } else {
-                    asks(c, key)
-                };
-                *used.entry(key).or_default() += takes.unwrap_or(0.0);
-            }
+            taken.add(&limits, c, placed);
         }
     }
+    plan_refusal(org, &limits, &taken, target_placed?, &placed_note)
+}
+
+/// Per budgeted key: its limit, and the limit as written.
+type Limits<'a> = BTreeMap<&'a str, (f64, &'a str)>;
+
+/// The budget's quota keys with the limits they set (unreadable ones left
+/// out).
+fn budget_limits(budget: &OrganizationBudget) -> Limits<'_> {
+    budget
+        .quota
+        .iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.as_str(), (parse_quantity(v.as_str())?, v.as_str()))))
+        .collect()
+}
+
+/// The candidates in the order they get their places: the default
+/// workspace, those with a namespace, then by creation time and name.
+fn budget_order(candidates: &[Candidate]) -> Vec<&Candidate> {
+    let mut order: Vec<&Candidate> = candidates.iter().collect();
+    order.sort_by(|a, b| {
+        (!a.default, !a.has_namespace, &a.created, &a.name).cmp(&(
+            !b.default,
+            !b.has_namespace,
+            &b.created,
+            &b.name,
+        ))
+    });
+    order
+}
+
+/// What a refusal adds about the namespaces kept for deleted workspaces;
+/// empty if there are none.
+fn kept_note(kept: &[BTreeMap<String, QuantityValue>]) -> String {
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} kept for deleted workspaces: waiting for their purge, retained or still terminating)",
+            kept.len()
+        )
+    }
+}
+
+/// The name of `c`'s plan, or "(unknown)".
+fn plan_name(c: &Candidate) -> String {
+    c.plan
+        .as_ref()
+        .map_or("(unknown)", |(p, _)| p.as_str())
+        .to_string()
+}
+
+/// How much of `key` `c`'s plan asks; None if it sets no (readable) quota
+/// for it or is unknown.
+fn asks(c: &Candidate, key: &str) -> Option<f64> {
+    c.plan
+        .as_ref()
+        .and_then(|(_, q)| q.get(key))
+        .and_then(|v| parse_quantity(v.as_str()))
+}
+
+/// How much of `key` a workspace with a namespace is counted at.
+fn counted(c: &Candidate, key: &str) -> Option<f64> {
+    // A workspace with a namespace counts at the larger of what it holds
+    // and what it asks: an unknown plan does not hide the quota it still
+    // has, and a plan switched to a bigger one is counted big for the
+    // others (two switching at once cannot both take the last room).
+    let holds = c.holds.get(key).and_then(|v| parse_quantity(v.as_str()));
+    match (holds, asks(c, key)) {
+        (Some(h), Some(a)) => Some(h.max(a)),
+        (h, a) => h.or(a),
+    }
+}
+
+/// Why `c`'s plan does not fit beside `taken(key)` of each budgeted
+/// key (`taken_text` says what is taken), or None when it fits.
+fn exceeded(
+    limits: &Limits,
+    c: &Candidate,
+    taken: &dyn Fn(&str) -> f64,
+    taken_text: &dyn Fn(f64) -> String,
+) -> Option<String> {
+    limits.iter().find_map(|(key, (limit, written))| {
+        let taken = taken(key);
+        match asks(c, key) {
+            None => Some(format!(
+                "the organization's budget limits {key} to {written} in all, and plan {} sets no {key} quota",
+                plan_name(c)
+            )),
+            Some(ask) if taken + ask > limit * (1.0 + 1e-12) => Some(format!(
+                "the organization's budget limits {key} to {written} in all: {} and plan {} asks {}",
+                taken_text(taken),
+                plan_name(c),
+                show(ask)
+            )),
+            Some(_) => None,
+        }
+    })
+}
+
+/// Of every quota `kept` records, the total of `key`.
+fn kept_total(kept: &[BTreeMap<String, QuantityValue>], key: &str) -> f64 {
+    kept.iter()
+        .filter_map(|q| q.get(key).and_then(|v| parse_quantity(v.as_str())))
+        .sum()
+}
+
+/// What the workspaces given their place so far take of the budget.
+struct Taken<'a> {
+    /// Namespaces, counted toward `maxWorkspaces`.
+    count: usize,
+    /// Per budgeted key, the quota counted.
+    used: BTreeMap<&'a str, f64>,
+}
+
+impl<'a> Taken<'a> {
+    /// What is taken before any candidate gets its place: the namespaces
+    /// kept for deleted workspaces, and the default workspace's place.
+    fn before_any(
+        limits: &Limits<'a>,
+        candidates: &[Candidate],
+        kept: &[BTreeMap<String, QuantityValue>],
+    ) -> Self {
+        // The default workspace always has a place, even before the
+        // organization has made it (it counts, and comes first).
+        let count = kept.len() + usize::from(!candidates.iter().any(|c| c.default));
+        let used = limits.keys().map(|k| (*k, kept_total(kept, k))).collect();
+        Taken { count, used }
+    }
+
+    /// How much of `key` is taken.
+    fn of(&self, key: &str) -> f64 {
+        self.used.get(key).copied().unwrap_or(0.0)
+    }
+
+    /// Why `c`, which has no place yet, gets none beside what is taken, or
+    /// None when it fits.
+    fn refusal(
+        &self,
+        max_workspaces: Option<i32>,
+        limits: &Limits,
+        c: &Candidate,
+        placed_note: &str,
+    ) -> Option<String> {
+        let count = self.count;
+        if let Some(max) = max_workspaces
+            && count >= max.max(0) as usize
+        {
+            return Some(format!(
+                "the organization's budget allows {max} workspace namespace(s) and {count} are taken{placed_note}"
+            ));
+        }
+        exceeded(limits, c, &|key| self.of(key), &|taken| {
+            format!("{} are taken{placed_note}", show(taken))
+        })
+    }
+
+    /// Counts `c` in: at what it is `counted` at if `placed` before, else
+    /// at what it asks.
+    fn add(&mut self, limits: &Limits<'a>, c: &Candidate, placed: bool) {
+        self.count += 1;
+        for key in limits.keys() {
+            let takes = if placed {
+                counted(c, key)
+            } else {
+                asks(c, key)
+            };
+            *self.used.entry(key).or_default() += takes.unwrap_or(0.0);
+        }
+    }
+}
+
+/// Why the plan of `c`, which has its place, may not be applied beside what
+/// the others take, or None when it fits.
+fn plan_refusal(
+    org: &Organization,
+    limits: &Limits,
+    taken: &Taken,
+    c: &Candidate,
+    placed_note: &str,
+) -> Option<String> {
     // A workspace that has its place: does its plan's quota fit beside
     // everything else (a plan switched to a bigger one, or to one without a
     // budgeted key, must not take more than the budget)?
-    let c = target_placed?;
-    let others = |key: &str| used.get(key).copied().unwrap_or(0.0) - counted(c, key).unwrap_or(0.0);
-    let why = exceeded(c, &others, &|taken| {
+    let target = &c.name;
+    let others = |key: &str| taken.of(key) - counted(c, key).unwrap_or(0.0);
+    let why = exceeded(limits, c, &others, &|taken| {
         format!("the other workspaces take {}{placed_note}", show(taken))
     })?;
     Some(format!(

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject,
+};
 use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
@@ -43,18 +45,47 @@ pub fn build(
     archived: bool,
     delegated: bool,
 ) -> MemberAccess {
-    let org = member.namespace().unwrap_or_default();
-    let name = member.name_any();
-    let ws = &member.spec.workspace;
-    let uid = member.uid().unwrap_or_default();
     let known: BTreeSet<String> = roles.iter().map(|r| r.name_any()).collect();
-    let unknown_roles: Vec<String> = member
+    let granted = granted_roles(member, &known, archived);
+    let subject = rbac_subject(&member.spec.subject);
+    let bindings = role_bindings(member, &granted, &subject);
+    // Archive mode grants viewer only, which manages nobody.
+    let may_manage = delegated && !archived;
+    let (reader_role, reader_binding) = reader_access(member, roles, may_manage, &subject);
+    // No role granted, no access: nor finding the workspace and its
+    // organization.
+    let any = !granted.is_empty();
+    MemberAccess {
+        bindings,
+        reader_role: any.then_some(reader_role),
+        reader_binding: any.then_some(reader_binding),
+        // Its Organization is read through the organization's one
+        // visitors binding (resources::organization::visitors); a binding of
+        // its own, made by earlier versions, is removed.
+        visitor: None,
+        granted,
+        unknown_roles: unknown_roles(member, &known),
+    }
+}
+
+/// The member's roles that are not among `known`.
+fn unknown_roles(member: &WorkspaceMember, known: &BTreeSet<String>) -> Vec<String> {
+    member
         .spec
         .roles
         .iter()
         .filter(|r| !known.contains(*r))
         .cloned()
-        .collect();
+        .collect()
+}
+
+/// The roles granted, sorted and without repeats: the member's roles among
+/// `known`, each one viewer in archive mode.
+fn granted_roles(
+    member: &WorkspaceMember,
+    known: &BTreeSet<String>,
+    archived: bool,
+) -> Vec<String> {
     let mut granted: Vec<String> = member
         .spec
         .roles
@@ -70,11 +101,22 @@ pub fn build(
         .collect();
     granted.sort();
     granted.dedup();
+    granted
+}
 
+/// One RoleBinding of `subject` per granted role, in the workspace namespace.
+fn role_bindings(
+    member: &WorkspaceMember,
+    granted: &[String],
+    subject: &RbacSubject,
+) -> Vec<RoleBinding> {
+    let org = member.namespace().unwrap_or_default();
+    let name = member.name_any();
+    let ws = &member.spec.workspace;
+    let uid = member.uid().unwrap_or_default();
     let marks = member_marks(&org, &name, Some(ws), &uid, Component::MemberAccess);
-    let subject = rbac_subject(&member.spec.subject);
     let ns = workspace_namespace(&org, ws);
-    let bindings = granted
+    granted
         .iter()
         .map(|role| RoleBinding {
             metadata: ObjectMeta {
@@ -90,8 +132,20 @@ pub fn build(
             },
             subjects: Some(vec![subject.clone()]),
         })
-        .collect();
+        .collect()
+}
 
+/// The reader Role in the organization namespace and its binding to
+/// `subject`.
+fn reader_access(
+    member: &WorkspaceMember,
+    roles: &[WorkspaceRole],
+    may_manage: bool,
+    subject: &RbacSubject,
+) -> (Role, RoleBinding) {
+    let org = member.namespace().unwrap_or_default();
+    let name = member.name_any();
+    let uid = member.uid().unwrap_or_default();
     let reader_marks = member_marks(&org, &name, None, &uid, Component::MemberReader);
     let reader_name = names::member_reader(&name);
     let reader_meta = ObjectMeta {
@@ -100,40 +154,9 @@ pub fn build(
         labels: Some(reader_marks),
         ..Default::default()
     };
-    let get_named = |resources: &[&str], object: &str| PolicyRule {
-        api_groups: Some(vec!["workspaces.dev".into()]),
-        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
-        resource_names: Some(vec![object.to_string()]),
-        verbs: vec!["get".into(), "watch".into()],
-        non_resource_urls: None,
-    };
-    // A manager sends its writes on the workspace's members here, and holds
-    // the verbs the admission policy asks about on its workspace: which
-    // roles it may give (the union over its managing roles). Archive mode
-    // grants viewer only, which manages nobody.
-    let assignable: Vec<String> = roles
-        .iter()
-        .filter(|r| member.spec.roles.contains(&r.name_any()))
-        .filter_map(|r| super::role::granted_spec(r).manage_members)
-        .flat_map(|m| m.assignable_roles)
-        .collect();
-    // assignableRoles has at least one entry (schema): any managing role
-    // leaves some.
-    let manages = delegated && !archived && !assignable.is_empty();
-    let mut reader_rules = vec![
-        get_named(&["workspaces", "workspaces/status"], ws),
-        get_named(&["workspacemembers", "workspacemembers/status"], &name),
-    ];
-    if manages {
-        reader_rules.push(super::delegation::member_writes());
-        reader_rules.push(super::delegation::managing_rule(
-            ws,
-            assignable.iter().map(String::as_str),
-        ));
-    }
     let reader_role = Role {
         metadata: reader_meta.clone(),
-        rules: Some(reader_rules),
+        rules: Some(reader_rules(member, roles, may_manage)),
     };
     let reader_binding = RoleBinding {
         metadata: reader_meta,
@@ -144,19 +167,54 @@ pub fn build(
         },
         subjects: Some(vec![subject.clone()]),
     };
-    // No role granted, no access: nor finding the workspace and its
-    // organization.
-    let any = !granted.is_empty();
-    MemberAccess {
-        bindings,
-        reader_role: any.then_some(reader_role),
-        reader_binding: any.then_some(reader_binding),
-        // Its Organization is read through the organization's one
-        // visitors binding (resources::organization::visitors); a binding of
-        // its own, made by earlier versions, is removed.
-        visitor: None,
-        granted,
-        unknown_roles,
+    (reader_role, reader_binding)
+}
+
+/// The reader Role's rules: get its Workspace and membership, and for a
+/// manager (when `may_manage`) its writes on members and what it may assign.
+fn reader_rules(
+    member: &WorkspaceMember,
+    roles: &[WorkspaceRole],
+    may_manage: bool,
+) -> Vec<PolicyRule> {
+    let ws = &member.spec.workspace;
+    // A manager sends its writes on the workspace's members here, and holds
+    // the verbs the admission policy asks about on its workspace: which
+    // roles it may give (the union over its managing roles).
+    let assignable: Vec<String> = roles
+        .iter()
+        .filter(|r| member.spec.roles.contains(&r.name_any()))
+        .filter_map(|r| super::role::granted_spec(r).manage_members)
+        .flat_map(|m| m.assignable_roles)
+        .collect();
+    // assignableRoles has at least one entry (schema): any managing role
+    // leaves some.
+    let manages = may_manage && !assignable.is_empty();
+    let mut rules = vec![
+        get_named(&["workspaces", "workspaces/status"], ws),
+        get_named(
+            &["workspacemembers", "workspacemembers/status"],
+            &member.name_any(),
+        ),
+    ];
+    if manages {
+        rules.push(super::delegation::member_writes());
+        rules.push(super::delegation::managing_rule(
+            ws,
+            assignable.iter().map(String::as_str),
+        ));
+    }
+    rules
+}
+
+/// A rule to get and watch the workspaces.dev `resources` named `object`.
+fn get_named(resources: &[&str], object: &str) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec!["workspaces.dev".into()]),
+        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
+        resource_names: Some(vec![object.to_string()]),
+        verbs: vec!["get".into(), "watch".into()],
+        non_resource_urls: None,
     }
 }
 
@@ -237,59 +295,117 @@ pub fn decide(
     input: &MemberInput,
     policy: &TenantPolicy,
 ) -> Decision<MemberChildren, MemberFacts> {
-    let org = member.namespace().unwrap_or_default();
-    let ws_name = &member.spec.workspace;
-    let ns = workspace_namespace(&org, ws_name);
     // The workspace it was granted in, kept until it grants in one.
     let recorded = member.status.as_ref().and_then(|s| s.workspace_uid.clone());
-    let facts = |phase, granted| MemberFacts {
-        phase,
-        granted,
-        workspace_uid: recorded.clone(),
-    };
+    let recorded = recorded.as_deref();
     if member.meta().deletion_timestamp.is_some() {
         return Decision::Delete {
             teardown: teardown(member),
-            facts: facts(MemberPhase::Active, vec![]),
+            facts: granting_nothing(MemberPhase::Active, recorded),
         };
     }
-    let revoke = |outcome, phase, next| {
-        Decision::Converge(Plan {
-            children: Some(MemberChildren::none(member)),
-            outcome,
-            facts: facts(phase, vec![]),
-            next,
-        })
-    };
-    if let Some(why) = policy.subject_refusal(&member.spec.subject, &org) {
-        return revoke(
-            stalled(
-                "SubjectNotAllowed",
-                format!("{why}; this membership grants nothing"),
-            ),
-            MemberPhase::Pending,
-            Next::AwaitChange,
-        );
+    if let Some(refused) = subject_refused(member, policy, recorded) {
+        return refused;
     }
     let Some(ws) = &input.workspace else {
-        return revoke(
-            stalled(
-                "WorkspaceNotFound",
-                format!(
-                    "no Workspace {ws_name:?} in namespace {org}; this membership grants nothing"
-                ),
-            ),
-            MemberPhase::Pending,
-            Next::WaitForOthers,
-        );
+        return workspace_not_found(member, recorded);
     };
+    workspace_recreated(member, ws, recorded)
+        .or_else(|| expired(member, input.now, recorded))
+        .or_else(|| namespace_not_usable(member, &input.namespace, recorded))
+        .unwrap_or_else(|| grant(member, input, policy, ws))
+}
+
+/// The facts of a membership that grants nothing (now): `phase`, no roles,
+/// and the workspace it was granted in before, if any.
+fn granting_nothing(phase: MemberPhase, recorded: Option<&str>) -> MemberFacts {
+    MemberFacts {
+        phase,
+        granted: vec![],
+        workspace_uid: recorded.map(str::to_owned),
+    }
+}
+
+/// The facts of a membership that grants `granted` in `ws`.
+fn granted_in(ws: &Workspace, phase: MemberPhase, granted: Vec<String>) -> MemberFacts {
+    MemberFacts {
+        phase,
+        granted,
+        workspace_uid: ws.uid(),
+    }
+}
+
+/// A plan that removes all of the member's access and reports `outcome`.
+fn revoke(
+    member: &WorkspaceMember,
+    recorded: Option<&str>,
+    outcome: Outcome,
+    phase: MemberPhase,
+    next: Next,
+) -> Decision<MemberChildren, MemberFacts> {
+    Decision::Converge(Plan {
+        children: Some(MemberChildren::none(member)),
+        outcome,
+        facts: granting_nothing(phase, recorded),
+        next,
+    })
+}
+
+/// Revokes everything if the platform does not allow the member's subject.
+fn subject_refused(
+    member: &WorkspaceMember,
+    policy: &TenantPolicy,
+    recorded: Option<&str>,
+) -> Option<Decision<MemberChildren, MemberFacts>> {
+    let org = member.namespace().unwrap_or_default();
+    let why = policy.subject_refusal(&member.spec.subject, &org)?;
+    Some(revoke(
+        member,
+        recorded,
+        stalled(
+            "SubjectNotAllowed",
+            format!("{why}; this membership grants nothing"),
+        ),
+        MemberPhase::Pending,
+        Next::AwaitChange,
+    ))
+}
+
+/// Revokes everything: the member's workspace does not exist.
+fn workspace_not_found(
+    member: &WorkspaceMember,
+    recorded: Option<&str>,
+) -> Decision<MemberChildren, MemberFacts> {
+    let org = member.namespace().unwrap_or_default();
+    let ws_name = &member.spec.workspace;
+    revoke(
+        member,
+        recorded,
+        stalled(
+            "WorkspaceNotFound",
+            format!("no Workspace {ws_name:?} in namespace {org}; this membership grants nothing"),
+        ),
+        MemberPhase::Pending,
+        Next::WaitForOthers,
+    )
+}
+
+/// Revokes everything if `ws` is not the workspace the membership was
+/// granted in.
+fn workspace_recreated(
+    member: &WorkspaceMember,
+    ws: &Workspace,
+    recorded: Option<&str>,
+) -> Option<Decision<MemberChildren, MemberFacts>> {
     // Granted in an earlier workspace of this name, deleted since: a
     // membership left behind grants nothing in whoever's workspace comes
     // next under the name.
-    if let Some(old) = &recorded
-        && ws.uid().is_some_and(|now| now != *old)
-    {
-        return revoke(
+    let old = recorded?;
+    let ws_name = &member.spec.workspace;
+    ws.uid().is_some_and(|now| now != old).then(|| {
+        revoke(
+            member,
+            recorded,
             stalled(
                 "WorkspaceRecreated",
                 format!(
@@ -298,22 +414,22 @@ pub fn decide(
             ),
             MemberPhase::Pending,
             Next::AwaitChange,
-        );
-    }
-    let granted_in = |phase, granted| MemberFacts {
-        phase,
-        granted,
-        workspace_uid: ws.uid(),
-    };
-    let left = member
-        .spec
-        .expires_at
-        .as_ref()
-        .map(|e| (e, e.0.duration_since(input.now)));
-    if let Some((expires, left)) = left
-        && (left.is_negative() || left.is_zero())
-    {
-        return revoke(
+        )
+    })
+}
+
+/// Revokes everything if the membership has expired.
+fn expired(
+    member: &WorkspaceMember,
+    now: jiff::Timestamp,
+    recorded: Option<&str>,
+) -> Option<Decision<MemberChildren, MemberFacts>> {
+    let expires = member.spec.expires_at.as_ref()?;
+    let left = expires.0.duration_since(now);
+    (left.is_negative() || left.is_zero()).then(|| {
+        revoke(
+            member,
+            recorded,
             stalled(
                 "Expired",
                 format!(
@@ -323,46 +439,52 @@ pub fn decide(
             ),
             MemberPhase::Expired,
             Next::AwaitChange,
-        );
-    }
+        )
+    })
+}
+
+/// A report that writes nothing, unless the workspace namespace was made by
+/// this very workspace.
+fn namespace_not_usable(
+    member: &WorkspaceMember,
+    owner: &NamespaceOwner,
+    recorded: Option<&str>,
+) -> Option<Decision<MemberChildren, MemberFacts>> {
+    let ws_name = &member.spec.workspace;
+    let ns = workspace_namespace(&member.namespace().unwrap_or_default(), ws_name);
     // Access is written only into the namespace this very workspace made:
     // never into one someone else made, or one released by Retain.
-    match input.namespace {
-        NamespaceOwner::ThisWorkspace => {}
-        NamespaceOwner::NotYet => {
-            return Decision::report(
-                progressing(
-                    "WorkspaceNotReady",
-                    format!("waiting for workspace {ws_name} to make its namespace {ns}"),
-                ),
-                facts(MemberPhase::Pending, vec![]),
-                Next::WaitForOthers,
-            );
-        }
-        NamespaceOwner::Other => {
-            return Decision::report(
-                stalled(
-                    "NamespaceNotOwned",
-                    format!(
-                        "namespace {ns} was not made by workspace-operator for Workspace {ws_name}; nothing is written into it and this membership grants nothing"
-                    ),
-                ),
-                facts(MemberPhase::Pending, vec![]),
-                Next::WaitForOthers,
-            );
-        }
-    }
+    let outcome = match owner {
+        NamespaceOwner::ThisWorkspace => return None,
+        NamespaceOwner::NotYet => progressing(
+            "WorkspaceNotReady",
+            format!("waiting for workspace {ws_name} to make its namespace {ns}"),
+        ),
+        NamespaceOwner::Other => stalled(
+            "NamespaceNotOwned",
+            format!(
+                "namespace {ns} was not made by workspace-operator for Workspace {ws_name}; nothing is written into it and this membership grants nothing"
+            ),
+        ),
+    };
+    Some(Decision::report(
+        outcome,
+        granting_nothing(MemberPhase::Pending, recorded),
+        Next::WaitForOthers,
+    ))
+}
+
+/// The plan granting the member's Ready roles in `ws` (removals only while
+/// `ws` is being deleted).
+fn grant(
+    member: &WorkspaceMember,
+    input: &MemberInput,
+    policy: &TenantPolicy,
+    ws: &Workspace,
+) -> Decision<MemberChildren, MemberFacts> {
     let roles = &input.roles;
     let ready_roles: Vec<WorkspaceRole> = roles.iter().filter(|r| role_ready(r)).cloned().collect();
-    let exists = |r: &String| roles.iter().any(|x| &x.name_any() == r);
-    let is_ready = |r: &String| ready_roles.iter().any(|x| &x.name_any() == r);
-    let not_ready: Vec<String> = member
-        .spec
-        .roles
-        .iter()
-        .filter(|r| exists(r) && !is_ready(r))
-        .cloned()
-        .collect();
+    let not_ready = roles_not_ready(member, roles, &ready_roles);
     let access = build(
         member,
         &ready_roles,
@@ -377,64 +499,120 @@ pub fn decide(
         granted,
         unknown_roles,
     } = access;
-    let visitor = visitor.map(|mut v| {
-        v.metadata.owner_references = input
-            .organization
-            .as_ref()
-            .and_then(super::owner_reference)
-            .map(|o| vec![o]);
-        v
-    });
+    let children = MemberChildren {
+        namespace: workspace_namespace(
+            &member.namespace().unwrap_or_default(),
+            &member.spec.workspace,
+        ),
+        bindings,
+        reader_role,
+        reader_binding,
+        visitor: owned_by_organization(visitor, input.organization.as_ref()),
+        writes: Writes::All,
+    };
     if ws.meta().deletion_timestamp.is_some() {
-        let kept = member
-            .status
-            .as_ref()
-            .and_then(|s| s.granted_roles.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| granted.contains(r))
-            .collect();
-        return Decision::Converge(Plan {
-            children: Some(MemberChildren {
-                namespace: ns,
-                bindings,
-                reader_role,
-                reader_binding,
-                visitor,
-                writes: Writes::RemovalsOnly,
-            }),
-            outcome: progressing(
-                "WorkspaceDeleting",
-                format!(
-                    "workspace {ws_name} is being deleted: no access is added meanwhile, removals still apply"
-                ),
-            ),
-            facts: granted_in(MemberPhase::Active, kept),
-            next: Next::WaitForOthers,
-        });
+        return removals_only(member, ws, children, &granted);
     }
-    let mut problems = vec![];
     let unknown: Vec<String> = unknown_roles
         .into_iter()
         .filter(|r| !not_ready.contains(r))
         .collect();
+    let outcome = grant_outcome(member, roles, &unknown, &not_ready, &granted);
+    let next = next_look(
+        member,
+        input.now,
+        unknown.is_empty() && not_ready.is_empty(),
+    );
+    Decision::Converge(Plan {
+        children: Some(children),
+        outcome,
+        facts: granted_in(ws, MemberPhase::Active, granted),
+        next,
+    })
+}
+
+/// The member's roles that exist among `roles` but not among `ready_roles`.
+fn roles_not_ready(
+    member: &WorkspaceMember,
+    roles: &[WorkspaceRole],
+    ready_roles: &[WorkspaceRole],
+) -> Vec<String> {
+    let exists = |r: &String| roles.iter().any(|x| &x.name_any() == r);
+    let is_ready = |r: &String| ready_roles.iter().any(|x| &x.name_any() == r);
+    member
+        .spec
+        .roles
+        .iter()
+        .filter(|r| exists(r) && !is_ready(r))
+        .cloned()
+        .collect()
+}
+
+/// `visitor`, if any, owned by the organization.
+fn owned_by_organization(
+    visitor: Option<ClusterRoleBinding>,
+    organization: Option<&crate::api::Organization>,
+) -> Option<ClusterRoleBinding> {
+    visitor.map(|mut v| {
+        v.metadata.owner_references = organization
+            .and_then(super::owner_reference)
+            .map(|o| vec![o]);
+        v
+    })
+}
+
+/// The plan while the workspace is being deleted: `children` with removals
+/// only, reporting the roles it granted before that are still granted.
+fn removals_only(
+    member: &WorkspaceMember,
+    ws: &Workspace,
+    children: MemberChildren,
+    granted: &[String],
+) -> Decision<MemberChildren, MemberFacts> {
+    let kept = member
+        .status
+        .as_ref()
+        .and_then(|s| s.granted_roles.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| granted.contains(r))
+        .collect();
+    let ws_name = &member.spec.workspace;
+    Decision::Converge(Plan {
+        children: Some(MemberChildren {
+            writes: Writes::RemovalsOnly,
+            ..children
+        }),
+        outcome: progressing(
+            "WorkspaceDeleting",
+            format!(
+                "workspace {ws_name} is being deleted: no access is added meanwhile, removals still apply"
+            ),
+        ),
+        facts: granted_in(ws, MemberPhase::Active, kept),
+        next: Next::WaitForOthers,
+    })
+}
+
+/// The outcome of a grant: stalled on unknown or refused roles, progressing
+/// on roles not Ready yet, else Ready.
+fn grant_outcome(
+    member: &WorkspaceMember,
+    roles: &[WorkspaceRole],
+    unknown: &[String],
+    not_ready: &[String],
+    granted: &[String],
+) -> Outcome {
+    let org = member.namespace().unwrap_or_default();
+    let ws_name = &member.spec.workspace;
+    let mut problems = vec![];
     if !unknown.is_empty() {
         problems.push(format!(
             "no WorkspaceRole {} in namespace {org}; not granted",
             unknown.join(", ")
         ));
     }
-    // Roles refused by the ceiling or the platform will not become Ready
-    // by waiting: the member is stalled on them, not progressing.
-    let refused = not_ready
-        .iter()
-        .filter(|r| {
-            roles
-                .iter()
-                .any(|x| &&x.name_any() == r && super::role::is_refused(x))
-        })
-        .count();
-    let all_refused = !not_ready.is_empty() && refused == not_ready.len();
+    let all_refused = all_refused(roles, not_ready);
     if !not_ready.is_empty() {
         problems.push(if all_refused {
             format!(
@@ -445,7 +623,7 @@ pub fn decide(
             format!("WorkspaceRole {} not Ready; not granted yet", not_ready.join(", "))
         });
     }
-    let outcome: Outcome = if !unknown.is_empty() {
+    if !unknown.is_empty() {
         stalled("UnknownRole", problems.join("; "))
     } else if all_refused {
         stalled("RoleNotReady", problems.join("; "))
@@ -456,36 +634,45 @@ pub fn decide(
             "granted {} in workspace {ws_name}",
             granted.join(", ")
         ))
-    };
+    }
+}
+
+/// Whether there are roles not Ready and every one of them is refused.
+fn all_refused(roles: &[WorkspaceRole], not_ready: &[String]) -> bool {
+    // Roles refused by the ceiling or the platform will not become Ready
+    // by waiting: the member is stalled on them, not progressing.
+    let refused = not_ready
+        .iter()
+        .filter(|r| {
+            roles
+                .iter()
+                .any(|x| &&x.name_any() == r && super::role::is_refused(x))
+        })
+        .count();
+    !not_ready.is_empty() && refused == not_ready.len()
+}
+
+/// When to look again: soon unless every role is settled, and no later than
+/// the membership expires.
+fn next_look(member: &WorkspaceMember, now: jiff::Timestamp, roles_settled: bool) -> Next {
     // Roles still missing or not ready may appear any moment; expiry
     // happens at that moment, not at the next resync.
-    let mut next = if unknown.is_empty() && not_ready.is_empty() {
+    let next = if roles_settled {
         Next::Resync
     } else {
         Next::WaitForOthers
     };
-    if let Some((_, left)) = left {
-        let left = std::time::Duration::try_from(left).unwrap_or_default()
-            + std::time::Duration::from_millis(50);
-        next = match next {
-            Next::Resync => Next::ResyncAtMost(left),
-            Next::WaitForOthers => Next::After(super::decision::WAIT_FOR_OTHERS.min(left)),
-            other => other,
-        };
+    let Some(expires) = &member.spec.expires_at else {
+        return next;
+    };
+    let left = expires.0.duration_since(now);
+    let left = std::time::Duration::try_from(left).unwrap_or_default()
+        + std::time::Duration::from_millis(50);
+    match next {
+        Next::Resync => Next::ResyncAtMost(left),
+        Next::WaitForOthers => Next::After(super::decision::WAIT_FOR_OTHERS.min(left)),
+        other => other,
     }
-    Decision::Converge(Plan {
-        children: Some(MemberChildren {
-            namespace: ns,
-            bindings,
-            reader_role,
-            reader_binding,
-            visitor,
-            writes: Writes::All,
-        }),
-        outcome,
-        facts: granted_in(MemberPhase::Active, granted),
-        next,
-    })
 }
 
 /// What a member's deletion removes: its access in the workspace (as the

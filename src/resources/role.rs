@@ -12,6 +12,7 @@ use super::tenancy::TenantPolicy;
 use super::{ceiling, owner_reference, predefined_roles};
 use crate::api::role::{RoleRule, WorkspaceRoleSpec};
 use crate::api::{Organization, WorkspaceRole};
+use crate::conditions::Outcome;
 use crate::ownership::{self, Component, Owner, names};
 
 /// The Ready reasons of a refused role: it will not become Ready without a
@@ -149,58 +150,118 @@ pub fn decide(
     input: &RoleInput,
     policy: &TenantPolicy,
 ) -> Decision<RoleChildren, RoleFacts> {
-    let org_name = role.namespace().unwrap_or_default();
-    let name = role.name_any();
-    let cr_name = names::role(&org_name, &name);
-    let facts = |cluster_role: Option<&str>| RoleFacts {
-        cluster_role: cluster_role.map(String::from),
-        members: input.members,
-    };
     if role.meta().deletion_timestamp.is_some() {
-        return match deletion_blocker(role, input) {
-            Some(why) => Decision::DeletionBlocked {
-                why,
-                children: None,
-                facts: facts(Some(&cr_name)),
-            },
-            None => Decision::Delete {
-                teardown: teardown(role),
-                facts: facts(None),
-            },
-        };
+        return deletion(role, input);
     }
     let Some(org) = &input.organization else {
-        return Decision::unattached(
-            stalled(
-                "OrganizationNotFound",
-                format!(
-                    "no Organization named {org_name:?}: a WorkspaceRole must live in its organization's namespace"
-                ),
-            ),
-            facts(None),
-            Next::WaitForOthers,
-        );
-    };
-    // Refused: nothing is granted, and a ClusterRole made before goes (a
-    // role refused now grants nothing, also through bindings naming it).
-    let revoke = |outcome| {
-        Decision::Converge(Plan {
-            children: Some(RoleChildren { cluster_role: None }),
-            outcome,
-            facts: facts(None),
-            next: Next::AwaitChange,
-        })
+        return organization_not_found(role, input);
     };
     let spec = granted_spec(role);
+    if let Some(refused) = includes_not_allowed(&spec, input, policy) {
+        return refused;
+    }
+    let included = match &input.included {
+        Included::Found(rules) => rules.as_slice(),
+        Included::NotRead => &[],
+        Included::Missing(missing) => return included_not_found(input, missing),
+    };
+    let desired = cluster_role(
+        &role.namespace().unwrap_or_default(),
+        &role.name_any(),
+        &role.uid().unwrap_or_default(),
+        &spec,
+        included,
+    );
+    // The ceiling, checked by the operator itself before any write: the
+    // API server's escalation check compares with everything the operator
+    // holds, so it cannot be the tenant's limit.
+    let Some(ceiling_rules) = &input.ceiling else {
+        return ceiling_not_found(input, policy);
+    };
+    let wanted = desired.rules.clone().unwrap_or_default();
+    beyond_ceiling(ceiling_rules, &wanted, input, policy)
+        .or_else(|| refused_by_server_before(role, input, &wanted))
+        .unwrap_or_else(|| grant(role, org, desired, &spec, input))
+}
+
+/// The name of the role's ClusterRole.
+fn cluster_role_name(role: &WorkspaceRole) -> String {
+    names::role(&role.namespace().unwrap_or_default(), &role.name_any())
+}
+
+/// The facts to report, naming `cluster_role` if the role holds one.
+fn role_facts(input: &RoleInput, cluster_role: Option<&str>) -> RoleFacts {
+    RoleFacts {
+        cluster_role: cluster_role.map(String::from),
+        members: input.members,
+    }
+}
+
+/// The decision for a role being deleted: blocked while it is still in use
+/// (its ClusterRole kept), else go.
+fn deletion(role: &WorkspaceRole, input: &RoleInput) -> Decision<RoleChildren, RoleFacts> {
+    match deletion_blocker(role, input) {
+        Some(why) => Decision::DeletionBlocked {
+            why,
+            children: None,
+            facts: role_facts(input, Some(&cluster_role_name(role))),
+        },
+        None => Decision::Delete {
+            teardown: teardown(role),
+            facts: role_facts(input, None),
+        },
+    }
+}
+
+/// The report for a role outside any organization's namespace.
+fn organization_not_found(
+    role: &WorkspaceRole,
+    input: &RoleInput,
+) -> Decision<RoleChildren, RoleFacts> {
+    let org_name = role.namespace().unwrap_or_default();
+    Decision::unattached(
+        stalled(
+            "OrganizationNotFound",
+            format!(
+                "no Organization named {org_name:?}: a WorkspaceRole must live in its organization's namespace"
+            ),
+        ),
+        role_facts(input, None),
+        Next::WaitForOthers,
+    )
+}
+
+/// A plan that revokes the role's ClusterRole and reports `outcome`.
+fn revoke(input: &RoleInput, outcome: Outcome) -> Decision<RoleChildren, RoleFacts> {
+    // Refused: nothing is granted, and a ClusterRole made before goes (a
+    // role refused now grants nothing, also through bindings naming it).
+    Decision::Converge(Plan {
+        children: Some(RoleChildren { cluster_role: None }),
+        outcome,
+        facts: role_facts(input, None),
+        next: Next::AwaitChange,
+    })
+}
+
+/// Revokes the role if it includes ClusterRoles the platform does not allow.
+fn includes_not_allowed(
+    spec: &WorkspaceRoleSpec,
+    input: &RoleInput,
+    policy: &TenantPolicy,
+) -> Option<Decision<RoleChildren, RoleFacts>> {
     let includes = spec.cluster_roles.clone().unwrap_or_default();
     let disallowed = policy.disallowed_cluster_roles(&includes);
-    if !disallowed.is_empty() {
-        let allowed: Vec<&str> = policy
-            .allowed_cluster_roles
-            .iter()
-            .map(String::as_str)
-            .collect();
-        return revoke(stalled(
+    if disallowed.is_empty() {
+        return None;
+    }
+    let allowed: Vec<&str> = policy
+        .allowed_cluster_roles
+        .iter()
+        .map(String::as_str)
+        .collect();
+    Some(revoke(
+        input,
+        stalled(
             NOT_ALLOWED,
             format!(
                 "the platform does not allow including ClusterRole(s) {} (allowed: {}); nothing of this role is granted",
@@ -211,72 +272,100 @@ pub fn decide(
                     allowed.join(", ")
                 }
             ),
-        ));
-    }
-    let included = match &input.included {
-        Included::Found(rules) => rules.as_slice(),
-        Included::NotRead => &[],
-        Included::Missing(missing) => {
-            return Decision::report(
-                stalled(
-                    "ClusterRoleNotFound",
-                    format!("included ClusterRole(s) not found: {}", missing.join(", ")),
-                ),
-                facts(None),
-                Next::After(INCLUDED_REREAD),
-            );
-        }
-    };
-    let mut desired = cluster_role(
-        &org_name,
-        &name,
-        &role.uid().unwrap_or_default(),
-        &spec,
-        included,
-    );
-    // The ceiling, checked by the operator itself before any write: the
-    // API server's escalation check compares with everything the operator
-    // holds, so it cannot be the tenant's limit.
+        ),
+    ))
+}
+
+/// The report, read again later, for included ClusterRoles that do not exist.
+fn included_not_found(input: &RoleInput, missing: &[String]) -> Decision<RoleChildren, RoleFacts> {
+    Decision::report(
+        stalled(
+            "ClusterRoleNotFound",
+            format!("included ClusterRole(s) not found: {}", missing.join(", ")),
+        ),
+        role_facts(input, None),
+        Next::After(INCLUDED_REREAD),
+    )
+}
+
+/// The report, changing nothing, when the tenant ceiling does not exist.
+fn ceiling_not_found(
+    input: &RoleInput,
+    policy: &TenantPolicy,
+) -> Decision<RoleChildren, RoleFacts> {
     // A missing ceiling (an install or upgrade under way) keeps what was
     // granted: revoking every role of the cluster would be the outage.
-    let Some(ceiling_rules) = &input.ceiling else {
-        return Decision::report(
-            stalled(
-                NO_CEILING,
-                format!(
-                    "the tenant ceiling ClusterRole {} does not exist, so no role can be checked or granted; the platform installs it with the operator (Helm chart or deploy/operator-rbac.yaml)",
-                    policy.ceiling
-                ),
+    Decision::report(
+        stalled(
+            NO_CEILING,
+            format!(
+                "the tenant ceiling ClusterRole {} does not exist, so no role can be checked or granted; the platform installs it with the operator (Helm chart or deploy/operator-rbac.yaml)",
+                policy.ceiling
             ),
-            facts(None),
-            Next::AwaitChange,
-        );
-    };
-    let wanted = desired.rules.clone().unwrap_or_default();
-    let refused = ceiling::refused(ceiling_rules, &wanted);
-    if !refused.is_empty() {
-        return revoke(stalled(
+        ),
+        role_facts(input, None),
+        Next::AwaitChange,
+    )
+}
+
+/// Revokes the role if `wanted` asks for more than the ceiling allows.
+fn beyond_ceiling(
+    ceiling_rules: &[PolicyRule],
+    wanted: &[PolicyRule],
+    input: &RoleInput,
+    policy: &TenantPolicy,
+) -> Option<Decision<RoleChildren, RoleFacts>> {
+    let refused = ceiling::refused(ceiling_rules, wanted);
+    if refused.is_empty() {
+        return None;
+    }
+    Some(revoke(
+        input,
+        stalled(
             BEYOND_CEILING,
             format!(
                 "not granted, this role asks for more than the tenant ceiling {} allows: {}",
                 policy.ceiling,
                 ceiling::summary(&refused)
             ),
-        ));
-    }
+        ),
+    ))
+}
+
+/// The report, writing nothing, if the API server refused these very rules
+/// of this generation before.
+fn refused_by_server_before(
+    role: &WorkspaceRole,
+    input: &RoleInput,
+    wanted: &[PolicyRule],
+) -> Option<Decision<RoleChildren, RoleFacts>> {
     // Refused by the API server before, unchanged since: asking again
     // cannot help.
-    let digest = rules_digest(&wanted);
+    let digest = rules_digest(wanted);
     let generation = role.meta().generation.unwrap_or_default();
-    let refused_before = input
+    let message = input
         .refused_before
         .as_ref()
         .filter(|r| r.generation == generation && r.digest == digest)
         .map(|r| r.message.clone())
-        .or_else(|| refused_in_status(role, &digest));
-    if let Some(message) = refused_before {
-        return Decision::report(stalled(NOT_HELD, message), facts(None), Next::AwaitChange);
-    }
+        .or_else(|| refused_in_status(role, &digest))?;
+    Some(Decision::report(
+        stalled(NOT_HELD, message),
+        role_facts(input, None),
+        Next::AwaitChange,
+    ))
+}
+
+/// The plan that writes `desired`, the role's ClusterRole, owned also by
+/// `org`.
+fn grant(
+    role: &WorkspaceRole,
+    org: &Organization,
+    mut desired: ClusterRole,
+    spec: &WorkspaceRoleSpec,
+    input: &RoleInput,
+) -> Decision<RoleChildren, RoleFacts> {
+    let cr_name = cluster_role_name(role);
     // Also owned by the organization, so deleting it cleans up even if
     // this role's finalizer never ran.
     desired.metadata.owner_references = owner_reference(org).map(|o| vec![o]);
@@ -287,7 +376,7 @@ pub fn decide(
         outcome: ready(format!(
             "ClusterRole {cr_name} holds the role's permissions"
         )),
-        facts: facts(Some(&cr_name)),
+        facts: role_facts(input, Some(&cr_name)),
         next: if spec.cluster_roles.is_some() {
             Next::After(INCLUDED_REREAD)
         } else {

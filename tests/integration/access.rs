@@ -120,11 +120,8 @@ async fn organization_admins_manage_their_own_organization_only() {
 
 #[tokio::test]
 async fn owners_members_and_outsiders_get_exactly_their_access() {
-    operator().await;
+    let Opening { admin, scope, .. } = opening_with_organization("access").await;
     let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("access");
-    organization(&admin, &scope).await;
     workspace(
         &admin,
         &scope.id,
@@ -209,11 +206,8 @@ async fn owners_members_and_outsiders_get_exactly_their_access() {
 
 #[tokio::test]
 async fn archived_workspace_is_read_only_for_everyone_until_restored() {
-    operator().await;
+    let Opening { admin, scope, .. } = opening_with_organization("archive").await;
     let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("archive");
-    organization(&admin, &scope).await;
     workspace(
         &admin,
         &scope.id,

@@ -10,7 +10,9 @@ use kube::{Client, Resource};
 use serde_json::Value;
 use workspace_operator::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 
-use crate::support::{FIELD_MANAGER, Scope, cluster, eventually, ok_stdout, operator, repo_root};
+use crate::support::{
+    FIELD_MANAGER, Opening, cluster, eventually, ok_stdout, opening, operator, repo_root,
+};
 
 fn api_resource(kind: &str) -> Option<(ApiResource, bool)> {
     Some(match kind {
@@ -72,10 +74,7 @@ async fn dry_run_apply(client: &Client, namespace: &str, mut obj: Value) -> Resu
 
 #[tokio::test]
 async fn every_example_is_accepted_by_the_api_server() {
-    operator().await;
-    let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("examples");
+    let Opening { admin, scope, .. } = opening("examples").await;
     let ns = scope.namespace(&admin, "").await;
 
     let mut files: Vec<_> = std::fs::read_dir(repo_root().join("examples"))
@@ -420,10 +419,7 @@ fn bad_inputs(org: &str) -> Vec<BadInput> {
 
 #[tokio::test]
 async fn invalid_objects_are_refused_naming_the_field() {
-    operator().await;
-    let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("badinput");
+    let Opening { admin, scope, .. } = opening("badinput").await;
     let ns = scope.namespace(&admin, "").await;
 
     let cases = bad_inputs(&scope.id);
@@ -446,10 +442,7 @@ async fn invalid_objects_are_refused_naming_the_field() {
 async fn valid_base_objects_are_accepted() {
     // The bad-input cases above each change one field of these; prove the
     // bases themselves pass, so every refusal is due to that one field.
-    operator().await;
-    let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("goodinput");
+    let Opening { admin, scope, .. } = opening("goodinput").await;
     let ns = scope.namespace(&admin, "").await;
     for yaml in [MEMBER, WORKSPACE, ORGANIZATION, ROLE] {
         dry_run_apply(&admin, &ns, base(yaml, &scope.id))
@@ -519,10 +512,7 @@ async fn replace_spec(
 
 #[tokio::test]
 async fn fields_that_cannot_change_are_refused_with_what_to_do() {
-    operator().await;
-    let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("immutable");
+    let Opening { admin, scope, .. } = opening("immutable").await;
     let ns = scope.namespace(&admin, "").await;
 
     let member = create(&admin, &ns, &base(MEMBER, &scope.id)).await;

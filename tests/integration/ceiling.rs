@@ -246,9 +246,7 @@ async fn outcome(api: &Api<WorkspaceRole>, name: &str) -> Outcome {
 /// namespace (nor anything the operator could).
 #[tokio::test]
 async fn org_admin_cannot_take_her_workspace_namespace_through_a_role() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("ceil-ns");
+    let Opening { admin, scope, .. } = opening("ceil-ns").await;
     let t = two_tenants(&admin, &scope).await;
     let alice = cluster().user("alice").await;
     let ws_ns = format!("{}--private", t.a);
@@ -374,9 +372,7 @@ async fn org_admin_cannot_take_her_workspace_namespace_through_a_role() {
 /// applying it again (a second run on the same cluster) changes nothing.
 #[tokio::test]
 async fn role_names_cannot_collide_with_organization_access() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("ceil-names");
+    let Opening { admin, scope, .. } = opening("ceil-names").await;
     let attacker = "organization";
     let victim = scope.name("y");
     let org = |name: &str, admins: Value| {
@@ -555,11 +551,7 @@ async fn role_names_cannot_collide_with_organization_access() {
 /// the API server's audit log, failed writes included.
 #[tokio::test]
 async fn a_refused_role_causes_no_writes_idle_or_after_restart() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("ceil-quiet");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("ceil-quiet").await;
     workspace(&admin, &org, "w", "{acceptAnonymous: false}").await;
     let alice = cluster().user("alice").await;
     // Every object of this test carries `marker` in its name.

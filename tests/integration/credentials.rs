@@ -94,12 +94,8 @@ where
 
 #[tokio::test]
 async fn workspace_share_is_a_read_only_copy_that_follows_its_source() {
-    operator().await;
+    let Opening { admin, org, .. } = opening_with_organization("share").await;
     let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("share");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
     workspace(&admin, &org, "dst", "{acceptAnonymous: false}").await;
     workspace(&admin, &org, "src", "{acceptAnonymous: false}").await;
     let (src, dst) = (format!("{org}--src"), format!("{org}--dst"));
@@ -199,11 +195,7 @@ async fn workspace_share_is_a_read_only_copy_that_follows_its_source() {
 
 #[tokio::test]
 async fn organization_share_reaches_every_workspace_and_never_overwrites() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("orgshare");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("orgshare").await;
     workspace(&admin, &org, "a", "{}").await;
     workspace(&admin, &org, "b", "{}").await;
     // Someone's own Secret already has the name in b.

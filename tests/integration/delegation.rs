@@ -12,7 +12,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use workspace_operator::api::{Organization, WorkspaceMember};
 
-use crate::organizations::{organization, workspace};
+use crate::organizations::workspace;
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -64,11 +64,7 @@ fn refused(result: Result<(), String>, what: &str, says: &str) {
 
 #[tokio::test]
 async fn owners_and_managers_run_their_own_members_and_nothing_else() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("deleg");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("deleg").await;
     // lead: manages members, may give viewer only.
     apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: WorkspaceRole, metadata: {{name: lead, namespace: {org}}}, spec: {{description: team lead, rules: [{{apiGroups: [''], resources: [configmaps], verbs: [get]}}], manageMembers: {{assignableRoles: [viewer]}}}}}}")).await;
     workspace(
@@ -305,11 +301,7 @@ async fn owners_and_managers_run_their_own_members_and_nothing_else() {
 
 #[tokio::test]
 async fn organization_admins_edit_the_admins_list_only() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("orgadm");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { org, .. } = opening_with_organization("orgadm").await;
     let alice = cluster().user("alice").await;
     let api: Api<Organization> = Api::all(alice.clone());
     let admins = |extra: serde_json::Value| {
@@ -392,11 +384,7 @@ async fn organization_admins_edit_the_admins_list_only() {
 /// that name: it was granted in another one.
 #[tokio::test]
 async fn a_membership_left_behind_grants_nothing_in_a_new_workspace_of_that_name() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("again");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("again").await;
     let spec_for =
         |owner: &str| format!("{{owner: {{kind: User, name: {owner}}}, acceptAnonymous: false}}");
     workspace(&admin, &org, "lab", &spec_for("erin")).await;

@@ -9,7 +9,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::{Client, ResourceExt};
 use workspace_operator::api::{Organization, Workspace, WorkspaceMember};
 
-use crate::organizations::{organization, workspace};
+use crate::organizations::workspace;
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -36,10 +36,7 @@ fn condition(ws: &Workspace, type_: &str) -> Option<String> {
 
 #[tokio::test]
 async fn workspace_with_linked_members_waits_until_they_are_unlinked() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("unlink");
-    organization(&admin, &scope).await;
+    let Opening { admin, scope, .. } = opening_with_organization("unlink").await;
     workspace(
         &admin,
         &scope.id,
@@ -124,10 +121,7 @@ async fn workspace_with_linked_members_waits_until_they_are_unlinked() {
 
 #[tokio::test]
 async fn default_workspace_cannot_be_deleted_while_its_organization_lives() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("default");
-    organization(&admin, &scope).await;
+    let Opening { admin, scope, .. } = opening_with_organization("default").await;
     let workspaces = Api::<Workspace>::namespaced(admin.clone(), &scope.id);
     wait_ready(&workspaces, "default", "True", LIMIT).await;
     workspaces
@@ -156,10 +150,7 @@ async fn default_workspace_cannot_be_deleted_while_its_organization_lives() {
 
 #[tokio::test]
 async fn organization_waits_for_its_workspaces_then_removes_everything() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("orgdel");
-    organization(&admin, &scope).await;
+    let Opening { admin, scope, .. } = opening_with_organization("orgdel").await;
     workspace(&admin, &scope.id, "one", "{}").await;
     let orgs = Api::<Organization>::all(admin.clone());
     let workspaces = Api::<Workspace>::namespaced(admin.clone(), &scope.id);
@@ -215,10 +206,7 @@ async fn organization_waits_for_its_workspaces_then_removes_everything() {
 
 #[tokio::test]
 async fn retain_keeps_the_namespace_and_its_contents() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("retain");
-    organization(&admin, &scope).await;
+    let Opening { admin, scope, .. } = opening_with_organization("retain").await;
     workspace(&admin, &scope.id, "keep", "{deletionPolicy: Retain}").await;
     let ns = format!("{}--keep", scope.id);
     let data = ConfigMap {

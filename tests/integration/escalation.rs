@@ -48,9 +48,7 @@ async fn none_allowed(client: &kube::Client, attempts: &[(&str, &str, Option<&st
 
 #[tokio::test]
 async fn org_admin_cannot_define_a_role_beyond_the_ceiling_or_cluster_wide() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("esc-ceiling");
+    let Opening { admin, scope, .. } = opening("esc-ceiling").await;
     let t = two_tenants(&admin, &scope).await;
     let alice = cluster().user("alice").await;
     let attempts = [
@@ -126,9 +124,7 @@ async fn org_admin_cannot_define_a_role_beyond_the_ceiling_or_cluster_wide() {
 
 #[tokio::test]
 async fn org_admin_cannot_reach_another_organizations_workspace_role_or_secret() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("esc-cross");
+    let Opening { admin, scope, .. } = opening("esc-cross").await;
     let t = two_tenants(&admin, &scope).await;
     let alice = cluster().user("alice").await;
 
@@ -205,9 +201,7 @@ async fn org_admin_cannot_reach_another_organizations_workspace_role_or_secret()
 
 #[tokio::test]
 async fn a_member_cannot_grant_itself_more_than_its_roles() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("esc-self");
+    let Opening { admin, scope, .. } = opening("esc-self").await;
     let t = two_tenants(&admin, &scope).await;
     let ns = format!("{}--private", t.a);
     // carol is an editor in A/private; bob owns A/open (admin there).
@@ -310,9 +304,7 @@ async fn a_member_cannot_grant_itself_more_than_its_roles() {
 
 #[tokio::test]
 async fn names_cannot_collide_with_another_tenants_or_the_systems_namespaces() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("esc-names");
+    let Opening { admin, scope, .. } = opening("esc-names").await;
     let t = two_tenants(&admin, &scope).await;
     let alice = cluster().user("alice").await;
     // A workspace of A whose namespace would be B's: needs '--' in a name.
@@ -348,9 +340,7 @@ async fn names_cannot_collide_with_another_tenants_or_the_systems_namespaces() {
 
 #[tokio::test]
 async fn a_shared_credential_never_reaches_another_organization() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("esc-share");
+    let Opening { admin, scope, .. } = opening("esc-share").await;
     let t = two_tenants(&admin, &scope).await;
     let alice = cluster().user("alice").await;
     let secret = |ns: &str| {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use kube::Client;
 
-use crate::organizations::organization;
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -41,11 +40,7 @@ async fn wait_may(who: &str, client: &Client, ask: &Ask, allowed: bool) {
 
 #[tokio::test]
 async fn everyone_with_access_finds_the_workspace_and_its_organization() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("find");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("find").await;
     let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(40)).to_string();
     // lab: invite-only, owned by erin (in no group of this organization),
     // carol a member, dave a member whose membership expires soon.

@@ -12,7 +12,7 @@ use mlua::LuaSerdeExt;
 use serde_json::Value;
 use workspace_operator::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 
-use crate::organizations::{organization, workspace};
+use crate::organizations::workspace;
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -48,11 +48,7 @@ where
 
 #[tokio::test]
 async fn argo_cd_health_follows_the_live_status() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("argo");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("argo").await;
     let orgs = Api::<Organization>::all(admin.clone());
     let workspaces = Api::<Workspace>::namespaced(admin.clone(), &org);
 
@@ -331,10 +327,7 @@ async fn reapplying_the_examples_changes_nothing_and_children_carry_no_tracking_
 
 #[tokio::test]
 async fn a_whole_organization_applied_in_any_order_converges_then_a_prune_removes_it_all() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("anyorder");
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening("anyorder").await;
     let mut objects = examples_for(&org);
     // Members first, the organization last: the worst order.
     objects.reverse();

@@ -66,10 +66,8 @@ fn refusal<T: std::fmt::Debug>(result: kube::Result<T>, what: &str) -> String {
 
 #[tokio::test]
 async fn pod_security_levels_come_from_plan_organization_and_platform_and_stay_put() {
-    operator().await;
+    let Opening { admin, scope, .. } = opening("podsec").await;
     let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("podsec");
     guarded_organization(
         &admin,
         &scope,
@@ -323,9 +321,7 @@ async fn placement_and_classes_are_refused_at_admission_also_with_the_operator_s
 
 #[tokio::test]
 async fn the_fifth_workspace_over_a_budget_of_four_gets_no_namespace_until_it_is_raised() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("budget");
+    let Opening { admin, scope, .. } = opening("budget").await;
     let budget = |max: u32, pods: u32| {
         format!("  budget: {{maxWorkspaces: {max}, quota: {{pods: {pods}}}}}")
     };
@@ -423,9 +419,7 @@ async fn the_fifth_workspace_over_a_budget_of_four_gets_no_namespace_until_it_is
 
 #[tokio::test]
 async fn an_archived_workspace_admits_no_new_pods_or_jobs_until_unarchived() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("stopwork");
+    let Opening { admin, scope, .. } = opening("stopwork").await;
     guarded_organization(&admin, &scope, "", "", "").await;
     let org = &scope.id;
     workspace(&admin, org, "old", "{}").await;
@@ -488,10 +482,8 @@ async fn an_archived_workspace_admits_no_new_pods_or_jobs_until_unarchived() {
 
 #[tokio::test]
 async fn a_deleted_workspace_is_kept_without_access_then_purged_or_restored_with_its_data() {
-    operator().await;
+    let Opening { admin, scope, .. } = opening("purge").await;
     let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("purge");
     guarded_organization(&admin, &scope, ", deletionGracePeriod: 10m", "", "").await;
     let org = &scope.id;
     let owner = "{owner: {kind: User, name: carol}}";

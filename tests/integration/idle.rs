@@ -13,18 +13,14 @@ use kube::api::{Api, ObjectMeta, PostParams};
 use workspace_operator::api::{Workspace, WorkspaceMember, WorkspaceRole};
 
 use crate::ceiling::{restart_operator_and_settle, writes_about_each, writes_since};
-use crate::organizations::{organization, workspace};
+use crate::organizations::workspace;
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn converged_objects_cause_no_writes_running_or_after_restart() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("idle");
-    let org = scope.id.clone();
-    organization(&admin, &scope).await;
+    let Opening { admin, scope, org } = opening_with_organization("idle").await;
     workspace(
         &admin,
         &org,

@@ -196,9 +196,7 @@ fn grants(t: &Tenants) -> BTreeMap<(&'static str, String), Vec<Grant>> {
 
 #[tokio::test]
 async fn every_user_gets_exactly_the_expected_access_in_every_tenant_namespace() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("matrix");
+    let Opening { admin, scope, .. } = opening("matrix").await;
     let tenants = two_tenants(&admin, &scope).await;
     let grants = grants(&tenants);
     // kube-system: nobody was given anything there.
@@ -316,9 +314,7 @@ fn workspace_model(user: &str) -> Vec<(&'static str, &'static str, bool, bool)> 
 /// nothing is stored).
 #[tokio::test]
 async fn who_reads_and_manages_which_workspace() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("wsmatrix");
+    let Opening { admin, scope, .. } = opening("wsmatrix").await;
     let t = two_tenants(&admin, &scope).await;
     let users: Vec<String> = cluster().users.keys().cloned().collect();
     let start = Instant::now();

@@ -9,7 +9,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 use kube::{Client, ResourceExt};
 use workspace_operator::api::{WorkspaceMember, WorkspaceRole};
 
-use crate::organizations::{organization, workspace};
+use crate::organizations::workspace;
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -45,12 +45,8 @@ const BOB: &str = "{kind: User, name: bob}";
 
 #[tokio::test]
 async fn roles_add_up_and_role_changes_apply_exactly() {
-    operator().await;
+    let Opening { admin, org, .. } = opening_with_organization("roles").await;
     let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("roles");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
     workspace(&admin, &org, "team", "{acceptAnonymous: false}").await;
     workspace(&admin, &org, "other", "{acceptAnonymous: false}").await;
     role(
@@ -179,12 +175,8 @@ async fn roles_add_up_and_role_changes_apply_exactly() {
 
 #[tokio::test]
 async fn expired_member_loses_access_at_that_moment() {
-    operator().await;
+    let Opening { admin, org, .. } = opening_with_organization("expiry").await;
     let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("expiry");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
     workspace(&admin, &org, "temp", "{acceptAnonymous: false}").await;
     let ns = format!("{org}--temp");
     let erin = cluster.user("erin").await;
@@ -240,12 +232,8 @@ async fn expired_member_loses_access_at_that_moment() {
 
 #[tokio::test]
 async fn unknown_workspace_or_role_is_reported_and_grants_nothing() {
-    operator().await;
+    let Opening { admin, org, .. } = opening_with_organization("unknown").await;
     let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("unknown");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
     workspace(&admin, &org, "real", "{acceptAnonymous: false}").await;
     let members = Api::<WorkspaceMember>::namespaced(admin.clone(), &org);
 
@@ -276,12 +264,8 @@ async fn unknown_workspace_or_role_is_reported_and_grants_nothing() {
 
 #[tokio::test]
 async fn deleting_a_member_removes_its_access_before_it_goes() {
-    operator().await;
+    let Opening { admin, org, .. } = opening_with_organization("unlinkm").await;
     let cluster = cluster();
-    let admin = cluster.admin().await;
-    let scope = Scope::new("unlinkm");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
     workspace(&admin, &org, "w", "{acceptAnonymous: false}").await;
     let ns = format!("{org}--w");
     let frank = cluster.user("frank").await;
@@ -318,11 +302,7 @@ async fn deleting_a_member_removes_its_access_before_it_goes() {
 
 #[tokio::test]
 async fn a_role_in_use_stays_until_its_members_stop_using_it() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("roleuse");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("roleuse").await;
     workspace(&admin, &org, "w", "{}").await;
     role(
         &admin,
@@ -385,11 +365,7 @@ async fn a_role_in_use_stays_until_its_members_stop_using_it() {
 
 #[tokio::test]
 async fn a_role_beyond_the_operators_ceiling_is_refused_and_not_retried() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("ceiling");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("ceiling").await;
     // Nodes are cluster-scoped: never in the tenant ceiling.
     role(
         &admin,

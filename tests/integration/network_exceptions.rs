@@ -99,9 +99,7 @@ async fn write_policies(admin: &Client, namespaces: &[String], dir: &Path) -> us
 
 #[tokio::test]
 async fn network_exceptions_admit_exactly_what_each_plan_names() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("netx");
+    let Opening { admin, scope, .. } = opening("netx").await;
     let other = Scope::new("netx-other");
     let org = scope.id.clone();
     let ingress_ns = scope.namespace(&admin, "ingress").await;

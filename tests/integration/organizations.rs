@@ -64,9 +64,7 @@ pub async fn workspace(admin: &Client, org: &str, name: &str, spec: &str) -> Wor
 
 #[tokio::test]
 async fn organization_gets_its_namespace_roles_and_default_workspace() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("org");
+    let Opening { admin, scope, .. } = opening("org").await;
     let org = organization(&admin, &scope).await;
     let status = org.status.unwrap();
     assert_eq!(status.namespace.as_deref(), Some(scope.id.as_str()));
@@ -124,10 +122,7 @@ async fn organization_gets_its_namespace_roles_and_default_workspace() {
 
 #[tokio::test]
 async fn workspace_gets_namespace_quota_limits_isolation_and_facts() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("ws");
-    organization(&admin, &scope).await;
+    let Opening { admin, scope, .. } = opening_with_organization("ws").await;
     let ws = workspace(
         &admin,
         &scope.id,
@@ -252,10 +247,7 @@ async fn workspace_gets_namespace_quota_limits_isolation_and_facts() {
 
 #[tokio::test]
 async fn what_only_the_operator_can_check_is_reported_on_the_workspace() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("wsbad");
-    organization(&admin, &scope).await;
+    let Opening { admin, scope, .. } = opening_with_organization("wsbad").await;
     let workspaces = Api::<Workspace>::namespaced(admin.clone(), &scope.id);
 
     apply_yaml(&admin, &format!("{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: gold, namespace: {}}}, spec: {{plan: gold}}}}", scope.id)).await;
@@ -320,10 +312,7 @@ async fn what_only_the_operator_can_check_is_reported_on_the_workspace() {
 
 #[tokio::test]
 async fn a_namespace_the_operator_did_not_create_is_never_taken_over() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("taken");
-    organization(&admin, &scope).await;
+    let Opening { admin, scope, .. } = opening_with_organization("taken").await;
     let ns_name = format!("{}--taken", scope.id);
     let existing = Api::<Namespace>::all(admin.clone())
         .create(

@@ -27,7 +27,6 @@ use workspace_operator::api::{Organization, Workspace, WorkspaceMember, Workspac
 use workspace_operator::ownership;
 
 use crate::isolation::two_tenants;
-use crate::organizations::organization;
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -286,11 +285,7 @@ async fn foreign_namespace(admin: &Client, name: &str) -> Namespace {
 
 #[tokio::test]
 async fn a_member_gets_nothing_in_a_namespace_the_operator_did_not_make() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("own-foreign");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("own-foreign").await;
     let ns = format!("{org}--old");
     let default_ns = format!("{org}--default");
 
@@ -384,11 +379,7 @@ async fn a_member_gets_nothing_in_a_namespace_the_operator_did_not_make() {
 
 #[tokio::test]
 async fn a_retained_namespace_grants_nothing_and_only_its_workspace_takes_it_back() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("own-retain");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("own-retain").await;
     let ns = format!("{org}--keep");
     let alice = cluster().user("alice").await;
     let bob = cluster().user("bob").await;
@@ -548,11 +539,7 @@ async fn a_retained_namespace_grants_nothing_and_only_its_workspace_takes_it_bac
 
 #[tokio::test]
 async fn generated_children_and_predefined_roles_are_put_back_exactly() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("own-exact");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("own-exact").await;
     let ns = format!("{org}--lab");
     let alice = cluster().user("alice").await;
     let bob = cluster().user("bob").await;
@@ -688,11 +675,7 @@ async fn generated_children_and_predefined_roles_are_put_back_exactly() {
 
 #[tokio::test]
 async fn a_frozen_child_does_not_stop_the_next_change() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("own-frozen");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("own-frozen").await;
     let (lab, other) = (format!("{org}--lab"), format!("{org}--other"));
     let alice = cluster().user("alice").await;
     let carol = cluster().user("carol").await;
@@ -803,9 +786,7 @@ async fn a_frozen_child_does_not_stop_the_next_change() {
 
 #[tokio::test]
 async fn system_identities_and_foreign_service_accounts_are_not_subjects() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("own-subj");
+    let Opening { admin, scope, .. } = opening("own-subj").await;
     let t = two_tenants(&admin, &scope).await;
     let alice = cluster().user("alice").await;
     let mallory = cluster().user("mallory").await;
@@ -914,11 +895,7 @@ async fn system_identities_and_foreign_service_accounts_are_not_subjects() {
 
 #[tokio::test]
 async fn dns_egress_is_pinned_to_kube_system() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("own-dns");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("own-dns").await;
     let ns = format!("{org}--default");
     wait_ready(
         &Api::<Workspace>::namespaced(admin.clone(), &org),
@@ -986,11 +963,7 @@ async fn dns_egress_is_pinned_to_kube_system() {
 
 #[tokio::test]
 async fn names_carried_in_labels_are_bounded_at_admission() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("own-limits");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("own-limits").await;
     let alice = cluster().user("alice").await;
     let bob = "{kind: User, name: bob}";
 
@@ -1076,11 +1049,7 @@ async fn names_carried_in_labels_are_bounded_at_admission() {
 
 #[tokio::test]
 async fn tenants_cannot_forge_the_operators_marks() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("own-forge");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("own-forge").await;
     let ns = format!("{org}--lab");
     let alice = cluster().user("alice").await;
     let carol = cluster().user("carol").await;
@@ -1168,11 +1137,7 @@ async fn tenants_cannot_forge_the_operators_marks() {
 
 #[tokio::test]
 async fn a_namespace_holding_a_credential_copy_can_be_deleted() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("own-delcopy");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("own-delcopy").await;
     let ns = format!("{org}--gone");
     let alice = cluster().user("alice").await;
     apply(
@@ -1212,11 +1177,7 @@ async fn a_namespace_holding_a_credential_copy_can_be_deleted() {
 
 #[tokio::test]
 async fn the_operators_own_user_writes_only_where_its_marks_are() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("own-opuser");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, scope, org } = opening_with_organization("own-opuser").await;
     let marked = format!("{org}--default");
     wait_ready(
         &Api::<Workspace>::namespaced(admin.clone(), &org),
@@ -1315,11 +1276,7 @@ async fn the_operators_own_user_writes_only_where_its_marks_are() {
 /// a deletion then still waits for the linked member.
 #[tokio::test]
 async fn the_cleanup_finalizer_stays_whatever_the_plan_says() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("keep-fin");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("keep-fin").await;
     let ns = format!("{org}--lab");
     let alice = cluster().user("alice").await;
     lab_with_member(&admin, &alice, &org, "carol", "editor").await;
@@ -1380,11 +1337,7 @@ async fn the_cleanup_finalizer_stays_whatever_the_plan_says() {
 /// left as it was (an error never relaxes it).
 #[tokio::test]
 async fn access_follows_the_organization_even_with_a_broken_plan() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("broken-plan");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("broken-plan").await;
     let ns = format!("{org}--lab");
     let alice = cluster().user("alice").await;
     lab_with_member(&admin, &alice, &org, "carol", "editor").await;

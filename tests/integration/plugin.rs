@@ -280,11 +280,8 @@ async fn plugin_list_shows_exactly_the_workspaces_each_user_may_use() {
 #[tokio::test]
 async fn plugin_use_points_the_context_at_the_workspace_and_back() {
     use std::os::unix::fs::PermissionsExt;
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("plug-use");
+    let Opening { admin, scope, .. } = opening_with_organization("plug-use").await;
     let org = scope.id.as_str();
-    organization(&admin, &scope).await;
     // A name no other test uses, so `use WS` is unambiguous for erin.
     let ws = format!("w{}", random_suffix(8));
     workspace(
@@ -411,11 +408,8 @@ fn members_of(terminal: &Terminal, ws: &str) -> Result<BTreeSet<[String; 4]>, St
 
 #[tokio::test]
 async fn plugin_members_shows_who_has_access_and_through_what() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("plug-mem");
+    let Opening { admin, scope, .. } = opening_with_organization("plug-mem").await;
     let org = scope.id.as_str();
-    organization(&admin, &scope).await;
     workspace(
         &admin,
         org,
@@ -491,11 +485,8 @@ async fn plugin_members_shows_who_has_access_and_through_what() {
 
 #[tokio::test]
 async fn plugin_invite_and_remove_as_an_organization_admin() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("plug-inv");
+    let Opening { admin, scope, .. } = opening_with_organization("plug-inv").await;
     let org = scope.id.as_str();
-    organization(&admin, &scope).await;
     workspace(
         &admin,
         org,
@@ -639,11 +630,8 @@ async fn plugin_invite_and_remove_as_an_organization_admin() {
 /// admission policies of delegated membership are installed.
 #[tokio::test]
 async fn delegated_owner_and_workspace_admin_invite_and_remove_with_the_plugin() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("plug-del");
+    let Opening { admin, scope, .. } = opening_with_organization("plug-del").await;
     let org = scope.id.as_str();
-    organization(&admin, &scope).await;
     workspace(
         &admin,
         org,

@@ -48,16 +48,14 @@ pub struct Tenancy {
 }
 
 pub async fn tenancy(base: &str, spec: &str) -> Tenancy {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new(base);
+    let Opening { admin, scope, org } = opening(base).await;
     platform_organization(&admin, &scope, spec).await;
     Tenancy {
         alice: cluster().user("alice").await,
-        org: scope.id.clone(),
         workspaces: Api::<Workspace>::namespaced(admin.clone(), &scope.id),
         admin,
         scope,
+        org,
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::json;
 use workspace_operator::api::{Organization, WorkspaceMember};
 use workspace_operator::ownership;
 
-use crate::organizations::{organization, workspace};
+use crate::organizations::workspace;
 use crate::support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -33,11 +33,7 @@ where
 
 #[tokio::test]
 async fn hand_edits_to_generated_children_are_undone() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("tamper");
-    organization(&admin, &scope).await;
-    let org = scope.id.clone();
+    let Opening { admin, org, .. } = opening_with_organization("tamper").await;
     workspace(&admin, &org, "lab2", "{acceptAnonymous: false}").await;
     workspace(
         &admin,
@@ -195,9 +191,7 @@ async fn hand_edits_to_generated_children_are_undone() {
 
 #[tokio::test]
 async fn a_namespace_of_the_same_name_is_never_taken_over_even_for_an_organization() {
-    operator().await;
-    let admin = cluster().admin().await;
-    let scope = Scope::new("squat");
+    let Opening { admin, scope, .. } = opening("squat").await;
     // Someone else's namespace, named as the organization will be.
     let namespaces = Api::<Namespace>::all(admin.clone());
     let theirs = namespaces

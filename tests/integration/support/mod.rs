@@ -323,6 +323,35 @@ impl Scope {
     }
 }
 
+/// How most tests open: the shared operator running, the cluster admin's
+/// client, and a scope of the test's own whose id is its organization's name.
+pub struct Opening {
+    pub admin: Client,
+    pub scope: Scope,
+    /// `scope.id`: the organization's name, and its namespace's.
+    pub org: String,
+}
+
+/// Makes sure the shared operator runs, then the admin's client and scope `base`.
+pub async fn opening(base: &str) -> Opening {
+    operator().await;
+    let admin = cluster().admin().await;
+    let scope = Scope::new(base);
+    Opening {
+        org: scope.id.clone(),
+        admin,
+        scope,
+    }
+}
+
+/// As [`opening`], with the scope's organization (alice an admin, two
+/// plans: `organizations::organization`) made and Ready.
+pub async fn opening_with_organization(base: &str) -> Opening {
+    let opening = opening(base).await;
+    crate::organizations::organization(&opening.admin, &opening.scope).await;
+    opening
+}
+
 /// Polls `check` every 200 ms until it returns Some, or panics after `limit`
 /// with `what` and the last observation.
 pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
