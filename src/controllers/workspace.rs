@@ -26,7 +26,6 @@ use crate::ownership::names::{
 };
 use crate::ownership::registry::{self, Maker};
 use crate::ownership::{self, Component, Owner, owner_of};
-use crate::resources::budget;
 use crate::resources::credentials::{ShareProblems, workspace_shares};
 use crate::resources::decision::Decision;
 use crate::resources::guardrails::{self, kept_namespace};
@@ -37,6 +36,7 @@ use crate::resources::workspace::{
     WorkspaceSettings, WorkspaceWrites, is_conflicted,
 };
 use crate::resources::{NamespaceOwner, namespace_owner};
+use crate::resources::{budget, defaults};
 use crate::runtime::apply::Owned;
 use crate::runtime::informer::{self, valid};
 use crate::runtime::pipeline::{self, Reconciler, Runtime};
@@ -267,53 +267,40 @@ impl Workspaces {
         wanted: &guardrails::AppliedPlan,
         cached: Option<&guardrails::AppliedPlan>,
     ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
-        let Some(budget) = org.spec.budget.as_ref() else {
-            return Ok(None);
-        };
-        let amount =
-            |quota: &std::collections::BTreeMap<String, crate::api::common::QuantityValue>,
-             key: &str| {
-                quota
-                    .get(key)
-                    .and_then(|v| crate::api::common::parse_quantity(v.as_str()))
-                    .unwrap_or(0.0)
-            };
-        let limits: Vec<(&str, f64, &str)> = budget
-            .quota
-            .iter()
-            .flatten()
-            .filter_map(|(k, v)| {
-                Some((
-                    k.as_str(),
-                    crate::api::common::parse_quantity(v.as_str())?,
-                    v.as_str(),
-                ))
-            })
-            .collect();
-        let changes = cached.is_none_or(|cached| {
-            limits
-                .iter()
-                .any(|(key, ..)| amount(&wanted.quota, key) != amount(&cached.quota, key))
-        });
-        if !changes || (limits.is_empty() && (cached.is_some() || budget.max_workspaces.is_none()))
-        {
+        if !budget::recount_needed(org, &wanted.quota, cached.map(|c| &c.quota)) {
             return Ok(None);
         }
-        let name = org.name_any();
-        let lock = self
-            .budget_locks
+        let guard = self.budget_lock(&org.name_any()).lock_owned().await;
+        let listed = self.listed_namespaces(org).await?;
+        let default = workspace_namespace(&org.name_any(), defaults::default_workspace_name(org));
+        match budget::live_refusal(org, namespace, &default, &wanted.quota, &listed) {
+            None => Ok(Some(guard)),
+            Some(why) => Err(Error::Waiting {
+                reason: decide::OVER_BUDGET,
+                message: format!("{why}: waiting for the caches to catch up"),
+            }),
+        }
+    }
+
+    /// The lock of organization `name`'s budget.
+    fn budget_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.budget_locks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(name.clone())
+            .entry(name.to_string())
             .or_default()
-            .clone();
-        let guard = lock.lock_owned().await;
+            .clone()
+    }
+
+    /// The workspace namespaces of `org` as the API server lists them, with
+    /// what each holds (the largest plan's quota where nothing is recorded).
+    async fn listed_namespaces(&self, org: &Organization) -> Result<Vec<budget::Listed>> {
         let api: Api<Namespace> = Api::all(self.ctx.client().clone());
         let selector = format!(
             "{},{}={},{}={}",
             ownership::managed_selector(),
             ownership::ORGANIZATION,
-            name,
+            org.name_any(),
             ownership::COMPONENT,
             Component::WorkspaceNamespace.as_str()
         );
@@ -321,50 +308,15 @@ impl Workspaces {
             .list_metadata(&ListParams::default().labels(&selector))
             .await
             .map_err(Error::request("counting the organization's namespaces"))?;
-        let waiting = |message: String| Error::Waiting {
-            reason: decide::OVER_BUDGET,
-            message: format!("{message}: waiting for the caches to catch up"),
-        };
-        let (own, others): (Vec<_>, Vec<_>) =
-            listed.items.iter().partition(|n| n.name_any() == namespace);
-        let largest = crate::resources::budget::largest_quota(org);
-        let held = |n: &kube::core::PartialObjectMeta<Namespace>| {
-            guardrails::held_quota(&n.metadata).unwrap_or_else(|| largest.clone())
-        };
-        let own = own.first().map(|n| held(n));
-        if let Some(max) = budget.max_workspaces.filter(|_| own.is_none()) {
-            let default = names::workspace_namespace(
-                &name,
-                crate::resources::organization::default_workspace_name(org),
-            );
-            let has_default =
-                namespace == default || others.iter().any(|n| n.name_any() == default);
-            let taken = others.len() + usize::from(!has_default);
-            if taken >= max.max(0) as usize {
-                return Err(waiting(format!(
-                    "the organization's budget allows {max} workspace namespace(s) and the API server lists {taken} (counting the default workspace's place, and those still terminating)"
-                )));
-            }
-        }
-        // Only what it would hold beyond what it holds now must fit.
-        let grows = own.as_ref().is_none_or(|own| {
-            limits
-                .iter()
-                .any(|(key, ..)| amount(&wanted.quota, key) > amount(own, key))
-        });
-        if !grows {
-            return Ok(Some(guard));
-        }
-        for (key, limit, written) in &limits {
-            let taken: f64 = others.iter().map(|n| amount(&held(n), key)).sum();
-            let asked = amount(&wanted.quota, key);
-            if taken + asked > limit * (1.0 + 1e-12) {
-                return Err(waiting(format!(
-                    "the organization's budget limits {key} to {written} in all; the API server lists {taken} held by its other namespaces (those kept and terminating included), and {namespace} would hold {asked}"
-                )));
-            }
-        }
-        Ok(Some(guard))
+        let largest = budget::largest_quota(org);
+        Ok(listed
+            .items
+            .iter()
+            .map(|n| budget::Listed {
+                name: n.name_any(),
+                holds: guardrails::held_quota(&n.metadata).unwrap_or_else(|| largest.clone()),
+            })
+            .collect())
     }
 
     /// The quotas of the organization's namespaces still terminating whose

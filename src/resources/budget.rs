@@ -126,6 +126,98 @@ pub fn refusal(
     plan_refusal(org, &limits, &taken, target_placed?, &placed_note)
 }
 
+/// The places in `maxWorkspaces` taken by `namespaces`, and by the default
+/// workspace's, which always has a place, even before the organization has
+/// made it (it counts, and comes first): `default_counted` when it is among
+/// them or is the one asking.
+pub fn places_taken(namespaces: usize, default_counted: bool) -> usize {
+    namespaces + usize::from(!default_counted)
+}
+
+/// A quota's amount of `key` (0 when it sets none).
+fn amount(quota: &BTreeMap<String, QuantityValue>, key: &str) -> f64 {
+    quota
+        .get(key)
+        .and_then(|v| parse_quantity(v.as_str()))
+        .unwrap_or(0.0)
+}
+
+/// Whether a namespace's plan record changing from `cached` (None: no
+/// namespace yet) to `wanted` needs the live recount: a new namespace
+/// under `maxWorkspaces` or a budgeted quota, or a change of a budgeted key.
+pub fn recount_needed(
+    org: &Organization,
+    wanted: &BTreeMap<String, QuantityValue>,
+    cached: Option<&BTreeMap<String, QuantityValue>>,
+) -> bool {
+    let Some(budget) = org.spec.budget.as_ref() else {
+        return false;
+    };
+    let limits = budget_limits(budget);
+    if limits.is_empty() {
+        return cached.is_none() && budget.max_workspaces.is_some();
+    }
+    cached.is_none_or(|cached| {
+        limits
+            .keys()
+            .any(|key| amount(wanted, key) != amount(cached, key))
+    })
+}
+
+/// One of the organization's workspace namespaces as the API server lists
+/// it (terminating ones included: their Pods may still run).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    pub name: String,
+    /// What it holds, as recorded on it (the largest plan's quota when it
+    /// records nothing).
+    pub holds: BTreeMap<String, QuantityValue>,
+}
+
+/// Why namespace `namespace`, to hold `wanted`, does not fit beside the
+/// organization's other namespaces in `listed` (the API server's count,
+/// which a cache may lag behind), or None. A new namespace needs a place
+/// in `maxWorkspaces` (`default_namespace`'s is always kept); only what it
+/// would hold beyond what it holds now must fit the quota totals.
+pub fn live_refusal(
+    org: &Organization,
+    namespace: &str,
+    default_namespace: &str,
+    wanted: &BTreeMap<String, QuantityValue>,
+    listed: &[Listed],
+) -> Option<String> {
+    let budget = org.spec.budget.as_ref()?;
+    let (own, others): (Vec<&Listed>, Vec<&Listed>) =
+        listed.iter().partition(|n| n.name == namespace);
+    let own = own.first().map(|n| &n.holds);
+    if let Some(max) = budget.max_workspaces.filter(|_| own.is_none()) {
+        let default_counted =
+            namespace == default_namespace || others.iter().any(|n| n.name == default_namespace);
+        let taken = places_taken(others.len(), default_counted);
+        if taken >= max.max(0) as usize {
+            return Some(format!(
+                "the organization's budget allows {max} workspace namespace(s) and the API server lists {taken} (counting the default workspace's place, and those still terminating)"
+            ));
+        }
+    }
+    let limits = budget_limits(budget);
+    let grows = own.is_none_or(|own| {
+        limits
+            .keys()
+            .any(|key| amount(wanted, key) > amount(own, key))
+    });
+    if !grows {
+        return None;
+    }
+    limits.iter().find_map(|(key, (limit, written))| {
+        let taken: f64 = others.iter().map(|n| amount(&n.holds, key)).sum();
+        let asked = amount(wanted, key);
+        (taken + asked > limit * (1.0 + 1e-12)).then(|| format!(
+            "the organization's budget limits {key} to {written} in all; the API server lists {taken} held by its other namespaces (those kept and terminating included), and {namespace} would hold {asked}"
+        ))
+    })
+}
+
 /// Per budgeted key: its limit, and the limit as written.
 type Limits<'a> = BTreeMap<&'a str, (f64, &'a str)>;
 
@@ -247,9 +339,7 @@ impl<'a> Taken<'a> {
         candidates: &[Candidate],
         kept: &[BTreeMap<String, QuantityValue>],
     ) -> Self {
-        // The default workspace always has a place, even before the
-        // organization has made it (it counts, and comes first).
-        let count = kept.len() + usize::from(!candidates.iter().any(|c| c.default));
+        let count = places_taken(kept.len(), candidates.iter().any(|c| c.default));
         let used = limits.keys().map(|k| (*k, kept_total(kept, k))).collect();
         Taken { count, used }
     }
@@ -348,6 +438,50 @@ mod tests {
                     .unwrap_or_default(),
             )),
         }
+    }
+
+    fn cpu(c: &str) -> BTreeMap<String, QuantityValue> {
+        BTreeMap::from([("requests.cpu".into(), QuantityValue(c.into()))])
+    }
+
+    fn listed(name: &str, c: &str) -> Listed {
+        Listed {
+            name: name.into(),
+            holds: cpu(c),
+        }
+    }
+
+    #[test]
+    fn the_live_recount_keeps_the_default_workspaces_place_and_counts_only_growth() {
+        let o = org("{maxWorkspaces: 2, quota: {requests.cpu: '4'}}");
+        let (default, new) = ("acme--default", "acme--new");
+        // The default workspace's namespace not made yet: it keeps its place.
+        let one = [listed("acme--a", "1")];
+        let why = live_refusal(&o, new, default, &cpu("1"), &one).unwrap();
+        assert!(
+            why.contains("allows 2 workspace namespace(s) and the API server lists 2"),
+            "{why}"
+        );
+        // The default workspace itself always fits its place.
+        assert_eq!(live_refusal(&o, default, default, &cpu("1"), &one), None);
+        // A namespace that has its place only needs its growth to fit.
+        let two = [listed(default, "2"), listed("acme--a", "1")];
+        assert_eq!(live_refusal(&o, "acme--a", default, &cpu("2"), &two), None);
+        let why = live_refusal(&o, "acme--a", default, &cpu("3"), &two).unwrap();
+        assert!(
+            why.contains("lists 2 held by its other namespaces"),
+            "{why}"
+        );
+        // Shrinking never needs room.
+        assert_eq!(live_refusal(&o, "acme--a", default, &cpu("0"), &two), None);
+        // Only a new namespace or a budgeted key changing is recounted.
+        assert!(recount_needed(&o, &cpu("1"), None));
+        assert!(recount_needed(&o, &cpu("2"), Some(&cpu("1"))));
+        assert!(!recount_needed(&o, &cpu("1"), Some(&cpu("1"))));
+        let count_only = org("{maxWorkspaces: 2}");
+        assert!(recount_needed(&count_only, &cpu("1"), None));
+        assert!(!recount_needed(&count_only, &cpu("2"), Some(&cpu("1"))));
+        assert!(!recount_needed(&org("{}"), &cpu("1"), None));
     }
 
     #[test]
