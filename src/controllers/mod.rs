@@ -12,6 +12,7 @@ pub mod organization;
 pub mod role;
 pub mod teardown;
 pub mod workspace;
+mod workspace_children;
 
 use std::sync::Arc;
 

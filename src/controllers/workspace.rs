@@ -8,22 +8,18 @@ use std::sync::Arc;
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::Role;
 use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
-use super::{Context, credentials};
+use super::{Context, credentials, workspace_children as children};
 use crate::api::common::Condition;
 use crate::api::workspace::{WorkspacePhase, WorkspaceStatus};
 use crate::api::{Organization, Workspace, WorkspaceMember};
 use crate::conditions::{Aspect, Outcome};
-use crate::ownership::names::{
-    self, ISOLATION_POLICY, LIMITS, NETWORK_EXCEPTIONS, PLACEMENT, QUOTA, STOP_WORK_QUOTA,
-    workspace_namespace,
-};
+use crate::ownership::names::{self, workspace_namespace};
 use crate::ownership::registry::{self, Maker};
 use crate::ownership::{self, Component, Owner, owner_of};
 use crate::resources::credentials::{ShareProblems, workspace_shares};
@@ -32,8 +28,7 @@ use crate::resources::guardrails::{self, kept_namespace};
 use crate::resources::keeping;
 use crate::resources::teardown::Step;
 use crate::resources::workspace::{
-    self as decide, LiveNamespace, PlanChildren, WorkspaceFacts, WorkspaceInput, WorkspaceReaders,
-    WorkspaceSettings, WorkspaceWrites, is_conflicted,
+    self as decide, LiveNamespace, WorkspaceFacts, WorkspaceInput, WorkspaceWrites, is_conflicted,
 };
 use crate::resources::{NamespaceOwner, namespace_owner};
 use crate::resources::{budget, defaults};
@@ -252,6 +247,79 @@ pub fn linked_members(ws: &Workspace, members: &[WorkspaceMember]) -> Vec<String
 }
 
 impl Workspaces {
+    /// A namespace about to be made, or given a larger quota, under a
+    /// budget: counted again as the API server lists them, one
+    /// organization's at a time (the caches that `decide` read may not show
+    /// one made or changed a moment ago). Returns the budget's lock, held
+    /// until the namespace and its plan are written, and, for a namespace
+    /// that exists (`!fresh`) and is beyond the budget by the API server's
+    /// count while the caches said it fits, the refusal: it keeps its plan
+    /// (and its record), everything else still follows (access removals,
+    /// isolation, the stop on new work) and the refusal is reported after.
+    async fn counted(
+        &self,
+        org: &str,
+        ns: &str,
+        namespace: &Namespace,
+        fresh: bool,
+    ) -> Result<(Option<tokio::sync::OwnedMutexGuard<()>>, Option<Error>)> {
+        let Some(o) = self.ctx.organization(org) else {
+            return Ok((None, None));
+        };
+        let live = self.ctx.children.namespaces.get(None, ns);
+        let held = live.as_ref().map(|n| {
+            guardrails::applied_plan(n.meta()).unwrap_or_else(|| guardrails::AppliedPlan {
+                name: None,
+                quota: budget::largest_quota(&o),
+            })
+        });
+        let wanted = guardrails::applied_plan(&namespace.metadata).unwrap_or_default();
+        match self.recount(&o, ns, &wanted, held.as_ref()).await {
+            Ok(guard) => Ok((guard, None)),
+            Err(err @ Error::Waiting { .. }) if !fresh => Ok((None, Some(err))),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Makes the namespace (never taking over one it did not make), unless
+    /// the budget holds it back; names the tenants' NetworkPolicies that
+    /// reach past an isolation newly enforced on it (an upgrade, or the
+    /// platform turning it on: not the operator's to delete).
+    async fn claim(
+        &self,
+        ws: &Workspace,
+        owned: &Owned<'_>,
+        namespace: &Namespace,
+        held_back: bool,
+    ) -> Result<()> {
+        if held_back {
+            return Ok(());
+        }
+        let ctx = &self.ctx;
+        let ns = namespace.name_any();
+        let newly_isolated = ctx.children.namespaces.get(None, &ns).is_some_and(|live| {
+            !live.labels().contains_key(guardrails::ISOLATION_LABEL)
+                && namespace.labels().contains_key(guardrails::ISOLATION_LABEL)
+        });
+        if let Err(err) = owned.claimed(&ctx.children.namespaces, namespace).await {
+            if matches!(err, Error::NotOwned { .. }) {
+                // Not its namespace: nothing is read from it (its Secrets
+                // are not this workspace's to share) and its earlier copies
+                // elsewhere go.
+                let (org, uid) = (
+                    ws.namespace().unwrap_or_default(),
+                    ws.uid().unwrap_or_default(),
+                );
+                credentials::sync(ctx, &org, &ns, Some(&ws.name_any()), &uid, &[]).await?;
+            }
+            return Err(err);
+        }
+        if newly_isolated {
+            self.report_open_policies(ws, &ns).await?;
+        }
+        Ok(())
+    }
+
     /// Under a budget, before a namespace is made or its record of a
     /// budgeted key changes (`cached`: the record the cache shows): takes
     /// the organization's lock and checks, by the API server's list of the
@@ -540,7 +608,7 @@ impl Reconciler for Workspaces {
         let WorkspaceWrites {
             namespace,
             role_bindings,
-            settings,
+            mut settings,
             readers,
             shares,
         } = children;
@@ -551,61 +619,13 @@ impl Reconciler for Workspaces {
         let ns = workspace_namespace(&org, &ws_name);
         let owned = Owned::new(ctx.client(), &uid);
         let cached = &ctx.children;
-        // A namespace about to be made, or given a larger quota, under a
-        // budget: counted again as the API server lists them, one
-        // organization's at a time (the caches that `decide` read may not
-        // show one made or changed a moment ago).
         let fresh = cached.namespaces.get(None, &ns).is_none();
-        let recounted = match ctx.organization(&org) {
-            Some(o) => {
-                let live = cached.namespaces.get(None, &ns);
-                let held = live.as_ref().map(|n| {
-                    guardrails::applied_plan(n.meta()).unwrap_or_else(|| guardrails::AppliedPlan {
-                        name: None,
-                        quota: crate::resources::budget::largest_quota(&o),
-                    })
-                });
-                let wanted = guardrails::applied_plan(&namespace.metadata).unwrap_or_default();
-                self.recount(&o, &ns, &wanted, held.as_ref()).await
-            }
-            None => Ok(None),
-        };
-        // Beyond the budget by the API server's count while the caches said
-        // it fits: the namespace keeps its plan (and its record), and
-        // everything else still follows (access removals, isolation, the
-        // stop on new work); the refusal is reported after.
-        let (_counted, held_back) = match recounted {
-            Ok(guard) => (guard, None),
-            Err(err @ Error::Waiting { .. }) if !fresh => (None, Some(err)),
-            Err(err) => return Err(err),
-        };
-        let mut settings = settings;
+        let (_counted, held_back) = self.counted(&org, &ns, &namespace, fresh).await?;
         if held_back.is_some() {
             settings.plan = None;
         }
-        // Isolation enforced on a namespace that had none (an upgrade, or
-        // the platform turning it on): tenants' policies written before are
-        // not the operator's to delete, but are named.
-        let newly_isolated = cached.namespaces.get(None, &ns).is_some_and(|live| {
-            !live.labels().contains_key(guardrails::ISOLATION_LABEL)
-                && namespace.labels().contains_key(guardrails::ISOLATION_LABEL)
-        }) && held_back.is_none();
-        let claimed = match held_back {
-            Some(_) => Ok(false),
-            None => owned.claimed(&cached.namespaces, &namespace).await,
-        };
-        if let Err(err) = claimed {
-            if matches!(err, Error::NotOwned { .. }) {
-                // Not its namespace: nothing is read from it (its Secrets
-                // are not this workspace's to share) and its earlier copies
-                // elsewhere go.
-                credentials::sync(ctx, &org, &ns, Some(&ws_name), &uid, &[]).await?;
-            }
-            return Err(err);
-        }
-        if newly_isolated {
-            self.report_open_policies(ws, &ns).await?;
-        }
+        self.claim(ws, &owned, &namespace, held_back.is_some())
+            .await?;
         // Once the namespace exists, its guardrails are written, then its
         // access, readers and shares concurrently. One that cannot be
         // written never holds back another's write, nor the credential
@@ -618,118 +638,13 @@ impl Reconciler for Workspaces {
             Component::WorkspaceAccess,
             &role_bindings,
         );
-        // Isolation and the stop on new work follow the spec in every
-        // state; what the plan makes is left as it is only when no plan is
-        // known to be in effect (see `decide`).
-        let settings = async {
-            let WorkspaceSettings {
-                network_policy,
-                stop_work,
-                info,
-                plan,
-            } = settings;
-            let stop_work =
-                owned.optional(&cached.quotas, here, STOP_WORK_QUOTA, stop_work.as_ref());
-            let isolation = owned.optional(
-                &cached.network_policies,
-                here,
-                ISOLATION_POLICY,
-                network_policy.as_ref(),
-            );
-            let info = async {
-                match &info {
-                    Some(info) => owned.one(&cached.config_maps, info).await,
-                    None => Ok(false),
-                }
-            };
-            let plan = async {
-                let Some(PlanChildren {
-                    quota,
-                    limit_range,
-                    network_exceptions,
-                    placement,
-                }) = plan
-                else {
-                    return Ok(());
-                };
-                let quota = owned.optional(&cached.quotas, here, QUOTA, quota.as_ref());
-                let limits =
-                    owned.optional(&cached.limit_ranges, here, LIMITS, limit_range.as_ref());
-                let exceptions = owned.optional(
-                    &cached.network_policies,
-                    here,
-                    NETWORK_EXCEPTIONS,
-                    network_exceptions.as_ref(),
-                );
-                let placement =
-                    owned.optional(&cached.config_maps, here, PLACEMENT, placement.as_ref());
-                let (quota, limits, exceptions, placement) =
-                    futures::join!(quota, limits, exceptions, placement);
-                quota?;
-                limits?;
-                exceptions?;
-                placement.map(drop)
-            };
-            let (stop_work, isolation, info, plan) =
-                futures::join!(stop_work, isolation, info, plan);
-            stop_work?;
-            isolation?;
-            info?;
-            plan
-        };
-        // Who may find the workspace: read it and its Organization. (The
-        // RoleBinding needs its Role first: RBAC checks the Role it binds.)
-        let readers = async {
-            let WorkspaceReaders {
-                role,
-                binding,
-                visitors,
-                owner_manages,
-            } = readers;
-            let org_ns = Some(org.as_str());
-            let reader = names::workspace_reader(&ws_name);
-            owned.one(&cached.roles, &role).await?;
-            owned
-                .optional(&cached.role_bindings, org_ns, &reader, binding.as_ref())
-                .await?;
-            // The Role before its binding; the binding goes first.
-            let owner = names::workspace_owner(&ws_name);
-            let (owner_role, owner_binding) = owner_manages.unzip();
-            if owner_role.is_some() {
-                owned
-                    .optional(&cached.roles, org_ns, &owner, owner_role.as_ref())
-                    .await?;
-            }
-            owned
-                .optional(
-                    &cached.role_bindings,
-                    org_ns,
-                    &owner,
-                    owner_binding.as_ref(),
-                )
-                .await?;
-            if owner_role.is_none() {
-                owned
-                    .optional::<Role>(&cached.roles, org_ns, &owner, None)
-                    .await?;
-            }
-            let visitors_name = names::organization_visitors(&org, &ws_name);
-            owned
-                .optional(
-                    &cached.cluster_role_bindings,
-                    None,
-                    &visitors_name,
-                    visitors.as_ref(),
-                )
-                .await
-                .map(drop)
-        };
+        let readers = children::write_readers(&owned, cached, &org, &ws_name, readers);
         let shared = credentials::sync(ctx, &org, &ns, Some(&ws_name), &uid, &shares);
         // The guardrails first (quota, isolation, the stop on new work),
         // then who may enter: a new namespace never grants access before
         // they hold, nor does an archive. A guardrail that cannot be written
         // still holds back no access change (a removal is a revocation).
-        let settings = match settings.await {
+        let settings = match children::write_settings(&owned, cached, &ns, settings).await {
             // A new namespace grants nothing before its guardrails hold.
             Err(err) if fresh => return Err(err),
             settings => settings,
