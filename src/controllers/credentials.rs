@@ -64,6 +64,35 @@ pub async fn sync(
     sharer_uid: &str,
     shares: &[Share],
 ) -> Result<ShareProblems> {
+    let world = Sharing {
+        organization,
+        source_namespace,
+        source_workspace,
+        sharer_uid,
+        sources: read_sources(ctx, source_namespace, shares).await?,
+        targets: target_states(ctx, organization, shares),
+    };
+    let CopyPlan {
+        copies,
+        wanted,
+        mut problems,
+    } = plan(shares, &world);
+    let first_error = write_copies(ctx, &copies, sharer_uid, &mut problems).await;
+    prune_copies(ctx, sharer_uid, &wanted, false).await?;
+    // A transient failure is retried with backoff, after the pruning.
+    match first_error {
+        Some(err) => Err(err),
+        None => Ok(problems),
+    }
+}
+
+/// The shared Secrets of `source_namespace` by name, as the API server has
+/// them (None: not found).
+async fn read_sources(
+    ctx: &Context,
+    source_namespace: &str,
+    shares: &[Share],
+) -> Result<BTreeMap<String, Option<Secret>>> {
     let sources: Api<Secret> = Api::namespaced(ctx.client().clone(), source_namespace);
     let mut found = BTreeMap::new();
     for share in shares {
@@ -76,7 +105,17 @@ pub async fn sync(
             )))?;
         found.insert(share.secret.clone(), source);
     }
-    let targets = shares
+    Ok(found)
+}
+
+/// The state of every target workspace of `shares` by name, from the
+/// caches (None: no such workspace).
+fn target_states(
+    ctx: &Context,
+    organization: &str,
+    shares: &[Share],
+) -> BTreeMap<String, Option<Target>> {
+    shares
         .iter()
         .flat_map(|s| &s.targets)
         .map(|target| {
@@ -90,22 +129,19 @@ pub async fn sync(
             });
             (target.clone(), state)
         })
-        .collect();
-    let world = Sharing {
-        organization,
-        source_namespace,
-        source_workspace,
-        sharer_uid,
-        sources: found,
-        targets,
-    };
-    let CopyPlan {
-        copies,
-        wanted,
-        mut problems,
-    } = plan(shares, &world);
+        .collect()
+}
+
+/// Writes every copy, adding conflicts and refusals to `problems`; returns
+/// the first other (transient) error, if any.
+async fn write_copies(
+    ctx: &Context,
+    copies: &[Secret],
+    sharer_uid: &str,
+    problems: &mut ShareProblems,
+) -> Option<Error> {
     let mut first_error: Option<Error> = None;
-    for desired in &copies {
+    for desired in copies {
         let (ns, name) = (desired.namespace().unwrap_or_default(), desired.name_any());
         // One copy that cannot be written never holds back the others,
         // nor the removal of copies no longer wanted (a revocation).
@@ -118,12 +154,7 @@ pub async fn sync(
             }
         }
     }
-    prune_copies(ctx, sharer_uid, &wanted, false).await?;
-    // A transient failure is retried with backoff, after the pruning.
-    match first_error {
-        Some(err) => Err(err),
-        None => Ok(problems),
-    }
+    first_error
 }
 
 /// Creates or replaces one copy. Returns false when the name is held by a

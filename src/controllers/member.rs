@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::{BoxFuture, Shared};
-use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding};
 use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::ObjectRef;
@@ -116,6 +116,113 @@ fn role_signature(guard: &DeserializeGuard<WorkspaceRole>) -> u64 {
     informer::generation(guard) * 2 + u64::from(ready)
 }
 
+impl Members {
+    /// While its workspace is being deleted: removes the bindings `children`
+    /// no longer has and a reader Role's managing rules, adding nothing.
+    async fn remove_unwanted(
+        &self,
+        member: &WorkspaceMember,
+        owned: &Owned<'_>,
+        children: MemberChildren,
+    ) -> Result<()> {
+        let cached = &self.ctx.children;
+        let here = Some(children.namespace.as_str());
+        let keep: BTreeSet<String> = children.bindings.iter().map(|b| b.name_any()).collect();
+        let from = Source::Cache(&cached.role_bindings);
+        owned
+            .prune(from, here, Component::MemberAccess, &keep)
+            .await?;
+        // Nor does anyone manage members any more (new ones would hold
+        // the deletion open); an existing reader Role keeps its reads.
+        let org = member.namespace().unwrap_or_default();
+        let reader_name = names::member_reader(&member.name_any());
+        if let Some(mut role) = children.reader_role
+            && cached.roles.get(Some(&org), &reader_name).is_some()
+        {
+            role.rules = role.rules.map(|rules| {
+                rules
+                    .into_iter()
+                    .filter(|r| !delegation::is_managing(r))
+                    .collect()
+            });
+            owned.one(&cached.roles, &role).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the workspace bindings, the reader access and the visitor
+    /// binding as `children` has them (None and empty sets remove).
+    async fn write_all(
+        &self,
+        member: &WorkspaceMember,
+        owned: &Owned<'_>,
+        children: MemberChildren,
+    ) -> Result<()> {
+        let MemberChildren {
+            namespace,
+            bindings,
+            reader_role,
+            reader_binding,
+            visitor,
+            writes: _,
+        } = children;
+        let cached = &self.ctx.children;
+        // The workspace bindings and the reader access are independent:
+        // written concurrently. (The reader binding needs its Role first:
+        // RBAC checks the Role it binds; and goes before it.)
+        let grants = owned.set(
+            &cached.role_bindings,
+            Some(namespace.as_str()),
+            Component::MemberAccess,
+            &bindings,
+        );
+        let reader = self.write_reader(member, owned, reader_role, reader_binding);
+        let org = member.namespace().unwrap_or_default();
+        let visitor_name = names::member_visitor(&org, &member.name_any());
+        let visitor = owned.optional::<ClusterRoleBinding>(
+            &cached.cluster_role_bindings,
+            None,
+            &visitor_name,
+            visitor.as_ref(),
+        );
+        futures::try_join!(grants, reader, visitor)?;
+        Ok(())
+    }
+
+    /// Writes (or removes, when None) the reader Role and its binding in the
+    /// organization namespace, in the order RBAC needs.
+    async fn write_reader(
+        &self,
+        member: &WorkspaceMember,
+        owned: &Owned<'_>,
+        reader_role: Option<Role>,
+        reader_binding: Option<RoleBinding>,
+    ) -> Result<()> {
+        let cached = &self.ctx.children;
+        let org = member.namespace().unwrap_or_default();
+        let reader_name = names::member_reader(&member.name_any());
+        let here = Some(org.as_str());
+        let granting = reader_role.is_some();
+        let role = owned.optional(&cached.roles, here, &reader_name, reader_role.as_ref());
+        let binding = owned.optional(
+            &cached.role_bindings,
+            here,
+            &reader_name,
+            reader_binding.as_ref(),
+        );
+        // Futures run when awaited: the Role before its binding when
+        // granting, the binding first when revoking.
+        if granting {
+            role.await?;
+            binding.await?;
+        } else {
+            binding.await?;
+            role.await?;
+        }
+        Ok(())
+    }
+}
+
 impl Reconciler for Members {
     type Kind = WorkspaceMember;
     type Status = WorkspaceMemberStatus;
@@ -174,82 +281,12 @@ impl Reconciler for Members {
     }
 
     async fn apply(&self, member: &WorkspaceMember, children: MemberChildren) -> Result<()> {
-        let MemberChildren {
-            namespace,
-            bindings,
-            reader_role,
-            reader_binding,
-            visitor,
-            writes,
-        } = children;
         let uid = member.uid().unwrap_or_default();
         let owned = Owned::new(self.ctx.client(), &uid);
-        let cached = &self.ctx.children;
-        let here = Some(namespace.as_str());
-        if writes == Writes::RemovalsOnly {
-            let keep: BTreeSet<String> = bindings.iter().map(|b| b.name_any()).collect();
-            let from = Source::Cache(&cached.role_bindings);
-            owned
-                .prune(from, here, Component::MemberAccess, &keep)
-                .await?;
-            // Nor does anyone manage members any more (new ones would hold
-            // the deletion open); an existing reader Role keeps its reads.
-            let org = member.namespace().unwrap_or_default();
-            let reader_name = names::member_reader(&member.name_any());
-            if let Some(mut role) = reader_role
-                && cached.roles.get(Some(&org), &reader_name).is_some()
-            {
-                role.rules = role.rules.map(|rules| {
-                    rules
-                        .into_iter()
-                        .filter(|r| !delegation::is_managing(r))
-                        .collect()
-                });
-                owned.one(&cached.roles, &role).await?;
-            }
-            return Ok(());
+        match children.writes {
+            Writes::RemovalsOnly => self.remove_unwanted(member, &owned, children).await,
+            Writes::All => self.write_all(member, &owned, children).await,
         }
-        // The workspace bindings and the reader access are independent:
-        // written concurrently. (The reader binding needs its Role first:
-        // RBAC checks the Role it binds; and goes before it.)
-        let org = member.namespace().unwrap_or_default();
-        let reader_name = names::member_reader(&member.name_any());
-        let grants = owned.set(
-            &cached.role_bindings,
-            here,
-            Component::MemberAccess,
-            &bindings,
-        );
-        let reader = async {
-            let here = Some(org.as_str());
-            let granting = reader_role.is_some();
-            let role = owned.optional(&cached.roles, here, &reader_name, reader_role.as_ref());
-            let binding = owned.optional(
-                &cached.role_bindings,
-                here,
-                &reader_name,
-                reader_binding.as_ref(),
-            );
-            // Futures run when awaited: the Role before its binding when
-            // granting, the binding first when revoking.
-            if granting {
-                role.await?;
-                binding.await?;
-            } else {
-                binding.await?;
-                role.await?;
-            }
-            Ok(())
-        };
-        let visitor_name = names::member_visitor(&org, &member.name_any());
-        let visitor = owned.optional::<ClusterRoleBinding>(
-            &cached.cluster_role_bindings,
-            None,
-            &visitor_name,
-            visitor.as_ref(),
-        );
-        futures::try_join!(grants, reader, visitor)?;
-        Ok(())
     }
 
     fn status(

@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::ObjectMeta;
 
 use crate::api::Organization;
-use crate::api::guardrails::{NamespaceSettings, PodSecurity};
+use crate::api::guardrails::{NamespaceSettings, NetworkExceptions, PodSecurity};
 use crate::api::organization::Plan;
 use crate::ownership::names::workspace_namespace;
 
@@ -162,47 +162,81 @@ pub fn network_exceptions(
 ) -> Option<NetworkPolicy> {
     let none = Default::default();
     let network = plan.and_then(|p| p.network.as_ref()).unwrap_or(&none);
-    let namespaces = |labels: BTreeMap<String, String>| NetworkPolicyPeer {
+    let from = ingress_peers(network, organization);
+    let to = egress_peers(network, organization, cluster_network, reaches);
+    if from.is_empty() && to.is_empty() {
+        return None;
+    }
+    Some(NetworkPolicy {
+        metadata,
+        spec: Some(exceptions_spec(from, to)),
+    })
+}
+
+/// A peer: the namespaces carrying `labels`.
+fn namespaces_labelled(labels: BTreeMap<String, String>) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
         namespace_selector: Some(LabelSelector {
             match_labels: Some(labels),
             ..Default::default()
         }),
         ..Default::default()
-    };
-    let mut from: Vec<NetworkPolicyPeer> = network
-        .ingress_from_namespaces
-        .iter()
-        .flatten()
-        .map(|s| namespaces(s.match_labels.clone()))
-        .collect();
+    }
+}
+
+/// A peer: the namespace of workspace `ws` of `organization`.
+fn workspace_peer(organization: &str, ws: &str) -> NetworkPolicyPeer {
     // Workspaces by their namespace's name: always this organization's.
-    let workspace = |ws: &String| {
-        namespaces(BTreeMap::from([(
-            "kubernetes.io/metadata.name".to_string(),
-            workspace_namespace(organization, ws),
-        )]))
-    };
-    from.extend(
-        network
-            .ingress_from_workspaces
-            .iter()
-            .flatten()
-            .map(workspace),
-    );
-    let block = |cidr: &str, except: Vec<String>| NetworkPolicyPeer {
+    namespaces_labelled(BTreeMap::from([(
+        "kubernetes.io/metadata.name".to_string(),
+        workspace_namespace(organization, ws),
+    )]))
+}
+
+/// A peer: the addresses of `cidr` but those of `except`.
+fn ip_block(cidr: &str, except: Vec<String>) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
         ip_block: Some(IPBlock {
             cidr: cidr.to_string(),
             except: (!except.is_empty()).then_some(except),
         }),
         ..Default::default()
-    };
+    }
+}
+
+/// The peers `network` lets in: namespaces by labels, then workspaces.
+fn ingress_peers(network: &NetworkExceptions, organization: &str) -> Vec<NetworkPolicyPeer> {
+    let mut from: Vec<NetworkPolicyPeer> = network
+        .ingress_from_namespaces
+        .iter()
+        .flatten()
+        .map(|s| namespaces_labelled(s.match_labels.clone()))
+        .collect();
+    from.extend(
+        network
+            .ingress_from_workspaces
+            .iter()
+            .flatten()
+            .map(|ws| workspace_peer(organization, ws)),
+    );
+    from
+}
+
+/// The peers `network` lets the workspace reach: its CIDRs, the workspaces
+/// in `reaches`, and everything outside the cluster if it asks so.
+fn egress_peers(
+    network: &NetworkExceptions,
+    organization: &str,
+    cluster_network: &[String],
+    reaches: &[String],
+) -> Vec<NetworkPolicyPeer> {
     let mut to: Vec<NetworkPolicyPeer> = network
         .egress_to_cidrs
         .iter()
         .flatten()
-        .map(|c| block(&c.cidr, c.except.clone().unwrap_or_default()))
+        .map(|c| ip_block(&c.cidr, c.except.clone().unwrap_or_default()))
         .collect();
-    to.extend(reaches.iter().map(workspace));
+    to.extend(reaches.iter().map(|ws| workspace_peer(organization, ws)));
     // Without the cluster's own ranges the rule could reach other pods: left
     // out (the workspace reports ClusterNetworkUnknown).
     if network.egress_to_internet == Some(true) && !cluster_network.is_empty() {
@@ -210,12 +244,15 @@ pub fn network_exceptions(
             .iter()
             .cloned()
             .partition(|c| c.contains(':'));
-        to.push(block("0.0.0.0/0", v4));
-        to.push(block("::/0", v6));
+        to.push(ip_block("0.0.0.0/0", v4));
+        to.push(ip_block("::/0", v6));
     }
-    if from.is_empty() && to.is_empty() {
-        return None;
-    }
+    to
+}
+
+/// The spec of all pods of the namespace, with one ingress rule for `from`
+/// and one egress rule for `to` (each left out when empty).
+fn exceptions_spec(from: Vec<NetworkPolicyPeer>, to: Vec<NetworkPolicyPeer>) -> NetworkPolicySpec {
     let mut types = vec![];
     if !from.is_empty() {
         types.push("Ingress".to_string());
@@ -223,25 +260,22 @@ pub fn network_exceptions(
     if !to.is_empty() {
         types.push("Egress".to_string());
     }
-    Some(NetworkPolicy {
-        metadata,
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector::default()),
-            policy_types: Some(types),
-            ingress: (!from.is_empty()).then(|| {
-                vec![NetworkPolicyIngressRule {
-                    from: Some(from),
-                    ports: None,
-                }]
-            }),
-            egress: (!to.is_empty()).then(|| {
-                vec![NetworkPolicyEgressRule {
-                    to: Some(to),
-                    ports: None,
-                }]
-            }),
+    NetworkPolicySpec {
+        pod_selector: Some(LabelSelector::default()),
+        policy_types: Some(types),
+        ingress: (!from.is_empty()).then(|| {
+            vec![NetworkPolicyIngressRule {
+                from: Some(from),
+                ports: None,
+            }]
         }),
-    })
+        egress: (!to.is_empty()).then(|| {
+            vec![NetworkPolicyEgressRule {
+                to: Some(to),
+                ports: None,
+            }]
+        }),
+    }
 }
 
 /// Whether `policy` admits traffic from or to anywhere but its own
