@@ -20,6 +20,7 @@ use crate::api::common::Condition;
 use crate::api::member::WorkspaceMemberStatus;
 use crate::conditions::{self, Outcome};
 use crate::ownership::names::{self, workspace_namespace};
+use crate::ownership::registry::{self, Maker};
 use crate::ownership::{Component, Owner, owner_of};
 use crate::resources::decision::Decision;
 use crate::resources::delegation;
@@ -70,13 +71,11 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
                 _ => vec![],
             },
         )
-        .watches_shared_stream(ctx.children.role_bindings.subscribe(), |b| {
-            member_of(&b.metadata)
-        })
-        .watches_shared_stream(ctx.children.roles.subscribe(), |r| member_of(&r.metadata))
-        .watches_shared_stream(ctx.children.cluster_role_bindings.subscribe(), |b| {
-            member_of(&b.metadata)
-        })
+        // Its children edited or deleted by hand: put back.
+        .reconcile_on(
+            ctx.children
+                .changes(&registry::kinds_made_by(Maker::Member), member_of),
+        )
         .graceful_shutdown_on(shutdown)
         .run(
             pipeline::reconcile::<Members>,

@@ -18,6 +18,7 @@ use crate::api::WorkspaceRole;
 use crate::api::common::Condition;
 use crate::api::role::WorkspaceRoleStatus;
 use crate::conditions::Outcome;
+use crate::ownership::registry::{self, Maker};
 use crate::ownership::{Component, Owner, names, owner_of};
 use crate::resources::decision::{Decision, Plan};
 use crate::resources::role::{
@@ -55,15 +56,11 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     });
     let all_roles = ctx.roles.store.clone();
     let controller = pipeline::controller_of(&ctx.roles, ctx.runtime.concurrency)
-        .watches_shared_stream(ctx.children.cluster_roles.subscribe(), |cr| match owner_of(
-            &cr.metadata,
-        )? {
-            Owner::Role { organization, name } => Some(
-                ObjectRef::<Guard>::new(&name)
-                    .within(&names::organization_namespace(&organization)),
-            ),
-            _ => None,
-        })
+        // Its ClusterRole edited or deleted by hand: put back.
+        .reconcile_on(
+            ctx.children
+                .changes(&registry::kinds_made_by(Maker::Role), made_by_role),
+        )
         // A changed ceiling may admit or refuse any role.
         .watches_shared_stream(ctx.ceiling.subscribe(), move |_| {
             all_roles
@@ -92,6 +89,16 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             me,
         );
     pipeline::drain("WorkspaceRole", controller).await;
+}
+
+/// The role that made `meta`, if a role did.
+fn made_by_role(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
+    match owner_of(meta)? {
+        Owner::Role { organization, name } => {
+            Some(ObjectRef::new(&name).within(&names::organization_namespace(&organization)))
+        }
+        _ => None,
+    }
 }
 
 impl Roles {
