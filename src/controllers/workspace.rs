@@ -60,14 +60,8 @@ fn made_by_workspace(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {
 }
 
 pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, ()>>) {
-    let (by_org, waiting, by_target, by_namespace, by_secret, by_plan) = (
-        ctx.clone(),
-        ctx.clone(),
-        ctx.clone(),
-        ctx.clone(),
-        ctx.clone(),
-        ctx.clone(),
-    );
+    let [by_org, by_role, by_namespace, by_secret, by_target, by_plan] =
+        std::array::from_fn(|_| ctx.clone());
     let cached = &ctx.children;
     let controller = pipeline::controller_of(&ctx.workspaces, ctx.runtime.concurrency)
         // An organization change (plans, admins, defaults) touches all its workspaces.
@@ -78,37 +72,14 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         // Members change counts and unblock deletions.
         .reconcile_on(throttle::recounts(
             ctx.members.subscribe_changes(informer::generation),
-            |m| {
-                let ns = m.namespace()?;
-                let ws = valid(m)?.spec.workspace.clone();
-                Some(ObjectRef::<Guard>::new(&ws).within(&ns))
-            },
+            |m| workspace_of_member(m),
             informer::is_deleting,
         ))
-        // A role's ClusterRole appearing lets the workspaces that wait for it go on.
         .watches_shared_stream(cached.cluster_roles.subscribe(), move |cr| {
-            match owner_of(&cr.metadata) {
-                Some(Owner::Role { organization, .. }) => waiting
-                    .workspaces
-                    .refs_in(&names::organization_namespace(&organization), |w| {
-                        !is_ready(w)
-                    }),
-                _ => vec![],
-            }
+            waiting_for_role(&by_role, &cr.metadata)
         })
-        // Children edited or deleted by hand are restored; a workspace's
-        // namespace appearing lets those that share with it copy into it.
         .watches_shared_stream(cached.namespaces.subscribe(), move |n| {
-            let mut wake: Vec<ObjectRef<Guard>> =
-                made_by_workspace(&n.metadata).into_iter().collect();
-            if let Some(Owner::Workspace { organization, name }) = owner_of(&n.metadata) {
-                wake.extend(sharers_of(&by_namespace, &organization, &name));
-                // A namespace gone (a purge) may make room in the budget.
-                if n.meta().deletion_timestamp.is_some() {
-                    wake.extend(over_budget_in(&by_namespace, &organization));
-                }
-            }
-            wake
+            woken_by_namespace(&by_namespace, &n)
         })
         // Its other children, edited or deleted by hand: put back.
         .reconcile_on(cached.changes(
@@ -119,30 +90,17 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         .watches_shared_stream(ctx.secrets.subscribe(), move |s| {
             workspace_ref(credentials::sharer_of_secret(&by_secret, &s.metadata)?)
         })
-        // A workspace appearing lets those that share with it make their copies.
         .watches_shared_stream(
             ctx.workspaces.subscribe_changes(generation_and_conflict),
-            move |target| {
-                let ns = target.namespace().unwrap_or_default();
-                let mut wake = sharers_of(&by_target, &ns, &target.name_any());
-                // Those its plan admits, now or before, may connect to it
-                // now, or no longer: every workspace a plan names.
-                wake.extend(admitted_by_plans_of(&by_target, &ns));
-                // A workspace going may make room in the budget.
-                if target.meta().deletion_timestamp.is_some() {
-                    wake.extend(over_budget_in(&by_target, &ns));
-                }
-                wake
-            },
+            move |target| woken_by_workspace(&by_target, &target),
         )
         // A workspace changing its plan may make room in its organization's
         // budget (only a plan change: any other edit frees nothing).
         .watches_shared_stream(ctx.workspaces.subscribe_changes(plan_signature), move |w| {
             let ns = w.namespace().unwrap_or_default();
-            if has_budget(&by_plan, &ns) {
-                over_budget_in(&by_plan, &ns)
-            } else {
-                vec![]
+            match has_budget(&by_plan, &ns) {
+                true => over_budget_in(&by_plan, &ns),
+                false => vec![],
             }
         })
         .graceful_shutdown_on(shutdown)
@@ -155,6 +113,54 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             }),
         );
     pipeline::drain("Workspace", controller).await;
+}
+
+/// The workspace a member is linked to.
+fn workspace_of_member(m: &DeserializeGuard<WorkspaceMember>) -> Option<ObjectRef<Guard>> {
+    let ns = m.namespace()?;
+    let ws = valid(m)?.spec.workspace.clone();
+    Some(ObjectRef::<Guard>::new(&ws).within(&ns))
+}
+
+/// A role's ClusterRole appearing lets the workspaces that wait for it go
+/// on: those of its organization not Ready.
+fn waiting_for_role(ctx: &Context, meta: &kube::api::ObjectMeta) -> Vec<ObjectRef<Guard>> {
+    match owner_of(meta) {
+        Some(Owner::Role { organization, .. }) => ctx
+            .workspaces
+            .refs_in(&names::organization_namespace(&organization), |w| {
+                !is_ready(w)
+            }),
+        _ => vec![],
+    }
+}
+
+/// Whom a namespace's change concerns: the workspace that made it (edited
+/// or deleted by hand: put back), those that share with it (it appeared:
+/// they copy into it), and, as it goes (a purge), those the budget held back.
+fn woken_by_namespace(ctx: &Context, n: &Namespace) -> Vec<ObjectRef<Guard>> {
+    let mut wake: Vec<ObjectRef<Guard>> = made_by_workspace(&n.metadata).into_iter().collect();
+    if let Some(Owner::Workspace { organization, name }) = owner_of(&n.metadata) {
+        wake.extend(sharers_of(ctx, &organization, &name));
+        if n.meta().deletion_timestamp.is_some() {
+            wake.extend(over_budget_in(ctx, &organization));
+        }
+    }
+    wake
+}
+
+/// Whom a workspace's change concerns: those that share with it (it
+/// appeared: they make their copies), every workspace a plan names (those
+/// its plan admits, now or before, may connect to it now, or no longer),
+/// and, as it goes, those the budget held back.
+fn woken_by_workspace(ctx: &Context, target: &Guard) -> Vec<ObjectRef<Guard>> {
+    let ns = target.namespace().unwrap_or_default();
+    let mut wake = sharers_of(ctx, &ns, &target.name_any());
+    wake.extend(admitted_by_plans_of(ctx, &ns));
+    if target.meta().deletion_timestamp.is_some() {
+        wake.extend(over_budget_in(ctx, &ns));
+    }
+    wake
 }
 
 /// The workspaces of organization `org` that share a credential with `target`.
