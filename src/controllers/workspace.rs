@@ -31,6 +31,7 @@ use crate::resources::workspace::{
     self as decide, LiveNamespace, WorkspaceFacts, WorkspaceInput, WorkspaceWrites, is_conflicted,
 };
 use crate::resources::{NamespaceOwner, namespace_owner};
+use crate::resources::identity::Identity;
 use crate::resources::{budget, defaults};
 use crate::runtime::apply::Owned;
 use crate::runtime::informer::{self, valid};
@@ -448,6 +449,54 @@ impl Workspaces {
         budget::refusal(org, &candidates, &pending, workspace)
     }
 
+    /// Who holds the workspace's namespace (in the cache), the UID of a
+    /// deleted workspace of this name and organization whose kept namespace
+    /// this one is to take back, and what it reads of the namespace (its
+    /// own, or the one it restores).
+    fn own_namespace(
+        &self,
+        ws: &Workspace,
+        identity: &Identity,
+    ) -> (NamespaceOwner, Option<String>, LiveNamespace) {
+        let own = self.ctx.children.namespaces.get(None, &identity.namespace);
+        let own_meta = own.as_deref().map(|n| &n.metadata);
+        let namespace = namespace_owner(own_meta, ws);
+        let restore_from = own_meta
+            .and_then(kept_namespace)
+            .filter(|k| {
+                namespace != NamespaceOwner::ThisWorkspace
+                    && k.organization == identity.organization
+                    && k.workspace == identity.name
+                    && ws.meta().deletion_timestamp.is_none()
+            })
+            .map(|k| k.owner_uid);
+        let theirs = own_meta
+            .filter(|_| namespace == NamespaceOwner::ThisWorkspace || restore_from.is_some());
+        let live = LiveNamespace {
+            platform: theirs.map(guardrails::platform_metadata),
+            applied: theirs.and_then(guardrails::applied_plan),
+        };
+        (namespace, restore_from, live)
+    }
+
+    /// The workspaces whose plans admit traffic from this one. Only
+    /// organizations whose plans admit other workspaces pay for reading
+    /// their workspaces here.
+    fn reaches(&self, organization: Option<&Organization>, identity: &Identity) -> Vec<String> {
+        let Some(org) = organization.filter(|o| {
+            o.spec.plans.iter().flatten().any(|(_, p)| {
+                p.network
+                    .as_ref()
+                    .is_some_and(|n| n.ingress_from_workspaces.is_some())
+            })
+        }) else {
+            return vec![];
+        };
+        let shared = self.ctx.workspaces.shared_in(&identity.organization);
+        let all: Vec<&Workspace> = shared.iter().filter_map(|g| valid(g)).collect();
+        decide::admitting(org, &all, &identity.name)
+    }
+
     /// The namespace `name` as the API server has it now (its metadata).
     async fn namespace_now(&self, name: &str) -> Result<Option<kube::api::ObjectMeta>> {
         let api: Api<Namespace> = Api::all(self.ctx.client().clone());
@@ -520,84 +569,43 @@ impl Reconciler for Workspaces {
 
     async fn read(&self, ws: &Workspace) -> Result<WorkspaceInput> {
         let ctx = &self.ctx;
-        let org = ws.namespace().unwrap_or_default();
-        let roles: BTreeSet<String> = ctx.roles_in(&org).iter().map(|r| r.name_any()).collect();
+        let identity = Identity::of_workspace(ws);
+        let org = &identity.organization;
+        let roles: BTreeSet<String> = ctx.roles_in(org).iter().map(|r| r.name_any()).collect();
         let role_cluster_roles = roles
             .iter()
-            .map(|r| names::role(&org, r))
+            .map(|r| names::role(org, r))
             .filter(|name| ctx.children.cluster_roles.get(None, name).is_some())
             .collect();
-        let ws_name = ws.name_any();
-        let own_namespace = ctx
-            .children
-            .namespaces
-            .get(None, &workspace_namespace(&org, &ws_name));
-        let own_meta = own_namespace.as_deref().map(|n| &n.metadata);
-        let namespace = namespace_owner(own_meta, ws);
-        // A kept namespace of a deleted workspace of this name and
-        // organization is this one's to take back.
-        let restore_from = own_meta
-            .and_then(kept_namespace)
-            .filter(|k| {
-                namespace != NamespaceOwner::ThisWorkspace
-                    && k.organization == org
-                    && k.workspace == ws_name
-                    && ws.meta().deletion_timestamp.is_none()
-            })
-            .map(|k| k.owner_uid);
-        let theirs = own_meta
-            .filter(|_| namespace == NamespaceOwner::ThisWorkspace || restore_from.is_some());
-        let live = LiveNamespace {
-            platform: theirs.map(guardrails::platform_metadata),
-            applied: theirs.and_then(guardrails::applied_plan),
-        };
-
-        let organization = ctx.organization(&org);
-        // Only organizations whose plans admit other workspaces pay for
-        // reading their workspaces here.
-        let reaches = organization
-            .as_ref()
-            .filter(|o| {
-                o.spec.plans.iter().flatten().any(|(_, p)| {
-                    p.network
-                        .as_ref()
-                        .is_some_and(|n| n.ingress_from_workspaces.is_some())
-                })
-            })
-            .map(|o| {
-                let shared = ctx.workspaces.shared_in(&org);
-                let all: Vec<&Workspace> = shared.iter().filter_map(|g| valid(g)).collect();
-                decide::admitting(o, &all, &ws_name)
-            })
-            .unwrap_or_default();
+        let (namespace, restore_from, live) = self.own_namespace(ws, &identity);
+        let organization = ctx.organization(org);
         let budget_refusal = organization
             .as_ref()
             .filter(|o| o.spec.budget.is_some())
-            .and_then(|o| self.budget_refusal(o, &ws_name));
+            .and_then(|o| self.budget_refusal(o, &identity.name));
+        let members = ctx
+            .members
+            .valid_where(org, |m| m.spec.workspace == identity.name);
         let mut input = WorkspaceInput {
             namespace,
-            reaches,
+            reaches: self.reaches(organization.as_ref(), &identity),
             budget_refusal,
             restore_from,
             live,
+            effective: organization.as_ref().map(|o| defaults::effective(ws, o)),
             organization,
-            linked_members: linked_members(
-                ws,
-                &ctx.members
-                    .valid_where(&org, |m| m.spec.workspace == ws.name_any()),
-            ),
+            linked_members: linked_members(ws, &members),
             roles,
             role_cluster_roles,
             namespace_now: None,
             now: jiff::Timestamp::now(),
+            identity,
         };
         let going = ws.meta().deletion_timestamp.is_some()
             && decide::deletion_blocker(ws, &input).is_none()
             && keeping::reads_live_namespace(ws, &input);
         if going || input.restore_from.is_some() {
-            input.namespace_now = self
-                .namespace_now(&workspace_namespace(&org, &ws_name))
-                .await?;
+            input.namespace_now = self.namespace_now(&input.identity.namespace).await?;
         }
         Ok(input)
     }

@@ -10,6 +10,7 @@ pub mod decision;
 pub mod defaults;
 pub mod delegation;
 pub mod guardrails;
+pub mod identity;
 pub mod keeping;
 pub mod member;
 pub mod organization;

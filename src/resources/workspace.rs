@@ -743,6 +743,10 @@ pub struct WorkspaceInput {
     pub namespace_now: Option<ObjectMeta>,
     /// The time of this reconcile: a purge time counts from it.
     pub now: jiff::Timestamp,
+    /// Who the workspace is.
+    pub identity: super::identity::Identity,
+    /// Its settings in effect (None: no organization).
+    pub effective: Option<Effective>,
 }
 
 /// Everything a workspace writes: its children and its credential shares.
