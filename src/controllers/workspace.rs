@@ -25,13 +25,13 @@ use crate::ownership::{self, Component, Owner, owner_of};
 use crate::resources::credentials::{ShareProblems, workspace_shares};
 use crate::resources::decision::Decision;
 use crate::resources::guardrails::{self, kept_namespace};
+use crate::resources::identity::Identity;
 use crate::resources::keeping;
 use crate::resources::teardown::Step;
 use crate::resources::workspace::{
     self as decide, LiveNamespace, WorkspaceFacts, WorkspaceInput, WorkspaceWrites, is_conflicted,
 };
 use crate::resources::{NamespaceOwner, namespace_owner};
-use crate::resources::identity::Identity;
 use crate::resources::{budget, defaults};
 use crate::runtime::apply::Owned;
 use crate::runtime::informer::{self, valid};
