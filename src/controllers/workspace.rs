@@ -73,7 +73,7 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         // Members change counts and unblock deletions.
         .reconcile_on(throttle::recounts(
             ctx.members.subscribe_changes(informer::generation),
-            |m| workspace_of_member(m),
+            workspace_of_member,
             informer::is_deleting,
         ))
         .watches_shared_stream(cached.cluster_roles.subscribe(), move |cr| {
