@@ -510,7 +510,7 @@ fn ws_input() -> workspace::WorkspaceInput {
         namespace_now: None,
         now: NOW.parse().unwrap(),
         identity: crate::resources::identity::Identity::of_workspace(&pay()),
-        effective: Some(crate::resources::defaults::effective(&pay(), &org())),
+        effective: None,
     }
 }
 

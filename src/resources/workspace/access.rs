@@ -1,74 +1,62 @@
 //! Who may enter a workspace (its access bindings in the namespace) and
 //! who may find it (its readers in the organization namespace).
 
+use k8s_openapi::api::rbac::v1::Subject as RbacSubject;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef};
-use kube::api::ObjectMeta;
-use kube::{Resource, ResourceExt};
+use kube::Resource;
 
-use crate::api::{Organization, Subject, SubjectKind, Workspace};
-use crate::ownership::names::{self, WorkspaceAccess, workspace_namespace};
-use crate::ownership::{Component, Owner};
-use crate::resources::defaults::effective;
-use crate::resources::{predefined_roles, rbac_subject};
+use super::View;
+use crate::api::{Subject, SubjectKind};
+use crate::ownership::Component;
+use crate::ownership::names::{self, WorkspaceAccess};
+use crate::resources::{delegation, predefined_roles, rbac_subject};
 
-/// The access bindings of `ws`: buildable even when the spec has an error,
-/// so access follows the organization (an admin removed loses access)
-/// whatever a tenant writes into the plan.
-pub fn access(ws: &Workspace, org: &Organization) -> Vec<RoleBinding> {
-    let eff = effective(ws, org);
-    let org_name = org.name_any();
-    let ws_name = ws.name_any();
-    let uid = ws.uid().unwrap_or_default();
-    let ns = workspace_namespace(&org_name, &ws_name);
-    let owner = Owner::Workspace {
-        organization: org_name.clone(),
-        name: ws_name.clone(),
-    };
-    let meta = |name: &str| ObjectMeta {
-        name: Some(name.to_string()),
-        namespace: Some(ns.clone()),
-        labels: Some(crate::ownership::marks(
-            &owner,
-            &uid,
-            Component::WorkspaceAccess,
-        )),
-        ..Default::default()
-    };
-
+/// The access bindings of the workspace: buildable even when the spec has
+/// an error, so access follows the organization (an admin removed loses
+/// access) whatever a tenant writes into the plan.
+pub fn access(v: View) -> Vec<RoleBinding> {
     // Archive mode: every binding grants the viewer role instead.
-    let granted = |role: &str| {
-        if eff.archived {
-            predefined_roles::VIEWER.to_string()
-        } else {
-            role.to_string()
-        }
+    let granted = |role: &str| match v.eff.archived {
+        true => predefined_roles::VIEWER.to_string(),
+        false => role.to_string(),
     };
     let binding = |purpose, role: &str, subjects: Vec<&Subject>| RoleBinding {
-        metadata: meta(&names::workspace_binding(purpose, role)),
+        metadata: v.meta(
+            &names::workspace_binding(purpose, role),
+            &v.id.namespace,
+            Component::WorkspaceAccess,
+        ),
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "ClusterRole".into(),
-            name: names::role(&org_name, role),
+            name: names::role(&v.id.organization, role),
         },
         subjects: Some(subjects.into_iter().map(rbac_subject).collect()),
     };
     let mut role_bindings = vec![];
-    if let Some(owner) = &ws.spec.owner {
-        role_bindings.push(binding(
-            WorkspaceAccess::Owner,
-            &granted(predefined_roles::ADMIN),
-            vec![owner],
-        ));
+    if let Some(owner) = &v.ws.spec.owner {
+        let admin = granted(predefined_roles::ADMIN);
+        role_bindings.push(binding(WorkspaceAccess::Owner, &admin, vec![owner]));
     }
-    let admins: Vec<&Subject> = org.spec.admins.iter().flatten().collect();
+    let admins: Vec<&Subject> = v.org.spec.admins.iter().flatten().collect();
     if !admins.is_empty() {
+        let admin = granted(predefined_roles::ADMIN);
+        role_bindings.push(binding(WorkspaceAccess::OrganizationAdmins, &admin, admins));
+    }
+    let member_groups = member_groups(v);
+    if v.eff.accept_anonymous && !member_groups.is_empty() {
         role_bindings.push(binding(
-            WorkspaceAccess::OrganizationAdmins,
-            &granted(predefined_roles::ADMIN),
-            admins,
+            WorkspaceAccess::Anonymous,
+            &granted(&v.eff.anonymous_role),
+            member_groups.iter().collect(),
         ));
     }
-    let member_groups: Vec<Subject> = org
+    role_bindings
+}
+
+/// The organization's member groups, as subjects.
+fn member_groups(v: View) -> Vec<Subject> {
+    v.org
         .spec
         .member_groups
         .iter()
@@ -78,15 +66,7 @@ pub fn access(ws: &Workspace, org: &Organization) -> Vec<RoleBinding> {
             name: g.clone(),
             namespace: None,
         })
-        .collect();
-    if eff.accept_anonymous && !member_groups.is_empty() {
-        role_bindings.push(binding(
-            WorkspaceAccess::Anonymous,
-            &granted(&eff.anonymous_role),
-            member_groups.iter().collect(),
-        ));
-    }
-    role_bindings
+        .collect()
 }
 
 /// What lets everyone with access to a workspace find it: read the
@@ -110,102 +90,79 @@ pub struct WorkspaceReaders {
     pub owner_manages: Option<(Role, RoleBinding)>,
 }
 
-/// The readers of `ws`.
-pub fn readers(ws: &Workspace, org: &Organization, delegated: bool) -> WorkspaceReaders {
-    let eff = effective(ws, org);
-    let org_name = org.name_any();
-    let ws_name = ws.name_any();
-    let uid = ws.uid().unwrap_or_default();
-    let owner = Owner::Workspace {
-        organization: org_name.clone(),
-        name: ws_name.clone(),
-    };
-    let name = names::workspace_reader(&ws_name);
-    let meta = |name: &str, namespace: Option<String>, component| ObjectMeta {
-        name: Some(name.to_string()),
-        namespace,
-        labels: Some(crate::ownership::marks(&owner, &uid, component)),
-        ..Default::default()
-    };
-    let org_ns = Some(names::organization_namespace(&org_name));
-    let mut finders: Vec<Subject> = ws.spec.owner.iter().cloned().collect();
-    if eff.accept_anonymous {
-        finders.extend(org.spec.member_groups.iter().flatten().map(|g| Subject {
-            kind: SubjectKind::Group,
-            name: g.clone(),
-            namespace: None,
-        }));
+/// The readers of the workspace (`delegated`: whether the platform lets
+/// owners manage their members).
+pub fn readers(v: View, delegated: bool) -> WorkspaceReaders {
+    let name = names::workspace_reader(&v.id.name);
+    let mut finders: Vec<Subject> = v.ws.spec.owner.iter().cloned().collect();
+    if v.eff.accept_anonymous {
+        finders.extend(member_groups(v));
     }
-    let rbac = |subjects: &[Subject]| {
-        let mut out: Vec<_> = subjects.iter().map(rbac_subject).collect();
-        out.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
-        out.dedup();
-        out
-    };
     let role = Role {
-        metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
+        metadata: v.meta(&name, &v.org_namespace(), Component::WorkspaceReader),
         rules: Some(vec![PolicyRule {
             api_groups: Some(vec!["workspaces.dev".into()]),
             resources: Some(vec!["workspaces".into(), "workspaces/status".into()]),
-            resource_names: Some(vec![ws_name.clone()]),
+            resource_names: Some(vec![v.id.name.clone()]),
             verbs: vec!["get".into(), "watch".into()],
             non_resource_urls: None,
         }]),
     };
-    // The owner (admin in its workspace) manages its members as the
-    // predefined admin does: it may send writes on WorkspaceMembers, which
-    // the admission policy limits to this workspace and the roles admin may
-    // give. Member groups never do (anonymous access manages nobody), nor
-    // anyone in archive mode (viewer only).
-    let owner_manages = ws
-        .spec
-        .owner
-        .as_ref()
-        // Nor while the workspace waits for its deletion: a new member would
-        // hold it open.
-        .filter(|_| delegated && !eff.archived && ws.meta().deletion_timestamp.is_none())
-        .map(|owner| {
-            let name = names::workspace_owner(&ws_name);
-            let assignable = predefined_roles::admin()
-                .manage_members
-                .map(|m| m.assignable_roles);
-            let role = Role {
-                metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
-                rules: Some(vec![
-                    crate::resources::delegation::member_writes(),
-                    crate::resources::delegation::managing_rule(
-                        &ws_name,
-                        assignable.iter().flatten().map(String::as_str),
-                    ),
-                ]),
-            };
-            let binding = RoleBinding {
-                metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
-                role_ref: RoleRef {
-                    api_group: "rbac.authorization.k8s.io".into(),
-                    kind: "Role".into(),
-                    name,
-                },
-                subjects: Some(rbac(std::slice::from_ref(owner))),
-            };
-            (role, binding)
-        });
-    let binding = (!finders.is_empty()).then(|| RoleBinding {
-        metadata: meta(&name, org_ns.clone(), Component::WorkspaceReader),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: name.clone(),
-        },
-        subjects: Some(rbac(&finders)),
-    });
-    // The Organization is read through the organization's one visitors
-    // binding; one per workspace, made by earlier versions, goes.
-    let visitors = None;
+    let binding = (!finders.is_empty()).then(|| role_binding(v, &name, &finders));
     WorkspaceReaders {
         role,
         binding,
-        visitors,
-        owner_manages,
+        // The Organization is read through the organization's one visitors
+        // binding; one per workspace, made by earlier versions, goes.
+        visitors: None,
+        owner_manages: owner_manages(v, delegated),
     }
+}
+
+/// The binding `name` of the Role of the same name to `subjects`, in the
+/// organization namespace.
+fn role_binding(v: View, name: &str, subjects: &[Subject]) -> RoleBinding {
+    RoleBinding {
+        metadata: v.meta(name, &v.org_namespace(), Component::WorkspaceReader),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: name.to_string(),
+        },
+        subjects: Some(sorted(subjects)),
+    }
+}
+
+/// `subjects` as RBAC subjects, sorted, each once.
+fn sorted(subjects: &[Subject]) -> Vec<RbacSubject> {
+    let mut out: Vec<_> = subjects.iter().map(rbac_subject).collect();
+    out.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
+    out.dedup();
+    out
+}
+
+/// The owner (admin in its workspace) manages its members as the
+/// predefined admin does: it may send writes on WorkspaceMembers, which the
+/// admission policy limits to this workspace and the roles admin may give.
+/// Member groups never do (anonymous access manages nobody), nor anyone in
+/// archive mode (viewer only), nor anyone while the workspace waits for its
+/// deletion (a new member would hold it open).
+fn owner_manages(v: View, delegated: bool) -> Option<(Role, RoleBinding)> {
+    let owner = v.ws.spec.owner.as_ref()?;
+    if !delegated || v.eff.archived || v.ws.meta().deletion_timestamp.is_some() {
+        return None;
+    }
+    let name = names::workspace_owner(&v.id.name);
+    let assignable = predefined_roles::admin()
+        .manage_members
+        .map(|m| m.assignable_roles);
+    let role = Role {
+        metadata: v.meta(&name, &v.org_namespace(), Component::WorkspaceReader),
+        rules: Some(vec![
+            delegation::member_writes(),
+            delegation::managing_rule(&v.id.name, assignable.iter().flatten().map(String::as_str)),
+        ]),
+    };
+    let binding = role_binding(v, &name, std::slice::from_ref(owner));
+    Some((role, binding))
 }

@@ -12,7 +12,7 @@ pub use plan::{PlanInEffect, admitting, budget_candidate, plan_quota};
 use plan::{chosen_plan, cluster_network_error, time_zone_error};
 pub use settings::{PlanChildren, WorkspaceSettings, settings, stop_work};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -25,9 +25,12 @@ use super::decision::{self, Decision, Next, progressing, ready, stalled};
 use super::defaults::is_default_workspace;
 pub use super::defaults::{Effective, effective, isolation_required};
 use super::tenancy::TenantPolicy;
+use crate::api::organization::Plan;
 use crate::api::{Organization, Workspace};
 use crate::conditions::Outcome;
-use crate::ownership::names::{self, workspace_namespace};
+use crate::ownership::names::{self};
+use crate::ownership::{Component, Owner};
+use crate::resources::identity::Identity;
 
 /// Why `ws` does not get something its spec asks for because its
 /// organization does not allow it (the workspace gets the platform's value
@@ -82,6 +85,43 @@ pub struct WorkspaceChildren {
     pub settings: WorkspaceSettings,
 }
 
+/// A workspace as its builders read it: the object as built (without an
+/// owner the platform refused), its organization, who it is and its
+/// settings in effect, derived once per reconcile.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    pub ws: &'a Workspace,
+    pub org: &'a Organization,
+    pub id: &'a Identity,
+    pub eff: &'a Effective,
+}
+
+impl View<'_> {
+    /// The marks on a child of the workspace made as `component`.
+    pub fn marks(&self, component: Component) -> BTreeMap<String, String> {
+        let owner = Owner::Workspace {
+            organization: self.id.organization.clone(),
+            name: self.id.name.clone(),
+        };
+        crate::ownership::marks(&owner, &self.id.uid, component)
+    }
+
+    /// The metadata of its child `name` in `namespace`, made as `component`.
+    pub fn meta(&self, name: &str, namespace: &str, component: Component) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: Some(self.marks(component)),
+            ..Default::default()
+        }
+    }
+
+    /// Its organization's namespace.
+    pub fn org_namespace(&self) -> String {
+        names::organization_namespace(&self.id.organization)
+    }
+}
+
 /// Checks what admission could not, and builds the children as a
 /// workspace whose spec can be applied gets them. `ws` and `org` must have
 /// names and UIDs; `org` is the organization whose namespace `ws` lives in.
@@ -90,17 +130,23 @@ pub fn build(
     org: &Organization,
     policy: &TenantPolicy,
 ) -> Result<WorkspaceChildren, SpecError> {
-    let plan = PlanInEffect::chosen(chosen_plan(ws, org)?);
-    let isolated = effective(ws, org).network_isolation;
-    if let Some(err) =
-        time_zone_error(ws).or_else(|| cluster_network_error(Some(&plan), isolated, policy))
+    let (id, eff) = (Identity::of_workspace(ws), effective(ws, org));
+    let v = View {
+        ws,
+        org,
+        id: &id,
+        eff: &eff,
+    };
+    let plan = PlanInEffect::chosen(chosen_plan(v)?);
+    if let Some(err) = time_zone_error(ws)
+        .or_else(|| cluster_network_error(Some(&plan), eff.network_isolation, policy))
     {
         return Err(err);
     }
     Ok(WorkspaceChildren {
-        namespace: namespace(ws, org, policy, Some(&plan), &LiveNamespace::default()),
-        role_bindings: access(ws, org),
-        settings: settings(ws, org, policy, &[], Some(&plan)),
+        namespace: namespace(v, policy, Some(&plan), &LiveNamespace::default()),
+        role_bindings: access(v),
+        settings: settings(v, policy, &[], Some(&plan)),
     })
 }
 
@@ -152,7 +198,8 @@ pub struct WorkspaceInput {
     pub now: jiff::Timestamp,
     /// Who the workspace is.
     pub identity: super::identity::Identity,
-    /// Its settings in effect (None: no organization).
+    /// Its settings in effect, derived once by `read` (None: no
+    /// organization, or not derived yet: `decide` derives them).
     pub effective: Option<Effective>,
 }
 
@@ -262,181 +309,244 @@ pub fn deletion_blocker(ws: &Workspace, input: &WorkspaceInput) -> Option<String
     })
 }
 
-/// Everything a workspace's reconcile concludes, from what it read.
+/// Everything a workspace's reconcile concludes, from what it read: its
+/// deletion (waiting, or its teardown), taking back a kept namespace, or
+/// its children and how it stands.
 pub fn decide(
     ws: &Workspace,
     input: &WorkspaceInput,
     policy: &TenantPolicy,
 ) -> Decision<WorkspaceWrites, WorkspaceFacts> {
-    let org_name = ws.namespace().unwrap_or_default();
-    let org = input.organization.as_ref();
-    let effective = org.map(|org| effective(ws, org));
+    let effective = input
+        .effective
+        .clone()
+        .or_else(|| input.organization.as_ref().map(|o| effective(ws, o)));
+    let planned = input
+        .organization
+        .as_ref()
+        .zip(effective.as_ref())
+        .map(|(org, eff)| planned(ws, org, eff, input, policy));
     let mut facts = WorkspaceFacts {
         plan: effective.as_ref().and_then(|e| e.plan.clone()),
         effective: effective.clone(),
-        default: org.map(|org| is_default_workspace(org, ws)),
+        default: input
+            .organization
+            .as_ref()
+            .map(|o| is_default_workspace(o, ws)),
         members: input.linked_members.len() as i32,
         terminating: false,
     };
-    // An owner the platform does not allow gets nothing: everything is
-    // built as if there were no owner (so a previous owner's access goes),
-    // and the workspace reports why.
-    let refused_owner = ws
-        .spec
-        .owner
-        .as_ref()
-        .and_then(|owner| policy.subject_refusal(owner, &org_name));
-    // Access follows the organization and the spec whatever else fails:
-    // an error in the plan never freezes who may enter.
-    let writes = org.map(|org| {
-        let without_owner;
-        let buildable = if refused_owner.is_some() {
-            let mut copy = ws.clone();
-            copy.spec.owner = None;
-            without_owner = copy;
-            &without_owner
-        } else {
-            ws
-        };
-        let (role_bindings, roles_outcome) =
-            roles_in_place(access(buildable, org), &org_name, input);
-        let chosen = chosen_plan(buildable, org);
-        let over_budget = input.budget_refusal.clone();
-        // The chosen plan when it can be applied; else (unknown, or beyond
-        // the budget) the plan the namespace holds, with the quota it gave:
-        // a tenant's error never relaxes a quota, a Pod Security level,
-        // isolation, placement or a stop on new work, nor restores less.
-        let held = input
-            .live
-            .applied
-            .as_ref()
-            .and_then(|applied| PlanInEffect::held(applied, org));
-        let plan = match (&chosen, &over_budget) {
-            (Ok(chosen), None) => Some(PlanInEffect::chosen(*chosen)),
-            // Beyond the budget, a plan that asks no more than the one held
-            // is applied all the same: it only frees room.
-            (Ok(chosen), Some(_))
-                if held.as_ref().is_some_and(|held| {
-                    crate::resources::budget::within(
-                        &PlanInEffect::chosen(*chosen).quota,
-                        &held.quota,
-                    )
-                }) =>
-            {
-                Some(PlanInEffect::chosen(*chosen))
-            }
-            _ => held,
-        };
-        let isolated = effective.as_ref().is_some_and(|e| e.network_isolation);
-        let spec_error = chosen
-            .err()
-            .or_else(|| time_zone_error(buildable))
-            .or_else(|| cluster_network_error(plan.as_ref(), isolated, policy));
-        let has_namespace =
-            input.namespace == NamespaceOwner::ThisWorkspace || input.restore_from.is_some();
-        // A namespace is made only with its plan's quota, limits and
-        // isolation, and within the organization's budget: with an error in
-        // the spec or over the budget, nothing is written unless the
-        // workspace has its namespace already (then its access still
-        // follows, and its guardrails hold as the plan in effect says).
-        let writable = (spec_error.is_none() && over_budget.is_none()) || has_namespace;
-        let in_effect = plan.as_ref().and_then(|p| p.name.clone());
-        let writes = writable.then(|| WorkspaceWrites {
-            namespace: namespace(buildable, org, policy, plan.as_ref(), &input.live),
-            role_bindings,
-            settings: settings(buildable, org, policy, &input.reaches, plan.as_ref()),
-            readers: readers(buildable, org, policy.delegated_membership),
-            shares: workspace_shares(ws),
-        });
-        (
-            writes,
-            spec_error.map(Err).or(over_budget.map(Ok)),
-            roles_outcome,
-            plan.is_some().then_some(in_effect),
-            refused_setting(ws, org),
-        )
-    });
-    if let Some((_, _, _, Some(in_effect), _)) = &writes {
-        facts.plan = in_effect.clone();
+    if let Some(in_effect) = planned.as_ref().and_then(|p| p.in_effect.clone()) {
+        facts.plan = in_effect;
     }
     if ws.meta().deletion_timestamp.is_some() {
-        return match deletion_blocker(ws, input) {
-            // Still the workspace while it waits: its access follows the
-            // organization and the spec.
-            Some(why) => Decision::DeletionBlocked {
-                why,
-                children: writes.and_then(|(w, ..)| w),
-                facts: WorkspaceFacts {
-                    terminating: true,
-                    ..facts
-                },
-            },
-            None => Decision::Delete {
-                teardown: crate::resources::keeping::teardown(ws, input),
-                facts,
-            },
-        };
+        return deletion(ws, input, planned.and_then(|p| p.writes), facts);
     }
     if let Some(teardown) = crate::resources::keeping::restore(ws, input) {
         return Decision::Prepare { teardown, facts };
     }
-    let Some(writes) = writes else {
+    let Some(planned) = planned else {
         // Not (yet) in an organization namespace: nothing to make.
         return Decision::unattached(
             stalled(
                 "OrganizationNotFound",
                 format!(
-                    "no Organization named {org_name:?}: a Workspace must live in its organization's namespace, which has the organization's name"
+                    "no Organization named {:?}: a Workspace must live in its organization's namespace, which has the organization's name",
+                    input.identity.organization
                 ),
             ),
             facts,
             Next::WaitForOthers,
         );
     };
-    let (writes, spec_error, roles_outcome, _, refused_setting) = writes;
-    let (outcome, next) = if let Some(Err(err)) = spec_error {
-        (stalled(err.reason(), err.to_string()), Next::AwaitChange)
-    } else if let Some(Ok(why)) = spec_error {
-        // Another workspace's deletion or a raised budget wakes it (the
-        // organization's workspaces are watched).
-        (stalled(OVER_BUDGET, why), Next::AwaitChange)
-    } else if let Some(waiting) = roles_outcome {
-        waiting
-    } else if let Some(why) = refused_owner {
-        (
-            stalled(
-                "SubjectNotAllowed",
-                format!("spec.owner: {why}; no access is given to it"),
-            ),
-            Next::AwaitChange,
-        )
-    } else if let Some(why) = refused_setting {
-        (stalled(SETTING_NOT_ALLOWED, why), Next::AwaitChange)
-    } else if effective.is_some_and(|e| e.archived) {
-        // Its own Ready reason, so archiving and restoring each publish an
-        // Event (the Ready reason changes) and `kubectl describe` says it.
-        (
-            Outcome::Ready {
-                reason: "Archived",
-                message: "archived: everything is in place, every access is read-only".into(),
-            },
-            Next::Resync,
-        )
-    } else {
-        (
-            ready(format!(
-                "namespace {} and its access, plan and isolation are in place",
-                workspace_namespace(&org_name, &ws.name_any())
-            )),
-            Next::Resync,
-        )
-    };
+    let (outcome, next) = standing(input, &planned, effective.as_ref());
     Decision::Converge(decision::Plan {
-        children: writes,
+        children: planned.writes,
         outcome,
         facts,
         next,
     })
+}
+
+/// What a workspace of an organization is to write, and what stands in
+/// its way.
+struct Planned {
+    /// None: nothing is written (no namespace yet, and a spec error or no
+    /// room in the budget).
+    writes: Option<WorkspaceWrites>,
+    /// A spec error, or why the budget holds it back.
+    problem: Option<Result<String, SpecError>>,
+    /// Bindings waiting for their roles.
+    roles: Option<(Outcome, Next)>,
+    /// Some: a plan is in effect, by this name (None: no plan).
+    in_effect: Option<Option<String>>,
+    /// Why the owner gets nothing.
+    refused_owner: Option<String>,
+    /// Why a setting of the spec is not applied.
+    refused_setting: Option<String>,
+}
+
+/// The writes of `ws` in `org`, whatever else fails: access follows the
+/// organization and the spec, and an error in the plan never freezes who
+/// may enter. An owner the platform does not allow gets nothing:
+/// everything is built as if there were no owner (so a previous owner's
+/// access goes), and the workspace reports why.
+fn planned(
+    ws: &Workspace,
+    org: &Organization,
+    eff: &Effective,
+    input: &WorkspaceInput,
+    policy: &TenantPolicy,
+) -> Planned {
+    let refused_owner = ws
+        .spec
+        .owner
+        .as_ref()
+        .and_then(|owner| policy.subject_refusal(owner, &input.identity.organization));
+    let without_owner;
+    let buildable = match refused_owner {
+        Some(_) => {
+            let mut copy = ws.clone();
+            copy.spec.owner = None;
+            without_owner = copy;
+            &without_owner
+        }
+        None => ws,
+    };
+    let v = View {
+        ws: buildable,
+        org,
+        id: &input.identity,
+        eff,
+    };
+    let (role_bindings, roles) = roles_in_place(access(v), &input.identity.organization, input);
+    let chosen = chosen_plan(v);
+    let over_budget = input.budget_refusal.clone();
+    let plan = in_effect(&chosen, over_budget.is_some(), input, org);
+    let problem = chosen
+        .err()
+        .or_else(|| time_zone_error(buildable))
+        .or_else(|| cluster_network_error(plan.as_ref(), eff.network_isolation, policy))
+        .map(Err)
+        .or(over_budget.map(Ok));
+    let has_namespace =
+        input.namespace == NamespaceOwner::ThisWorkspace || input.restore_from.is_some();
+    // A namespace is made only with its plan's quota, limits and isolation,
+    // and within the organization's budget: with an error in the spec or
+    // over the budget, nothing is written unless the workspace has its
+    // namespace already (then its access still follows, and its guardrails
+    // hold as the plan in effect says).
+    let writes = (problem.is_none() || has_namespace).then(|| WorkspaceWrites {
+        namespace: namespace(v, policy, plan.as_ref(), &input.live),
+        role_bindings,
+        settings: settings(v, policy, &input.reaches, plan.as_ref()),
+        readers: readers(v, policy.delegated_membership),
+        shares: workspace_shares(ws),
+    });
+    Planned {
+        writes,
+        problem,
+        roles,
+        in_effect: plan.as_ref().map(|p| p.name.clone()),
+        refused_owner,
+        refused_setting: refused_setting(ws, org),
+    }
+}
+
+/// The plan in effect: the chosen plan when it can be applied; else
+/// (unknown, or beyond the budget) the plan the namespace holds, with the
+/// quota it gave: a tenant's error never relaxes a quota, a Pod Security
+/// level, isolation, placement or a stop on new work, nor restores less.
+fn in_effect<'o>(
+    chosen: &Result<Option<(&'o str, &'o Plan)>, SpecError>,
+    over_budget: bool,
+    input: &WorkspaceInput,
+    org: &'o Organization,
+) -> Option<PlanInEffect<'o>> {
+    let held = input
+        .live
+        .applied
+        .as_ref()
+        .and_then(|applied| PlanInEffect::held(applied, org));
+    match chosen {
+        Ok(chosen) if !over_budget => Some(PlanInEffect::chosen(*chosen)),
+        // Beyond the budget, a plan that asks no more than the one held is
+        // applied all the same: it only frees room.
+        Ok(chosen)
+            if held.as_ref().is_some_and(|held| {
+                crate::resources::budget::within(&PlanInEffect::chosen(*chosen).quota, &held.quota)
+            }) =>
+        {
+            Some(PlanInEffect::chosen(*chosen))
+        }
+        _ => held,
+    }
+}
+
+/// A deleted workspace: it waits while something blocks it (and is still
+/// the workspace meanwhile: its access follows the organization and the
+/// spec), else it is torn down.
+fn deletion(
+    ws: &Workspace,
+    input: &WorkspaceInput,
+    writes: Option<WorkspaceWrites>,
+    facts: WorkspaceFacts,
+) -> Decision<WorkspaceWrites, WorkspaceFacts> {
+    match deletion_blocker(ws, input) {
+        Some(why) => Decision::DeletionBlocked {
+            why,
+            children: writes,
+            facts: WorkspaceFacts {
+                terminating: true,
+                ..facts
+            },
+        },
+        None => Decision::Delete {
+            teardown: crate::resources::keeping::teardown(ws, input),
+            facts,
+        },
+    }
+}
+
+/// How the workspace stands once its children are written, and when to
+/// look again: the first of its problems, else Ready (or Archived).
+fn standing(
+    input: &WorkspaceInput,
+    planned: &Planned,
+    effective: Option<&Effective>,
+) -> (Outcome, Next) {
+    match &planned.problem {
+        Some(Err(err)) => return (stalled(err.reason(), err.to_string()), Next::AwaitChange),
+        // Another workspace's deletion or a raised budget wakes it (the
+        // organization's workspaces are watched).
+        Some(Ok(why)) => return (stalled(OVER_BUDGET, why.clone()), Next::AwaitChange),
+        None => {}
+    }
+    if let Some(waiting) = planned.roles.clone() {
+        return waiting;
+    }
+    if let Some(why) = &planned.refused_owner {
+        let why = format!("spec.owner: {why}; no access is given to it");
+        return (stalled("SubjectNotAllowed", why), Next::AwaitChange);
+    }
+    if let Some(why) = &planned.refused_setting {
+        return (stalled(SETTING_NOT_ALLOWED, why.clone()), Next::AwaitChange);
+    }
+    if effective.is_some_and(|e| e.archived) {
+        // Its own Ready reason, so archiving and restoring each publish an
+        // Event (the Ready reason changes) and `kubectl describe` says it.
+        let message = "archived: everything is in place, every access is read-only";
+        let archived = Outcome::Ready {
+            reason: "Archived",
+            message: message.into(),
+        };
+        return (archived, Next::Resync);
+    }
+    let message = format!(
+        "namespace {} and its access, plan and isolation are in place",
+        input.identity.namespace
+    );
+    (ready(message), Next::Resync)
 }
 
 #[cfg(test)]

@@ -4,25 +4,22 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::ResourceExt;
 use kube::api::ObjectMeta;
 
+use super::View;
 use super::plan::PlanInEffect;
-use crate::api::{Organization, Workspace};
-use crate::ownership::names::workspace_namespace;
-use crate::ownership::{Component, Owner};
-use crate::resources::defaults::effective;
+use crate::ownership::Component;
 use crate::resources::guardrails;
 use crate::resources::tenancy::TenantPolicy;
 
-/// The namespace of `ws`: its marks and isolation label, which follow the
-/// spec in every state, and the platform's labels and annotations for the
-/// plan in effect, with that plan recorded. With no plan known to be in
-/// effect, the live namespace's own (`live`: its platform labels and
-/// annotations, and its record of the plan it holds) are kept as they are.
+/// The namespace of the workspace: its marks and isolation label, which
+/// follow the spec in every state, and the platform's labels and
+/// annotations for the plan in effect, with that plan recorded. With no plan
+/// known to be in effect, the live namespace's own (`live`: its platform
+/// labels and annotations, and its record of the plan it holds) are kept as
+/// they are.
 pub fn namespace(
-    ws: &Workspace,
-    org: &Organization,
+    v: View,
     policy: &TenantPolicy,
     plan: Option<&PlanInEffect>,
     live: &LiveNamespace,
@@ -30,7 +27,7 @@ pub fn namespace(
     let (mut labels, annotations) = match plan {
         Some(plan) => {
             let (labels, mut annotations) =
-                guardrails::namespace_metadata(org, plan.plan, &policy.pod_security);
+                guardrails::namespace_metadata(v.org, plan.plan, &policy.pod_security);
             annotations.extend(guardrails::applied_plan_annotations(&plan.applied()));
             (labels, annotations)
         }
@@ -42,22 +39,14 @@ pub fn namespace(
             // No plan known: its labels stay as they are, but no Pod
             // Security level is below what the Organization and the platform
             // set now.
-            let (floor, _) = guardrails::namespace_metadata(org, None, &policy.pod_security);
+            let (floor, _) = guardrails::namespace_metadata(v.org, None, &policy.pod_security);
             guardrails::raise_pod_security(&mut labels, &floor);
             (labels, annotations)
         }
     };
     // The marks always win over the platform's labels.
-    let owner = Owner::Workspace {
-        organization: org.name_any(),
-        name: ws.name_any(),
-    };
-    labels.extend(crate::ownership::marks(
-        &owner,
-        &ws.uid().unwrap_or_default(),
-        Component::WorkspaceNamespace,
-    ));
-    if effective(ws, org).network_isolation {
+    labels.extend(v.marks(Component::WorkspaceNamespace));
+    if v.eff.network_isolation {
         labels.insert(
             guardrails::ISOLATION_LABEL.into(),
             guardrails::ISOLATION_ENFORCED.into(),
@@ -65,7 +54,7 @@ pub fn namespace(
     }
     Namespace {
         metadata: ObjectMeta {
-            name: Some(workspace_namespace(&org.name_any(), &ws.name_any())),
+            name: Some(v.id.namespace.clone()),
             labels: Some(labels),
             annotations: (!annotations.is_empty()).then_some(annotations),
             ..Default::default()

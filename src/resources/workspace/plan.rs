@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{Resource, ResourceExt};
 
-use super::SpecError;
+use super::{SpecError, View};
 use crate::api::common::QuantityValue;
 use crate::api::organization::Plan;
 use crate::api::{Organization, Workspace};
@@ -91,13 +91,11 @@ pub fn plan_quota(
     Some((name, plan.quota.clone().unwrap_or_default()))
 }
 
-/// The plan `ws` chooses, if the organization defines it (None: it
-/// chooses none and the organization has no default).
-pub(super) fn chosen_plan<'o>(
-    ws: &Workspace,
-    org: &'o Organization,
-) -> Result<Option<(&'o str, &'o Plan)>, SpecError> {
-    let Some(name) = effective(ws, org).plan else {
+/// The plan the workspace chooses, if the organization defines it (None:
+/// it chooses none and the organization has no default).
+pub(super) fn chosen_plan<'o>(v: View<'o>) -> Result<Option<(&'o str, &'o Plan)>, SpecError> {
+    let org = v.org;
+    let Some(name) = v.eff.plan.clone() else {
         return Ok(None);
     };
     org.spec

@@ -16,14 +16,14 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 
+use super::View;
 use super::plan::{PlanInEffect, quantities, time_zone_error};
-use crate::api::{Organization, Workspace};
+use crate::api::Workspace;
 use crate::ownership::names::{
     INFO_CONFIGMAP, ISOLATION_POLICY, LIMITS, NETWORK_EXCEPTIONS, PLACEMENT, QUOTA,
     STOP_WORK_QUOTA, workspace_namespace,
 };
 use crate::ownership::{Component, Owner};
-use crate::resources::defaults::effective;
 use crate::resources::guardrails;
 use crate::resources::tenancy::TenantPolicy;
 
@@ -94,115 +94,115 @@ pub struct PlanChildren {
 
 /// The isolation policy, the stop-work quota, the info ConfigMap, and what
 /// `plan` (the plan in effect; None: unknown, left as it is) makes.
+/// `reaches`: the workspaces whose plans admit traffic from this one.
 pub fn settings(
-    ws: &Workspace,
-    org: &Organization,
+    v: View,
     policy: &TenantPolicy,
     reaches: &[String],
     plan: Option<&PlanInEffect>,
 ) -> WorkspaceSettings {
-    let eff = effective(ws, org);
-    let org_name = org.name_any();
-    let ws_name = ws.name_any();
-    let uid = ws.uid().unwrap_or_default();
-    let ns = workspace_namespace(&org_name, &ws_name);
-    let owner = Owner::Workspace {
-        organization: org_name.clone(),
-        name: ws_name.clone(),
-    };
-    let meta = |name: &str, component| ObjectMeta {
-        name: Some(name.to_string()),
-        namespace: Some(ns.clone()),
-        labels: Some(crate::ownership::marks(&owner, &uid, component)),
-        ..Default::default()
-    };
-
-    let plan_children = plan.map(|plan| {
-        let quota = (!plan.quota.is_empty()).then(|| ResourceQuota {
-            metadata: meta(QUOTA, Component::Quota),
-            spec: Some(ResourceQuotaSpec {
-                hard: Some(quantities(&plan.quota)),
-                ..Default::default()
-            }),
-            status: None,
-        });
-        let limit_range = plan
-            .plan
-            .and_then(|p| p.limit_range.as_ref())
-            .map(|l| LimitRange {
-                metadata: meta(LIMITS, Component::Limits),
-                spec: Some(LimitRangeSpec {
-                    limits: vec![container_limits_as_stored(LimitRangeItem {
-                        type_: "Container".into(),
-                        default: l.default.as_ref().map(quantities),
-                        default_request: l.default_request.as_ref().map(quantities),
-                        max: l.max.as_ref().map(quantities),
-                        min: l.min.as_ref().map(quantities),
-                        max_limit_request_ratio: None,
-                    })],
-                }),
-            });
-        // Exceptions open holes in the isolation: without it everything is
-        // open already, and an exception alone would isolate what it selects.
-        // Egress to the internet is left out while the cluster's own ranges
-        // are unknown (reported as ClusterNetworkUnknown).
-        let network_exceptions = eff
+    let meta = |name: &str, component| v.meta(name, &v.id.namespace, component);
+    WorkspaceSettings {
+        network_policy: v
+            .eff
             .network_isolation
-            .then(|| {
-                guardrails::network_exceptions(
-                    plan.plan,
-                    &org_name,
-                    &policy.cluster_network,
-                    reaches,
-                    meta(NETWORK_EXCEPTIONS, Component::NetworkExceptions),
-                )
-            })
-            .flatten();
-        let placement =
-            guardrails::placement_parameters(plan.plan, meta(PLACEMENT, Component::Placement));
-        PlanChildren {
-            quota,
-            limit_range,
-            network_exceptions,
-            placement,
-        }
-    });
-    let network_policy = eff
-        .network_isolation
-        .then(|| isolation_policy(meta(ISOLATION_POLICY, Component::Isolation)));
-    let stop_work = eff.archived.then(|| stop_work(ws));
+            .then(|| isolation_policy(meta(ISOLATION_POLICY, Component::Isolation))),
+        stop_work: v.eff.archived.then(|| stop_work(v.ws)),
+        info: info(v, plan),
+        plan: plan.map(|plan| plan_children(v, policy, reaches, plan)),
+    }
+}
 
-    let info = time_zone_error(ws).is_none().then(|| {
+/// What the plan in effect makes: its quota, limits, network exceptions
+/// and placement parameters.
+fn plan_children(
+    v: View,
+    policy: &TenantPolicy,
+    reaches: &[String],
+    plan: &PlanInEffect,
+) -> PlanChildren {
+    let meta = |name: &str, component| v.meta(name, &v.id.namespace, component);
+    let quota = (!plan.quota.is_empty()).then(|| ResourceQuota {
+        metadata: meta(QUOTA, Component::Quota),
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(quantities(&plan.quota)),
+            ..Default::default()
+        }),
+        status: None,
+    });
+    let limit_range = plan
+        .plan
+        .and_then(|p| p.limit_range.as_ref())
+        .map(|l| LimitRange {
+            metadata: meta(LIMITS, Component::Limits),
+            spec: Some(LimitRangeSpec {
+                limits: vec![container_limits_as_stored(LimitRangeItem {
+                    type_: "Container".into(),
+                    default: l.default.as_ref().map(quantities),
+                    default_request: l.default_request.as_ref().map(quantities),
+                    max: l.max.as_ref().map(quantities),
+                    min: l.min.as_ref().map(quantities),
+                    max_limit_request_ratio: None,
+                })],
+            }),
+        });
+    // Exceptions open holes in the isolation: without it everything is
+    // open already, and an exception alone would isolate what it selects.
+    // Egress to the internet is left out while the cluster's own ranges
+    // are unknown (reported as ClusterNetworkUnknown).
+    let network_exceptions = v
+        .eff
+        .network_isolation
+        .then(|| {
+            guardrails::network_exceptions(
+                plan.plan,
+                &v.id.organization,
+                &policy.cluster_network,
+                reaches,
+                meta(NETWORK_EXCEPTIONS, Component::NetworkExceptions),
+            )
+        })
+        .flatten();
+    let placement =
+        guardrails::placement_parameters(plan.plan, meta(PLACEMENT, Component::Placement));
+    PlanChildren {
+        quota,
+        limit_range,
+        network_exceptions,
+        placement,
+    }
+}
+
+/// The `workspace-info` ConfigMap: the workspace's facts and variables;
+/// None while its time zone is invalid (left as it is).
+fn info(v: View, plan: Option<&PlanInEffect>) -> Option<ConfigMap> {
+    time_zone_error(v.ws).is_none().then(|| {
         let mut data = BTreeMap::from([
-            ("WORKSPACE_NAME".to_string(), ws_name.clone()),
-            ("WORKSPACE_ORGANIZATION".to_string(), org_name.clone()),
-            ("WORKSPACE_NAMESPACE".to_string(), ns.clone()),
-            ("WORKSPACE_TIME_ZONE".to_string(), eff.time_zone.clone()),
-            ("WORKSPACE_ARCHIVED".to_string(), eff.archived.to_string()),
+            ("WORKSPACE_NAME".to_string(), v.id.name.clone()),
+            (
+                "WORKSPACE_ORGANIZATION".to_string(),
+                v.id.organization.clone(),
+            ),
+            ("WORKSPACE_NAMESPACE".to_string(), v.id.namespace.clone()),
+            ("WORKSPACE_TIME_ZONE".to_string(), v.eff.time_zone.clone()),
+            ("WORKSPACE_ARCHIVED".to_string(), v.eff.archived.to_string()),
         ]);
-        if let Some(d) = &ws.spec.display_name {
+        if let Some(d) = &v.ws.spec.display_name {
             data.insert("WORKSPACE_DISPLAY_NAME".into(), d.clone());
         }
         // The plan in effect (or, when none is known, the one chosen).
-        if let Some(p) = plan.map_or(eff.plan.clone(), |p| p.name.clone()) {
+        if let Some(p) = plan.map_or(v.eff.plan.clone(), |p| p.name.clone()) {
             data.insert("WORKSPACE_PLAN".into(), p);
         }
-        for (k, v) in ws.spec.variables.iter().flatten() {
-            data.insert(k.clone(), v.clone());
+        for (k, value) in v.ws.spec.variables.iter().flatten() {
+            data.insert(k.clone(), value.clone());
         }
         ConfigMap {
-            metadata: meta(INFO_CONFIGMAP, Component::Info),
+            metadata: v.meta(INFO_CONFIGMAP, &v.id.namespace, Component::Info),
             data: Some(data),
             ..Default::default()
         }
-    });
-
-    WorkspaceSettings {
-        network_policy,
-        stop_work,
-        info,
-        plan: plan_children,
-    }
+    })
 }
 
 /// A Container LimitRangeItem as the API server stores it (its defaulting,
