@@ -23,7 +23,7 @@ use crate::conditions::{Aspect, Outcome};
 use crate::ownership::names::{self, ORGANIZATION_ADMINS_BINDING, organization_namespace};
 use crate::ownership::registry::{self, Maker};
 use crate::ownership::{self, Component, Owner, owner_of};
-use crate::resources::credentials::ShareProblems;
+use crate::resources::credentials::{Share, ShareProblems};
 use crate::resources::decision::Decision;
 use crate::resources::defaults;
 use crate::resources::guardrails::{self, KeptNamespace, kept_namespace};
@@ -66,7 +66,7 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         .watches_shared_stream(
             ctx.workspaces
                 .subscribe_changes(super::workspace::generation_and_conflict),
-            |ws| ws.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
+            |ws| organization_of_namespaced(ws.as_ref()),
         )
         // Who may read the Organization follows its members' grants: a
         // member that was reconciled (granted or not) wakes it at once, so
@@ -74,44 +74,22 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         // new, not yet reconciled ones wait for a recount.
         .reconcile_on(throttle::recounts(
             ctx.members.subscribe_changes(grant_signature),
-            |m| m.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)),
+            organization_of_namespaced,
             super::member::reconciled_or_deleting,
         ))
-        // A predefined role changed in any way (spec, or its marks removed):
-        // by name, since a tenant can remove the label that says so.
         .watches_shared_stream(ctx.roles.subscribe_changes(predefined_signature), |r| {
-            predefined_roles::is_predefined_name(&r.name_any())
-                .then(|| r.namespace().map(|ns| ObjectRef::<Guard>::new(&ns)))
-                .flatten()
+            organization_of_predefined_role(&r)
         })
         .watches_shared_stream(cached.namespaces.subscribe(), move |n| {
-            match owner_of(&n.metadata)? {
-                // A workspace's namespace appearing: the organization's shares
-                // can be copied into it now (only into namespaces it made).
-                // A namespace kept for its purge, or one the organization
-                // lists as such (restored now): the list and the next
-                // purge follow.
-                Owner::Workspace { organization, name } => {
-                    let org = sharing.organizations.get(None, &organization);
-                    let org = org.as_deref().and_then(valid);
-                    let shares = org.is_some_and(|o| o.spec.shared_credentials.is_some());
-                    let listed = org
-                        .and_then(|o| o.status.as_ref())
-                        .is_some_and(|s| s.pending_purges.iter().any(|p| p.workspace == name));
-                    let kept = kept_namespace(&n.metadata).is_some();
-                    (shares || listed || kept).then(|| ObjectRef::new(&organization))
-                }
-                owner => organization_ref(owner),
-            }
+            organization_woken_by_namespace(&sharing, &n)
         })
         // Its other children, edited or deleted by hand: put back.
         .reconcile_on(cached.changes(
             &registry::kinds_made_by(Maker::Organization),
             made_by_organization,
         ))
-        // Shared credentials: a source in the organization namespace, or a copy.
         .watches_shared_stream(ctx.secrets.subscribe(), move |s| {
-            organization_ref(credentials::sharer_of_secret(&by_secret, &s.metadata)?)
+            organization_sharing_secret(&by_secret, &s.metadata)
         })
         .graceful_shutdown_on(shutdown)
         .run(
@@ -120,6 +98,56 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             Arc::new(Organizations { ctx: ctx.clone() }),
         );
     pipeline::drain("Organization", controller).await;
+}
+
+/// The organization whose namespace holds `object`.
+fn organization_of_namespaced<K: Resource>(object: &K) -> Option<ObjectRef<Guard>> {
+    object.namespace().map(|ns| ObjectRef::<Guard>::new(&ns))
+}
+
+/// The organization of `role` if it is a predefined role, whatever changed
+/// in it (spec, or its marks removed).
+fn organization_of_predefined_role(
+    role: &DeserializeGuard<WorkspaceRole>,
+) -> Option<ObjectRef<Guard>> {
+    // By name, since a tenant can remove the label that says so.
+    predefined_roles::is_predefined_name(&role.name_any())
+        .then(|| organization_of_namespaced(role))
+        .flatten()
+}
+
+/// The organization a change of `namespace` concerns, if any.
+fn organization_woken_by_namespace(
+    ctx: &Context,
+    namespace: &Namespace,
+) -> Option<ObjectRef<Guard>> {
+    match owner_of(&namespace.metadata)? {
+        // A workspace's namespace appearing: the organization's shares
+        // can be copied into it now (only into namespaces it made).
+        // A namespace kept for its purge, or one the organization
+        // lists as such (restored now): the list and the next
+        // purge follow.
+        Owner::Workspace { organization, name } => {
+            let org = ctx.organizations.get(None, &organization);
+            let org = org.as_deref().and_then(valid);
+            let shares = org.is_some_and(|o| o.spec.shared_credentials.is_some());
+            let listed = org
+                .and_then(|o| o.status.as_ref())
+                .is_some_and(|s| s.pending_purges.iter().any(|p| p.workspace == name));
+            let kept = kept_namespace(&namespace.metadata).is_some();
+            (shares || listed || kept).then(|| ObjectRef::new(&organization))
+        }
+        owner => organization_ref(owner),
+    }
+}
+
+/// The organization that shares credentials through the Secret of `meta`:
+/// a source in the organization namespace, or a copy.
+fn organization_sharing_secret(
+    ctx: &Context,
+    meta: &kube::api::ObjectMeta,
+) -> Option<ObjectRef<Guard>> {
+    organization_ref(credentials::sharer_of_secret(ctx, meta)?)
 }
 
 /// What the organization reads of a member: its subject and workspace
@@ -223,6 +251,139 @@ impl Organizations {
         list.sort_by_key(|w| w.name_any());
         list
     }
+
+    /// Writes the organization namespace and its admins' access (the admin
+    /// Role, the reader and editors ClusterRoles and their bindings); stops
+    /// at the first error.
+    async fn apply_namespace_and_access(
+        &self,
+        org: &Organization,
+        owned: &Owned<'_>,
+        children: &OrganizationChildren,
+    ) -> Result<()> {
+        let ns = organization_namespace(&org.name_any());
+        let here = Some(ns.as_str());
+        let cached = &self.ctx.children;
+        owned
+            .claimed(&cached.namespaces, &children.namespace)
+            .await?;
+        owned.one(&cached.roles, &children.admin_role).await?;
+        owned
+            .optional::<RoleBinding>(
+                &cached.role_bindings,
+                here,
+                ORGANIZATION_ADMINS_BINDING,
+                children.admin_binding.as_ref(),
+            )
+            .await?;
+        owned
+            .one(&cached.cluster_roles, &children.reader_cluster_role)
+            .await?;
+        owned
+            .optional::<ClusterRoleBinding>(
+                &cached.cluster_role_bindings,
+                None,
+                &children.reader_cluster_role.name_any(),
+                children.reader_binding.as_ref(),
+            )
+            .await?;
+        let editors = names::organization_editors(&org.name_any());
+        owned
+            .optional::<ClusterRole>(
+                &cached.cluster_roles,
+                None,
+                &editors,
+                children.editors_cluster_role.as_ref(),
+            )
+            .await?;
+        owned
+            .optional::<ClusterRoleBinding>(
+                &cached.cluster_role_bindings,
+                None,
+                &editors,
+                children.editors_binding.as_ref(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the predefined roles and the default workspace where they
+    /// differ from what the cache holds; stops at the first error.
+    async fn apply_predefined_roles_and_default_workspace(
+        &self,
+        org: &Organization,
+        children: &OrganizationChildren,
+    ) -> Result<()> {
+        // The predefined roles and the default workspace are objects of the
+        // four kinds, not children with marks of their own: written when
+        // they differ from what the cache holds.
+        let ctx = &self.ctx;
+        let ns = organization_namespace(&org.name_any());
+        let here = Some(ns.as_str());
+        let workspace_roles: Api<WorkspaceRole> = Api::namespaced(ctx.client().clone(), &ns);
+        for role in &children.predefined_roles {
+            let live = ctx.roles.get(here, &role.name_any());
+            apply_unless_current(&workspace_roles, live.as_deref().and_then(valid), role).await?;
+        }
+        let default_workspace = &children.default_workspace;
+        let workspaces: Api<Workspace> = Api::namespaced(ctx.client().clone(), &ns);
+        let live = ctx.workspaces.get(here, &default_workspace.name_any());
+        // Only its mark is the operator's: the spec stays the users' to set.
+        apply_unless_contained(
+            &workspaces,
+            live.as_deref().and_then(valid),
+            default_workspace,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Syncs the credential shares, writes the visitor shards and purges the
+    /// due kept namespaces, each whatever the others did; returns the share
+    /// problems, or else the error of the shares, the visitors or the purges,
+    /// in that order.
+    async fn apply_shares_visitors_and_purges(
+        &self,
+        org: &Organization,
+        owned: &Owned<'_>,
+        shares: &[Share],
+        visitors: &[ClusterRoleBinding],
+        purges: &[KeptNamespace],
+    ) -> Result<ShareProblems> {
+        let ctx = &self.ctx;
+        let uid = org.uid().unwrap_or_default();
+        let ns = organization_namespace(&org.name_any());
+        let shared = credentials::sync(ctx, &org.name_any(), &ns, None, &uid, shares).await;
+        // Last, and whatever happened above: who may read the Organization
+        // follows its members even when another child could not be written,
+        // and a failure here holds back nothing else.
+        let visited = owned
+            .set(
+                &ctx.children.cluster_role_bindings,
+                None,
+                Component::VisitorShard,
+                visitors,
+            )
+            .await;
+        // Purges last: one that fails holds back no access change.
+        let purged = self.purge_all(org, purges).await;
+        let problems = shared?;
+        visited?;
+        purged?;
+        Ok(problems)
+    }
+
+    /// Purges each of `purges`, whatever happened to the others; returns the
+    /// last error, if any.
+    async fn purge_all(&self, org: &Organization, purges: &[KeptNamespace]) -> Result<()> {
+        let mut purged = Ok(());
+        for kept in purges {
+            if let Err(e) = self.purge(org, kept).await {
+                purged = Err(e);
+            }
+        }
+        purged
+    }
 }
 
 impl Reconciler for Organizations {
@@ -284,106 +445,19 @@ impl Reconciler for Organizations {
         children: OrganizationWrites,
     ) -> Result<ShareProblems> {
         let OrganizationWrites {
-            children:
-                OrganizationChildren {
-                    namespace,
-                    admin_role,
-                    admin_binding,
-                    reader_cluster_role,
-                    reader_binding,
-                    editors_cluster_role,
-                    editors_binding,
-                    predefined_roles,
-                    default_workspace,
-                },
+            children,
             visitors,
             shares,
             purges,
         } = children;
-        let ctx = &self.ctx;
         let uid = org.uid().unwrap_or_default();
-        let ns = organization_namespace(&org.name_any());
-        let here = Some(ns.as_str());
-        let owned = Owned::new(ctx.client(), &uid);
-        let cached = &ctx.children;
-        owned.claimed(&cached.namespaces, &namespace).await?;
-        owned.one(&cached.roles, &admin_role).await?;
-        owned
-            .optional::<RoleBinding>(
-                &cached.role_bindings,
-                here,
-                ORGANIZATION_ADMINS_BINDING,
-                admin_binding.as_ref(),
-            )
+        let owned = Owned::new(self.ctx.client(), &uid);
+        self.apply_namespace_and_access(org, &owned, &children)
             .await?;
-        owned
-            .one(&cached.cluster_roles, &reader_cluster_role)
+        self.apply_predefined_roles_and_default_workspace(org, &children)
             .await?;
-        owned
-            .optional::<ClusterRoleBinding>(
-                &cached.cluster_role_bindings,
-                None,
-                &reader_cluster_role.name_any(),
-                reader_binding.as_ref(),
-            )
-            .await?;
-        let editors = names::organization_editors(&org.name_any());
-        owned
-            .optional::<ClusterRole>(
-                &cached.cluster_roles,
-                None,
-                &editors,
-                editors_cluster_role.as_ref(),
-            )
-            .await?;
-        owned
-            .optional::<ClusterRoleBinding>(
-                &cached.cluster_role_bindings,
-                None,
-                &editors,
-                editors_binding.as_ref(),
-            )
-            .await?;
-        // The predefined roles and the default workspace are objects of the
-        // four kinds, not children with marks of their own: written when
-        // they differ from what the cache holds.
-        let workspace_roles: Api<WorkspaceRole> = Api::namespaced(ctx.client().clone(), &ns);
-        for role in &predefined_roles {
-            let live = ctx.roles.get(here, &role.name_any());
-            apply_unless_current(&workspace_roles, live.as_deref().and_then(valid), role).await?;
-        }
-        let workspaces: Api<Workspace> = Api::namespaced(ctx.client().clone(), &ns);
-        let live = ctx.workspaces.get(here, &default_workspace.name_any());
-        // Only its mark is the operator's: the spec stays the users' to set.
-        apply_unless_contained(
-            &workspaces,
-            live.as_deref().and_then(valid),
-            &default_workspace,
-        )
-        .await?;
-        let shared = credentials::sync(ctx, &org.name_any(), &ns, None, &uid, &shares).await;
-        // Last, and whatever happened above: who may read the Organization
-        // follows its members even when another child could not be written,
-        // and a failure here holds back nothing else.
-        let visited = owned
-            .set(
-                &cached.cluster_role_bindings,
-                None,
-                Component::VisitorShard,
-                &visitors,
-            )
-            .await;
-        // Purges last: one that fails holds back no access change.
-        let mut purged = Ok(());
-        for kept in &purges {
-            if let Err(e) = self.purge(org, kept).await {
-                purged = Err(e);
-            }
-        }
-        let problems = shared?;
-        visited?;
-        purged?;
-        Ok(problems)
+        self.apply_shares_visitors_and_purges(org, &owned, &shares, &visitors, &purges)
+            .await
     }
 
     fn aspect(applied: &ShareProblems) -> Option<Aspect> {

@@ -1,12 +1,14 @@
 //! Organization → its namespace, its admins' access, the predefined roles
 //! and the default workspace.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{
-    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::ObjectMeta;
 use kube::core::DeserializeGuard;
 use kube::{Resource, ResourceExt};
@@ -14,9 +16,11 @@ use kube::{Resource, ResourceExt};
 use super::credentials::{Share, organization_shares};
 use super::decision::{self, Decision, Next, ready};
 pub use super::defaults::{DEFAULT_WORKSPACE_NAME, default_workspace_name, is_default_workspace};
+use super::guardrails::KeptNamespace;
 use super::tenancy::TenantPolicy;
 use super::{delegation, owner_reference, predefined_roles, rbac_subject};
 use crate::api::member::MemberPhase;
+use crate::api::organization::{PendingPurge, RetainedNamespace};
 use crate::api::workspace::WorkspaceSpec;
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::ownership::names::{
@@ -59,25 +63,107 @@ fn rule(
     }
 }
 
+/// The organization as its children are named and marked by it.
+struct Parent {
+    name: String,
+    uid: String,
+    /// The organization namespace.
+    namespace: String,
+    reference: Option<OwnerReference>,
+}
+
+impl Parent {
+    /// The parent of `org`'s children.
+    fn of(org: &Organization) -> Self {
+        let name = org.name_any();
+        Parent {
+            namespace: organization_namespace(&name),
+            uid: org.uid().unwrap_or_default(),
+            reference: owner_reference(org),
+            name,
+        }
+    }
+
+    /// The operator's marks of its child of `component`.
+    fn marks(&self, component: Component) -> BTreeMap<String, String> {
+        let owner = Owner::Organization {
+            name: self.name.clone(),
+        };
+        ownership::marks(&owner, &self.uid, component)
+    }
+
+    /// The metadata of its child `name` of `component` in the organization
+    /// namespace.
+    fn namespaced(&self, name: &str, component: Component) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(self.marks(component)),
+            ..Default::default()
+        }
+    }
+
+    /// The metadata of its cluster-scoped child `name` of `component`,
+    /// owned by it (the garbage collector removes it after the organization).
+    fn cluster_scoped(&self, name: &str, component: Component) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(self.marks(component)),
+            owner_references: self.reference.clone().map(|o| vec![o]),
+            ..Default::default()
+        }
+    }
+}
+
+/// A reference to the RBAC role of `kind` named `name`.
+fn role_ref(kind: &str, name: &str) -> RoleRef {
+    RoleRef {
+        api_group: "rbac.authorization.k8s.io".into(),
+        kind: kind.into(),
+        name: name.into(),
+    }
+}
+
 /// Builds the organization's children. `org` must have a name and a UID.
 pub fn build(org: &Organization, policy: &TenantPolicy) -> OrganizationChildren {
-    let name = org.name_any();
-    let uid = org.uid().unwrap_or_default();
-    let ns = organization_namespace(&name);
-    let owner = Owner::Organization { name: name.clone() };
-    let marks = |component| ownership::marks(&owner, &uid, component);
-    let meta = |n: &str, component: Component| ObjectMeta {
-        name: Some(n.to_string()),
-        namespace: Some(ns.clone()),
-        labels: Some(marks(component)),
-        ..Default::default()
-    };
-    let owner = owner_reference(org);
-    let subjects: Vec<_> = org.spec.admins.iter().flatten().map(rbac_subject).collect();
-    let all = predefined_roles::WRITE;
+    let parent = Parent::of(org);
+    let admins: Vec<_> = org.spec.admins.iter().flatten().map(rbac_subject).collect();
+    let reader_cluster_role = reader_cluster_role(&parent);
+    let editors_cluster_role = editors_cluster_role(&parent, policy);
+    OrganizationChildren {
+        namespace: namespace(&parent),
+        admin_role: admin_role(&parent),
+        admin_binding: admin_binding(&parent, &admins),
+        reader_binding: admins_cluster_binding(&parent, &reader_cluster_role, &admins),
+        reader_cluster_role,
+        editors_binding: editors_cluster_role
+            .as_ref()
+            .and_then(|role| admins_cluster_binding(&parent, role, &admins)),
+        editors_cluster_role,
+        predefined_roles: predefined_workspace_roles(&parent),
+        default_workspace: default_workspace(org),
+    }
+}
 
-    let admin_role = Role {
-        metadata: meta(ADMIN_ROLE, Component::OrganizationAccess),
+/// The organization namespace.
+fn namespace(parent: &Parent) -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(parent.namespace.clone()),
+            labels: Some(parent.marks(Component::OrganizationNamespace)),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// What org admins may do in the organization namespace: its workspaces,
+/// roles and members, every member of the organization, its secrets and
+/// config maps; read their status and its events.
+fn admin_role(parent: &Parent) -> Role {
+    let all = predefined_roles::WRITE;
+    Role {
+        metadata: parent.namespaced(ADMIN_ROLE, Component::OrganizationAccess),
         rules: Some(vec![
             rule(
                 &["workspaces.dev"],
@@ -107,97 +193,84 @@ pub fn build(org: &Organization, policy: &TenantPolicy) -> OrganizationChildren 
                 None,
             ),
         ]),
-    };
-    let role_ref = |kind: &str, n: &str| RoleRef {
-        api_group: "rbac.authorization.k8s.io".into(),
-        kind: kind.into(),
-        name: n.into(),
-    };
-    let admin_binding = (!subjects.is_empty()).then(|| RoleBinding {
-        metadata: meta(ORGANIZATION_ADMINS_BINDING, Component::OrganizationAccess),
-        role_ref: role_ref("Role", ADMIN_ROLE),
-        subjects: Some(subjects.clone()),
-    });
+    }
+}
 
-    let reader_name = names::organization_reader(&name);
-    let cluster_meta = || ObjectMeta {
-        name: Some(reader_name.clone()),
-        labels: Some(marks(Component::OrganizationAccess)),
-        owner_references: owner.clone().map(|o| vec![o]),
-        ..Default::default()
-    };
-    let reader_cluster_role = ClusterRole {
-        metadata: cluster_meta(),
+/// Binds `admins` to the admin Role; None when there are no admins.
+fn admin_binding(parent: &Parent, admins: &[RbacSubject]) -> Option<RoleBinding> {
+    (!admins.is_empty()).then(|| RoleBinding {
+        metadata: parent.namespaced(ORGANIZATION_ADMINS_BINDING, Component::OrganizationAccess),
+        role_ref: role_ref("Role", ADMIN_ROLE),
+        subjects: Some(admins.to_vec()),
+    })
+}
+
+/// The ClusterRole that lets its holders read the Organization object.
+fn reader_cluster_role(parent: &Parent) -> ClusterRole {
+    let reader = names::organization_reader(&parent.name);
+    ClusterRole {
+        metadata: parent.cluster_scoped(&reader, Component::OrganizationAccess),
         rules: Some(vec![rule(
             &["workspaces.dev"],
             &["organizations", "organizations/status"],
             &["get", "watch"],
-            Some(vec![name.clone()]),
+            Some(vec![parent.name.clone()]),
         )]),
         aggregation_rule: None,
-    };
-    let reader_binding = (!subjects.is_empty()).then(|| ClusterRoleBinding {
-        metadata: cluster_meta(),
-        role_ref: role_ref("ClusterRole", &reader_name),
-        subjects: Some(subjects.clone()),
-    });
-    let editors_name = names::organization_editors(&name);
-    let editors_meta = || ObjectMeta {
-        name: Some(editors_name.clone()),
-        ..cluster_meta()
-    };
-    let editors_cluster_role = policy
+    }
+}
+
+/// The ClusterRole that lets its holders change the admins list, when the
+/// platform allows it.
+fn editors_cluster_role(parent: &Parent, policy: &TenantPolicy) -> Option<ClusterRole> {
+    let editors = names::organization_editors(&parent.name);
+    policy
         .organization_admins_manage_admins
         .then(|| ClusterRole {
-            metadata: editors_meta(),
-            rules: Some(vec![delegation::organization_admins_edit(&name)]),
+            metadata: parent.cluster_scoped(&editors, Component::OrganizationAccess),
+            rules: Some(vec![delegation::organization_admins_edit(&parent.name)]),
             aggregation_rule: None,
-        });
-    let editors_binding = editors_cluster_role
-        .as_ref()
-        .filter(|_| !subjects.is_empty())
-        .map(|_| ClusterRoleBinding {
-            metadata: editors_meta(),
-            role_ref: role_ref("ClusterRole", &editors_name),
-            subjects: Some(subjects),
-        });
+        })
+}
 
-    let predefined_roles = predefined_roles::all()
+/// Binds `admins` to `role`, under its name; None when there are no admins.
+fn admins_cluster_binding(
+    parent: &Parent,
+    role: &ClusterRole,
+    admins: &[RbacSubject],
+) -> Option<ClusterRoleBinding> {
+    let name = role.name_any();
+    (!admins.is_empty()).then(|| ClusterRoleBinding {
+        metadata: parent.cluster_scoped(&name, Component::OrganizationAccess),
+        role_ref: role_ref("ClusterRole", &name),
+        subjects: Some(admins.to_vec()),
+    })
+}
+
+/// The predefined roles in the organization namespace, marked as its and as
+/// predefined.
+fn predefined_workspace_roles(parent: &Parent) -> Vec<WorkspaceRole> {
+    predefined_roles::all()
         .into_iter()
         .map(|(role, spec)| {
             let mut r = WorkspaceRole::new(role, spec);
-            let mut l = marks(Component::PredefinedRole);
+            let mut l = parent.marks(Component::PredefinedRole);
             l.insert(ownership::PREDEFINED.into(), "true".into());
-            r.metadata.namespace = Some(ns.clone());
+            r.metadata.namespace = Some(parent.namespace.clone());
             r.metadata.labels = Some(l);
             r
         })
-        .collect();
+        .collect()
+}
 
+/// The default workspace, as the operator writes it.
+fn default_workspace(org: &Organization) -> Workspace {
     // Only the mark: the spec stays the users' to set (GitOps may own it).
     let mut default_workspace = Workspace::new(default_workspace_name(org), empty_workspace_spec());
-    default_workspace.metadata.namespace = Some(ns.clone());
+    default_workspace.metadata.namespace = Some(organization_namespace(&org.name_any()));
     default_workspace.metadata.labels =
         Some([(ownership::DEFAULT_WORKSPACE.to_string(), "true".to_string())].into());
-
-    OrganizationChildren {
-        namespace: Namespace {
-            metadata: ObjectMeta {
-                name: Some(ns.clone()),
-                labels: Some(marks(Component::OrganizationNamespace)),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        admin_role,
-        admin_binding,
-        reader_cluster_role,
-        reader_binding,
-        editors_cluster_role,
-        editors_binding,
-        predefined_roles,
-        default_workspace,
-    }
+    default_workspace
 }
 
 fn empty_workspace_spec() -> WorkspaceSpec {
@@ -215,7 +288,7 @@ pub struct OrganizationInput {
     pub members: Vec<Arc<DeserializeGuard<WorkspaceMember>>>,
     /// Namespaces of its deleted workspaces kept until their purge, or
     /// retained (none whose Workspace exists again: that one is restoring it).
-    pub kept: Vec<super::guardrails::KeptNamespace>,
+    pub kept: Vec<KeptNamespace>,
     /// Its namespaces as the API server lists them: read only when it goes
     /// with no workspace left (a cache may lag, and a kept namespace left
     /// behind could be restored into a later organization of the same name).
@@ -248,7 +321,7 @@ pub struct OrganizationWrites {
     pub visitors: Vec<ClusterRoleBinding>,
     pub shares: Vec<Share>,
     /// Kept namespaces whose purge time has come.
-    pub purges: Vec<super::guardrails::KeptNamespace>,
+    pub purges: Vec<KeptNamespace>,
 }
 
 /// What an organization's status reports besides the outcome.
@@ -281,17 +354,42 @@ pub fn visitors(
     policy: &TenantPolicy,
     now: jiff::Timestamp,
 ) -> Vec<ClusterRoleBinding> {
-    let name = org.name_any();
-    let live: Vec<&Workspace> = workspaces
+    let parent = Parent::of(org);
+    let live = live_workspaces(workspaces);
+    let groups = member_groups(org);
+    let mut subjects: Vec<&crate::api::Subject> =
+        live.iter().flat_map(|ws| ws.spec.owner.iter()).collect();
+    if live
+        .iter()
+        .any(|ws| super::defaults::effective(ws, org).accept_anonymous)
+    {
+        subjects.extend(groups.iter());
+    }
+    subjects.extend(granted_subjects(&live, members, now));
+    let rbac = admitted_subjects(subjects, policy, &parent.name);
+    if rbac.is_empty() {
+        return vec![];
+    }
+    spread_over_shards(rbac)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, subjects)| !subjects.is_empty())
+        .map(|(shard, subjects)| visitor_shard(&parent, shard, subjects))
+        .collect()
+}
+
+/// The workspaces of `workspaces` not being deleted.
+fn live_workspaces<'a>(workspaces: &[&'a Workspace]) -> Vec<&'a Workspace> {
+    workspaces
         .iter()
         .copied()
         .filter(|w| w.meta().deletion_timestamp.is_none())
-        .collect();
-    let live_names: std::collections::BTreeSet<String> =
-        live.iter().map(|w| w.name_any()).collect();
-    let mut subjects: Vec<&crate::api::Subject> = vec![];
-    let groups: Vec<crate::api::Subject> = org
-        .spec
+        .collect()
+}
+
+/// The organization's member groups, as subjects.
+fn member_groups(org: &Organization) -> Vec<crate::api::Subject> {
+    org.spec
         .member_groups
         .iter()
         .flatten()
@@ -300,15 +398,18 @@ pub fn visitors(
             name: g.clone(),
             namespace: None,
         })
-        .collect();
-    let mut any_open = false;
-    for ws in &live {
-        subjects.extend(ws.spec.owner.iter());
-        any_open |= super::defaults::effective(ws, org).accept_anonymous;
-    }
-    if any_open {
-        subjects.extend(groups.iter());
-    }
+        .collect()
+}
+
+/// The subjects of the `members` whose status says they are granted a role
+/// in one of the `live` workspaces, not expired at `now`, not going.
+fn granted_subjects<'a>(
+    live: &[&Workspace],
+    members: &[&'a WorkspaceMember],
+    now: jiff::Timestamp,
+) -> Vec<&'a crate::api::Subject> {
+    let live_names: std::collections::BTreeSet<String> =
+        live.iter().map(|w| w.name_any()).collect();
     let granted = |m: &&&WorkspaceMember| {
         m.meta().deletion_timestamp.is_none()
             && live_names.contains(&m.spec.workspace)
@@ -321,19 +422,35 @@ pub fn visitors(
                     && s.granted_roles.as_ref().is_some_and(|r| !r.is_empty())
             })
     };
-    subjects.extend(members.iter().filter(granted).map(|m| &m.spec.subject));
+    members
+        .iter()
+        .filter(granted)
+        .map(|m| &m.spec.subject)
+        .collect()
+}
+
+/// The RBAC subjects of `subjects` the policy lets into `organization`,
+/// sorted and without duplicates.
+fn admitted_subjects(
+    subjects: Vec<&crate::api::Subject>,
+    policy: &TenantPolicy,
+    organization: &str,
+) -> Vec<RbacSubject> {
     let mut rbac: Vec<_> = subjects
         .into_iter()
-        .filter(|s| policy.subject_refusal(s, &name).is_none())
+        .filter(|s| policy.subject_refusal(s, organization).is_none())
         .map(rbac_subject)
         .collect();
     rbac.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
     rbac.dedup();
-    if rbac.is_empty() {
-        return vec![];
-    }
+    rbac
+}
+
+/// `rbac` spread by a stable hash over a power-of-two number of shards,
+/// each of at most about [`SUBJECTS_PER_SHARD`] (some may be empty).
+fn spread_over_shards(rbac: Vec<RbacSubject>) -> Vec<Vec<RbacSubject>> {
     let shards = rbac.len().div_ceil(SUBJECTS_PER_SHARD).next_power_of_two();
-    let mut by_shard: Vec<Vec<k8s_openapi::api::rbac::v1::Subject>> = vec![vec![]; shards];
+    let mut by_shard: Vec<Vec<RbacSubject>> = vec![vec![]; shards];
     for subject in rbac {
         let key = format!(
             "{}/{}/{}",
@@ -344,28 +461,19 @@ pub fn visitors(
         by_shard[(stable_hash(&key) % shards as u64) as usize].push(subject);
     }
     by_shard
-        .into_iter()
-        .enumerate()
-        .filter(|(_, subjects)| !subjects.is_empty())
-        .map(|(shard, subjects)| ClusterRoleBinding {
-            metadata: ObjectMeta {
-                name: Some(names::visitor_shard(&name, shard)),
-                labels: Some(ownership::marks(
-                    &Owner::Organization { name: name.clone() },
-                    &org.uid().unwrap_or_default(),
-                    Component::VisitorShard,
-                )),
-                owner_references: owner_reference(org).map(|o| vec![o]),
-                ..Default::default()
-            },
-            role_ref: RoleRef {
-                api_group: "rbac.authorization.k8s.io".into(),
-                kind: "ClusterRole".into(),
-                name: names::organization_reader(&name),
-            },
-            subjects: Some(subjects),
-        })
-        .collect()
+}
+
+/// The visitor shard number `shard`: binds `subjects` to the reader
+/// ClusterRole.
+fn visitor_shard(parent: &Parent, shard: usize, subjects: Vec<RbacSubject>) -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        metadata: parent.cluster_scoped(
+            &names::visitor_shard(&parent.name, shard),
+            Component::VisitorShard,
+        ),
+        role_ref: role_ref("ClusterRole", &names::organization_reader(&parent.name)),
+        subjects: Some(subjects),
+    }
 }
 
 /// FNV-1a: the same on every build and platform (a subject must stay in
@@ -396,69 +504,130 @@ pub fn decide(
     input: &OrganizationInput,
     policy: &TenantPolicy,
 ) -> Decision<OrganizationWrites, OrganizationFacts> {
-    let ns = organization_namespace(&org.name_any());
-    let (workspaces, members) = (input.workspaces(), input.members());
+    let pending = pending_purges(input);
+    let facts = organization_facts(input, &pending);
+    if org.meta().deletion_timestamp.is_some() {
+        return deletion(org, input, facts);
+    }
+    converge(org, input, policy, facts, next_purge(&pending, input.now))
+}
+
+/// The kept namespaces whose purge time has come.
+fn due_purges(input: &OrganizationInput) -> Vec<KeptNamespace> {
     // Retained namespaces have no purge time: the operator never purges them.
-    let (due, waiting): (Vec<_>, Vec<_>) = input
+    input
+        .kept
+        .iter()
+        .filter(|k| k.purge_at.is_some_and(|at| at <= input.now))
+        .cloned()
+        .collect()
+}
+
+/// The kept namespaces whose purge time is still to come, with it, by purge
+/// time then workspace.
+fn pending_purges(input: &OrganizationInput) -> Vec<(jiff::Timestamp, &KeptNamespace)> {
+    let mut pending: Vec<_> = input
         .kept
         .iter()
         .filter_map(|k| Some((k.purge_at?, k)))
-        .partition(|(at, _)| *at <= input.now);
-    let due: Vec<_> = due.into_iter().map(|(_, k)| k.clone()).collect();
-    let mut pending = waiting;
+        .filter(|(at, _)| *at > input.now)
+        .collect();
     pending.sort_by_key(|(at, k)| (*at, k.workspace.clone()));
+    pending
+}
+
+/// The namespaces of deleted workspaces retained (no purge time), by
+/// workspace.
+fn retained_namespaces(input: &OrganizationInput) -> Vec<RetainedNamespace> {
     let mut retained: Vec<_> = input
         .kept
         .iter()
         .filter(|k| k.purge_at.is_none())
-        .map(|k| crate::api::organization::RetainedNamespace {
+        .map(|k| RetainedNamespace {
             workspace: k.workspace.clone(),
             namespace: k.namespace.clone(),
         })
         .collect();
     retained.sort_by(|a, b| a.workspace.cmp(&b.workspace));
-    let facts = OrganizationFacts {
-        workspaces: workspaces.len() as i32,
+    retained
+}
+
+/// What the status reports: the workspace count, the `pending` purges and
+/// the retained namespaces.
+fn organization_facts(
+    input: &OrganizationInput,
+    pending: &[(jiff::Timestamp, &KeptNamespace)],
+) -> OrganizationFacts {
+    OrganizationFacts {
+        workspaces: input.workspaces().len() as i32,
         pending_purges: pending
             .iter()
-            .map(|(at, k)| crate::api::organization::PendingPurge {
+            .map(|(at, k)| PendingPurge {
                 workspace: k.workspace.clone(),
                 namespace: k.namespace.clone(),
                 purge_at: at.to_string(),
             })
             .collect(),
-        retained,
-    };
-    // The next purge is a moment to look again, like a member's expiry.
-    let next_purge = pending
+        retained: retained_namespaces(input),
+    }
+}
+
+/// How long until the first of the `pending` purges, if any.
+fn next_purge(
+    pending: &[(jiff::Timestamp, &KeptNamespace)],
+    now: jiff::Timestamp,
+) -> Option<std::time::Duration> {
+    pending
         .first()
-        .and_then(|(at, _)| std::time::Duration::try_from(at.duration_since(input.now)).ok())
-        .map(|left| left + std::time::Duration::from_millis(50));
-    if org.meta().deletion_timestamp.is_some() {
-        let default_name = default_workspace_name(org);
-        let others: Vec<String> = workspaces
-            .iter()
-            .map(|w| w.name_any())
-            .filter(|n| n != default_name)
-            .collect();
-        if others.is_empty() {
-            // Only the default workspace may be left: deleted, and waited for.
-            return Decision::Delete {
-                teardown: teardown(org, input),
-                facts,
-            };
-        }
-        return Decision::DeletionBlocked {
-            why: format!(
-                "{} workspace(s) remain: {}. Delete them first: kubectl delete workspace -n {ns} {}",
-                others.len(),
-                others.join(", "),
-                others.join(" ")
-            ),
-            children: None,
+        .and_then(|(at, _)| std::time::Duration::try_from(at.duration_since(now)).ok())
+        .map(|left| left + std::time::Duration::from_millis(50))
+}
+
+/// The decision for an organization being deleted: blocked while workspaces
+/// other than the default one remain, else go.
+fn deletion(
+    org: &Organization,
+    input: &OrganizationInput,
+    facts: OrganizationFacts,
+) -> Decision<OrganizationWrites, OrganizationFacts> {
+    let default_name = default_workspace_name(org);
+    let others: Vec<String> = input
+        .workspaces()
+        .iter()
+        .map(|w| w.name_any())
+        .filter(|n| n != default_name)
+        .collect();
+    if others.is_empty() {
+        // Only the default workspace may be left: deleted, and waited for.
+        return Decision::Delete {
+            teardown: teardown(org, input),
             facts,
         };
     }
+    let ns = organization_namespace(&org.name_any());
+    Decision::DeletionBlocked {
+        why: format!(
+            "{} workspace(s) remain: {}. Delete them first: kubectl delete workspace -n {ns} {}",
+            others.len(),
+            others.join(", "),
+            others.join(" ")
+        ),
+        children: None,
+        facts,
+    }
+}
+
+/// The plan of a live organization: its children, visitors, shares and due
+/// purges; it looks again at the next expiry or `next_purge`.
+fn converge(
+    org: &Organization,
+    input: &OrganizationInput,
+    policy: &TenantPolicy,
+    facts: OrganizationFacts,
+    next_purge: Option<std::time::Duration>,
+) -> Decision<OrganizationWrites, OrganizationFacts> {
+    let ns = organization_namespace(&org.name_any());
+    let (workspaces, members) = (input.workspaces(), input.members());
     let targets = workspaces
         .iter()
         .copied()
@@ -468,12 +637,13 @@ pub fn decide(
             children: build(org, policy),
             visitors: visitors(org, &workspaces, &members, policy, input.now),
             shares: organization_shares(org, targets),
-            purges: due,
+            purges: due_purges(input),
         }),
         outcome: ready(format!(
             "namespace {ns}, admin access, roles and the default workspace are in place"
         )),
         facts,
+        // The next purge is a moment to look again, like a member's expiry.
         next: next_expiry(&members, input.now)
             .into_iter()
             .chain(next_purge)
