@@ -104,6 +104,20 @@ where
 
 /// One step; returns the Event to publish, if it did something to announce.
 async fn run(ctx: &Context, step: Step) -> Result<Option<Note>> {
+    match step {
+        Step::Mark { .. } | Step::Remark { .. } | Step::StopWork { .. } | Step::Announce(_) => {
+            write(ctx, step).await
+        }
+        Step::DeleteOwned { .. }
+        | Step::DeleteComponent { .. }
+        | Step::DeleteMarked { .. }
+        | Step::DeleteUnchanged { .. }
+        | Step::DeleteWorkspace { .. } => delete(ctx, step).await,
+    }
+}
+
+/// A step that deletes; returns the Event to publish, if any.
+async fn delete(ctx: &Context, step: Step) -> Result<Option<Note>> {
     let client = ctx.client();
     match step {
         Step::DeleteOwned {
@@ -112,20 +126,7 @@ async fn run(ctx: &Context, step: Step) -> Result<Option<Note>> {
             look,
             announce,
         } => {
-            let Target {
-                kind,
-                namespace,
-                name,
-            } = target;
-            let owned = Owned::new(client, &owner);
-            let ns = namespace.as_deref();
-            let deleted = by_kind!(ctx, kind, |K, cache| {
-                let from = match (look, cache) {
-                    (Look::Cache, Some(cache)) => Source::Cache(cache),
-                    _ => Source::<K>::Server,
-                };
-                owned.delete::<K>(from, ns, &name).await?
-            });
+            let deleted = delete_owned(ctx, &target, &owner, look).await?;
             Ok(announce.filter(|_| deleted))
         }
         Step::DeleteComponent {
@@ -134,9 +135,11 @@ async fn run(ctx: &Context, step: Step) -> Result<Option<Note>> {
             owner,
             component,
         } => {
-            by_kind!(ctx, kind, |K, _cache| {
-                delete_component::<K>(ctx, kind, namespace.as_deref(), &owner, component).await?
-            });
+            let ns = namespace.as_deref();
+            by_kind!(ctx, kind, |K, _cache| delete_component::<K>(
+                ctx, kind, ns, &owner, component
+            )
+            .await?);
             Ok(None)
         }
         Step::DeleteMarked { kind, namespace } => {
@@ -152,24 +155,22 @@ async fn run(ctx: &Context, step: Step) -> Result<Option<Note>> {
             resource_version,
             announce,
         } => {
-            let unchanged = kube::api::Preconditions {
-                uid: Some(uid),
-                resource_version,
-            };
-            let deleted = by_kind!(ctx, target.kind, |K, _cache| {
-                let api = K::api(client, target.namespace.as_deref());
-                delete_if(&api, &target.name, unchanged).await?
-            });
+            let deleted = delete_unchanged(ctx, &target, uid, resource_version).await?;
             Ok(announce.filter(|_| deleted))
         }
         Step::DeleteWorkspace { namespace, name } => {
-            let api: Api<Workspace> = Api::namespaced(client.clone(), &namespace);
-            match api.delete(&name, &DeleteParams::background()).await {
-                Ok(_) => Ok(None),
-                Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-                Err(e) => Err(Error::request(format!("deleting workspace {name}"))(e)),
-            }
+            delete_workspace(client, &namespace, &name).await?;
+            Ok(None)
         }
+        // Only deletions come here (see `run`, which names every step).
+        _ => Ok(None),
+    }
+}
+
+/// A step that writes; returns the Event to publish, if any.
+async fn write(ctx: &Context, step: Step) -> Result<Option<Note>> {
+    let client = ctx.client();
+    match step {
         Step::Mark {
             target,
             resource_version,
@@ -177,9 +178,11 @@ async fn run(ctx: &Context, step: Step) -> Result<Option<Note>> {
             annotations,
             announce,
         } => {
-            let written = by_kind!(ctx, target.kind, |K, _cache| {
-                mark::<K>(client, &target, &resource_version, &labels, &annotations).await?
-            });
+            let (rv, edits) = (&resource_version, (&labels, &annotations));
+            let written = by_kind!(ctx, target.kind, |K, _cache| mark::<K>(
+                client, &target, rv, edits
+            )
+            .await?);
             Ok(announce.filter(|_| written))
         }
         Step::Remark {
@@ -195,12 +198,55 @@ async fn run(ctx: &Context, step: Step) -> Result<Option<Note>> {
             Ok(None)
         }
         Step::StopWork { owner, quota } => {
-            Owned::new(client, &owner)
-                .one(&ctx.children.quotas, &quota)
-                .await?;
+            let quotas = &ctx.children.quotas;
+            Owned::new(client, &owner).one(quotas, &quota).await?;
             Ok(None)
         }
         Step::Announce(note) => Ok(Some(note)),
+        // Only writes come here (see `run`, which names every step).
+        _ => Ok(None),
+    }
+}
+
+/// Deletes `target` if `owner`'s marks are on it (as `look` finds it):
+/// whether a delete was issued.
+async fn delete_owned(ctx: &Context, target: &Target, owner: &str, look: Look) -> Result<bool> {
+    let owned = Owned::new(ctx.client(), owner);
+    let ns = target.namespace.as_deref();
+    Ok(by_kind!(ctx, target.kind, |K, cache| {
+        let from = match (look, cache) {
+            (Look::Cache, Some(cache)) => Source::Cache(cache),
+            _ => Source::<K>::Server,
+        };
+        owned.delete::<K>(from, ns, &target.name).await?
+    }))
+}
+
+/// Deletes `target` if it is still the object `uid` (at `resource_version`
+/// when given): whether it was deleted.
+async fn delete_unchanged(
+    ctx: &Context,
+    target: &Target,
+    uid: String,
+    resource_version: Option<String>,
+) -> Result<bool> {
+    let unchanged = kube::api::Preconditions {
+        uid: Some(uid),
+        resource_version,
+    };
+    Ok(by_kind!(ctx, target.kind, |K, _cache| {
+        let api = K::api(ctx.client(), target.namespace.as_deref());
+        delete_if(&api, &target.name, unchanged).await?
+    }))
+}
+
+/// Deletes Workspace `name` in `namespace` (gone already is fine).
+async fn delete_workspace(client: &kube::Client, namespace: &str, name: &str) -> Result<()> {
+    let api: Api<Workspace> = Api::namespaced(client.clone(), namespace);
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::request(format!("deleting workspace {name}"))(e)),
     }
 }
 
@@ -302,8 +348,7 @@ async fn mark<K: Child>(
     client: &kube::Client,
     target: &Target,
     resource_version: &str,
-    labels: &Edits,
-    annotations: &Edits,
+    (labels, annotations): (&Edits, &Edits),
 ) -> Result<bool> {
     let api = K::api(client, target.namespace.as_deref());
     let patch = metadata_patch(Some(resource_version), labels, annotations);

@@ -138,31 +138,20 @@ fn keep(
         });
     }
     let kept = kept_namespace(live);
-    let (mut labels, mut annotations) = match kept {
-        Some(_) => (Edits::new(), Edits::new()),
-        None => (Edits::new(), kept_marks(input, live, purge_at)),
-    };
-    let purge_at = kept.map_or(purge_at.map(round), |k| k.purge_at);
-    let organization = ws.namespace().unwrap_or_default();
+    let purge_at = kept.as_ref().map_or(purge_at.map(round), |k| k.purge_at);
     let release = purge_at.is_none()
         && input
             .organization
             .as_ref()
             .is_none_or(|o| o.meta().deletion_timestamp.is_some());
-    if release {
-        let (l, a) = release_edits(&organization, &ws.name_any());
-        labels.extend(l);
-        annotations.extend(a);
-    }
-    if !labels.is_empty() || !annotations.is_empty() {
-        steps.push(Step::Mark {
-            target: Target::new(Kind::Namespace, None, namespace.clone()),
-            resource_version: live.resource_version.clone().unwrap_or_default(),
-            labels,
-            annotations,
-            announce: None,
-        });
-    }
+    steps.extend(mark_kept(
+        ws,
+        input,
+        live,
+        kept.is_none(),
+        purge_at,
+        release,
+    ));
     steps.push(Step::Announce(kept_note(ws, &namespace, purge_at)));
     if release {
         steps.push(Step::Announce(Note::new(
@@ -173,6 +162,37 @@ fn keep(
         )));
     }
     steps
+}
+
+/// The one write that marks `live` kept (unless it is already: `fresh`)
+/// and, when `release`, takes the operator's marks off it; None when
+/// there is nothing to write.
+fn mark_kept(
+    ws: &Workspace,
+    input: &WorkspaceInput,
+    live: &ObjectMeta,
+    fresh: bool,
+    purge_at: Option<jiff::Timestamp>,
+    release: bool,
+) -> Option<Step> {
+    let mut labels = Edits::new();
+    let mut annotations = match fresh {
+        true => kept_marks(input, live, purge_at),
+        false => Edits::new(),
+    };
+    if release {
+        let organization = ws.namespace().unwrap_or_default();
+        let (l, a) = release_edits(&organization, &ws.name_any());
+        labels.extend(l);
+        annotations.extend(a);
+    }
+    (!labels.is_empty() || !annotations.is_empty()).then(|| Step::Mark {
+        target: Target::new(Kind::Namespace, None, live.name.clone().unwrap_or_default()),
+        resource_version: live.resource_version.clone().unwrap_or_default(),
+        labels,
+        annotations,
+        announce: None,
+    })
 }
 
 /// A time to the second, as the annotations record it.

@@ -403,16 +403,12 @@ fn planned(
         .owner
         .as_ref()
         .and_then(|owner| policy.subject_refusal(owner, &input.identity.organization));
-    let without_owner;
-    let buildable = match refused_owner {
-        Some(_) => {
-            let mut copy = ws.clone();
-            copy.spec.owner = None;
-            without_owner = copy;
-            &without_owner
-        }
-        None => ws,
-    };
+    let without_owner = refused_owner.as_ref().map(|_| {
+        let mut copy = ws.clone();
+        copy.spec.owner = None;
+        copy
+    });
+    let buildable = without_owner.as_ref().unwrap_or(ws);
     let v = View {
         ws: buildable,
         org,
