@@ -10,6 +10,8 @@
 //! `conditions` and `digest` sit below them all.
 
 pub mod api;
+#[cfg(test)]
+mod architecture_tests;
 pub mod conditions;
 pub mod controllers;
 pub mod crds;

@@ -53,6 +53,21 @@ impl Kind {
         }
     }
 
+    /// Its API group ("" for the core group).
+    pub const fn group(self) -> &'static str {
+        match self {
+            Kind::Namespace
+            | Kind::ResourceQuota
+            | Kind::LimitRange
+            | Kind::ConfigMap
+            | Kind::Secret => "",
+            Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding => {
+                "rbac.authorization.k8s.io"
+            }
+            Kind::NetworkPolicy => "networking.k8s.io",
+        }
+    }
+
     /// Whether its objects live in a namespace.
     pub const fn namespaced(self) -> bool {
         !matches!(
