@@ -238,3 +238,31 @@ fn every_component_of_the_registry_has_kinds_unless_it_marks_one_of_the_four() {
         );
     }
 }
+
+/// The benchmark's floor writes a workspace's children as
+/// `WorkspaceChildren::objects` lists them: every kind a workspace makes in
+/// its namespace is there (credential copies aside: they need a share).
+#[test]
+fn a_workspace_lists_every_kind_it_makes_for_the_floor() {
+    let org: crate::api::Organization = serde_yaml::from_str(
+        "{apiVersion: workspaces.dev/v1alpha1, kind: Organization, metadata: {name: acme, uid: o}, spec: {defaults: {plan: pro}, plans: {pro: {quota: {pods: '9'}, limitRange: {default: {cpu: 500m}}, placement: {nodeSelector: {pool: a}}, network: {ingressFromWorkspaces: [web]}}}}}",
+    )
+    .unwrap();
+    let ws: crate::api::Workspace = serde_yaml::from_str(
+        "{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {name: pay, namespace: acme, uid: w}, spec: {owner: {kind: User, name: alice}, archived: true}}",
+    )
+    .unwrap();
+    let children = crate::resources::workspace::build(&ws, &org, &Default::default()).unwrap();
+    let listed: Vec<Kind> = children.objects().into_iter().map(|(k, _)| k).collect();
+    let made = registry::kinds_where(|c, e| {
+        e.place == Place::WorkspaceNamespace
+            && e.makers.contains(&registry::Maker::Workspace)
+            && c != Component::CredentialCopy
+    });
+    for kind in made.into_iter().chain([Kind::Namespace]) {
+        assert!(
+            listed.contains(&kind),
+            "WorkspaceChildren::objects lists no {kind:?}"
+        );
+    }
+}

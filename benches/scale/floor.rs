@@ -14,6 +14,7 @@ use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams}
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use workspace_operator::api::WorkspaceRole;
+use workspace_operator::ownership::Kind;
 use workspace_operator::resources::{
     member as member_build, organization as org_build, predefined_roles, role as role_build,
     workspace as ws_build,
@@ -75,6 +76,34 @@ async fn write(client: &Client, w: &Write) -> Result<()> {
     .await
 }
 
+/// A child of a registry `Kind`, given as JSON: namespaces by create,
+/// everything else by apply.
+fn write_of_kind(kind: Kind, value: serde_json::Value) -> Write {
+    use k8s_openapi::api::core::v1 as core;
+    use k8s_openapi::api::networking::v1 as net;
+    use k8s_openapi::api::rbac::v1 as rbac;
+    let ar = match kind {
+        Kind::Namespace => ApiResource::erase::<core::Namespace>(&()),
+        Kind::Role => ApiResource::erase::<rbac::Role>(&()),
+        Kind::RoleBinding => ApiResource::erase::<rbac::RoleBinding>(&()),
+        Kind::ClusterRole => ApiResource::erase::<rbac::ClusterRole>(&()),
+        Kind::ClusterRoleBinding => ApiResource::erase::<rbac::ClusterRoleBinding>(&()),
+        Kind::ResourceQuota => ApiResource::erase::<core::ResourceQuota>(&()),
+        Kind::LimitRange => ApiResource::erase::<core::LimitRange>(&()),
+        Kind::NetworkPolicy => ApiResource::erase::<net::NetworkPolicy>(&()),
+        Kind::ConfigMap => ApiResource::erase::<core::ConfigMap>(&()),
+        Kind::Secret => ApiResource::erase::<core::Secret>(&()),
+    };
+    let mut obj: DynamicObject =
+        serde_json::from_value(value).expect("an object is a DynamicObject");
+    obj.metadata.owner_references = None;
+    Write {
+        ar,
+        obj,
+        create: kind == Kind::Namespace,
+    }
+}
+
 fn with_uid<K: Resource>(mut obj: K, uid: String) -> K {
     obj.meta_mut().uid = Some(uid);
     obj
@@ -132,12 +161,13 @@ async fn build_phases(args: &Args, client: &Client) -> Result<Vec<Vec<Vec<Write>
         for ws in workspaces {
             let c = ws_build::build(&ws, &org, &Default::default())
                 .map_err(|e| format!("floor: {e}"))?;
-            let mut unit = vec![write_of(&c.namespace, true)];
-            unit.extend(c.role_bindings.iter().map(|b| write_of(b, false)));
-            unit.extend(c.settings.quota().iter().map(|q| write_of(*q, false)));
-            unit.extend(c.settings.limit_range().iter().map(|l| write_of(*l, false)));
-            unit.extend(c.settings.network_policy.iter().map(|n| write_of(n, false)));
-            unit.extend(c.settings.info.iter().map(|i| write_of(i, false)));
+            // Every child the operator makes in the namespace, as the
+            // registry knows its kind (`WorkspaceChildren::objects`).
+            let unit = c
+                .objects()
+                .into_iter()
+                .map(|(kind, value)| write_of_kind(kind, value))
+                .collect();
             middle_phase.push(unit);
         }
         for j in 0..args.workspaces {

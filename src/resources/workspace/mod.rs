@@ -29,7 +29,7 @@ use crate::api::organization::Plan;
 use crate::api::{Organization, Workspace};
 use crate::conditions::Outcome;
 use crate::ownership::names::{self};
-use crate::ownership::{Component, Owner};
+use crate::ownership::{Component, Kind, Owner};
 use crate::resources::identity::Identity;
 
 /// Why `ws` does not get something its spec asks for because its
@@ -83,6 +83,54 @@ pub struct WorkspaceChildren {
     pub namespace: Namespace,
     pub role_bindings: Vec<RoleBinding>,
     pub settings: WorkspaceSettings,
+}
+
+impl WorkspaceChildren {
+    /// Every object, with its kind in the registry (the namespace first):
+    /// what the benchmark's floor writes. Destructured without `..`, so a
+    /// new child does not compile until it is listed here.
+    pub fn objects(&self) -> Vec<(Kind, serde_json::Value)> {
+        let WorkspaceChildren {
+            namespace,
+            role_bindings,
+            settings,
+        } = self;
+        let WorkspaceSettings {
+            network_policy,
+            stop_work,
+            info,
+            plan,
+        } = settings;
+        fn json<T: serde::Serialize>(o: &T) -> serde_json::Value {
+            serde_json::to_value(o).unwrap_or_default()
+        }
+        let mut out = vec![(Kind::Namespace, json(namespace))];
+        out.extend(role_bindings.iter().map(|b| (Kind::RoleBinding, json(b))));
+        out.extend(
+            network_policy
+                .iter()
+                .map(|p| (Kind::NetworkPolicy, json(p))),
+        );
+        out.extend(stop_work.iter().map(|q| (Kind::ResourceQuota, json(q))));
+        out.extend(info.iter().map(|c| (Kind::ConfigMap, json(c))));
+        if let Some(PlanChildren {
+            quota,
+            limit_range,
+            network_exceptions,
+            placement,
+        }) = plan
+        {
+            out.extend(quota.iter().map(|q| (Kind::ResourceQuota, json(q))));
+            out.extend(limit_range.iter().map(|l| (Kind::LimitRange, json(l))));
+            out.extend(
+                network_exceptions
+                    .iter()
+                    .map(|p| (Kind::NetworkPolicy, json(p))),
+            );
+            out.extend(placement.iter().map(|c| (Kind::ConfigMap, json(c))));
+        }
+        out
+    }
 }
 
 /// A workspace as its builders read it: the object as built (without an
