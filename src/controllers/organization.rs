@@ -416,8 +416,8 @@ impl Reconciler for Organizations {
         // Going with no workspace left: its namespaces as the API server
         // lists them (a cache may lag).
         let namespaces_now = match org.meta().deletion_timestamp {
-            Some(_) if workspaces.is_empty() => self.namespaces_now(org).await?,
-            _ => vec![],
+            Some(_) if workspaces.is_empty() => Some(self.namespaces_now(org).await?),
+            _ => None,
         };
         Ok(OrganizationInput {
             namespaces_now,

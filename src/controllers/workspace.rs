@@ -27,7 +27,7 @@ use crate::resources::decision::Decision;
 use crate::resources::guardrails::{self, kept_namespace};
 use crate::resources::identity::Identity;
 use crate::resources::keeping;
-use crate::resources::teardown::Step;
+use crate::resources::teardown::{Live, Step};
 use crate::resources::workspace::{
     self as decide, LiveNamespace, WorkspaceFacts, WorkspaceInput, WorkspaceWrites, is_conflicted,
 };
@@ -597,7 +597,7 @@ impl Reconciler for Workspaces {
             linked_members: linked_members(ws, &members),
             roles,
             role_cluster_roles,
-            namespace_now: None,
+            namespace_now: Live::NotRead,
             now: jiff::Timestamp::now(),
             identity,
         };
@@ -605,7 +605,8 @@ impl Reconciler for Workspaces {
             && decide::deletion_blocker(ws, &input).is_none()
             && keeping::reads_live_namespace(ws, &input);
         if going || input.restore_from.is_some() {
-            input.namespace_now = self.namespace_now(&input.identity.namespace).await?;
+            let found = self.namespace_now(&input.identity.namespace).await?;
+            input.namespace_now = Live::read(found);
         }
         Ok(input)
     }

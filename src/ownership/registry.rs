@@ -225,10 +225,16 @@ pub fn kinds_made_by(maker: Maker) -> Vec<Kind> {
     kinds_where(|_, e| e.makers.contains(&maker))
 }
 
-/// The kinds of a workspace's children inside its namespace: what moves
-/// to a new Workspace of the same name when it takes a kept namespace back.
+/// The kinds of a workspace's own children inside its namespace: what
+/// moves to a new Workspace of the same name when it takes a kept namespace
+/// back. (Credential copies there are other sharers', marked with their
+/// UIDs: never moved.)
 pub fn kept_with_the_namespace() -> Vec<Kind> {
-    kinds_where(|_, e| e.place == Place::WorkspaceNamespace && e.makers.contains(&Maker::Workspace))
+    kinds_where(|c, e| {
+        e.place == Place::WorkspaceNamespace
+            && e.makers.contains(&Maker::Workspace)
+            && c != Component::CredentialCopy
+    })
 }
 
 /// The kinds of anything in a workspace namespace that lets someone in:
@@ -300,8 +306,7 @@ mod tests {
                 ResourceQuota,
                 LimitRange,
                 NetworkPolicy,
-                ConfigMap,
-                Secret
+                ConfigMap
             ]
         );
         assert_eq!(access_in_a_workspace_namespace(), vec![RoleBinding, Secret]);

@@ -7,7 +7,7 @@ use k8s_openapi::api::rbac::v1::PolicyRule;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::decision::{Decision, Next};
-use super::teardown::{Edits, Look, Step, Teardown, Then};
+use super::teardown::{Edits, Live, Look, Step, Teardown, Then};
 use super::tenancy::TenantPolicy;
 use super::{NamespaceOwner, member, organization, role, workspace};
 use crate::api::common::Condition;
@@ -507,7 +507,7 @@ fn ws_input() -> workspace::WorkspaceInput {
             platform: None,
             applied: Some(crate::resources::guardrails::AppliedPlan::default()),
         },
-        namespace_now: None,
+        namespace_now: Live::NotRead,
         now: NOW.parse().unwrap(),
         identity: crate::resources::identity::Identity::of_workspace(&pay()),
         effective: None,
@@ -971,7 +971,7 @@ fn organization_decisions() {
                 .collect(),
             members: vec![],
             kept: vec![],
-            namespaces_now: vec![],
+            namespaces_now: Some(vec![]),
             now: NOW.parse().unwrap(),
         };
         let (got, children, _) =
@@ -1235,7 +1235,7 @@ fn workspace_teardowns() {
     let input = |org: Option<Organization>, live: Option<kube::api::ObjectMeta>| {
         workspace::WorkspaceInput {
             organization: org,
-            namespace_now: live,
+            namespace_now: Live::read(live),
             ..ws_input()
         }
     };
@@ -1400,6 +1400,15 @@ fn workspace_teardowns() {
             ]),
         ),
         (
+            "a namespace to keep that was not read: waited for, never taken for none",
+            with("{deletionPolicy: Retain}"),
+            workspace::WorkspaceInput {
+                organization: Some(org()),
+                ..ws_input()
+            },
+            then(&["wait Deleting"]),
+        ),
+        (
             "Retain, the namespace gone already: nothing to keep",
             with("{deletionPolicy: Retain}"),
             input(Some(org()), None),
@@ -1428,7 +1437,7 @@ fn a_new_workspace_takes_back_a_kept_namespace_of_its_name() {
     let restoring = |live| workspace::WorkspaceInput {
         namespace: NamespaceOwner::Other,
         restore_from: Some("old-uid".into()),
-        namespace_now: live,
+        namespace_now: Live::read(live),
         ..ws_input()
     };
     let remarks = [
@@ -1437,7 +1446,6 @@ fn a_new_workspace_takes_back_a_kept_namespace_of_its_name() {
         "LimitRange",
         "NetworkPolicy",
         "ConfigMap",
-        "Secret",
     ]
     .map(|k| format!("remark {k} in acme--pay old-uid->ws-uid"));
     let mut expected: Vec<String> = remarks.to_vec();
@@ -1573,7 +1581,7 @@ fn organization_member_and_role_teardowns() {
                 .collect(),
             members: vec![],
             kept: vec![],
-            namespaces_now: live,
+            namespaces_now: Some(live),
             now: NOW.parse().unwrap(),
         }
     };
@@ -1594,6 +1602,20 @@ fn organization_member_and_role_teardowns() {
         &policy,
     ));
     assert_eq!(got, ["wait Deleting"], "deleted already: waited for");
+    let not_listed = organization::OrganizationInput {
+        namespaces_now: None,
+        ..input(vec![], vec![])
+    };
+    let got = teardown_of(&organization::decide(
+        &deleting(org()),
+        &not_listed,
+        &policy,
+    ));
+    assert_eq!(
+        got,
+        ["wait Deleting"],
+        "its namespaces not listed: never taken for none"
+    );
     // Nothing left but kept namespaces: purged (if still the one read) or,
     // retained, released; then its copies and its namespace.
     let purge = live_namespace(

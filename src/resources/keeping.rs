@@ -8,7 +8,7 @@ use kube::{Resource, ResourceExt};
 
 use super::budget;
 use super::guardrails::{self, KeptNamespace, kept_namespace};
-use super::teardown::{Edits, Look, Note, Step, Target, Teardown, set};
+use super::teardown::{Edits, Live, Look, Note, Step, Target, Teardown, set};
 use super::workspace::{WorkspaceInput, stop_work};
 use crate::api::Workspace;
 use crate::api::workspace::DeletionPolicy;
@@ -73,6 +73,12 @@ pub fn teardown(ws: &Workspace, input: &WorkspaceInput) -> Teardown {
             names::organization_visitors(&org, &name),
         ),
     ];
+    if reads_live_namespace(ws, input) && input.namespace_now == Live::NotRead {
+        // Never taken for "no namespace": what is in it would outlive the
+        // workspace, unmarked.
+        let why = "waiting for the namespace to be read";
+        return Teardown::wait(steps, "Deleting", why);
+    }
     steps.extend(namespace_teardown(ws, input, &uid));
     Teardown::done(steps)
 }
@@ -118,7 +124,7 @@ fn keep(
 ) -> Vec<Step> {
     let Some(live) = input
         .namespace_now
-        .as_ref()
+        .present()
         .filter(|live| ownership::is_owned_by(live.labels.as_ref(), uid))
     else {
         return vec![];
@@ -294,7 +300,7 @@ pub fn release(kept: &KeptNamespace, live: &ObjectMeta) -> Step {
 /// (it is gone, or no longer such a kept namespace).
 pub fn restore(ws: &Workspace, input: &WorkspaceInput) -> Option<Teardown> {
     let old = input.restore_from.as_deref()?;
-    let live = input.namespace_now.as_ref()?;
+    let live = input.namespace_now.present()?;
     let new = ws.uid().unwrap_or_default();
     let namespace = live.name.clone().unwrap_or_default();
     let restoring =

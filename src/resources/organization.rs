@@ -292,7 +292,9 @@ pub struct OrganizationInput {
     /// Its namespaces as the API server lists them: read only when it goes
     /// with no workspace left (a cache may lag, and a kept namespace left
     /// behind could be restored into a later organization of the same name).
-    pub namespaces_now: Vec<ObjectMeta>,
+    /// None: not read (its teardown then waits rather than take that for
+    /// "none").
+    pub namespaces_now: Option<Vec<ObjectMeta>>,
     pub now: jiff::Timestamp,
 }
 
@@ -675,7 +677,11 @@ pub fn teardown(org: &Organization, input: &OrganizationInput) -> super::teardow
         return Teardown::wait(steps, "Deleting", why);
     }
     let uid = org.uid().unwrap_or_default();
-    let mut steps = super::keeping::purge_or_release_all(&input.namespaces_now);
+    let Some(live) = &input.namespaces_now else {
+        let why = "waiting for its namespaces to be listed";
+        return Teardown::wait(vec![], "Deleting", why);
+    };
+    let mut steps = super::keeping::purge_or_release_all(live);
     steps.push(Step::DeleteComponent {
         kind: Kind::Secret,
         namespace: None,

@@ -10,6 +10,34 @@ use k8s_openapi::api::core::v1::ResourceQuota;
 
 use crate::ownership::{Component, Kind};
 
+/// What `read` saw of an object on the API server. Kept apart from "not
+/// read", so a teardown that needs the object never takes a read that did
+/// not happen for one that found nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Live<T> {
+    /// Not read: a step that needs it waits.
+    #[default]
+    NotRead,
+    /// Read, and there is none.
+    Absent,
+    Present(T),
+}
+
+impl<T> Live<T> {
+    /// `Present` for `Some`, `Absent` for `None`.
+    pub fn read(found: Option<T>) -> Self {
+        found.map_or(Live::Absent, Live::Present)
+    }
+
+    /// The object, if it was read and found.
+    pub fn present(&self) -> Option<&T> {
+        match self {
+            Live::Present(t) => Some(t),
+            Live::NotRead | Live::Absent => None,
+        }
+    }
+}
+
 /// One object, by kind and name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {

@@ -241,7 +241,7 @@ pub struct WorkspaceInput {
     /// workspace goes with nothing blocking it and its namespace may be
     /// kept, or when it takes a kept namespace back (the marks written then
     /// are conditional on this very version).
-    pub namespace_now: Option<ObjectMeta>,
+    pub namespace_now: crate::resources::teardown::Live<ObjectMeta>,
     /// The time of this reconcile: a purge time counts from it.
     pub now: jiff::Timestamp,
     /// Who the workspace is.
