@@ -354,9 +354,11 @@ impl Organizations {
         let uid = org.uid().unwrap_or_default();
         let ns = organization_namespace(&org.name_any());
         let shared = credentials::sync(ctx, &org.name_any(), &ns, None, &uid, shares).await;
-        // Last, and whatever happened above: who may read the Organization
-        // follows its members even when another child could not be written,
-        // and a failure here holds back nothing else.
+        // After the shares, whatever became of them: who may read the
+        // Organization follows its members even when a copy could not be
+        // written, and a failure here holds back nothing else. (A failure of
+        // the namespace, its access or the predefined roles, written before,
+        // stops the reconcile earlier and is retried.)
         let visited = owned
             .set(
                 &ctx.children.cluster_role_bindings,
