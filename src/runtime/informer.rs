@@ -352,6 +352,21 @@ pub fn generation<K: Resource>(obj: &K) -> u64 {
     obj.meta().generation.unwrap_or(0) as u64
 }
 
+/// What a reconcile of `obj` itself reads of it besides its status: its
+/// generation (the spec), finalizers, labels and annotations. A change of
+/// its status alone (the operator's own write, come back as an echo)
+/// wakes nothing.
+pub fn own_changes<K: Resource>(obj: &K) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let meta = obj.meta();
+    let mut h = DefaultHasher::new();
+    meta.generation.hash(&mut h);
+    meta.finalizers.hash(&mut h);
+    meta.labels.hash(&mut h);
+    meta.annotations.hash(&mut h);
+    h.finish()
+}
+
 /// Whether `obj` is being deleted.
 pub fn is_deleting<K: Resource>(obj: &K) -> bool {
     obj.meta().deletion_timestamp.is_some()

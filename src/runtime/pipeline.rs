@@ -409,12 +409,15 @@ async fn report<R: Reconciler>(
 }
 
 /// A controller of the kind `informer` caches, fed by it (no watch of its
-/// own), running at most `concurrency` reconciles at once.
+/// own), running at most `concurrency` reconciles at once. Woken by what a
+/// reconcile reads of the object itself (`informer::own_changes`) and by
+/// its deletion, not by the echo of its own status write.
 pub fn controller_of<G: Cacheable>(
     informer: &Informer<G>,
     concurrency: u16,
 ) -> kube::runtime::Controller<G> {
-    kube::runtime::Controller::for_shared_stream(informer.subscribe(), informer.store.clone())
+    let changes = informer.subscribe_changes(super::informer::own_changes::<G>);
+    kube::runtime::Controller::for_shared_stream(changes, informer.store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
 }
 

@@ -77,6 +77,21 @@ where
     }
 }
 
+/// Whether a new Ready condition is news: not an ordinary first Ready (no
+/// status before, or one still being made, nothing having failed): nobody
+/// waits for that Event, and at scale it is one write per object. A
+/// recovery from a failure, a change of reason while Ready (archived,
+/// restored), a failure and a deletion are announced.
+fn worth_an_event(before: &[Condition], ready: &Condition) -> bool {
+    let was_ready = before
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let had_failed = before
+        .iter()
+        .any(|c| c.type_ == "Stalled" && c.status == "True");
+    ready.reason != "Ready" || was_ready || had_failed
+}
+
 /// Writes `status` (server-side apply of the status subresource) unless it
 /// equals `old` or was the last one written, and publishes an Event of type
 /// `announce` when the Ready reason changes (None: the caller announced it
@@ -112,6 +127,7 @@ where
     let announcement = async {
         if let Some(ready) = after.iter().find(|c| c.type_ == "Ready")
             && old_reason != Some(ready.reason.as_str())
+            && worth_an_event(before, ready)
             && let Some(event_type) = announce
         {
             report
@@ -142,7 +158,46 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::status_fingerprint;
+    use super::{Condition, status_fingerprint, worth_an_event};
+
+    fn condition(type_: &str, status: &str, reason: &str) -> Condition {
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: String::new(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::UNIX_EPOCH,
+            ),
+            observed_generation: None,
+        }
+    }
+
+    #[test]
+    fn an_ordinary_first_ready_is_no_news_a_recovery_is() {
+        let ready = condition("Ready", "True", "Ready");
+        assert!(!worth_an_event(&[], &ready), "made: no Event");
+        let making = [
+            condition("Ready", "False", "RoleNotReady"),
+            condition("Reconciling", "True", "RoleNotReady"),
+        ];
+        assert!(
+            !worth_an_event(&making, &ready),
+            "still being made, then made"
+        );
+        let failed = [
+            condition("Ready", "False", "UnknownRole"),
+            condition("Stalled", "True", "UnknownRole"),
+        ];
+        assert!(worth_an_event(&failed, &ready), "a recovery");
+        let archived = [condition("Ready", "True", "Archived")];
+        assert!(worth_an_event(&archived, &ready), "restored from archive");
+        assert!(worth_an_event(&[], &condition("Ready", "True", "Archived")));
+        assert!(worth_an_event(
+            &[],
+            &condition("Ready", "False", "UnknownRole")
+        ));
+    }
 
     #[test]
     fn status_fingerprint_ignores_condition_timestamps_only() {
