@@ -264,8 +264,9 @@ impl Organizations {
         let ns = organization_namespace(&org.name_any());
         let here = Some(ns.as_str());
         let cached = &self.ctx.children;
+        // Read before any create: organizations are few.
         owned
-            .claimed(&cached.namespaces, &children.namespace)
+            .claimed(&cached.namespaces, &children.namespace, true)
             .await?;
         owned.one(&cached.roles, &children.admin_role).await?;
         owned

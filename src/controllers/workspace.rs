@@ -308,7 +308,11 @@ impl Workspaces {
             !live.labels().contains_key(guardrails::ISOLATION_LABEL)
                 && namespace.labels().contains_key(guardrails::ISOLATION_LABEL)
         });
-        if let Err(err) = owned.claimed(&ctx.children.namespaces, namespace).await {
+        let conflicted = is_conflicted(ws);
+        if let Err(err) = owned
+            .claimed(&ctx.children.namespaces, namespace, conflicted)
+            .await
+        {
             if matches!(err, Error::NotOwned { .. }) {
                 // Not its namespace: nothing is read from it (its Secrets
                 // are not this workspace's to share) and its earlier copies

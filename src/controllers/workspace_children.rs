@@ -88,8 +88,9 @@ async fn write_plan(
 }
 
 /// Writes who may find workspace `ws_name` of organization namespace
-/// `org`: read it and its Organization. (A RoleBinding needs its Role
-/// first: RBAC checks the Role it binds.)
+/// `org`: read it and its Organization. In two waves: the Roles, then the
+/// RoleBindings (RBAC checks the Role a binding binds); a Role no longer
+/// wanted goes after its binding.
 pub async fn write_readers(
     owned: &Owned<'_>,
     cached: &Children,
@@ -105,39 +106,41 @@ pub async fn write_readers(
     } = readers;
     let org_ns = Some(org);
     let reader = names::workspace_reader(ws_name);
-    owned.one(&cached.roles, &role).await?;
-    owned
-        .optional(&cached.role_bindings, org_ns, &reader, binding.as_ref())
-        .await?;
-    // The Role before its binding; the binding goes first.
     let owner = names::workspace_owner(ws_name);
     let (owner_role, owner_binding) = owner_manages.unzip();
-    if owner_role.is_some() {
-        owned
-            .optional(&cached.roles, org_ns, &owner, owner_role.as_ref())
-            .await?;
-    }
-    owned
-        .optional(
+    let roles = async {
+        let (reader_role, owner_role) = futures::join!(owned.one(&cached.roles, &role), async {
+            match &owner_role {
+                Some(r) => owned.one(&cached.roles, r).await,
+                None => Ok(false),
+            }
+        });
+        reader_role.and(owner_role)
+    };
+    roles.await?;
+    let visitors_name = names::organization_visitors(org, ws_name);
+    let (reader_binding, owner_binding, visitors) = futures::join!(
+        owned.optional(&cached.role_bindings, org_ns, &reader, binding.as_ref()),
+        owned.optional(
             &cached.role_bindings,
             org_ns,
             &owner,
-            owner_binding.as_ref(),
-        )
-        .await?;
+            owner_binding.as_ref()
+        ),
+        owned.optional(
+            &cached.cluster_role_bindings,
+            None,
+            &visitors_name,
+            visitors.as_ref()
+        ),
+    );
+    reader_binding?;
+    owner_binding?;
+    visitors?;
     if owner_role.is_none() {
         owned
             .optional::<Role>(&cached.roles, org_ns, &owner, None)
             .await?;
     }
-    let visitors_name = names::organization_visitors(org, ws_name);
-    owned
-        .optional(
-            &cached.cluster_role_bindings,
-            None,
-            &visitors_name,
-            visitors.as_ref(),
-        )
-        .await
-        .map(drop)
+    Ok(())
 }

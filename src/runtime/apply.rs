@@ -306,36 +306,31 @@ async fn ensure_owned<K>(
     cache: &Informer<K>,
     desired: &K,
     owner_uid: &str,
+    look_first: bool,
 ) -> Result<bool>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync,
 {
     let name = desired.name_any();
     let kind = K::kind(&());
-    // The cache holds only what carries this operator's marks. Read before creating: a name held by someone else is a conflict found
-    // without a failed write (an idle operator writes nothing, not even
-    // refused writes, also after a restart).
+    // The cache holds only what carries this operator's marks. A name
+    // not there is created at once (a conflict shows as the create's 409);
+    // where a conflict is known already (`look_first`), it is read first,
+    // so it is found again without a failed write (an idle operator writes
+    // nothing, not even refused writes, also after a restart).
+    let read = || async {
+        api.get_opt(&name)
+            .await
+            .map_err(Error::request(format!("reading {kind} {name}")))
+    };
     let live = match cache.get(desired.meta().namespace.as_deref(), &name) {
         Some(live) => live.as_ref().clone(),
-        None => match api
-            .get_opt(&name)
-            .await
-            .map_err(Error::request(format!("reading {kind} {name}")))?
-        {
-            Some(other) => other,
-            None => {
-                // Created with its marks only; the rest is applied next, by
-                // server-side apply alone, so a label or annotation the
-                // operator later stops wanting is removed (one set by the
-                // create would stay, owned by the create's manager).
-                let mut marked = desired.clone();
-                let meta = marked.meta_mut();
-                if let Some(labels) = meta.labels.as_mut() {
-                    labels.retain(|k, _| ownership::is_mark(k));
-                }
-                meta.annotations = None;
-                create_or_read(api, &marked).await?
-            }
+        None => match look_first.then_some(()) {
+            Some(()) => match read().await? {
+                Some(other) => other,
+                None => create_marked(api, desired).await?,
+            },
+            None => create_marked(api, desired).await?,
         },
     };
     if !ownership::is_owned_by(live.meta().labels.as_ref(), owner_uid) {
@@ -377,6 +372,23 @@ where
             .map_err(Error::request(format!("reading {kind} {name}"))),
         Err(e) => Err(Error::request(format!("creating {kind} {name}"))(e)),
     }
+}
+
+/// Creates `desired` with its marks only (or reads the object holding its
+/// name); the rest is applied next, by server-side apply alone, so a label
+/// or annotation the operator later stops wanting is removed (one set by
+/// the create would stay, owned by the create's manager).
+async fn create_marked<K>(api: &Api<K>, desired: &K) -> Result<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let mut marked = desired.clone();
+    let meta = marked.meta_mut();
+    if let Some(labels) = meta.labels.as_mut() {
+        labels.retain(|k, _| ownership::is_mark(k));
+    }
+    meta.annotations = None;
+    create_or_read(api, &marked).await
 }
 
 /// Where a deletion looks for what exists.
@@ -576,10 +588,17 @@ impl<'a> Owned<'a> {
     }
 
     /// One child that someone else may hold under its name (a namespace):
-    /// created if absent, never taken over (`Error::NotOwned`).
-    pub async fn claimed<K: Child>(&self, cache: &Informer<K>, desired: &K) -> Result<bool> {
+    /// created if absent, never taken over (`Error::NotOwned`). With
+    /// `look_first` (a conflict was reported before), the name is read
+    /// before any create.
+    pub async fn claimed<K: Child>(
+        &self,
+        cache: &Informer<K>,
+        desired: &K,
+        look_first: bool,
+    ) -> Result<bool> {
         let api = K::api(self.client, desired.meta().namespace.as_deref());
-        ensure_owned(&api, cache, desired, self.uid).await
+        ensure_owned(&api, cache, desired, self.uid, look_first).await
     }
 
     /// A child that should exist or not: `desired`, or else whatever the
