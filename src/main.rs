@@ -45,7 +45,7 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Reconciles in flight at once, per kind.
-    #[arg(long, env = "WSOP_CONCURRENCY", default_value_t = 8)]
+    #[arg(long, env = "WSOP_CONCURRENCY", default_value_t = 32)]
     concurrency: u16,
     /// Most API requests per second the operator sends (client-side limit).
     #[arg(long, env = "WSOP_QPS", default_value_t = 500)]

@@ -173,7 +173,7 @@ pub async fn run(args: &Args, cluster: &Cluster) -> Result<Deletion> {
     let before = cluster::requests_by_method(&cluster.metrics().await?);
     let cpu_before = proc_stats(pid)?.cpu_seconds;
     let start = Instant::now();
-    let in_flight = 4 * args.concurrency;
+    let in_flight = crate::IN_FLIGHT;
     delete_all(&members_api, members, in_flight).await?;
     delete_all(&workspaces_api, workspaces, in_flight).await?;
     delete_all(

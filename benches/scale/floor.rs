@@ -389,7 +389,7 @@ pub async fn run(args: &Args, cluster: &crate::cluster::Cluster) -> Result<Floor
                     Ok(())
                 }
             })
-            .buffer_unordered(4 * args.concurrency)
+            .buffer_unordered(crate::IN_FLIGHT)
             .collect()
             .await;
         results.into_iter().collect::<Result<Vec<()>>>()?;

@@ -33,6 +33,11 @@ static ALLOCATOR: footprint::Counting = footprint::Counting;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T, E = BoxError> = std::result::Result<T, E>;
 
+/// Requests the benchmark's own clients (the users' creates, the floor)
+/// keep in flight: the same on both sides, so the ratio compares like with
+/// like.
+pub const IN_FLIGHT: usize = 32;
+
 #[derive(Parser, Clone, Debug)]
 #[command(about = "workspace-operator scale benchmark")]
 pub struct Args {
@@ -45,9 +50,10 @@ pub struct Args {
     /// Members per workspace.
     #[arg(long, default_value_t = 10)]
     pub members: usize,
-    /// The operator's --concurrency (reconciles in flight per kind); the
-    /// benchmark's own clients use four times this (the four controllers).
-    #[arg(long, default_value_t = 8)]
+    /// The operator's --concurrency (reconciles in flight per kind). The
+    /// benchmark's own clients (the users, the floor) keep `IN_FLIGHT`
+    /// requests in flight whatever this is.
+    #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
     /// The operator's --qps.
     #[arg(long, default_value_t = 500)]

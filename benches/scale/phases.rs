@@ -137,7 +137,7 @@ where
 /// Applies every object the way a GitOps sync would: the organizations, and
 /// once an organization's namespace exists, its workspaces and members.
 async fn apply_all(args: Args, client: Client) -> Result<()> {
-    let limit = Arc::new(Semaphore::new(4 * args.concurrency));
+    let limit = Arc::new(Semaphore::new(crate::IN_FLIGHT));
     let orgs = (0..args.orgs).map(|i| {
         let (client, limit, args) = (client.clone(), limit.clone(), args.clone());
         async move {
@@ -164,7 +164,7 @@ async fn apply_all(args: Args, client: Client) -> Result<()> {
                         create_object(&workspaces, &workload::workspace(name, j)).await
                     }
                 })
-                .buffer_unordered(4 * args.concurrency);
+                .buffer_unordered(crate::IN_FLIGHT);
             let member_creates = futures::stream::iter(
                 (0..args.workspaces).flat_map(|j| (0..args.members).map(move |k| (j, k))),
             )
@@ -175,7 +175,7 @@ async fn apply_all(args: Args, client: Client) -> Result<()> {
                     create_object(&members, &workload::bench_member(name, j, k)).await
                 }
             })
-            .buffer_unordered(4 * args.concurrency);
+            .buffer_unordered(crate::IN_FLIGHT);
             let results: Vec<Result<()>> = ws_creates.chain(member_creates).collect().await;
             results.into_iter().collect::<Result<Vec<()>>>()?;
             Ok::<(), crate::BoxError>(())
@@ -412,7 +412,7 @@ async fn churn(args: &Args, cluster: &Cluster, tracker: &Tracker) -> Result<Chur
                 Ok((org, name, m.metadata.generation.unwrap_or(0)))
             }
         })
-        .buffer_unordered(4 * args.concurrency)
+        .buffer_unordered(crate::IN_FLIGHT)
         .collect()
         .await;
     let patched: Vec<(String, String, i64)> = patched.into_iter().collect::<Result<_>>()?;
@@ -508,7 +508,7 @@ async fn plugin_list(args: &Args, cluster: &Cluster) -> Result<PluginList> {
                 create_object(&Api::<WorkspaceMember>::namespaced(client, &org), &m).await
             }
         })
-        .buffer_unordered(4 * args.concurrency)
+        .buffer_unordered(crate::IN_FLIGHT)
         .collect()
         .await;
     created.into_iter().collect::<Result<Vec<()>>>()?;

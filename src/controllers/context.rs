@@ -43,7 +43,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            concurrency: 8,
+            concurrency: 32,
             backoff: Backoff::default(),
             resync: Duration::from_secs(3600),
             tenancy: TenantPolicy::default(),
