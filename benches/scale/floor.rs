@@ -274,15 +274,7 @@ fn workspace_unit(
             .into_iter()
             .map(|(kind, value)| write_of_kind(kind, value)),
     );
-    let id = workspace_operator::resources::identity::Identity::of_workspace(ws);
-    let eff = ws_build::effective(ws, org);
-    let view = ws_build::View {
-        ws,
-        org,
-        id: &id,
-        eff: &eff,
-    };
-    let readers = ws_build::readers(view, policy.delegated_membership);
+    let readers = ws_build::readers_of(ws, org, policy.delegated_membership);
     unit.push(write_of(&readers.role, false));
     unit.extend(readers.binding.iter().map(|b| write_of(b, false)));
     if let Some((role, binding)) = &readers.owner_manages {

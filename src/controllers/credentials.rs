@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, ObjectMeta, PostParams};
 use kube::{Resource, ResourceExt};
 
 use super::Context;
@@ -78,7 +78,7 @@ pub async fn sync(
         mut problems,
     } = plan(shares, &world);
     let first_error = write_copies(ctx, &copies, sharer_uid, &mut problems).await;
-    prune_copies(ctx, sharer_uid, &wanted, false).await?;
+    prune_copies(ctx, sharer_uid, &wanted).await?;
     // A transient failure is retried with backoff, after the pruning.
     match first_error {
         Some(err) => Err(err),
@@ -196,32 +196,20 @@ async fn ensure_copy(ctx: &Context, ns: &str, desired: &Secret, sharer_uid: &str
     }
 }
 
-/// Deletes the copies made by `sharer_uid` that are not `wanted`. `fresh`:
-/// read them from the API server (the last look before a finalizer goes),
-/// else from the shared cache of Secrets' metadata.
+/// Deletes the copies made by `sharer_uid` that are not `wanted`, as the
+/// shared cache of Secrets' metadata shows them. (The last look before a
+/// finalizer goes is the teardown's, from the API server.)
 pub async fn prune_copies(
     ctx: &Context,
     sharer_uid: &str,
     wanted: &BTreeSet<(String, String)>,
-    fresh: bool,
 ) -> Result<usize> {
-    let copies: Vec<ObjectMeta> = if fresh {
-        let selector = ownership::component_selector(sharer_uid, Component::CredentialCopy);
-        Api::<Secret>::all(ctx.client().clone())
-            .list_metadata(&ListParams::default().labels(&selector))
-            .await
-            .map_err(Error::request("listing credential copies"))?
-            .items
-            .into_iter()
-            .map(|c| c.metadata)
-            .collect()
-    } else {
-        ctx.secrets
-            .owned_by(sharer_uid, None)
-            .into_iter()
-            .map(|c| c.metadata.clone())
-            .collect()
-    };
+    let copies: Vec<ObjectMeta> = ctx
+        .secrets
+        .owned_by(sharer_uid, None)
+        .into_iter()
+        .map(|c| c.metadata.clone())
+        .collect();
     let mut deleted = 0;
     for c in copies {
         let key = (
@@ -229,15 +217,8 @@ pub async fn prune_copies(
             c.name.clone().unwrap_or_default(),
         );
         if wanted.contains(&key)
-            || ownership::component_of(&c) != Some(Component::CredentialCopy)
-            || !ownership::is_owned_by(c.labels.as_ref(), sharer_uid)
+            || !super::teardown::made_by(ctx, &c, sharer_uid, Component::CredentialCopy)
         {
-            continue;
-        }
-        // Only in namespaces the operator made: anywhere else it writes
-        // nothing, deletions included (a released namespace was emptied of
-        // copies when it was released).
-        if ctx.children.namespaces.get(None, &key.0).is_none() {
             continue;
         }
         let api: Api<Secret> = Api::namespaced(ctx.client().clone(), &key.0);

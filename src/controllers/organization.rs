@@ -194,12 +194,7 @@ impl Organizations {
     /// The namespaces the operator marked as `org`'s, as the API server lists them.
     async fn namespaces_now(&self, org: &Organization) -> Result<Vec<kube::api::ObjectMeta>> {
         let api: Api<Namespace> = Api::all(self.ctx.client().clone());
-        let selector = format!(
-            "{},{}={}",
-            ownership::managed_selector(),
-            ownership::ORGANIZATION,
-            org.name_any()
-        );
+        let selector = ownership::organization_selector(&org.name_any(), None);
         let listed = api
             .list_metadata(&kube::api::ListParams::default().labels(&selector))
             .await

@@ -275,17 +275,30 @@ async fn delete_component<K: Child>(
         .list_metadata(&ListParams::default().labels(&selector))
         .await
         .map_err(Error::request(format!("listing {}", K::plural(&()))))?;
-    for obj in found.items {
+    for obj in found
+        .items
+        .iter()
+        .filter(|o| made_by(ctx, &o.metadata, owner, component))
+    {
         let ns = obj.namespace().unwrap_or_default();
-        if ownership::component_of(&obj.metadata) != Some(component)
-            || !ownership::is_owned_by(obj.metadata.labels.as_ref(), owner)
-            || ctx.children.namespaces.get(None, &ns).is_none()
-        {
-            continue;
-        }
         delete_checked(&K::api(client, Some(&ns)), &obj.name_any(), obj.uid()).await?;
     }
     Ok(())
+}
+
+/// Whether `meta` is what `owner` made as `component`, in a namespace the
+/// operator made: anywhere else it writes nothing, deletions included (a
+/// released namespace was emptied of copies when it was released).
+pub(super) fn made_by(
+    ctx: &Context,
+    meta: &kube::api::ObjectMeta,
+    owner: &str,
+    component: Component,
+) -> bool {
+    let namespace = meta.namespace.as_deref().unwrap_or_default();
+    ownership::component_of(meta) == Some(component)
+        && ownership::is_owned_by(meta.labels.as_ref(), owner)
+        && ctx.children.namespaces.get(None, namespace).is_some()
 }
 
 /// Deletes every object of kind `K` in `namespace` carrying the operator's

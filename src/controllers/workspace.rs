@@ -375,14 +375,8 @@ impl Workspaces {
     /// what each holds (the largest plan's quota where nothing is recorded).
     async fn listed_namespaces(&self, org: &Organization) -> Result<Vec<budget::Listed>> {
         let api: Api<Namespace> = Api::all(self.ctx.client().clone());
-        let selector = format!(
-            "{},{}={},{}={}",
-            ownership::managed_selector(),
-            ownership::ORGANIZATION,
-            org.name_any(),
-            ownership::COMPONENT,
-            Component::WorkspaceNamespace.as_str()
-        );
+        let selector =
+            ownership::organization_selector(&org.name_any(), Some(Component::WorkspaceNamespace));
         let listed = api
             .list_metadata(&ListParams::default().labels(&selector))
             .await
@@ -596,20 +590,18 @@ impl Reconciler for Workspaces {
             budget_refusal,
             restore_from,
             live,
-            effective: organization.as_ref().map(|o| defaults::effective(ws, o)),
             organization,
             linked_members: linked_members(ws, &members),
             roles,
             role_cluster_roles,
             namespace_now: Live::NotRead,
             now: jiff::Timestamp::now(),
-            identity,
         };
         let going = ws.meta().deletion_timestamp.is_some()
             && decide::deletion_blocker(ws, &input).is_none()
             && keeping::reads_live_namespace(ws, &input);
         if going || input.restore_from.is_some() {
-            let found = self.namespace_now(&input.identity.namespace).await?;
+            let found = self.namespace_now(&identity.namespace).await?;
             input.namespace_now = Live::read(found);
         }
         Ok(input)

@@ -185,6 +185,16 @@ pub fn managed_selector() -> String {
     format!("{MANAGED_BY}={MANAGED_BY_VALUE}")
 }
 
+/// Selects everything this operator made for organization `organization`
+/// (only its workspace namespaces with `component`).
+pub fn organization_selector(organization: &str, component: Option<Component>) -> String {
+    let selector = format!("{},{ORGANIZATION}={organization}", managed_selector());
+    match component {
+        Some(c) => format!("{selector},{COMPONENT}={c}"),
+        None => selector,
+    }
+}
+
 /// Selects what the owner with `owner_uid` made as `component`.
 pub fn component_selector(owner_uid: &str, component: Component) -> String {
     format!("{OWNER_UID}={owner_uid},{COMPONENT}={component}")
@@ -400,19 +410,6 @@ pub fn release_labels() -> Vec<&'static str> {
         .into_iter()
         .chain([SOURCE_NAMESPACE, SOURCE_NAME, SOURCE_WORKSPACE])
         .collect()
-}
-
-/// A merge patch that takes every mark of the operator's off an object
-/// (a retained namespace, released to its users).
-pub fn release_patch() -> serde_json::Value {
-    let labels: serde_json::Map<String, serde_json::Value> = release_labels()
-        .into_iter()
-        .map(|k| (k.to_string(), serde_json::Value::Null))
-        .collect();
-    serde_json::json!({"metadata": {
-        "labels": labels,
-        "annotations": {DESIRED_HASH: null},
-    }})
 }
 
 #[cfg(test)]

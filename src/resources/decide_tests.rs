@@ -509,8 +509,6 @@ fn ws_input() -> workspace::WorkspaceInput {
         },
         namespace_now: Live::NotRead,
         now: NOW.parse().unwrap(),
-        identity: crate::resources::identity::Identity::of_workspace(&pay()),
-        effective: None,
     }
 }
 
@@ -520,13 +518,7 @@ const NOW: &str = "2026-06-01T00:00:00Z";
 #[test]
 fn workspace_decisions() {
     let policy = TenantPolicy::default();
-    let with = |spec: &str| {
-        let mut w: Workspace = parse(&format!(
-            "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: acme}}, spec: {spec}}}"
-        ));
-        w.metadata.uid = Some("ws-uid".into());
-        w
-    };
+    let with = with_spec;
     let default_ws = {
         let mut w = with("{}");
         w.metadata.name = Some("default".into());
@@ -689,13 +681,7 @@ fn guardrails_of(settings: &workspace::WorkspaceSettings) -> (bool, bool, Option
 #[test]
 fn guardrails_hold_in_every_state_of_a_workspace() {
     let policy = TenantPolicy::default();
-    let with = |spec: &str| {
-        let mut w: Workspace = parse(&format!(
-            "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: acme}}, spec: {spec}}}"
-        ));
-        w.metadata.uid = Some("ws-uid".into());
-        w
-    };
+    let with = with_spec;
     let over_budget = || workspace::WorkspaceInput {
         budget_refusal: Some("over".into()),
         ..holding_free()
@@ -1220,13 +1206,7 @@ const WORKSPACE_ACCESS_ELSEWHERE: [&str; 6] = [
 #[test]
 fn workspace_teardowns() {
     let policy = TenantPolicy::default();
-    let with = |spec: &str| {
-        let mut w: Workspace = parse(&format!(
-            "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: acme}}, spec: {spec}}}"
-        ));
-        w.metadata.uid = Some("ws-uid".into());
-        deleting(w)
-    };
+    let with = |spec: &str| deleting(with_spec(spec));
     let graceful = || {
         let mut o = org();
         o.spec.defaults = Some(parse("{deletionGracePeriod: 24h}"));
@@ -1475,13 +1455,7 @@ fn a_new_workspace_takes_back_a_kept_namespace_of_its_name() {
 #[test]
 fn workspace_decisions_in_the_states_of_the_precedence_rule() {
     let policy = TenantPolicy::default();
-    let with = |spec: &str| {
-        let mut w: Workspace = parse(&format!(
-            "{{apiVersion: workspaces.dev/v1alpha1, kind: Workspace, metadata: {{name: pay, namespace: acme}}, spec: {spec}}}"
-        ));
-        w.metadata.uid = Some("ws-uid".into());
-        w
-    };
+    let with = with_spec;
     let over = |namespace| workspace::WorkspaceInput {
         namespace,
         budget_refusal: Some("the organization's budget limits pods to 5".into()),

@@ -198,6 +198,19 @@ pub fn build(
     })
 }
 
+/// The readers of `ws` in `org`, its view derived here: for callers
+/// outside a reconcile (the benchmark's floor, the fault suite's model).
+pub fn readers_of(ws: &Workspace, org: &Organization, delegated: bool) -> WorkspaceReaders {
+    let (id, eff) = (Identity::of_workspace(ws), effective(ws, org));
+    let v = View {
+        ws,
+        org,
+        id: &id,
+        eff: &eff,
+    };
+    readers(v, delegated)
+}
+
 /// Whether `ws` reports that its namespace is held by someone else.
 pub fn is_conflicted(ws: &Workspace) -> bool {
     ready_reason_is(ws, crate::ownership::NAMESPACE_CONFLICT)
@@ -244,11 +257,6 @@ pub struct WorkspaceInput {
     pub namespace_now: crate::resources::teardown::Live<ObjectMeta>,
     /// The time of this reconcile: a purge time counts from it.
     pub now: jiff::Timestamp,
-    /// Who the workspace is.
-    pub identity: super::identity::Identity,
-    /// Its settings in effect, derived once by `read` (None: no
-    /// organization, or not derived yet: `decide` derives them).
-    pub effective: Option<Effective>,
 }
 
 /// Everything a workspace writes: its children and its credential shares.
@@ -365,15 +373,14 @@ pub fn decide(
     input: &WorkspaceInput,
     policy: &TenantPolicy,
 ) -> Decision<WorkspaceWrites, WorkspaceFacts> {
-    let effective = input
-        .effective
-        .clone()
-        .or_else(|| input.organization.as_ref().map(|o| effective(ws, o)));
+    // Who it is and its settings in effect, derived once for every step.
+    let id = Identity::of_workspace(ws);
+    let effective = input.organization.as_ref().map(|o| effective(ws, o));
     let planned = input
         .organization
         .as_ref()
         .zip(effective.as_ref())
-        .map(|(org, eff)| planned(ws, org, eff, input, policy));
+        .map(|(org, eff)| planned(ws, org, eff, &id, input, policy));
     let mut facts = WorkspaceFacts {
         plan: effective.as_ref().and_then(|e| e.plan.clone()),
         effective: effective.clone(),
@@ -400,14 +407,14 @@ pub fn decide(
                 "OrganizationNotFound",
                 format!(
                     "no Organization named {:?}: a Workspace must live in its organization's namespace, which has the organization's name",
-                    input.identity.organization
+                    id.organization
                 ),
             ),
             facts,
             Next::WaitForOthers,
         );
     };
-    let (outcome, next) = standing(input, &planned, effective.as_ref());
+    let (outcome, next) = standing(&id, &planned, effective.as_ref());
     Decision::Converge(decision::Plan {
         children: planned.writes,
         outcome,
@@ -443,6 +450,7 @@ fn planned(
     ws: &Workspace,
     org: &Organization,
     eff: &Effective,
+    id: &Identity,
     input: &WorkspaceInput,
     policy: &TenantPolicy,
 ) -> Planned {
@@ -450,7 +458,7 @@ fn planned(
         .spec
         .owner
         .as_ref()
-        .and_then(|owner| policy.subject_refusal(owner, &input.identity.organization));
+        .and_then(|owner| policy.subject_refusal(owner, &id.organization));
     let without_owner = refused_owner.as_ref().map(|_| {
         let mut copy = ws.clone();
         copy.spec.owner = None;
@@ -460,10 +468,10 @@ fn planned(
     let v = View {
         ws: buildable,
         org,
-        id: &input.identity,
+        id,
         eff,
     };
-    let (role_bindings, roles) = roles_in_place(access(v), &input.identity.organization, input);
+    let (role_bindings, roles) = roles_in_place(access(v), &id.organization, input);
     let chosen = chosen_plan(v);
     let over_budget = input.budget_refusal.clone();
     let plan = in_effect(&chosen, over_budget.is_some(), input, org);
@@ -554,11 +562,7 @@ fn deletion(
 
 /// How the workspace stands once its children are written, and when to
 /// look again: the first of its problems, else Ready (or Archived).
-fn standing(
-    input: &WorkspaceInput,
-    planned: &Planned,
-    effective: Option<&Effective>,
-) -> (Outcome, Next) {
+fn standing(id: &Identity, planned: &Planned, effective: Option<&Effective>) -> (Outcome, Next) {
     match &planned.problem {
         Some(Err(err)) => return (stalled(err.reason(), err.to_string()), Next::AwaitChange),
         // Another workspace's deletion or a raised budget wakes it (the
@@ -588,7 +592,7 @@ fn standing(
     }
     let message = format!(
         "namespace {} and its access, plan and isolation are in place",
-        input.identity.namespace
+        id.namespace
     );
     (ready(message), Next::Resync)
 }

@@ -211,15 +211,7 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             s.info.iter().for_each(|i| put(&mut desired, i));
             // Who may find it: its reader, and the Organization's for its
             // owner and open member groups.
-            let id = workspace_operator::resources::identity::Identity::of_workspace(ws);
-            let eff = ws_build::effective(ws, org);
-            let view = ws_build::View {
-                ws,
-                org,
-                id: &id,
-                eff: &eff,
-            };
-            let readers = ws_build::readers(view, true);
+            let readers = ws_build::readers_of(ws, org, true);
             put(&mut desired, &readers.role);
             readers.binding.iter().for_each(|b| put(&mut desired, b));
             if let Some((role, binding)) = &readers.owner_manages {
