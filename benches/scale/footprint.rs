@@ -1,7 +1,7 @@
 //! What one cached object costs the operator, by kind: real objects read
 //! from the benchmark's cluster, decoded and cached the way the operator's
-//! caches do (managed fields dropped; children compacted to metadata plus
-//! a fingerprint of the body), with every byte they hold counted by this
+//! caches do (managed fields dropped; children kept as compact records of
+//! their metadata and a fingerprint of the body), with every byte they hold counted by this
 //! binary's allocator. The memory rows of the table are explained by it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -22,6 +22,7 @@ use workspace_operator::api::{Workspace, WorkspaceMember};
 use workspace_operator::ownership;
 use workspace_operator::runtime::compare;
 use workspace_operator::runtime::informer;
+use workspace_operator::runtime::record::Record;
 
 use crate::Result;
 
@@ -82,8 +83,24 @@ where
         .collect())
 }
 
+/// How a kind is cached: whole (the four kinds, namespaces) or as a
+/// compact record (children).
+enum Cached<K> {
+    Whole,
+    Compact(fn(K) -> Record),
+}
+
+/// A child as the operator's compact caches keep it.
+fn compact_record<K>(mut obj: K) -> Record
+where
+    K: Resource<DynamicType = ()> + Serialize + Default,
+{
+    compare::compact(&mut obj);
+    Record::of(obj)
+}
+
 /// Decodes `objects` on this thread and counts what each costs cached.
-fn cost<K>(objects: &[String], cache: fn(&mut K)) -> KindCost
+fn cost<K>(objects: &[String], how: Cached<K>) -> KindCost
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned,
 {
@@ -99,25 +116,37 @@ where
         })
         .collect();
     let whole_bytes = live() - before;
-    let before = live();
-    let keys: Vec<ObjectRef<K>> = whole
-        .iter()
-        .map(|o| ObjectRef::from_obj(o.as_ref()))
-        .collect();
-    let key_bytes = live() - before;
-    drop((whole, keys));
-    let before = live();
-    let cached: Vec<Arc<K>> = objects
-        .iter()
-        .filter_map(decode)
-        .map(|mut o| {
-            cache(&mut o);
-            Arc::new(o)
-        })
-        .collect();
-    let cached_bytes = live() - before;
-    let sampled = cached.len();
-    drop(cached);
+    let (sampled, cached_bytes, key_bytes) = match how {
+        Cached::Whole => {
+            let before = live();
+            let keys: Vec<ObjectRef<K>> = whole
+                .iter()
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect();
+            let key_bytes = live() - before;
+            drop(keys);
+            (whole.len(), whole_bytes, key_bytes)
+        }
+        Cached::Compact(record) => {
+            let before = live();
+            let records: Vec<Arc<Record>> = objects
+                .iter()
+                .filter_map(decode)
+                .map(|o| Arc::new(record(o)))
+                .collect();
+            let cached_bytes = live() - before;
+            // The cache's key shares the record's interned names.
+            let before = live();
+            let keys: Vec<(Arc<str>, Arc<str>, Arc<Record>)> = records
+                .iter()
+                .map(|r| (r.namespace.clone(), r.name.clone(), r.clone()))
+                .collect();
+            let key_bytes = live() - before;
+            drop(keys);
+            (records.len(), cached_bytes, key_bytes)
+        }
+    };
+    drop(whole);
     KindCost {
         sampled,
         cached: per(cached_bytes),
@@ -150,44 +179,47 @@ pub async fn measure(client: &Client) -> Result<BTreeMap<String, KindCost>> {
         BTreeMap::from([
             (
                 "Namespace".to_string(),
-                cost::<Namespace>(&ns, informer::trim),
+                cost::<Namespace>(&ns, Cached::Whole),
             ),
-            ("Role".to_string(), cost::<Role>(&r, compare::compact)),
+            (
+                "Role".to_string(),
+                cost::<Role>(&r, Cached::Compact(compact_record)),
+            ),
             (
                 "RoleBinding".to_string(),
-                cost::<RoleBinding>(&rb, compare::compact),
+                cost::<RoleBinding>(&rb, Cached::Compact(compact_record)),
             ),
             (
                 "ClusterRole".to_string(),
-                cost::<ClusterRole>(&cr, compare::compact),
+                cost::<ClusterRole>(&cr, Cached::Compact(compact_record)),
             ),
             (
                 "ClusterRoleBinding".to_string(),
-                cost::<ClusterRoleBinding>(&crb, compare::compact),
+                cost::<ClusterRoleBinding>(&crb, Cached::Compact(compact_record)),
             ),
             (
                 "ResourceQuota".to_string(),
-                cost::<ResourceQuota>(&q, compare::compact),
+                cost::<ResourceQuota>(&q, Cached::Compact(compact_record)),
             ),
             (
                 "LimitRange".to_string(),
-                cost::<LimitRange>(&lr, compare::compact),
+                cost::<LimitRange>(&lr, Cached::Compact(compact_record)),
             ),
             (
                 "NetworkPolicy".to_string(),
-                cost::<NetworkPolicy>(&np, compare::compact),
+                cost::<NetworkPolicy>(&np, Cached::Compact(compact_record)),
             ),
             (
                 "ConfigMap".to_string(),
-                cost::<ConfigMap>(&cm, compare::compact),
+                cost::<ConfigMap>(&cm, Cached::Compact(compact_record)),
             ),
             (
                 "Workspace".to_string(),
-                cost::<Workspace>(&ws, informer::trim),
+                cost::<Workspace>(&ws, Cached::Whole),
             ),
             (
                 "WorkspaceMember".to_string(),
-                cost::<WorkspaceMember>(&wm, informer::trim),
+                cost::<WorkspaceMember>(&wm, Cached::Whole),
             ),
         ])
     })

@@ -21,7 +21,6 @@ use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::ownership::{self, Kind};
 use crate::resources::guardrails::{KeptNamespace, kept_namespace};
 use crate::resources::tenancy::TenantPolicy;
-use crate::runtime::compare;
 use crate::runtime::informer::{self, Cacheable, Informer};
 use crate::runtime::metrics::Metrics;
 use crate::runtime::pipeline::Runtime;
@@ -134,15 +133,15 @@ fn children_informer<K: Cacheable>(client: &Client) -> Informer<K> {
 }
 
 /// Children whose body only matters as "exactly what the operator wants or
-/// not": cached as metadata plus a fingerprint of the body (`compare::compact`).
+/// not": cached as compact records of their metadata plus a fingerprint of
+/// the body (`compare::compact`, `runtime::record`).
 fn compact_children_informer<K>(client: &Client) -> Informer<K>
 where
     K: Cacheable + serde::Serialize + Default,
 {
-    Informer::start(
+    Informer::start_compact(
         Api::all(client.clone()),
         watcher::Config::default().labels(&ownership::managed_selector()),
-        compare::compact::<K>,
     )
 }
 
@@ -175,18 +174,14 @@ fn trim_secret(meta: &mut PartialObjectMeta<Secret>) {
     meta.metadata.annotations = None;
 }
 
-async fn ready<K>(informer: &Informer<K>, kind: &'static str) -> Result<(), StartupError>
-where
-    K: Resource<DynamicType = ()> + Clone + 'static,
-{
+async fn ready<K: Cacheable>(
+    informer: &Informer<K>,
+    kind: &'static str,
+) -> Result<(), StartupError> {
     informer
-        .store
-        .wait_until_ready()
+        .ready()
         .await
-        .map_err(|e| StartupError::Cache {
-            kind,
-            message: e.to_string(),
-        })
+        .map_err(|message| StartupError::Cache { kind, message })
 }
 
 pub struct Context {

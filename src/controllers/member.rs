@@ -85,11 +85,19 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     pipeline::drain("WorkspaceMember", controller).await;
 }
 
-/// Whether `member` was reconciled (its grants are known: given or taken
-/// away) or is being deleted: then those who follow its grants must see it
-/// at once. A new member, not reconciled yet, changes no grant.
-pub fn reconciled_or_deleting(member: &Guard) -> bool {
-    valid(member).is_none_or(|m| m.meta().deletion_timestamp.is_some() || m.status.is_some())
+/// Whether a change of `member` may take access away (it is being
+/// deleted, or its status says it grants nothing): those who follow its
+/// grants must see it at once. A grant given may wait for the next recount
+/// (at most `throttle::RECOUNT_PERIOD`): a thousand new members make a few
+/// rewrites of their organization's visitor bindings, not a thousand.
+pub fn revoking_or_deleting(member: &Guard) -> bool {
+    valid(member).is_none_or(|m| {
+        m.meta().deletion_timestamp.is_some()
+            || m.status.as_ref().is_some_and(|s| {
+                s.phase != Some(crate::api::member::MemberPhase::Active)
+                    || s.granted_roles.as_ref().is_none_or(Vec::is_empty)
+            })
+    })
 }
 
 fn member_of(meta: &kube::api::ObjectMeta) -> Option<ObjectRef<Guard>> {

@@ -69,13 +69,13 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             |ws| organization_of_namespaced(ws.as_ref()),
         )
         // Who may read the Organization follows its members' grants: a
-        // member that was reconciled (granted or not) wakes it at once, so
-        // a member finds its organization as soon as it is Ready; only the
-        // new, not yet reconciled ones wait for a recount.
+        // member losing its access wakes it at once; grants given wake it
+        // at once when it was quiet, else at most once per recount period
+        // (each wake may rewrite a visitor shard of hundreds of subjects).
         .reconcile_on(throttle::recounts(
             ctx.members.subscribe_changes(grant_signature),
             organization_of_namespaced,
-            super::member::reconciled_or_deleting,
+            super::member::revoking_or_deleting,
         ))
         .watches_shared_stream(ctx.roles.subscribe_changes(predefined_signature), |r| {
             organization_of_predefined_role(&r)

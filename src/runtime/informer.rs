@@ -21,6 +21,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
+use super::record::{self, Record};
+
 /// What a kind needs to be cached and watched.
 pub trait Cacheable:
     Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static
@@ -32,17 +34,68 @@ impl<K> Cacheable for K where
 {
 }
 
-type Subscribers<K> = Arc<Mutex<Vec<UnboundedSender<Arc<K>>>>>;
-/// (namespace, name)
-type Key = (Option<String>, String);
+/// What a subscriber is sent: an object, or a compact record it is made
+/// from only when the subscriber takes it (a re-list of 40,000 children
+/// is not 40,000 objects built at once).
+enum Sent<K> {
+    Object(Arc<K>),
+    Record(Arc<Record>, Shell<K>),
+}
+
+impl<K> Clone for Sent<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Sent::Object(o) => Sent::Object(o.clone()),
+            Sent::Record(r, shell) => Sent::Record(r.clone(), *shell),
+        }
+    }
+}
+
+impl<K: Resource + Clone> Sent<K> {
+    fn object(self) -> Arc<K> {
+        match self {
+            Sent::Object(o) => o,
+            Sent::Record(r, shell) => Arc::new(shell(&r)),
+        }
+    }
+
+    fn key(&self) -> Key {
+        match self {
+            Sent::Object(o) => key_of(o.as_ref()),
+            Sent::Record(r, _) => (r.namespace.clone(), r.name.clone()),
+        }
+    }
+
+    /// The same, marked as being deleted: a watch that was down reports
+    /// what exists, not what was deleted meanwhile.
+    fn gone(self) -> Self {
+        let now = Time(jiff::Timestamp::now());
+        match self {
+            Sent::Object(o) => {
+                let mut gone = o.as_ref().clone();
+                gone.meta_mut().deletion_timestamp.get_or_insert(now);
+                Sent::Object(Arc::new(gone))
+            }
+            Sent::Record(r, shell) => Sent::Record(Arc::new(r.deleted(now)), shell),
+        }
+    }
+}
+
+/// Makes a record back into an object (`record::shell`).
+type Shell<K> = fn(&Record) -> K;
+type Subscribers<K> = Arc<Mutex<Vec<UnboundedSender<Sent<K>>>>>;
+/// (namespace, "" for cluster-scoped objects; name), interned.
+type Key = (Arc<str>, Arc<str>);
 /// Cached objects by the UID in their owner-uid label: what one owner made,
 /// without scanning every cached object.
-type OwnerIndex = Arc<RwLock<HashMap<String, HashSet<Key>>>>;
+type OwnerIndex = Arc<RwLock<HashMap<Arc<str>, HashSet<Key>>>>;
+/// Compact records by namespace ("" for cluster-scoped) and name.
+type Records = Arc<RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>>>>;
 
 fn key_of<K: Resource>(obj: &K) -> Key {
     (
-        obj.meta().namespace.clone(),
-        obj.meta().name.clone().unwrap_or_default(),
+        record::intern(obj.meta().namespace.as_deref().unwrap_or_default()),
+        record::intern(obj.meta().name.as_deref().unwrap_or_default()),
     )
 }
 
@@ -50,19 +103,104 @@ fn owner_of<K: Resource>(obj: &K) -> Option<&String> {
     obj.meta().labels.as_ref()?.get(crate::ownership::OWNER_UID)
 }
 
-fn index_insert<K: Resource>(index: &mut HashMap<String, HashSet<Key>>, obj: &K) {
-    if let Some(uid) = owner_of(obj) {
-        index.entry(uid.clone()).or_default().insert(key_of(obj));
+fn index_insert(index: &mut HashMap<Arc<str>, HashSet<Key>>, owner: Option<&str>, key: Key) {
+    if let Some(uid) = owner {
+        index.entry(record::intern(uid)).or_default().insert(key);
     }
 }
 
-fn index_remove<K: Resource>(index: &mut HashMap<String, HashSet<Key>>, obj: &K) {
-    if let Some(uid) = owner_of(obj)
+fn index_remove(index: &mut HashMap<Arc<str>, HashSet<Key>>, owner: Option<&str>, key: &Key) {
+    if let Some(uid) = owner
         && let Some(keys) = index.get_mut(uid)
     {
-        keys.remove(&key_of(obj));
+        keys.remove(key);
         if keys.is_empty() {
             index.remove(uid);
+        }
+    }
+}
+
+/// How an informer keeps its objects.
+enum Kept<K: Resource<DynamicType = ()> + Clone + 'static> {
+    /// Whole, in kube's store (the reconciled kinds, namespaces, Secrets'
+    /// metadata): what the controllers' own machinery reads.
+    Whole(Store<K>),
+    /// As compact records, each made back into an object when read.
+    Compact { records: Records, shell: Shell<K> },
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Kept<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Kept::Whole(store) => Kept::Whole(store.clone()),
+            Kept::Compact { records, shell } => Kept::Compact {
+                records: records.clone(),
+                shell: *shell,
+            },
+        }
+    }
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Kept<K> {
+    fn get(&self, namespace: Option<&str>, name: &str) -> Option<Sent<K>> {
+        match self {
+            Kept::Whole(store) => {
+                let r = ObjectRef::new(name);
+                store
+                    .get(&match namespace {
+                        Some(ns) => r.within(ns),
+                        None => r,
+                    })
+                    .map(Sent::Object)
+            }
+            Kept::Compact { records, shell } => records
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(namespace.unwrap_or_default())?
+                .get(name)
+                .map(|r| Sent::Record(r.clone(), *shell)),
+        }
+    }
+
+    /// Everything cached, without building an object of a record.
+    fn snapshot(&self) -> Vec<Sent<K>> {
+        match self {
+            Kept::Whole(store) => store.state().into_iter().map(Sent::Object).collect(),
+            Kept::Compact { records, shell } => records
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .flat_map(HashMap::values)
+                .map(|r| Sent::Record(r.clone(), *shell))
+                .collect(),
+        }
+    }
+
+    /// The owner UID of what is cached under `key`.
+    fn owner_at(&self, key: &Key) -> Option<Arc<str>> {
+        let ns = (!key.0.is_empty()).then_some(key.0.as_ref());
+        match self.get(ns, &key.1)? {
+            Sent::Object(o) => owner_of(o.as_ref()).map(|s| record::intern(s)),
+            Sent::Record(r, _) => r.label(crate::ownership::OWNER_UID).cloned(),
+        }
+    }
+}
+
+fn insert_record(
+    records: &mut HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>>,
+    record: Arc<Record>,
+) {
+    records
+        .entry(record.namespace.clone())
+        .or_default()
+        .insert(record.name.clone(), record);
+}
+
+fn remove_record(records: &mut HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>>, key: &Key) {
+    if let Some(names) = records.get_mut(&key.0) {
+        names.remove(&key.1);
+        if names.is_empty() {
+            records.remove(&key.0);
         }
     }
 }
@@ -71,7 +209,11 @@ pub struct Informer<K>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
+    /// kube's store of the whole objects: what a kube `Controller` reads.
+    /// Empty (but ready when the cache is) for an informer started with
+    /// `start_compact`: read those through `get`, `owned_by`, `subscribe`.
     pub store: Store<K>,
+    kept: Kept<K>,
     subscribers: Subscribers<K>,
     by_owner: OwnerIndex,
 }
@@ -86,90 +228,51 @@ where
         Self::from_events(watcher(api, config), trim)
     }
 
+    /// Starts watching `api`, keeping each object as a compact record of
+    /// its metadata and the fingerprint of its body (`compare::compact`).
+    pub fn start_compact(api: Api<K>, config: watcher::Config) -> Self
+    where
+        K: serde::Serialize + Default,
+    {
+        let records = Records::default();
+        Self::run(
+            watcher(api, config),
+            super::compare::compact::<K>,
+            Some((records, record::shell::<K>)),
+        )
+    }
+
     /// Caches what `events` (a watcher) reports, re-watching with backoff.
     pub fn from_events(
         events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
         trim: fn(&mut K),
     ) -> Self {
-        let (store, mut writer) = reflector::store();
+        Self::run(events, trim, None)
+    }
+
+    fn run(
+        events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+        trim: fn(&mut K),
+        compact: Option<(Records, Shell<K>)>,
+    ) -> Self {
+        let (store, writer) = reflector::store();
+        let kept = match compact {
+            Some((records, shell)) => Kept::Compact { records, shell },
+            None => Kept::Whole(store.clone()),
+        };
         let subscribers: Subscribers<K> = Arc::default();
         let by_owner: OwnerIndex = Arc::default();
-        let (reader, feed, index) = (store.clone(), subscribers.clone(), by_owner.clone());
         let events = events.default_backoff().modify(trim);
-        tokio::spawn(async move {
-            let mut events = std::pin::pin!(events);
-            // What the cache held when a (re)list began: objects deleted while
-            // the watch was down have no Delete event of their own.
-            let mut before_relist: Vec<Arc<K>> = vec![];
-            while let Some(event) = events.next().await {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(e) => {
-                        warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying with backoff");
-                        continue;
-                    }
-                };
-                if matches!(event, watcher::Event::Init) {
-                    before_relist = reader.state();
-                }
-                {
-                    let mut index = index.write().unwrap_or_else(PoisonError::into_inner);
-                    match &event {
-                        watcher::Event::Apply(obj) => {
-                            if let Some(old) = reader.get(&ObjectRef::from_obj(obj)) {
-                                index_remove(&mut index, old.as_ref());
-                            }
-                            index_insert(&mut index, obj);
-                        }
-                        watcher::Event::Delete(obj) => index_remove(&mut index, obj),
-                        _ => {}
-                    }
-                    writer.apply_watcher_event(&event);
-                    if matches!(event, watcher::Event::InitDone) {
-                        index.clear();
-                        for obj in reader.state() {
-                            index_insert(&mut index, obj.as_ref());
-                        }
-                    }
-                }
-                let touched: Vec<Arc<K>> = match &event {
-                    watcher::Event::Apply(obj) => {
-                        reader.get(&ObjectRef::from_obj(obj)).into_iter().collect()
-                    }
-                    // Marked as going, as a re-list's vanished objects
-                    // are: an object deleted without ever showing a
-                    // deletionTimestamp (no finalizer) must still pass
-                    // every change filter.
-                    watcher::Event::Delete(obj) => {
-                        let mut gone = obj.clone();
-                        gone.meta_mut()
-                            .deletion_timestamp
-                            .get_or_insert_with(|| Time(jiff::Timestamp::now()));
-                        vec![Arc::new(gone)]
-                    }
-                    // A (re)list lands in the cache all at once at its end,
-                    // with whatever vanished meanwhile, so that its owner
-                    // restores it (or learns that it is gone).
-                    watcher::Event::InitDone => {
-                        let now = reader.state();
-                        let gone = vanished(&std::mem::take(&mut before_relist), &now);
-                        if !gone.is_empty() {
-                            info!(kind = %K::kind(&()), count = gone.len(), "deleted while the watch was down");
-                        }
-                        now.into_iter().chain(gone).collect()
-                    }
-                    watcher::Event::Init | watcher::Event::InitApply(_) => vec![],
-                };
-                if touched.is_empty() {
-                    continue;
-                }
-                let mut subscribers = feed.lock().unwrap_or_else(PoisonError::into_inner);
-                subscribers
-                    .retain(|tx| touched.iter().all(|o| tx.unbounded_send(o.clone()).is_ok()));
-            }
-        });
+        tokio::spawn(feed(
+            events,
+            writer,
+            kept.clone(),
+            subscribers.clone(),
+            by_owner.clone(),
+        ));
         Informer {
             store,
+            kept,
             subscribers,
             by_owner,
         }
@@ -183,7 +286,9 @@ where
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(tx);
-        futures::stream::iter(self.store.state()).chain(rx)
+        futures::stream::iter(self.kept.snapshot())
+            .chain(rx)
+            .map(Sent::object)
     }
 
     /// Like `subscribe`, but only objects whose `signature` differs from the
@@ -199,20 +304,25 @@ where
             .filter(move |obj| futures::future::ready(changes.passes(obj.as_ref())))
     }
 
+    /// Resolves once the cache holds everything the first list returned.
+    pub async fn ready(&self) -> Result<(), String> {
+        self.store
+            .wait_until_ready()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The cached object named `name` (in `namespace`, for namespaced kinds).
     pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
-        let r = ObjectRef::new(name);
-        self.store.get(&match namespace {
-            Some(ns) => r.within(ns),
-            None => r,
-        })
+        self.kept.get(namespace, name).map(Sent::object)
     }
 
     /// Every cached object for which `wanted` holds, shared (no copy).
     pub fn all_where(&self, wanted: impl Fn(&K) -> bool) -> Vec<Arc<K>> {
-        self.store
-            .state()
+        self.kept
+            .snapshot()
             .into_iter()
+            .map(Sent::object)
             .filter(|o| wanted(o))
             .collect()
     }
@@ -220,14 +330,149 @@ where
     /// Cached objects whose owner-uid label is `owner_uid`, in `namespace`
     /// (anywhere for None).
     pub fn owned_by(&self, owner_uid: &str, namespace: Option<&str>) -> Vec<Arc<K>> {
-        let index = self.by_owner.read().unwrap_or_else(PoisonError::into_inner);
-        index
-            .get(owner_uid)
-            .into_iter()
-            .flatten()
-            .filter(|(ns, _)| namespace.is_none() || ns.as_deref() == namespace)
-            .filter_map(|(ns, name)| self.get(ns.as_deref(), name))
+        let keys: Vec<Key> = {
+            let index = self.by_owner.read().unwrap_or_else(PoisonError::into_inner);
+            index
+                .get(owner_uid)
+                .into_iter()
+                .flatten()
+                .filter(|(ns, _)| namespace.is_none_or(|want| ns.as_ref() == want))
+                .cloned()
+                .collect()
+        };
+        keys.iter()
+            .filter_map(|(ns, name)| self.get((!ns.is_empty()).then_some(ns.as_ref()), name))
             .collect()
+    }
+}
+
+/// Feeds the cache, the owner index and the subscribers from `events`.
+async fn feed<K>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    mut writer: reflector::store::Writer<K>,
+    kept: Kept<K>,
+    subscribers: Subscribers<K>,
+    index: OwnerIndex,
+) where
+    K: Resource<DynamicType = ()> + Clone + Debug + Send + Sync + 'static,
+{
+    let mut events = std::pin::pin!(events);
+    // What the cache held when a (re)list began: objects deleted while
+    // the watch was down have no Delete event of their own.
+    let mut before_relist: Vec<Sent<K>> = vec![];
+    // The records of a (re)list in progress (compact caches).
+    let mut relisted: HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>> = HashMap::new();
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(e) => {
+                warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying with backoff");
+                continue;
+            }
+        };
+        if matches!(event, watcher::Event::Init) {
+            before_relist = kept.snapshot();
+        }
+        let changed = {
+            let mut index = index.write().unwrap_or_else(PoisonError::into_inner);
+            let changed = apply_event(&kept, &mut writer, &mut relisted, &mut index, &event);
+            if matches!(event, watcher::Event::InitDone) {
+                index.clear();
+                for sent in kept.snapshot() {
+                    let key = sent.key();
+                    let owner = kept.owner_at(&key);
+                    index_insert(&mut index, owner.as_deref(), key);
+                }
+            }
+            changed
+        };
+        let touched: Vec<Sent<K>> = match &event {
+            watcher::Event::Apply(_) => changed.into_iter().collect(),
+            // Marked as going, as a re-list's vanished objects are: an
+            // object deleted without ever showing a deletionTimestamp (no
+            // finalizer) must still pass every change filter.
+            watcher::Event::Delete(obj) => vec![Sent::Object(Arc::new(obj.clone())).gone()],
+            // A (re)list lands in the cache all at once at its end, with
+            // whatever vanished meanwhile, so that its owner restores it
+            // (or learns that it is gone).
+            watcher::Event::InitDone => {
+                let now = kept.snapshot();
+                let gone = vanished(std::mem::take(&mut before_relist), &now);
+                if !gone.is_empty() {
+                    info!(kind = %K::kind(&()), count = gone.len(), "deleted while the watch was down");
+                }
+                now.into_iter().chain(gone).collect()
+            }
+            watcher::Event::Init | watcher::Event::InitApply(_) => vec![],
+        };
+        if touched.is_empty() {
+            continue;
+        }
+        let mut subscribers = subscribers.lock().unwrap_or_else(PoisonError::into_inner);
+        subscribers.retain(|tx| touched.iter().all(|o| tx.unbounded_send(o.clone()).is_ok()));
+    }
+}
+
+/// Applies one watch event to the cache and the owner index; returns what
+/// an `Apply` left cached.
+fn apply_event<K>(
+    kept: &Kept<K>,
+    writer: &mut reflector::store::Writer<K>,
+    relisted: &mut HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>>,
+    index: &mut HashMap<Arc<str>, HashSet<Key>>,
+    event: &watcher::Event<K>,
+) -> Option<Sent<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    if let watcher::Event::Apply(obj) | watcher::Event::Delete(obj) = event {
+        let key = key_of(obj);
+        let old_owner = kept.owner_at(&key);
+        index_remove(index, old_owner.as_deref(), &key);
+        if matches!(event, watcher::Event::Apply(_)) {
+            index_insert(index, owner_of(obj).map(String::as_str), key);
+        }
+    }
+    match kept {
+        Kept::Whole(_) => {
+            writer.apply_watcher_event(event);
+            match event {
+                watcher::Event::Apply(obj) => {
+                    let key = key_of(obj);
+                    kept.get((!key.0.is_empty()).then_some(key.0.as_ref()), &key.1)
+                }
+                _ => None,
+            }
+        }
+        Kept::Compact { records, shell } => {
+            let mut records = records.write().unwrap_or_else(PoisonError::into_inner);
+            match event {
+                watcher::Event::Apply(obj) => {
+                    let record = Arc::new(Record::of(obj.clone()));
+                    insert_record(&mut records, record.clone());
+                    Some(Sent::Record(record, *shell))
+                }
+                watcher::Event::Delete(obj) => {
+                    remove_record(&mut records, &key_of(obj));
+                    None
+                }
+                watcher::Event::Init => {
+                    relisted.clear();
+                    writer.apply_watcher_event(&watcher::Event::Init);
+                    None
+                }
+                watcher::Event::InitApply(obj) => {
+                    insert_record(relisted, Arc::new(Record::of(obj.clone())));
+                    None
+                }
+                watcher::Event::InitDone => {
+                    *records = std::mem::take(relisted);
+                    // kube's store stays empty; it only says "ready".
+                    writer.apply_watcher_event(&watcher::Event::InitDone);
+                    None
+                }
+            }
+        }
     }
 }
 
@@ -298,18 +543,12 @@ where
 /// being deleted, as a watch would have reported them: a re-list after a
 /// broken watch (API server or etcd restarted) shows what exists, not what
 /// was deleted in between.
-fn vanished<K: Resource + Clone>(before: &[Arc<K>], after: &[Arc<K>]) -> Vec<Arc<K>> {
-    let present: HashSet<Key> = after.iter().map(|o| key_of(o.as_ref())).collect();
+fn vanished<K: Resource + Clone>(before: Vec<Sent<K>>, after: &[Sent<K>]) -> Vec<Sent<K>> {
+    let present: HashSet<Key> = after.iter().map(Sent::key).collect();
     before
-        .iter()
-        .filter(|o| !present.contains(&key_of(o.as_ref())))
-        .map(|o| {
-            let mut gone = o.as_ref().clone();
-            gone.meta_mut()
-                .deletion_timestamp
-                .get_or_insert_with(|| Time(jiff::Timestamp::now()));
-            Arc::new(gone)
-        })
+        .into_iter()
+        .filter(|o| !present.contains(&o.key()))
+        .map(Sent::gone)
         .collect()
 }
 
@@ -432,38 +671,106 @@ mod tests {
     #[test]
     fn owner_index_follows_label_changes_and_deletes() {
         let mut index = HashMap::new();
-        let first = binding("a", 1, Some("owner-1"));
-        index_insert(&mut index, &first);
+        let key = || key_of(&binding("a", 1, None));
+        index_insert(&mut index, Some("owner-1"), key());
         assert_eq!(index["owner-1"].len(), 1);
         // Relabelled to another owner: moves, never listed under both.
-        index_remove(&mut index, &first);
-        index_insert(&mut index, &binding("a", 1, Some("owner-2")));
+        index_remove(&mut index, Some("owner-1"), &key());
+        index_insert(&mut index, Some("owner-2"), key());
         assert!(!index.contains_key("owner-1"));
         assert_eq!(index["owner-2"].len(), 1);
-        index_remove(&mut index, &binding("a", 1, Some("owner-2")));
+        index_remove(&mut index, Some("owner-2"), &key());
         assert!(index.is_empty());
         // Objects without the label are not indexed at all.
-        index_insert(&mut index, &binding("c", 1, None));
+        index_insert(&mut index, None, key());
         assert!(index.is_empty());
+    }
+
+    fn named(name: &str) -> RoleBinding {
+        let mut b = binding("u", 1, Some("owner"));
+        b.metadata.name = Some(name.into());
+        b
     }
 
     #[test]
     fn objects_gone_after_a_relist_are_reported_as_deleted() {
-        let named = |name: &str| {
-            let mut b = binding("u", 1, Some("owner"));
-            b.metadata.name = Some(name.into());
-            Arc::new(b)
-        };
-        let before = vec![named("kept"), named("deleted-meanwhile")];
-        let after = vec![named("kept"), named("new")];
-        let gone = vanished(&before, &after);
+        let sent = |name: &str| Sent::Object(Arc::new(named(name)));
+        let before = vec![sent("kept"), sent("deleted-meanwhile")];
+        let after = vec![sent("kept"), sent("new")];
+        let gone: Vec<Arc<RoleBinding>> = vanished(before.clone(), &after)
+            .into_iter()
+            .map(Sent::object)
+            .collect();
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].metadata.name.as_deref(), Some("deleted-meanwhile"));
         assert!(gone[0].metadata.deletion_timestamp.is_some());
         // Marked as deleting, they pass a change filter that saw them before.
         let mut changes = Changes::new(generation::<RoleBinding>);
-        assert!(changes.passes(&before[1]));
+        assert!(changes.passes(&before[1].clone().object()));
         assert!(changes.passes(&gone[0]));
-        assert!(vanished(&after, &after).is_empty());
+        assert!(vanished(after.clone(), &after).is_empty());
+    }
+
+    #[test]
+    fn compact_records_vanish_and_come_back_as_objects_like_whole_ones() {
+        let record = |name: &str| {
+            Sent::Record(
+                Arc::new(Record::of(named(name))),
+                record::shell::<RoleBinding>,
+            )
+        };
+        let gone: Vec<Arc<RoleBinding>> = vanished(vec![record("a"), record("b")], &[record("a")])
+            .into_iter()
+            .map(Sent::object)
+            .collect();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].metadata.name.as_deref(), Some("b"));
+        assert!(gone[0].metadata.deletion_timestamp.is_some());
+        assert_eq!(
+            owner_of(gone[0].as_ref()).map(String::as_str),
+            Some("owner")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_compact_cache_answers_like_a_whole_one() {
+        let events = futures::stream::iter(vec![
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(named("listed"))),
+            Ok(watcher::Event::InitDone),
+            Ok(watcher::Event::Apply(named("added"))),
+        ])
+        .chain(futures::stream::pending());
+        let compact = Informer::<RoleBinding>::run(
+            events,
+            crate::runtime::compare::compact::<RoleBinding>,
+            Some((Records::default(), record::shell::<RoleBinding>)),
+        );
+        compact.ready().await.unwrap();
+        for _ in 0..100 {
+            if compact.get(Some("ns"), "added").is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let listed = compact.get(Some("ns"), "listed").unwrap();
+        assert_eq!(owner_of(listed.as_ref()).map(String::as_str), Some("owner"));
+        assert!(
+            listed
+                .metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(crate::runtime::compare::CACHED_BODY)),
+            "the body's fingerprint is kept"
+        );
+        let mut owned: Vec<_> = compact
+            .owned_by("owner", Some("ns"))
+            .iter()
+            .map(|o| o.metadata.name.clone().unwrap_or_default())
+            .collect();
+        owned.sort();
+        assert_eq!(owned, ["added", "listed"]);
+        assert!(compact.owned_by("owner", Some("other")).is_empty());
+        assert!(compact.store.state().is_empty(), "kube's store stays empty");
     }
 }

@@ -13,6 +13,7 @@ pub mod informer;
 pub mod leader;
 pub mod metrics;
 pub mod pipeline;
+pub mod record;
 pub mod report;
 pub mod throttle;
 pub mod writes;
