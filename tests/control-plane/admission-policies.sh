@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Renders the Helm chart's ValidatingAdmissionPolicies for an operator that
+# Renders the Helm chart's admission policies (the ValidatingAdmissionPolicies,
+# and the MutatingAdmissionPolicy that puts the operator's finalizer on the
+# four kinds as they are created: the control plane is 1.37) for an operator that
 # runs outside the chart as user "workspace-operator" (the local control
 # plane's, and deploy/'s), with the local control plane's admin exempt: the
 # tests edit generated children by hand as that admin, to see the operator
@@ -30,6 +32,8 @@ render() {
     "$helm" template workspace-operator "$REPO/charts/workspace-operator" \
     --show-only templates/admission-policies.yaml \
     --show-only templates/admission-policies-operator.yaml \
+    --show-only templates/finalizer-policy.yaml \
+    --api-versions admissionregistration.k8s.io/v1/MutatingAdmissionPolicy \
     --set "operatorUser=$OPERATOR_USER" \
     --set "admissionPolicies.exemptUsers[0]=$ADMIN_USER"
 }
@@ -39,7 +43,7 @@ case "${1:-}" in
   --write)
     {
       cat <<EOF
-# The Helm chart's ValidatingAdmissionPolicies, for installing without Helm,
+# The Helm chart's admission policies, for installing without Helm,
 # rendered by tests/control-plane/admission-policies.sh --write (do not edit:
 # change the chart's templates and render again; tests/integration/chart.rs
 # fails when this file differs from the chart's rendering).
@@ -50,6 +54,7 @@ case "${1:-}" in
 #   helm template workspace-operator charts/workspace-operator \\
 #     --show-only templates/admission-policies.yaml \\
 #     --show-only templates/admission-policies-operator.yaml \\
+#     --show-only templates/finalizer-policy.yaml \\
 #     --set operatorUser=<the operator's user> --set 'admissionPolicies.exemptUsers={<break-glass admin>}'
 EOF
       render
