@@ -102,6 +102,23 @@ impl Children {
         futures::stream::select_all(streams)
     }
 
+    /// Whether any child of any kind carries owner-uid `uid`.
+    pub fn hold_any_of(&self, uid: &str) -> bool {
+        Kind::ALL.iter().any(|kind| match kind {
+            Kind::Namespace => self.namespaces.holds_any_of(uid),
+            Kind::Role => self.roles.holds_any_of(uid),
+            Kind::RoleBinding => self.role_bindings.holds_any_of(uid),
+            Kind::ClusterRole => self.cluster_roles.holds_any_of(uid),
+            Kind::ClusterRoleBinding => self.cluster_role_bindings.holds_any_of(uid),
+            Kind::ResourceQuota => self.quotas.holds_any_of(uid),
+            Kind::LimitRange => self.limit_ranges.holds_any_of(uid),
+            Kind::NetworkPolicy => self.network_policies.holds_any_of(uid),
+            Kind::ConfigMap => self.config_maps.holds_any_of(uid),
+            // Credential copies: Secrets are cached apart, by `Context`.
+            Kind::Secret => false,
+        })
+    }
+
     /// Waits until the cache of every kind of the registry is complete
     /// (Secrets' metadata is cached apart, by `Context`).
     async fn ready(&self) -> Result<(), StartupError> {
@@ -258,6 +275,12 @@ impl Context {
 
     pub fn client(&self) -> &Client {
         &self.runtime.client
+    }
+
+    /// Whether anything the operator made (children, credential copies)
+    /// carries owner-uid `uid`.
+    pub fn made_anything_for(&self, uid: &str) -> bool {
+        !uid.is_empty() && (self.children.hold_any_of(uid) || self.secrets.holds_any_of(uid))
     }
 
     /// The Organization named `name`, if cached and decodable.

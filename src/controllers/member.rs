@@ -251,6 +251,10 @@ impl Reconciler for Members {
         &status.conditions
     }
 
+    fn made_anything_for(&self, uid: &str) -> bool {
+        self.ctx.made_anything_for(uid)
+    }
+
     fn api(&self, member: &WorkspaceMember) -> Api<WorkspaceMember> {
         Api::namespaced(
             self.ctx.client().clone(),
@@ -318,5 +322,62 @@ impl Reconciler for Members {
 
     async fn carry_out(&self, member: &WorkspaceMember, steps: Vec<Step>) -> Result<()> {
         super::teardown::carry_out(&self.ctx, member, steps).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::member::{MemberPhase, WorkspaceMemberStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn member(status: Option<(MemberPhase, &[&str])>, deleting: bool) -> Guard {
+        let mut m = WorkspaceMember::new(
+            "m",
+            serde_json::from_value(serde_json::json!({
+                "workspace": "lab",
+                "subject": {"kind": "User", "name": "carol"},
+                "roles": ["viewer"],
+            }))
+            .expect("a valid spec"),
+        );
+        m.status = status.map(|(phase, roles)| WorkspaceMemberStatus {
+            phase: Some(phase),
+            granted_roles: Some(roles.iter().map(|r| r.to_string()).collect()),
+            ..Default::default()
+        });
+        if deleting {
+            m.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
+        }
+        DeserializeGuard(Ok(m))
+    }
+
+    #[test]
+    fn only_a_change_that_may_take_access_away_wakes_the_organization_at_once() {
+        // Granted: may wait for the next recount.
+        assert!(!revoking_or_deleting(&member(
+            Some((MemberPhase::Active, &["viewer"])),
+            false
+        )));
+        // New, not reconciled yet: grants nothing yet.
+        assert!(!revoking_or_deleting(&member(None, false)));
+        // Going, expired, failed or granted nothing: at once.
+        assert!(revoking_or_deleting(&member(
+            Some((MemberPhase::Active, &["viewer"])),
+            true
+        )));
+        assert!(revoking_or_deleting(&member(None, true)));
+        assert!(revoking_or_deleting(&member(
+            Some((MemberPhase::Expired, &[])),
+            false
+        )));
+        assert!(revoking_or_deleting(&member(
+            Some((MemberPhase::Failed, &[])),
+            false
+        )));
+        assert!(revoking_or_deleting(&member(
+            Some((MemberPhase::Active, &[])),
+            false
+        )));
     }
 }

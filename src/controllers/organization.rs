@@ -405,6 +405,10 @@ impl Reconciler for Organizations {
         &status.conditions
     }
 
+    fn made_anything_for(&self, uid: &str) -> bool {
+        self.ctx.made_anything_for(uid)
+    }
+
     fn api(&self, _: &Organization) -> Api<Organization> {
         Api::all(self.ctx.client().clone())
     }

@@ -171,6 +171,10 @@ impl Reconciler for Roles {
         &status.conditions
     }
 
+    fn made_anything_for(&self, uid: &str) -> bool {
+        self.ctx.made_anything_for(uid)
+    }
+
     fn api(&self, role: &WorkspaceRole) -> Api<WorkspaceRole> {
         Api::namespaced(
             self.ctx.client().clone(),

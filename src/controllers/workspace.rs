@@ -558,6 +558,10 @@ impl Reconciler for Workspaces {
         &status.conditions
     }
 
+    fn made_anything_for(&self, uid: &str) -> bool {
+        self.ctx.made_anything_for(uid)
+    }
+
     fn api(&self, ws: &Workspace) -> Api<Workspace> {
         Api::namespaced(
             self.ctx.client().clone(),

@@ -327,6 +327,14 @@ where
             .collect()
     }
 
+    /// Whether any cached object carries owner-uid `owner_uid`.
+    pub fn holds_any_of(&self, owner_uid: &str) -> bool {
+        self.by_owner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(owner_uid)
+    }
+
     /// Cached objects whose owner-uid label is `owner_uid`, in `namespace`
     /// (anywhere for None).
     pub fn owned_by(&self, owner_uid: &str, namespace: Option<&str>) -> Vec<Arc<K>> {

@@ -137,6 +137,11 @@ pub trait Reconciler: Send + Sync + 'static {
     /// After the finalizer is gone: forget what was remembered of `obj`.
     fn forget(&self, _obj: &Self::Kind) {}
 
+    /// Whether anything the operator made carries owner UID `uid` (its
+    /// caches): an object that cannot be decoded is let go on deletion only
+    /// when nothing was made for it.
+    fn made_anything_for(&self, uid: &str) -> bool;
+
     /// The API of the object itself (for status and finalizer writes).
     fn api(&self, obj: &Self::Kind) -> Api<Self::Kind>;
 }
@@ -186,10 +191,7 @@ fn action(next: Next, resync: Duration) -> Action {
 async fn run<R: Reconciler>(guard: &DeserializeGuard<R::Kind>, me: &R) -> Result<Action, Error> {
     let obj = match &guard.0 {
         Ok(obj) => obj,
-        Err(invalid) => {
-            warn!(kind = R::KIND, error = %invalid, "cannot be decoded; waiting for it to change");
-            return Ok(Action::await_change());
-        }
+        Err(invalid) => return undecodable(me, invalid).await,
     };
     let deleting = obj.meta().deletion_timestamp.is_some();
     if deleting && !writes::has_finalizer(obj) {
@@ -235,6 +237,39 @@ async fn run<R: Reconciler>(guard: &DeserializeGuard<R::Kind>, me: &R) -> Result
             }
         }
     }
+}
+
+/// An object that cannot be decoded waits for a change, unless it is being
+/// deleted with the operator's finalizer (which the API server puts on
+/// every new object): then, if the operator made nothing for it, the
+/// finalizer goes, so it never hangs in Terminating for want of a reconcile.
+async fn undecodable<R: Reconciler>(
+    me: &R,
+    invalid: &kube::core::error_boundary::InvalidObject,
+) -> Result<Action, Error> {
+    let meta = &invalid.metadata;
+    let name = meta.name.as_deref().unwrap_or_default();
+    let held = meta
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == crate::ownership::FINALIZER);
+    if meta.deletion_timestamp.is_none() || !held {
+        warn!(kind = R::KIND, name, error = %invalid, "cannot be decoded; waiting for it to change");
+        return Ok(Action::await_change());
+    }
+    if me.made_anything_for(meta.uid.as_deref().unwrap_or_default()) {
+        warn!(kind = R::KIND, name, error = %invalid, "cannot be decoded and is being deleted, but the operator made objects for it: its finalizer stays until it can be decoded");
+        return Ok(Action::await_change());
+    }
+    info!(
+        kind = R::KIND,
+        name, "cannot be decoded and is being deleted; nothing was made for it: letting it go"
+    );
+    writes::release_undecodable::<R::Kind>(&me.runtime().client, meta)
+        .await
+        .map_err(Error::Report)?;
+    Ok(Action::await_change())
 }
 
 /// Reports a wait (`Then::Wait`: Progressing with its reason) and looks again soon.

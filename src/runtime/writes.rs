@@ -77,6 +77,39 @@ where
     }
 }
 
+/// Removes the operator's finalizer from an object of kind `K` known only by
+/// its metadata (it could not be decoded), leaving every other finalizer.
+pub async fn release_undecodable<K>(
+    client: &kube::Client,
+    meta: &kube::api::ObjectMeta,
+) -> Result<()>
+where
+    K: Resource<DynamicType = ()>,
+{
+    use kube::api::{ApiResource, DynamicObject};
+    let resource = ApiResource::erase::<K>(&());
+    let api: Api<DynamicObject> = match &meta.namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let finalizers: Vec<&String> = meta
+        .finalizers
+        .iter()
+        .flatten()
+        .filter(|f| *f != FINALIZER)
+        .collect();
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}});
+    let name = meta.name.as_deref().unwrap_or_default();
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::request("updating finalizers")(e)),
+    }
+}
+
 /// Whether a new Ready condition is news: not an ordinary first Ready (no
 /// status before, or one still being made, nothing having failed): nobody
 /// waits for that Event, and at scale it is one write per object. A

@@ -1369,3 +1369,76 @@ async fn access_follows_the_organization_even_with_a_broken_plan() {
         "the plan's quota is left as it was"
     );
 }
+
+/// The chart's MutatingAdmissionPolicy (workspaces.dev-finalizer) puts the
+/// operator's finalizer on what users create without finalizers, so the
+/// operator does not write it; not owned by whoever applied the object, so a
+/// GitOps tool's next apply keeps it. One created with finalizers of its own
+/// gets it from the operator, as before, and keeps it too.
+#[tokio::test]
+async fn the_api_server_puts_the_finalizer_on_what_users_create() {
+    let Opening { admin, org, .. } = opening_with_organization("own-final").await;
+    let members = Api::<WorkspaceMember>::namespaced(admin.clone(), &org);
+    let gitops = PatchParams::apply("argocd-controller");
+    let value = |name: &str, roles: Value| {
+        let mut v = member_yaml(&org, name, "default", "{kind: User, name: zed}", "[]");
+        v["spec"]["roles"] = roles;
+        v
+    };
+    let created = members
+        .patch(
+            "finalized",
+            &gitops,
+            &Patch::Apply(&value("finalized", json!(["viewer"]))),
+        )
+        .await
+        .expect("applied as a GitOps tool would");
+    // The create's own answer carries it: admission put it there.
+    assert_eq!(created.finalizers(), [ownership::FINALIZER.to_string()]);
+    wait_ready(&members, "finalized", "True", Duration::from_secs(60)).await;
+    let again = members
+        .patch(
+            "finalized",
+            &gitops,
+            &Patch::Apply(&value("finalized", json!(["viewer", "editor"]))),
+        )
+        .await
+        .expect("applied again");
+    assert_eq!(again.finalizers(), [ownership::FINALIZER.to_string()]);
+    wait_ready(&members, "finalized", "True", Duration::from_secs(60)).await;
+    // The operator wrote its status, never the object itself.
+    let own_writes: Vec<String> = operator_writes_about(&org)
+        .into_iter()
+        .filter(|w| w.contains("/workspacemembers/finalized") && !w.contains("/status"))
+        .collect();
+    assert!(own_writes.is_empty(), "{own_writes:?}");
+
+    // With a finalizer of its own: the operator adds its own, and a later
+    // apply that drops the tool's finalizer keeps the operator's.
+    let mut with_own = value("kept", json!(["viewer"]));
+    with_own["metadata"]["finalizers"] = json!(["example.com/keep"]);
+    let created = members
+        .patch("kept", &gitops, &Patch::Apply(&with_own))
+        .await
+        .expect("applied with a finalizer of its own");
+    assert_eq!(created.finalizers(), ["example.com/keep".to_string()]);
+    wait_ready(&members, "kept", "True", Duration::from_secs(60)).await;
+    let again = members
+        .patch(
+            "kept",
+            &gitops,
+            &Patch::Apply(&value("kept", json!(["viewer"]))),
+        )
+        .await
+        .expect("applied without its finalizer");
+    assert_eq!(again.finalizers(), [ownership::FINALIZER.to_string()]);
+
+    // And their teardowns still run before they go.
+    for name in ["finalized", "kept"] {
+        members
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("deleted");
+        wait_gone(&members, name, Duration::from_secs(60)).await;
+    }
+}
