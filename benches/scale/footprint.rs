@@ -54,6 +54,11 @@ fn live() -> isize {
     LIVE.with(Cell::get)
 }
 
+thread_local! {
+    /// The records of every kind measured so far on this thread.
+    static HELD: std::cell::RefCell<Vec<Vec<Arc<Record>>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Bytes per object of one kind: as the operator caches it now, whole
 /// (managed fields dropped), and the cache's key for it.
 #[derive(Debug, Default, Clone)]
@@ -143,7 +148,11 @@ where
                 .collect();
             let key_bytes = live() - before;
             drop(keys);
-            (records.len(), cached_bytes, key_bytes)
+            let sampled = records.len();
+            // Held to the end: dropped, their interned strings would be
+            // freed by the next kind's sweep and counted against it.
+            HELD.with(|held| held.borrow_mut().push(records));
+            (sampled, cached_bytes, key_bytes)
         }
     };
     drop(whole);

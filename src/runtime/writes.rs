@@ -47,25 +47,12 @@ pub async fn set_finalizer<K>(report: &Reporter, api: &Api<K>, obj: &K, present:
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    let mut finalizers: Vec<String> = obj
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
+    let mut finalizers = others(obj.meta());
     if present {
         finalizers.push(FINALIZER.into());
     }
-    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.resource_version()}});
-    match api
-        .patch(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => {
+    match patch_finalizers(api, obj.meta(), finalizers).await {
+        Ok(()) => {
             if !present {
                 // The object's life with this operator ends here.
                 report.forget(obj);
@@ -92,22 +79,38 @@ where
         Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
         None => Api::all_with(client.clone(), &resource),
     };
-    let finalizers: Vec<&String> = meta
-        .finalizers
-        .iter()
-        .flatten()
-        .filter(|f| *f != FINALIZER)
-        .collect();
-    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}});
-    let name = meta.name.as_deref().unwrap_or_default();
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => Ok(()),
+    match patch_finalizers(&api, meta, others(meta)).await {
+        Ok(()) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(Error::request("updating finalizers")(e)),
     }
+}
+
+/// The finalizers of `meta` other than the operator's.
+fn others(meta: &kube::api::ObjectMeta) -> Vec<String> {
+    meta.finalizers
+        .iter()
+        .flatten()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect()
+}
+
+/// Sets the finalizers of the object `meta` names to `finalizers`, on the
+/// condition that it is still at `meta`'s resourceVersion.
+async fn patch_finalizers<K>(
+    api: &Api<K>,
+    meta: &kube::api::ObjectMeta,
+    finalizers: Vec<String>,
+) -> std::result::Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}});
+    let name = meta.name.as_deref().unwrap_or_default();
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
 }
 
 /// Whether a new Ready condition is news: not an ordinary first Ready (no
