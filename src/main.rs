@@ -22,13 +22,14 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's settings, read once at its start (`MALLOC_CONF` still
 /// overrides them). By default it keeps four arenas per core and returns
 /// freed pages to the system only after ten seconds: on two cores that held
-/// tens of MiB beyond the caches' live data. Two arenas are plenty for a
-/// process whose work is mostly waiting on the API server; freed pages go
-/// back after a second, by a background thread rather than on the
-/// allocation path.
+/// tens of MiB beyond the caches' live data. One arena is enough for a
+/// process whose work is mostly waiting on the API server, and freed pages
+/// go back at once, by a background thread rather than on the allocation
+/// path: at the benchmark's default scale peak RSS 105 → 99 MiB (two arenas,
+/// one second) for no measurable CPU (docs/benchmarks.md).
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static MALLOC_CONF: &[u8] =
-    b"narenas:2,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+    b"narenas:1,background_thread:true,dirty_decay_ms:0,muzzy_decay_ms:0\0";
 
 /// Manages organizations, workspaces, roles and members declaratively.
 #[derive(Parser)]

@@ -7,8 +7,11 @@
 # tests edit generated children by hand as that admin, to see the operator
 # repair them. One source: the chart's templates, rendered with helm.
 #
-#   admission-policies.sh            print them (install.sh applies this)
-#   admission-policies.sh --write    rewrite deploy/admission-policies.yaml
+#   admission-policies.sh            print them (install.sh applies this); the
+#                                    mutating one only where the cluster of
+#                                    KUBECONFIG serves it
+#   admission-policies.sh --write    rewrite deploy/admission-policies.yaml and
+#                                    deploy/finalizer-policy.yaml
 #
 # helm comes from $WSOP_BIN_DIR (set by DIR/env) or build.sh's cache.
 # tests/integration/chart.rs fails when deploy/admission-policies.yaml differs
@@ -27,19 +30,38 @@ helm="${WSOP_BIN_DIR:+$WSOP_BIN_DIR/helm}"
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/wsop-helm.XXXXXX")"
 trap 'rm -rf "$scratch"' EXIT
 
-render() {
+helm_template() {
   HELM_CACHE_HOME="$scratch" HELM_CONFIG_HOME="$scratch" HELM_DATA_HOME="$scratch" \
     "$helm" template workspace-operator "$REPO/charts/workspace-operator" \
-    --show-only templates/admission-policies.yaml \
-    --show-only templates/admission-policies-operator.yaml \
-    --show-only templates/finalizer-policy.yaml \
-    --api-versions admissionregistration.k8s.io/v1/MutatingAdmissionPolicy \
     --set "operatorUser=$OPERATOR_USER" \
-    --set "admissionPolicies.exemptUsers[0]=$ADMIN_USER"
+    --set "admissionPolicies.exemptUsers[0]=$ADMIN_USER" "$@"
+}
+
+render() {
+  helm_template --show-only templates/admission-policies.yaml \
+    --show-only templates/admission-policies-operator.yaml
+}
+
+# The MutatingAdmissionPolicy (Kubernetes 1.36 and later).
+render_finalizer() {
+  helm_template --show-only templates/finalizer-policy.yaml \
+    --api-versions admissionregistration.k8s.io/v1/MutatingAdmissionPolicy
+}
+
+# Whether the cluster of the current KUBECONFIG serves MutatingAdmissionPolicies.
+serves_mutating_policies() {
+  kubectl api-resources --api-group=admissionregistration.k8s.io -o name 2>/dev/null |
+    grep -qx 'mutatingadmissionpolicies.admissionregistration.k8s.io'
 }
 
 case "${1:-}" in
-  "") render ;;
+  "")
+    render
+    if serves_mutating_policies; then
+      echo "---"
+      render_finalizer
+    fi
+    ;;
   --write)
     {
       cat <<EOF
@@ -54,12 +76,22 @@ case "${1:-}" in
 #   helm template workspace-operator charts/workspace-operator \\
 #     --show-only templates/admission-policies.yaml \\
 #     --show-only templates/admission-policies-operator.yaml \\
-#     --show-only templates/finalizer-policy.yaml \\
 #     --set operatorUser=<the operator's user> --set 'admissionPolicies.exemptUsers={<break-glass admin>}'
 EOF
       render
     } >"$REPO/deploy/admission-policies.yaml"
-    echo "wrote $REPO/deploy/admission-policies.yaml" >&2
+    {
+      cat <<EOF
+# The Helm chart's MutatingAdmissionPolicy workspaces.dev-finalizer, for
+# installing without Helm on Kubernetes 1.36 and later (older API servers do
+# not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the
+# operator then adds its finalizer itself). Rendered by
+# tests/control-plane/admission-policies.sh --write (do not edit), for an
+# operator running as user "$OPERATOR_USER".
+EOF
+      render_finalizer
+    } >"$REPO/deploy/finalizer-policy.yaml"
+    echo "wrote $REPO/deploy/admission-policies.yaml and deploy/finalizer-policy.yaml" >&2
     ;;
   *) echo "usage: admission-policies.sh [--write]" >&2; exit 2 ;;
 esac

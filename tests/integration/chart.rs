@@ -331,15 +331,37 @@ fn deploy_admission_policies_are_the_charts() {
         "templates/admission-policies.yaml",
         "--show-only",
         "templates/admission-policies-operator.yaml",
+        "--set",
+        "operatorUser=workspace-operator",
+        "--set",
+        "admissionPolicies.exemptUsers[0]=wsop-admin",
+    ]));
+    // The mutating one in a file of its own: only 1.36 and later serve it.
+    let finalizer = documents(&helm(&[
+        "template",
+        "workspace-operator",
+        &chart(),
         "--show-only",
         "templates/finalizer-policy.yaml",
         "--api-versions",
         "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
         "--set",
         "operatorUser=workspace-operator",
-        "--set",
-        "admissionPolicies.exemptUsers[0]=wsop-admin",
     ]));
+    assert_eq!(
+        documents(
+            &std::fs::read_to_string(repo_root().join("deploy/finalizer-policy.yaml")).unwrap()
+        ),
+        finalizer,
+        "deploy/finalizer-policy.yaml drifted from the chart: run tests/control-plane/admission-policies.sh --write"
+    );
+    assert_eq!(
+        finalizer
+            .iter()
+            .map(|d| d["kind"].clone())
+            .collect::<Vec<_>>(),
+        ["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"]
+    );
     let deploy = documents(
         &std::fs::read_to_string(repo_root().join("deploy/admission-policies.yaml")).unwrap(),
     );
