@@ -1290,6 +1290,18 @@ fn workspace_teardowns() {
             ]),
         ),
         (
+            "Retain on a namespace already kept for its purge: the purge time stands, and no new work",
+            with("{deletionPolicy: Retain}"),
+            input(Some(org()), Some(live_namespace("ws-uid", &kept_since))),
+            then(&[
+                access_gone[0],
+                access_gone[1],
+                "stop work workspace-stop-work",
+                "!PurgeScheduled",
+                "done",
+            ]),
+        ),
+        (
             "an earlier version's namespace (no record): the largest plan's quota is recorded to count",
             with("{}"),
             input(Some(graceful()), Some(live_namespace("ws-uid", &[]))),

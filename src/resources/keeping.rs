@@ -137,14 +137,16 @@ fn keep(
             namespace: namespace.clone(),
         })
         .collect();
+    let kept = kept_namespace(live);
+    // A retried deletion keeps the purge time it set first, whatever the
+    // policy says now: no new work while any purge time stands.
+    let purge_at = kept.as_ref().map_or(purge_at.map(round), |k| k.purge_at);
     if purge_at.is_some() || ws.spec.archived == Some(true) {
         steps.push(Step::StopWork {
             owner: uid.to_string(),
             quota: Box::new(stop_work(ws)),
         });
     }
-    let kept = kept_namespace(live);
-    let purge_at = kept.as_ref().map_or(purge_at.map(round), |k| k.purge_at);
     let release = purge_at.is_none()
         && input
             .organization
