@@ -1402,6 +1402,29 @@ async fn the_api_server_puts_the_finalizer_on_what_users_create() {
         v
     };
     let ours = [ownership::FINALIZER.to_string()];
+    if at_admission {
+        // The API server matches the policy by the namespace's labels, from
+        // its own cache of namespaces: a namespace made a moment ago may not
+        // be there yet (the policy is then skipped and the operator adds
+        // the finalizer). Wait, by dry runs, until it is.
+        let dry = PatchParams {
+            dry_run: true,
+            ..gitops.clone()
+        };
+        let probe = value("probe", json!(["viewer"]));
+        eventually(
+            "the finalizer policy to apply in the new namespace",
+            Duration::from_secs(30),
+            || async {
+                match members.patch("probe", &dry, &Patch::Apply(&probe)).await {
+                    Ok(m) if m.finalizers() == ours => Ok(()),
+                    Ok(m) => Err(format!("finalizers {:?}", m.finalizers())),
+                    Err(e) => Err(e.to_string()),
+                }
+            },
+        )
+        .await;
+    }
     let created = members
         .patch(
             "finalized",
