@@ -49,9 +49,21 @@ render_finalizer() {
 }
 
 # Whether the cluster of the current KUBECONFIG serves MutatingAdmissionPolicies.
+# Asks the group version itself: `kubectl api-resources` reads every group,
+# and right after the CRDs are applied it can come back partial, which
+# skipped the policy once on a freshly started API server. A failed request
+# is retried, then fails the install rather than skipping silently.
 serves_mutating_policies() {
-  kubectl api-resources --api-group=admissionregistration.k8s.io -o name 2>/dev/null |
-    grep -qx 'mutatingadmissionpolicies.admissionregistration.k8s.io'
+  local list
+  for _ in $(seq 30); do
+    if list=$(kubectl get --raw /apis/admissionregistration.k8s.io/v1 2>/dev/null); then
+      grep -q '"name":"mutatingadmissionpolicies"' <<<"$list"
+      return
+    fi
+    sleep 1
+  done
+  echo "admission-policies.sh: cannot read /apis/admissionregistration.k8s.io/v1" >&2
+  exit 1
 }
 
 case "${1:-}" in
