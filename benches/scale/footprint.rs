@@ -188,7 +188,7 @@ pub async fn measure(client: &Client) -> Result<BTreeMap<String, KindCost>> {
         BTreeMap::from([
             (
                 "Namespace".to_string(),
-                cost::<Namespace>(&ns, Cached::Whole),
+                cost::<Namespace>(&ns, Cached::Compact(compact_record)),
             ),
             (
                 "Role".to_string(),

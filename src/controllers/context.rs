@@ -141,14 +141,6 @@ impl Children {
     }
 }
 
-fn children_informer<K: Cacheable>(client: &Client) -> Informer<K> {
-    Informer::start(
-        Api::all(client.clone()),
-        watcher::Config::default().labels(&ownership::managed_selector()),
-        informer::trim::<K>,
-    )
-}
-
 /// Children whose body only matters as "exactly what the operator wants or
 /// not": cached as compact records of their metadata plus a fingerprint of
 /// the body (`compare::compact`, `runtime::record`).
@@ -233,8 +225,9 @@ impl Context {
             informer::trim::<ClusterRole>,
         );
         let children = Children {
-            // Namespaces whole: their phase and marks are read.
-            namespaces: children_informer(&client),
+            // Only the namespaces' marks are read (their spec and status
+            // never): compact like every other child.
+            namespaces: compact_children_informer(&client),
             roles: compact_children_informer(&client),
             role_bindings: compact_children_informer(&client),
             cluster_roles: compact_children_informer(&client),
@@ -303,12 +296,9 @@ impl Context {
     /// The namespaces the operator marked as organization `organization`'s,
     /// as the cache holds them (one pass over the cache).
     pub fn organization_namespaces(&self, organization: &str) -> Vec<Arc<Namespace>> {
-        self.children.namespaces.all_where(|n| {
-            kube::ResourceExt::labels(n)
-                .get(ownership::ORGANIZATION)
-                .map(String::as_str)
-                == Some(organization)
-        })
+        self.children
+            .namespaces
+            .all_labelled(ownership::ORGANIZATION, organization)
     }
 
     /// The namespaces of organization `organization`'s deleted workspaces

@@ -21,6 +21,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
+use super::owner_index;
 use super::record::{self, Record};
 
 /// What a kind needs to be cached and watched.
@@ -59,6 +60,14 @@ impl<K: Resource + Clone> Sent<K> {
         }
     }
 
+    /// The value of label `key`, without making a record into an object.
+    fn label(&self, key: &str) -> Option<&str> {
+        match self {
+            Sent::Object(o) => o.meta().labels.as_ref()?.get(key).map(String::as_str),
+            Sent::Record(r, _) => r.label(key).map(AsRef::as_ref),
+        }
+    }
+
     fn key(&self) -> Key {
         match self {
             Sent::Object(o) => key_of(o.as_ref()),
@@ -84,11 +93,8 @@ impl<K: Resource + Clone> Sent<K> {
 /// Makes a record back into an object (`record::shell`).
 type Shell<K> = fn(&Record) -> K;
 type Subscribers<K> = Arc<Mutex<Vec<UnboundedSender<Sent<K>>>>>;
-/// (namespace, "" for cluster-scoped objects; name), interned.
-type Key = (Arc<str>, Arc<str>);
-/// Cached objects by the UID in their owner-uid label: what one owner made,
-/// without scanning every cached object.
-type OwnerIndex = Arc<RwLock<HashMap<Arc<str>, HashSet<Key>>>>;
+type Key = owner_index::Key;
+type OwnerIndex = Arc<RwLock<owner_index::OwnerIndex>>;
 /// Compact records by namespace ("" for cluster-scoped) and name.
 type Records = Arc<RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>>>>;
 
@@ -103,26 +109,9 @@ fn owner_of<K: Resource>(obj: &K) -> Option<&String> {
     obj.meta().labels.as_ref()?.get(crate::ownership::OWNER_UID)
 }
 
-fn index_insert(index: &mut HashMap<Arc<str>, HashSet<Key>>, owner: Option<&str>, key: Key) {
-    if let Some(uid) = owner {
-        index.entry(record::intern(uid)).or_default().insert(key);
-    }
-}
-
-fn index_remove(index: &mut HashMap<Arc<str>, HashSet<Key>>, owner: Option<&str>, key: &Key) {
-    if let Some(uid) = owner
-        && let Some(keys) = index.get_mut(uid)
-    {
-        keys.remove(key);
-        if keys.is_empty() {
-            index.remove(uid);
-        }
-    }
-}
-
 /// How an informer keeps its objects.
 enum Kept<K: Resource<DynamicType = ()> + Clone + 'static> {
-    /// Whole, in kube's store (the reconciled kinds, namespaces, Secrets'
+    /// Whole, in kube's store (the reconciled kinds, Secrets'
     /// metadata): what the controllers' own machinery reads.
     Whole(Store<K>),
     /// As compact records, each made back into an object when read.
@@ -317,13 +306,14 @@ where
         self.kept.get(namespace, name).map(Sent::object)
     }
 
-    /// Every cached object for which `wanted` holds, shared (no copy).
-    pub fn all_where(&self, wanted: impl Fn(&K) -> bool) -> Vec<Arc<K>> {
+    /// Every cached object whose label `key` is `value`; a compact record
+    /// is made into an object only when it matches.
+    pub fn all_labelled(&self, key: &str, value: &str) -> Vec<Arc<K>> {
         self.kept
             .snapshot()
             .into_iter()
+            .filter(|sent| sent.label(key) == Some(value))
             .map(Sent::object)
-            .filter(|o| wanted(o))
             .collect()
     }
 
@@ -332,7 +322,7 @@ where
         self.by_owner
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(owner_uid)
+            .contains(owner_uid)
     }
 
     /// Cached objects whose owner-uid label is `owner_uid`, in `namespace`
@@ -341,9 +331,7 @@ where
         let keys: Vec<Key> = {
             let index = self.by_owner.read().unwrap_or_else(PoisonError::into_inner);
             index
-                .get(owner_uid)
-                .into_iter()
-                .flatten()
+                .keys_of(owner_uid)
                 .filter(|(ns, _)| namespace.is_none_or(|want| ns.as_ref() == want))
                 .cloned()
                 .collect()
@@ -389,7 +377,7 @@ async fn feed<K>(
                 for sent in kept.snapshot() {
                     let key = sent.key();
                     let owner = kept.owner_at(&key);
-                    index_insert(&mut index, owner.as_deref(), key);
+                    index.insert(owner.as_deref(), key);
                 }
             }
             changed
@@ -427,7 +415,7 @@ fn apply_event<K>(
     kept: &Kept<K>,
     writer: &mut reflector::store::Writer<K>,
     relisted: &mut HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>>,
-    index: &mut HashMap<Arc<str>, HashSet<Key>>,
+    index: &mut owner_index::OwnerIndex,
     event: &watcher::Event<K>,
 ) -> Option<Sent<K>>
 where
@@ -436,9 +424,9 @@ where
     if let watcher::Event::Apply(obj) | watcher::Event::Delete(obj) = event {
         let key = key_of(obj);
         let old_owner = kept.owner_at(&key);
-        index_remove(index, old_owner.as_deref(), &key);
+        index.remove(old_owner.as_deref(), &key);
         if matches!(event, watcher::Event::Apply(_)) {
-            index_insert(index, owner_of(obj).map(String::as_str), key);
+            index.insert(owner_of(obj).map(String::as_str), key);
         }
     }
     match kept {
@@ -674,24 +662,6 @@ mod tests {
             !changes.seen.contains_key("a"),
             "nothing kept of a deleted object"
         );
-    }
-
-    #[test]
-    fn owner_index_follows_label_changes_and_deletes() {
-        let mut index = HashMap::new();
-        let key = || key_of(&binding("a", 1, None));
-        index_insert(&mut index, Some("owner-1"), key());
-        assert_eq!(index["owner-1"].len(), 1);
-        // Relabelled to another owner: moves, never listed under both.
-        index_remove(&mut index, Some("owner-1"), &key());
-        index_insert(&mut index, Some("owner-2"), key());
-        assert!(!index.contains_key("owner-1"));
-        assert_eq!(index["owner-2"].len(), 1);
-        index_remove(&mut index, Some("owner-2"), &key());
-        assert!(index.is_empty());
-        // Objects without the label are not indexed at all.
-        index_insert(&mut index, None, key());
-        assert!(index.is_empty());
     }
 
     fn named(name: &str) -> RoleBinding {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod informer;
 pub mod leader;
 pub mod metrics;
+mod owner_index;
 pub mod pipeline;
 pub mod record;
 pub mod report;

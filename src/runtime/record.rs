@@ -25,12 +25,45 @@ pub struct Record {
     deletion_timestamp: Option<Time>,
     labels: Box<[(Arc<str>, Arc<str>)]>,
     annotations: Box<[(Arc<str>, Arc<str>)]>,
+    /// The annotations whose values are a 64-bit hash in hex (the desired
+    /// hash and the body's fingerprint): distinct on every child, so held as
+    /// numbers rather than as interned strings that are never shared.
+    hashes: Hashes,
     /// What else the metadata held (owner references, finalizers): rare on
     /// children, so boxed and usually absent.
     rest: Option<Box<ObjectMeta>>,
 }
 
 type Pairs = Box<[(Arc<str>, Arc<str>)]>;
+
+/// The annotations kept as numbers when their value is exactly 16
+/// lower-case hex digits (what the operator writes; anything else someone
+/// put there is kept as it is, among the other annotations).
+const HASHED: [&str; 2] = [crate::ownership::DESIRED_HASH, super::compare::CACHED_BODY];
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Hashes([Option<u64>; 2]);
+
+impl Hashes {
+    fn take(annotations: &mut BTreeMap<String, String>) -> Hashes {
+        Hashes(HASHED.map(|key| {
+            let value = annotations.get(key)?;
+            let hash = u64::from_str_radix(value, 16).ok()?;
+            (*value == format!("{hash:016x}")).then(|| {
+                annotations.remove(key);
+                hash
+            })
+        }))
+    }
+
+    fn restore(&self, annotations: &mut BTreeMap<String, String>) {
+        for (key, hash) in HASHED.iter().zip(self.0) {
+            if let Some(hash) = hash {
+                annotations.insert((*key).to_string(), format!("{hash:016x}"));
+            }
+        }
+    }
+}
 
 fn interned(map: Option<BTreeMap<String, String>>) -> Pairs {
     map.unwrap_or_default()
@@ -53,6 +86,8 @@ impl Record {
     /// shell from `compare::compact`, whose fingerprint is an annotation).
     pub fn of<K: Resource>(mut obj: K) -> Record {
         let mut meta = std::mem::take(obj.meta_mut());
+        let mut annotations = meta.annotations.take().unwrap_or_default();
+        let hashes = Hashes::take(&mut annotations);
         let record = Record {
             namespace: intern(meta.namespace.as_deref().unwrap_or_default()),
             name: intern(meta.name.as_deref().unwrap_or_default()),
@@ -60,7 +95,8 @@ impl Record {
             resource_version: meta.resource_version.take().map(String::into_boxed_str),
             deletion_timestamp: meta.deletion_timestamp.take(),
             labels: interned(meta.labels.take()),
-            annotations: interned(meta.annotations.take()),
+            annotations: interned(Some(annotations)),
+            hashes,
             rest: None,
         };
         meta.name = None;
@@ -85,6 +121,10 @@ impl Record {
         meta.deletion_timestamp = self.deletion_timestamp.clone();
         meta.labels = restored(&self.labels);
         meta.annotations = restored(&self.annotations);
+        if self.hashes != Hashes::default() {
+            self.hashes
+                .restore(meta.annotations.get_or_insert_with(BTreeMap::new));
+        }
         meta
     }
 
@@ -162,7 +202,16 @@ mod tests {
                     ]
                     .into(),
                 ),
-                annotations: Some([("workspaces.dev/desired-hash".into(), "abc".into())].into()),
+                annotations: Some(
+                    [
+                        (
+                            "workspaces.dev/desired-hash".into(),
+                            "00c0ffee12345678".into(),
+                        ),
+                        ("example.com/note".into(), "kept".into()),
+                    ]
+                    .into(),
+                ),
                 ..Default::default()
             },
             ..Default::default()
@@ -217,6 +266,37 @@ mod tests {
         );
         assert!(Arc::ptr_eq(va, vb));
         assert!(Arc::ptr_eq(&a.namespace, &b.namespace));
+    }
+
+    #[test]
+    fn hashes_are_held_as_numbers_and_given_back_exactly() {
+        let mut rb = binding("h", "o");
+        let annotations = rb.metadata.annotations.as_mut().unwrap();
+        annotations.insert(
+            crate::runtime::compare::CACHED_BODY.into(),
+            "ffffffffffffffff".into(),
+        );
+        let want = rb.metadata.clone();
+        let record = Record::of(rb);
+        assert_eq!(
+            record.annotations.len(),
+            1,
+            "only the other annotation as text"
+        );
+        assert_eq!(shell::<RoleBinding>(&record).metadata, want);
+        // Not in the operator's form (upper case, short, not hex): kept as text.
+        for odd in ["00C0FFEE12345678", "abc", "0x12345678901234", "zz"] {
+            let mut rb = binding("h", "o");
+            rb.metadata
+                .annotations
+                .as_mut()
+                .unwrap()
+                .insert(crate::ownership::DESIRED_HASH.into(), odd.into());
+            let want = rb.metadata.clone();
+            let record = Record::of(rb);
+            assert_eq!(record.hashes, Hashes::default(), "{odd}");
+            assert_eq!(shell::<RoleBinding>(&record).metadata, want, "{odd}");
+        }
     }
 
     #[test]

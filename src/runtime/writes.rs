@@ -113,19 +113,25 @@ where
         .map(|_| ())
 }
 
-/// Whether a new Ready condition is news: not an ordinary first Ready (no
-/// status before, or one still being made, nothing having failed): nobody
-/// waits for that Event, and at scale it is one write per object. A
-/// recovery from a failure, a change of reason while Ready (archived,
-/// restored), a failure and a deletion are announced.
-fn worth_an_event(before: &[Condition], ready: &Condition) -> bool {
+/// Whether a new Ready condition is news. Not while an object is first
+/// being made, nothing having failed: an ordinary first Ready, or waiting
+/// on the way there (a member created before its workspace has made its
+/// namespace): nobody waits for those Events, and at scale they are one
+/// write per object (2,558 of 6,050 objects at 3,000 workspaces) and a
+/// cached Event each in the recorder. A recovery from a failure, a change
+/// of reason once Ready (archived, restored, waiting again), a failure and
+/// a deletion are announced.
+fn worth_an_event(before: &[Condition], after: &[Condition], ready: &Condition) -> bool {
+    let stalled = |conditions: &[Condition]| {
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.status == "True")
+    };
     let was_ready = before
         .iter()
         .any(|c| c.type_ == "Ready" && c.status == "True");
-    let had_failed = before
-        .iter()
-        .any(|c| c.type_ == "Stalled" && c.status == "True");
-    ready.reason != "Ready" || was_ready || had_failed
+    let being_made = ready.reason == "Ready" || ready.status != "True";
+    was_ready || stalled(before) || stalled(after) || !being_made
 }
 
 /// Writes `status` (server-side apply of the status subresource) unless it
@@ -163,7 +169,7 @@ where
     let announcement = async {
         if let Some(ready) = after.iter().find(|c| c.type_ == "Ready")
             && old_reason != Some(ready.reason.as_str())
-            && worth_an_event(before, ready)
+            && worth_an_event(before, after, ready)
             && let Some(event_type) = announce
         {
             report
@@ -212,27 +218,40 @@ mod tests {
     #[test]
     fn an_ordinary_first_ready_is_no_news_a_recovery_is() {
         let ready = condition("Ready", "True", "Ready");
-        assert!(!worth_an_event(&[], &ready), "made: no Event");
+        let made = [ready.clone()];
+        assert!(!worth_an_event(&[], &made, &ready), "made: no Event");
         let making = [
             condition("Ready", "False", "RoleNotReady"),
             condition("Reconciling", "True", "RoleNotReady"),
         ];
         assert!(
-            !worth_an_event(&making, &ready),
+            !worth_an_event(&making, &made, &ready),
             "still being made, then made"
+        );
+        assert!(
+            !worth_an_event(&[], &making, &making[0]),
+            "waiting for a sibling while being made"
         );
         let failed = [
             condition("Ready", "False", "UnknownRole"),
             condition("Stalled", "True", "UnknownRole"),
         ];
-        assert!(worth_an_event(&failed, &ready), "a recovery");
+        assert!(worth_an_event(&failed, &made, &ready), "a recovery");
+        assert!(
+            worth_an_event(&failed, &making, &making[0]),
+            "from failed to waiting"
+        );
         let archived = [condition("Ready", "True", "Archived")];
-        assert!(worth_an_event(&archived, &ready), "restored from archive");
-        assert!(worth_an_event(&[], &condition("Ready", "True", "Archived")));
-        assert!(worth_an_event(
-            &[],
-            &condition("Ready", "False", "UnknownRole")
-        ));
+        assert!(
+            worth_an_event(&archived, &made, &ready),
+            "restored from archive"
+        );
+        assert!(worth_an_event(&[], &archived, &archived[0]));
+        assert!(worth_an_event(&[], &failed, &failed[0]), "a failure");
+        assert!(
+            worth_an_event(&made, &making, &making[0]),
+            "waiting again once Ready"
+        );
     }
 
     #[test]
