@@ -115,6 +115,12 @@ struct RunArgs {
         default_value_t = false
     )]
     organization_admins_manage_admins: bool,
+    /// Let workspace owners update their own Workspace. Turn on only with
+    /// the admission policy workspaces.dev-owners-edit-settings installed
+    /// (the chart does both): it keeps them to its display name,
+    /// description, variables and time zone.
+    #[arg(long, env = "WSOP_OWNERS_EDIT_SETTINGS", default_value_t = false)]
+    owners_edit_settings: bool,
     /// Pod Security level enforced in workspace namespaces whose plan and
     /// Organization set none (privileged, baseline or restricted; left out:
     /// no label, the cluster's default applies).
@@ -313,6 +319,7 @@ fn settings(args: &RunArgs) -> controllers::Settings {
             allow_foreign_service_accounts: args.allow_foreign_service_accounts,
             delegated_membership: args.delegated_membership,
             organization_admins_manage_admins: args.organization_admins_manage_admins,
+            owners_edit_settings: args.owners_edit_settings,
             pod_security: PodSecurity {
                 enforce: args.pod_security_enforce,
                 warn: args.pod_security_warn,

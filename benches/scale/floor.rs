@@ -274,7 +274,7 @@ fn workspace_unit(
             .into_iter()
             .map(|(kind, value)| write_of_kind(kind, value)),
     );
-    let readers = ws_build::readers_of(ws, org, policy.delegated_membership);
+    let readers = ws_build::readers_of(ws, org, policy);
     unit.push(write_of(&readers.role, false));
     unit.extend(readers.binding.iter().map(|b| write_of(b, false)));
     if let Some((role, binding)) = &readers.owner_manages {
@@ -401,11 +401,12 @@ pub async fn run(args: &Args, cluster: &crate::cluster::Cluster) -> Result<Floor
 }
 
 /// The platform settings the benchmark's operator runs with (the test
-/// harness turns both delegations on).
+/// harness turns both delegations and owners' settings on).
 fn operator_policy() -> workspace_operator::resources::tenancy::TenantPolicy {
     workspace_operator::resources::tenancy::TenantPolicy {
         delegated_membership: true,
         organization_admins_manage_admins: true,
+        owners_edit_settings: true,
         ..Default::default()
     }
 }

@@ -64,6 +64,11 @@ pub const GRACE_PERIOD_RULE: &str =
     "self.matches('^([0-9]+(h|m|s))+$') && duration(self) <= duration('8760h')";
 pub const GRACE_PERIOD_MESSAGE: &str = "must be a duration in hours, minutes and seconds such as 720h (30 days), 90m or 30s, at most 8760h (one year)";
 
+/// A plan's default run timeout: a Go duration of 1s to 8760h.
+pub const RUN_TIMEOUT_RULE: &str = "self.matches('^([0-9]+(h|m|s))+$') && duration(self) >= duration('1s') && duration(self) <= duration('8760h')";
+pub const RUN_TIMEOUT_MESSAGE: &str =
+    "must be a duration in hours, minutes and seconds such as 2h, 90m or 30s, from 1s to 8760h";
+
 /// A Pod Security Standard level.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,

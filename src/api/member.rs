@@ -25,6 +25,7 @@ use super::names;
     printcolumn(name = "Kind", type_ = "string", json_path = ".spec.subject.kind"),
     printcolumn(name = "Subject", type_ = "string", json_path = ".spec.subject.name"),
     printcolumn(name = "Roles", type_ = "string", json_path = ".spec.roles"),
+    printcolumn(name = "Granted", type_ = "string", json_path = ".status.grantedRoles"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Expires", type_ = "string", json_path = ".spec.expiresAt"),
     printcolumn(
@@ -70,13 +71,15 @@ pub struct WorkspaceMemberSpec {
 /// Where a membership is in its life.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum MemberPhase {
-    /// Waiting for its workspace or roles.
+    /// Grants nothing yet: waiting for its workspace or its roles.
     Pending,
-    /// The access is granted.
+    /// At least one role is granted (`grantedRoles` says which; the Ready
+    /// condition names any that are not).
     Active,
     /// `expiresAt` has passed; the access is removed.
     Expired,
-    /// Cannot be granted as specified: see the Ready condition.
+    /// Grants nothing, and waiting will not help (its roles are unknown or
+    /// refused, its subject is not allowed): see the Ready condition.
     Failed,
 }
 

@@ -46,6 +46,12 @@ pub struct OrganizationSpec {
     #[schemars(length(max = 1024))]
     pub description: Option<String>,
 
+    /// While true, the API server refuses to delete this Organization (set
+    /// it to false first, then delete). The platform's choice: organization
+    /// admins cannot change it. Defaults to false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+
     /// Users, groups or ServiceAccounts that administer the organization: they
     /// manage its Workspaces, WorkspaceRoles, WorkspaceMembers, Secrets and
     /// ConfigMaps in the organization namespace, and are admins inside every
@@ -181,6 +187,16 @@ pub struct Plan {
     /// objects must use, enforced at admission.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+
+    /// How long a Job in the workspace may run when it sets no
+    /// `activeDeadlineSeconds` (a Go duration such as `2h`): given to it as
+    /// it is created, by the MutatingAdmissionPolicy
+    /// `workspaces.dev-workload-defaults` (Kubernetes 1.36 and later). A Job
+    /// that sets its own keeps it. Left out: no default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(super::guardrails::RUN_TIMEOUT_RULE).message(super::guardrails::RUN_TIMEOUT_MESSAGE))]
+    #[schemars(length(min = 2, max = 32))]
+    pub run_timeout: Option<String>,
 }
 
 /// Per-container defaults and bounds, turned into a LimitRange of type Container.

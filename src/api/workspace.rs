@@ -88,10 +88,12 @@ pub struct WorkspaceSpec {
     pub network_isolation: Option<bool>,
 
     /// Variables published in the workspace's ConfigMap `workspace-info`,
-    /// usable as environment variables (`envFrom`).
+    /// usable as environment variables (`envFrom`): at most 128, each value
+    /// at most 4096 characters.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 128))]
     #[x_kube(validation = Rule::new("self.all(k, k.size() <= 128 && k.matches('^[A-Za-z_][A-Za-z0-9_]*$') && !k.startsWith('WORKSPACE_'))").message("variable names must be environment variable names (letters, digits, '_'; not starting with a digit), at most 128 characters, not starting with WORKSPACE_ (reserved for the workspace's own facts)"))]
+    #[x_kube(validation = Rule::new("self.all(k, self[k].size() <= 4096)").message("a variable's value is at most 4096 characters"))]
     pub variables: Option<BTreeMap<String, String>>,
 
     /// Secrets of this workspace shared, read-only, with other workspaces of
@@ -116,6 +118,12 @@ pub struct WorkspaceSpec {
     /// organization goes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+
+    /// While true, the API server refuses to delete this Workspace (a
+    /// GitOps prune or a stray `kubectl delete` fails with a message saying
+    /// so); set it to false first, then delete. Defaults to false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
 
     /// How long the namespace is kept after the Workspace is deleted (with
     /// every access removed at once and no new work admitted) before it is

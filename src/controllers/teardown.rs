@@ -105,9 +105,11 @@ where
 /// One step; returns the Event to publish, if it did something to announce.
 async fn run(ctx: &Context, step: Step) -> Result<Option<Note>> {
     match step {
-        Step::Mark { .. } | Step::Remark { .. } | Step::StopWork { .. } | Step::Announce(_) => {
-            write(ctx, step).await
-        }
+        Step::Mark { .. }
+        | Step::Remark { .. }
+        | Step::StopWork { .. }
+        | Step::Describe { .. }
+        | Step::Announce(_) => write(ctx, step).await,
         Step::DeleteOwned { .. }
         | Step::DeleteComponent { .. }
         | Step::DeleteMarked { .. }
@@ -200,6 +202,14 @@ async fn write(ctx: &Context, step: Step) -> Result<Option<Note>> {
         Step::StopWork { owner, quota } => {
             let quotas = &ctx.children.quotas;
             Owned::new(client, &owner).one(quotas, &quota).await?;
+            Ok(None)
+        }
+        Step::Describe {
+            target,
+            owner,
+            data,
+        } => {
+            describe(client, &target, &owner, &data).await?;
             Ok(None)
         }
         Step::Announce(note) => Ok(Some(note)),
@@ -380,6 +390,45 @@ async fn mark<K: Child>(
             ),
         }),
         Err(e) => Err(Error::request(format!("marking {}", target.name))(e)),
+    }
+}
+
+/// Sets `data`'s keys in ConfigMap `target` if `owner` made it and they
+/// differ (read from the API server: the cache keeps no bodies), on
+/// condition it is unchanged since it was read.
+async fn describe(client: &kube::Client, target: &Target, owner: &str, data: &Edits) -> Result<()> {
+    let api = <ConfigMap as Child>::api(client, target.namespace.as_deref());
+    let reading = format!("reading ConfigMap {}", target.name);
+    let Some(live) = api
+        .get_opt(&target.name)
+        .await
+        .map_err(Error::request(reading))?
+    else {
+        return Ok(());
+    };
+    let held = live.data.unwrap_or_default();
+    let differs = data.iter().any(|(k, v)| held.get(k) != v.as_ref());
+    if !ownership::is_owned_by(live.metadata.labels.as_ref(), owner) || !differs {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "metadata": {"resourceVersion": live.metadata.resource_version},
+        "data": data,
+    });
+    match api
+        .patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Waiting {
+            reason: "Changed",
+            message: format!(
+                "ConfigMap {} changed while being written; looked at again",
+                target.name
+            ),
+        }),
+        Err(e) => Err(Error::request(format!("writing ConfigMap {}", target.name))(e)),
     }
 }
 

@@ -63,6 +63,9 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Ambiguous(String),
+    /// Refused by RBAC where the refusal has a plain meaning to say instead.
+    #[error("{0}")]
+    NotShown(String),
     #[error("{0}")]
     Usage(String),
     #[error("refused by the API server ({request}): {message}")]

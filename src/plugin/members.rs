@@ -127,7 +127,13 @@ pub async fn bindings(
 /// `members [WS]`.
 pub async fn members(client: &Client, target: &WorkspaceRef) -> Result<Vec<Access>> {
     super::switch::check(client, target).await?;
-    Ok(accesses(target, &bindings(client, target, None).await?))
+    match bindings(client, target, None).await {
+        Ok(found) => Ok(accesses(target, &found)),
+        Err(e) if e.is_forbidden() => Err(Error::NotShown(format!(
+            "who has access to {target} is shown to those who may read its access bindings (its owner, organization admins, roles that grant reading RoleBindings); your roles there do not. `kubectl workspace roles {target}` shows what yours allow. ({e})"
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `kubectl workspace`: the kubectl plugin for workspace users (binary
 //! `kubectl-workspace`). Find the workspaces you can use, switch the
-//! kubeconfig context to one, see who has access, invite and remove.
+//! kubeconfig context to one, see who has access and what your roles
+//! allow, invite and remove.
 //!
 //! It talks to the API server only with the caller's own credentials and
 //! needs no server of its own. It uses `api` and `ownership` (marks and
@@ -14,6 +15,7 @@ pub mod list;
 pub mod members;
 pub mod membership;
 pub mod output;
+pub mod roles;
 pub mod state;
 pub mod subject;
 pub mod switch;
@@ -32,7 +34,7 @@ use switch::WorkspaceRef;
     name = "kubectl-workspace",
     bin_name = "kubectl workspace",
     version,
-    after_help = "Examples:\n  kubectl workspace list\n  kubectl workspace use acme/payments\n  kubectl workspace use -\n  kubectl workspace members\n  kubectl workspace invite user:bob --role editor --expires 7d\n  kubectl workspace remove user:bob"
+    after_help = "Examples:\n  kubectl workspace list\n  kubectl workspace use acme/payments\n  kubectl workspace use -\n  kubectl workspace members\n  kubectl workspace roles\n  kubectl workspace invite user:bob --role editor --expires 7d\n  kubectl workspace remove user:bob"
 )]
 pub struct Cli {
     /// Path to the kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
@@ -71,6 +73,13 @@ pub enum Command {
     Current,
     /// Who has access to a workspace and through what.
     Members {
+        /// ORG/WS or WS (default: the current namespace's workspace).
+        #[arg(value_name = "ORG/WS|WS")]
+        workspace: Option<String>,
+    },
+    /// What each of your roles in a workspace lets you do, the limits of its
+    /// plan and what is used of them, and whether it is archived.
+    Roles {
         /// ORG/WS or WS (default: the current namespace's workspace).
         #[arg(value_name = "ORG/WS|WS")]
         workspace: Option<String>,
@@ -157,6 +166,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             let ws = resolve(&target, &client, workspace.as_deref()).await?;
             let rows = members::members(&client, &ws).await?;
             output::print(format, &rows, &format!("Nobody has access to {ws}."))
+        }
+        Command::Roles { workspace } => {
+            let client = target.client().await?;
+            let ws = resolve(&target, &client, workspace.as_deref()).await?;
+            roles::print(format, &roles::roles(&client, &ws).await?)
         }
         Command::Invite {
             subject,

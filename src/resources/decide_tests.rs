@@ -464,6 +464,38 @@ fn member_decisions() {
         assert_eq!((got.as_str(), children), (expected, writes), "{name}");
     }
 
+    // The phase `kubectl get wsm` shows first tells whether anything is
+    // granted: Active only then.
+    let phase_with = |roles: Vec<WorkspaceRole>| match member::decide(
+        &a_member(""),
+        &member::MemberInput {
+            roles,
+            ..member_input()
+        },
+        &policy,
+    ) {
+        Decision::Converge(plan) => (plan.facts.phase, plan.facts.granted),
+        _ => panic!("a grant converges"),
+    };
+    let granted = phase_with(member_input().roles);
+    assert_eq!(granted.0, MemberPhase::Active, "{granted:?}");
+    assert!(!granted.1.is_empty());
+    for (name, roles, phase) in [
+        ("its only role unknown", vec![], MemberPhase::Failed),
+        (
+            "its only role refused",
+            vec![a_role("viewer", Some("BeyondCeiling"))],
+            MemberPhase::Failed,
+        ),
+        (
+            "its only role not Ready yet",
+            vec![a_role("viewer", None)],
+            MemberPhase::Pending,
+        ),
+    ] {
+        assert_eq!(phase_with(roles), (phase, vec![]), "{name}");
+    }
+
     // Expiry is looked at the moment it comes, not at the next resync.
     let soon = a_member(", expiresAt: '2026-06-01T00:01:00Z'");
     let (_, _, next) = verdict(&member::decide(&soon, &member_input(), &policy));
@@ -1147,6 +1179,14 @@ fn step(s: &Step) -> String {
             "stop work {}",
             quota.metadata.name.as_deref().unwrap_or_default()
         ),
+        Step::Describe { target, data, .. } => format!(
+            "describe {} {}",
+            target.name,
+            data.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("-")))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         Step::Announce(note) => format!("!{}", note.reason),
     }
 }
@@ -1240,6 +1280,9 @@ fn workspace_teardowns() {
         "delete marked RoleBinding in acme--pay",
         "delete marked Secret in acme--pay",
     ];
+    // Restored a moment before its delete: the stop goes, its info agrees.
+    const UNSTOPPED: &str = "delete ResourceQuota acme--pay/workspace-stop-work (cached)";
+    const NOT_ARCHIVED: &str = "describe workspace-info WORKSPACE_ARCHIVED=false";
     let released = "-app.kubernetes.io/managed-by,-workspaces.dev/component,-workspaces.dev/member,-workspaces.dev/network-isolation,-workspaces.dev/organization,-workspaces.dev/owner-uid,-workspaces.dev/source-name,-workspaces.dev/source-namespace,-workspaces.dev/source-workspace,-workspaces.dev/workspace";
     type Case = (
         &'static str,
@@ -1269,6 +1312,7 @@ fn workspace_teardowns() {
                 access_gone[0],
                 access_gone[1],
                 "stop work workspace-stop-work",
+                NOT_ARCHIVED,
                 "mark Namespace acme--pay@7 [] [workspaces.dev/purge-at=2026-06-02T00:00:00Z]",
                 "!PurgeScheduled",
                 "done",
@@ -1285,6 +1329,7 @@ fn workspace_teardowns() {
                 access_gone[0],
                 access_gone[1],
                 "stop work workspace-stop-work",
+                NOT_ARCHIVED,
                 "!PurgeScheduled",
                 "done",
             ]),
@@ -1297,6 +1342,7 @@ fn workspace_teardowns() {
                 access_gone[0],
                 access_gone[1],
                 "stop work workspace-stop-work",
+                NOT_ARCHIVED,
                 "!PurgeScheduled",
                 "done",
             ]),
@@ -1309,6 +1355,7 @@ fn workspace_teardowns() {
                 access_gone[0],
                 access_gone[1],
                 "stop work workspace-stop-work",
+                NOT_ARCHIVED,
                 "mark Namespace acme--pay@7 [] [workspaces.dev/purge-at=2026-06-02T00:00:00Z,workspaces.dev/quota={\"pods\":\"5\"}]",
                 "!PurgeScheduled",
                 "done",
@@ -1343,6 +1390,8 @@ fn workspace_teardowns() {
             then(&[
                 access_gone[0],
                 access_gone[1],
+                UNSTOPPED,
+                NOT_ARCHIVED,
                 "mark Namespace acme--pay@7 [] [workspaces.dev/retained-at=2026-06-01T00:00:00Z]",
                 "!NamespaceRetained",
                 "done",
@@ -1356,6 +1405,7 @@ fn workspace_teardowns() {
                 access_gone[0],
                 access_gone[1],
                 "stop work workspace-stop-work",
+                "describe workspace-info WORKSPACE_ARCHIVED=true",
                 "mark Namespace acme--pay@7 [] [workspaces.dev/retained-at=2026-06-01T00:00:00Z]",
                 "!NamespaceRetained",
                 "done",
@@ -1368,6 +1418,8 @@ fn workspace_teardowns() {
             then(&[
                 access_gone[0],
                 access_gone[1],
+                UNSTOPPED,
+                NOT_ARCHIVED,
                 &format!(
                     "mark Namespace acme--pay@7 [{released}] [-workspaces.dev/desired-hash,workspaces.dev/released-from=acme/pay,workspaces.dev/retained-at=2026-06-01T00:00:00Z]"
                 ),
@@ -1383,6 +1435,8 @@ fn workspace_teardowns() {
             then(&[
                 access_gone[0],
                 access_gone[1],
+                UNSTOPPED,
+                NOT_ARCHIVED,
                 &format!(
                     "mark Namespace acme--pay@7 [{released}] [-workspaces.dev/desired-hash,workspaces.dev/released-from=acme/pay]"
                 ),
@@ -1588,6 +1642,21 @@ fn organization_member_and_role_teardowns() {
         &policy,
     ));
     assert_eq!(got, ["wait Deleting"], "deleted already: waited for");
+    // A protected default workspace: its delete would be refused at
+    // admission; the organization says so, and sends nothing.
+    let mut protected = default();
+    protected.spec.deletion_protection = Some(true);
+    let (got, writes, _) = verdict(&organization::decide(
+        &deleting(org()),
+        &input(vec![protected], vec![]),
+        &policy,
+    ));
+    assert!(
+        got.starts_with("blocked:the default workspace default is protected from deletion")
+            && got.contains("deletionProtection\":false"),
+        "{got}"
+    );
+    assert!(!writes);
     let not_listed = organization::OrganizationInput {
         namespaces_now: None,
         ..input(vec![], vec![])

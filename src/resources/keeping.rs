@@ -12,7 +12,7 @@ use super::teardown::{Edits, Live, Look, Note, Step, Target, Teardown, set};
 use super::workspace::{WorkspaceInput, stop_work};
 use crate::api::Workspace;
 use crate::api::workspace::DeletionPolicy;
-use crate::ownership::names::{self, workspace_namespace};
+use crate::ownership::names::{self, INFO_CONFIGMAP, STOP_WORK_QUOTA, workspace_namespace};
 use crate::ownership::{self, Component, Kind, registry};
 
 /// The Ready reason while a kept namespace is taken back.
@@ -141,12 +141,7 @@ fn keep(
     // A retried deletion keeps the purge time it set first, whatever the
     // policy says now: no new work while any purge time stands.
     let purge_at = kept.as_ref().map_or(purge_at.map(round), |k| k.purge_at);
-    if purge_at.is_some() || ws.spec.archived == Some(true) {
-        steps.push(Step::StopWork {
-            owner: uid.to_string(),
-            quota: Box::new(stop_work(ws)),
-        });
-    }
+    steps.extend(stop_work_as_it_was(ws, uid, &namespace, purge_at.is_some()));
     let release = purge_at.is_none()
         && input
             .organization
@@ -170,6 +165,34 @@ fn keep(
         )));
     }
     steps
+}
+
+/// The stop on new work in a kept namespace (`purged`: kept for a purge,
+/// else retained, stopped only if archived), and what the namespace says
+/// of itself agreeing with it, whichever spec the last reconcile before
+/// the delete saw (archived, or restored a moment before, with the stop
+/// still there).
+fn stop_work_as_it_was(ws: &Workspace, uid: &str, namespace: &str, purged: bool) -> Vec<Step> {
+    let archived = ws.spec.archived == Some(true);
+    let stop = if purged || archived {
+        Step::StopWork {
+            owner: uid.to_string(),
+            quota: Box::new(stop_work(ws)),
+        }
+    } else {
+        Step::DeleteOwned {
+            target: Target::new(Kind::ResourceQuota, Some(namespace), STOP_WORK_QUOTA),
+            owner: uid.to_string(),
+            look: Look::Cache,
+            announce: None,
+        }
+    };
+    let describe = Step::Describe {
+        target: Target::new(Kind::ConfigMap, Some(namespace), INFO_CONFIGMAP),
+        owner: uid.to_string(),
+        data: set([("WORKSPACE_ARCHIVED", archived.to_string())]),
+    };
+    vec![stop, describe]
 }
 
 /// The one write that marks `live` kept (unless it is already: `fresh`)

@@ -197,6 +197,19 @@ fn reader_rules(
             &member.name_any(),
         ),
     ];
+    // What each of its roles lets it do: the WorkspaceRoles it holds, by
+    // name (`kubectl workspace roles`), never the others.
+    let held: BTreeSet<String> = roles
+        .iter()
+        .map(|r| r.name_any())
+        .filter(|r| member.spec.roles.contains(r))
+        .collect();
+    if !held.is_empty() {
+        rules.push(PolicyRule {
+            resource_names: Some(held.into_iter().collect()),
+            ..get_named(&["workspaceroles", "workspaceroles/status"], "")
+        });
+    }
     if manages {
         rules.push(super::delegation::member_writes());
         rules.push(super::delegation::managing_rule(
@@ -523,12 +536,25 @@ fn grant(
         input.now,
         unknown.is_empty() && not_ready.is_empty(),
     );
+    let phase = grant_phase(&outcome, &granted);
     Decision::Converge(Plan {
         children: Some(children),
         outcome,
-        facts: granted_in(ws, MemberPhase::Active, granted),
+        facts: granted_in(ws, phase, granted),
         next,
     })
+}
+
+/// The phase of a grant, as `kubectl get wsm` shows it first: Active only
+/// when something is granted; a membership that grants nothing is Failed
+/// when waiting will not help (its only roles are unknown or refused) and
+/// Pending while they may still become Ready.
+fn grant_phase(outcome: &Outcome, granted: &[String]) -> MemberPhase {
+    match outcome {
+        _ if !granted.is_empty() => MemberPhase::Active,
+        Outcome::Stalled { .. } => MemberPhase::Failed,
+        _ => MemberPhase::Pending,
+    }
 }
 
 /// The member's roles that exist among `roles` but not among `ready_roles`.
@@ -788,6 +814,27 @@ mod tests {
             Some(&["pay".to_string()][..])
         );
         assert!(rules.iter().all(|r| !r.verbs.contains(&"list".to_string())));
+        // The roles it holds, by name, and no other.
+        let readable: Vec<&PolicyRule> = rules
+            .iter()
+            .filter(|r| r.resources.iter().flatten().any(|x| x == "workspaceroles"))
+            .collect();
+        assert_eq!(readable.len(), 1);
+        assert_eq!(
+            readable[0].resource_names.as_deref(),
+            Some(&["editor".to_string()][..])
+        );
+        let unknown = build(&member(BOB), &roles(&["viewer"]), false, false);
+        let rules = unknown
+            .reader_role
+            .and_then(|r| r.rules)
+            .unwrap_or_default();
+        assert!(
+            rules
+                .iter()
+                .all(|r| !r.resources.iter().flatten().any(|x| x == "workspaceroles")),
+            "a role it holds that does not exist is not named: {rules:?}"
+        );
     }
 
     fn writes_members(access: &MemberAccess) -> bool {

@@ -599,6 +599,22 @@ fn deletion(
         .map(|w| w.name_any())
         .filter(|n| n != default_name)
         .collect();
+    let ns = organization_namespace(&org.name_any());
+    let protected = input.workspaces().iter().any(|w| {
+        w.name_any() == default_name
+            && w.spec.deletion_protection == Some(true)
+            && w.meta().deletion_timestamp.is_none()
+    });
+    if others.is_empty() && protected {
+        // Its delete would be refused at admission: said, not retried.
+        return Decision::DeletionBlocked {
+            why: format!(
+                "the default workspace {default_name} is protected from deletion (spec.deletionProtection: true). Lift it first: kubectl patch workspace -n {ns} {default_name} --type merge -p '{{\"spec\":{{\"deletionProtection\":false}}}}'"
+            ),
+            children: None,
+            facts,
+        };
+    }
     if others.is_empty() {
         // Only the default workspace may be left: deleted, and waited for.
         return Decision::Delete {
@@ -606,7 +622,6 @@ fn deletion(
             facts,
         };
     }
-    let ns = organization_namespace(&org.name_any());
     Decision::DeletionBlocked {
         why: format!(
             "{} workspace(s) remain: {}. Delete them first: kubectl delete workspace -n {ns} {}",

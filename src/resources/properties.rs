@@ -89,6 +89,7 @@ fn plan() -> impl Strategy<Value = Plan> {
             workspace_namespace: None,
             network: None,
             placement: None,
+            run_timeout: None,
         })
 }
 
@@ -109,6 +110,7 @@ prop_compose! {
         let mut o = Organization::new(&name, OrganizationSpec {
             display_name: None,
             description: None,
+            deletion_protection: None,
             admins,
             member_groups,
             default_workspace: None,
@@ -154,6 +156,7 @@ prop_compose! {
             shared_credentials: shared.map(|s| s.into_iter().map(|(secret_name, workspaces)| WorkspaceSharedCredential { secret_name, workspaces }).collect()),
             archived,
             deletion_policy: None,
+            deletion_protection: None,
             deletion_grace_period: None,
         }
     }
@@ -399,7 +402,12 @@ proptest! {
                 }
                 let names = rule.resource_names.clone().unwrap_or_default();
                 prop_assert!(!names.is_empty(), "reader rule without resourceNames");
-                prop_assert!(names.iter().all(|n| *n == member_name || *n == ws_name), "{:?}", names);
+                if rule.resources.iter().flatten().any(|x| x == "workspaceroles") {
+                    // The WorkspaceRoles it holds (asked for and known), no other.
+                    prop_assert!(names.iter().all(|n| wanted.contains(n) && roles.iter().any(|r| r.name_any() == *n)), "{:?}", names);
+                } else {
+                    prop_assert!(names.iter().all(|n| *n == member_name || *n == ws_name), "{:?}", names);
+                }
                 prop_assert!(rule.verbs.iter().all(|v| v == "get" || v == "watch" || v == "list"));
             }
         }

@@ -143,6 +143,13 @@ pub enum Step {
         owner: String,
         quota: Box<ResourceQuota>,
     },
+    /// Sets keys of the data of `target` (a ConfigMap `owner` made, as the
+    /// API server has it), written only when they differ.
+    Describe {
+        target: Target,
+        owner: String,
+        data: Edits,
+    },
     /// Publishes `note`.
     Announce(Note),
 }

@@ -29,6 +29,10 @@ pub struct TenantPolicy {
     /// Whether an organization's admins may change its admins list (and,
     /// through the admission policy, nothing else of it).
     pub organization_admins_manage_admins: bool,
+    /// Whether workspace owners may update their own Workspace. Only with
+    /// the admission policy workspaces.dev-owners-edit-settings installed
+    /// (the chart ties the two): it is what keeps them to their settings.
+    pub owners_edit_settings: bool,
     /// Pod Security levels of workspace namespaces whose plan and
     /// Organization set none.
     pub pod_security: crate::api::guardrails::PodSecurity,
@@ -50,6 +54,7 @@ impl Default for TenantPolicy {
             allow_foreign_service_accounts: false,
             delegated_membership: false,
             organization_admins_manage_admins: false,
+            owners_edit_settings: false,
             pod_security: Default::default(),
             cluster_network: vec![],
         }

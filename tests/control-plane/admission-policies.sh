@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Renders the Helm chart's admission policies (the ValidatingAdmissionPolicies,
-# and the MutatingAdmissionPolicy that puts the operator's finalizer on the
-# four kinds as they are created: the control plane is 1.37) for an operator that
+# and the MutatingAdmissionPolicies that put the operator's finalizer on the
+# four kinds as they are created and give workloads the workspace's defaults:
+# the control plane is 1.37) for an operator that
 # runs outside the chart as user "workspace-operator" (the local control
 # plane's, and deploy/'s), with the local control plane's admin exempt: the
 # tests edit generated children by hand as that admin, to see the operator
 # repair them. One source: the chart's templates, rendered with helm.
 #
 #   admission-policies.sh            print them (install.sh applies this); the
-#                                    mutating one only where the cluster of
-#                                    KUBECONFIG serves it
+#                                    mutating ones only where the cluster of
+#                                    KUBECONFIG serves them
 #   admission-policies.sh --write    rewrite deploy/admission-policies.yaml and
-#                                    deploy/finalizer-policy.yaml
+#                                    deploy/mutating-policies.yaml
 #
 # helm comes from $WSOP_BIN_DIR (set by DIR/env) or build.sh's cache.
 # tests/integration/chart.rs fails when deploy/admission-policies.yaml differs
@@ -42,9 +43,10 @@ render() {
     --show-only templates/admission-policies-operator.yaml
 }
 
-# The MutatingAdmissionPolicy (Kubernetes 1.36 and later).
-render_finalizer() {
+# The MutatingAdmissionPolicies (Kubernetes 1.36 and later).
+render_mutating() {
   helm_template --show-only templates/finalizer-policy.yaml \
+    --show-only templates/workload-defaults-policy.yaml \
     --api-versions admissionregistration.k8s.io/v1/MutatingAdmissionPolicy
 }
 
@@ -71,7 +73,7 @@ case "${1:-}" in
     render
     if serves_mutating_policies; then
       echo "---"
-      render_finalizer
+      render_mutating
     fi
     ;;
   --write)
@@ -94,16 +96,17 @@ EOF
     } >"$REPO/deploy/admission-policies.yaml"
     {
       cat <<EOF
-# The Helm chart's MutatingAdmissionPolicy workspaces.dev-finalizer, for
-# installing without Helm on Kubernetes 1.36 and later (older API servers do
-# not serve admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the
-# operator then adds its finalizer itself). Rendered by
+# The Helm chart's MutatingAdmissionPolicies workspaces.dev-finalizer and
+# workspaces.dev-workload-defaults, for installing without Helm on
+# Kubernetes 1.36 and later (older API servers do not serve
+# admissionregistration.k8s.io/v1 MutatingAdmissionPolicy; the operator then
+# adds its finalizer itself, and workloads get no defaults). Rendered by
 # tests/control-plane/admission-policies.sh --write (do not edit), for an
 # operator running as user "$OPERATOR_USER".
 EOF
-      render_finalizer
-    } >"$REPO/deploy/finalizer-policy.yaml"
-    echo "wrote $REPO/deploy/admission-policies.yaml and deploy/finalizer-policy.yaml" >&2
+      render_mutating
+    } >"$REPO/deploy/mutating-policies.yaml"
+    echo "wrote $REPO/deploy/admission-policies.yaml and deploy/mutating-policies.yaml" >&2
     ;;
   *) echo "usage: admission-policies.sh [--write]" >&2; exit 2 ;;
 esac

@@ -336,13 +336,15 @@ fn deploy_admission_policies_are_the_charts() {
         "--set",
         "admissionPolicies.exemptUsers[0]=wsop-admin",
     ]));
-    // The mutating one in a file of its own: only 1.36 and later serve it.
+    // The mutating ones in a file of their own: only 1.36 and later serve them.
     let finalizer = documents(&helm(&[
         "template",
         "workspace-operator",
         &chart(),
         "--show-only",
         "templates/finalizer-policy.yaml",
+        "--show-only",
+        "templates/workload-defaults-policy.yaml",
         "--api-versions",
         "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
         "--set",
@@ -350,17 +352,22 @@ fn deploy_admission_policies_are_the_charts() {
     ]));
     assert_eq!(
         documents(
-            &std::fs::read_to_string(repo_root().join("deploy/finalizer-policy.yaml")).unwrap()
+            &std::fs::read_to_string(repo_root().join("deploy/mutating-policies.yaml")).unwrap()
         ),
         finalizer,
-        "deploy/finalizer-policy.yaml drifted from the chart: run tests/control-plane/admission-policies.sh --write"
+        "deploy/mutating-policies.yaml drifted from the chart: run tests/control-plane/admission-policies.sh --write"
     );
     assert_eq!(
         finalizer
             .iter()
             .map(|d| d["kind"].clone())
             .collect::<Vec<_>>(),
-        ["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"]
+        [
+            "MutatingAdmissionPolicy",
+            "MutatingAdmissionPolicyBinding",
+            "MutatingAdmissionPolicy",
+            "MutatingAdmissionPolicyBinding"
+        ]
     );
     let deploy = documents(
         &std::fs::read_to_string(repo_root().join("deploy/admission-policies.yaml")).unwrap(),
@@ -374,7 +381,7 @@ fn deploy_admission_policies_are_the_charts() {
             .iter()
             .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
             .count(),
-        15
+        17
     );
     // Organization admins editing their admins list: the policy compares
     // every other field of the spec, so a new field must be added to it.
@@ -398,6 +405,41 @@ fn deploy_admission_policies_are_the_charts() {
             compared,
             field != "admins",
             "Organization.spec.{field}: the policy workspaces.dev-organization-admins-edit-admins must compare every field but admins"
+        );
+    }
+    // Owners editing their workspace's settings: likewise every field but
+    // the owner's own settings (acceptAnonymous by a rule of its own).
+    let policy = deploy
+        .iter()
+        .find(|d| d["metadata"]["name"] == "workspaces.dev-owners-edit-settings")
+        .expect("the owners' settings policy");
+    let fields_rule = policy["spec"]["validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["expression"].as_str())
+        .find(|e| e.contains("oldObject.spec.plan"))
+        .expect("the rule comparing the spec's fields")
+        .to_string();
+    let crd = serde_json::to_value(
+        <workspace_operator::api::Workspace as kube::CustomResourceExt>::crd(),
+    )
+    .unwrap();
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    let owners = [
+        "displayName",
+        "description",
+        "variables",
+        "timeZone",
+        "acceptAnonymous",
+    ];
+    for field in spec.as_object().expect("spec properties").keys() {
+        let compared =
+            fields_rule.contains(&format!("object.spec.{field} == oldObject.spec.{field}"));
+        assert_eq!(
+            compared,
+            !owners.contains(&field.as_str()),
+            "Workspace.spec.{field}: the policy workspaces.dev-owners-edit-settings must compare every field but the owner's settings"
         );
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use workspace_operator::api::{Organization, Workspace, WorkspaceMember};
 
@@ -245,4 +245,116 @@ async fn retain_keeps_the_namespace_and_its_contents() {
         .get("precious")
         .await
         .expect("contents kept");
+}
+
+/// `spec.deletionProtection: true` makes the API server refuse the delete of
+/// a Workspace (as an Argo CD prune or a stray `kubectl delete` would send
+/// it) and of an Organization, for everyone, until it is set back to false;
+/// organization admins cannot lift their Organization's.
+#[tokio::test]
+async fn a_protected_workspace_or_organization_survives_a_delete() {
+    let Opening { admin, scope, .. } = opening_with_organization("protect").await;
+    let org = scope.id.clone();
+    let cluster = cluster();
+    workspace(&admin, &org, "vault", "{deletionProtection: true}").await;
+    let workspaces = Api::<Workspace>::namespaced(admin.clone(), &org);
+    let alice = cluster.user_kubeconfig("alice");
+
+    // An organization admin's kubectl delete is refused, saying why.
+    let out = cluster.kubectl_with(
+        &alice,
+        &["delete", "workspace", "vault", "-n", &org, "--wait=false"],
+        None,
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "deleted: {said}");
+    assert!(
+        said.contains("Workspace vault is protected from deletion")
+            && said.contains("spec.deletionProtection to false"),
+        "{said}"
+    );
+    // So is the cluster admin's (exempt from other policies), and a
+    // delete of the whole collection.
+    let refused = workspaces
+        .delete("vault", &DeleteParams::default())
+        .await
+        .expect_err("the admin's delete is refused");
+    assert!(
+        refused.to_string().contains("protected from deletion"),
+        "{refused}"
+    );
+    let _ = workspaces
+        .delete_collection(&DeleteParams::default(), &Default::default())
+        .await;
+    let ws = workspaces.get("vault").await.unwrap();
+    assert!(ws.metadata.deletion_timestamp.is_none());
+    assert_eq!(condition(&ws, "DeletionBlocked"), None);
+
+    // The platform protects the Organization; its admins cannot lift it.
+    let orgs = Api::<Organization>::all(admin.clone());
+    let protect = |on: bool| serde_json::json!({"spec": {"deletionProtection": on}});
+    orgs.patch(&org, &PatchParams::default(), &Patch::Merge(&protect(true)))
+        .await
+        .unwrap();
+    let as_alice = Api::<Organization>::all(cluster.user("alice").await);
+    let lifted = as_alice
+        .patch(
+            &org,
+            &PatchParams::default(),
+            &Patch::Merge(&protect(false)),
+        )
+        .await;
+    let said = lifted
+        .expect_err("an organization admin lifted it")
+        .to_string();
+    assert!(said.contains("may change only spec.admins"), "{said}");
+    let refused = orgs
+        .delete(&org, &DeleteParams::default())
+        .await
+        .expect_err("a protected organization's delete is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("Organization {org} is protected")),
+        "{refused}"
+    );
+    orgs.patch(
+        &org,
+        &PatchParams::default(),
+        &Patch::Merge(&protect(false)),
+    )
+    .await
+    .unwrap();
+
+    // Lifted by someone who may edit the Workspace, the delete goes through.
+    let out = cluster.kubectl_with(
+        &alice,
+        &[
+            "patch",
+            "workspace",
+            "vault",
+            "-n",
+            &org,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"deletionProtection":false}}"#,
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cluster.kubectl_with(
+        &alice,
+        &["delete", "workspace", "vault", "-n", &org, "--wait=false"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_gone(&workspaces, "vault", LIMIT).await;
 }

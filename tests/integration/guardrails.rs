@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -601,5 +601,128 @@ async fn a_deleted_workspace_is_kept_without_access_then_purged_or_restored_with
             .iter()
             .any(|e| e.starts_with("Purged: ") && e.contains(&gone)),
         "{events:?}"
+    );
+}
+
+/// A workspace's time zone and its plan's run timeout reach its workloads
+/// as they are created (the MutatingAdmissionPolicy
+/// workspaces.dev-workload-defaults, where the API server serves it): a
+/// CronJob without a time zone gets the workspace's, a Job without
+/// activeDeadlineSeconds the plan's; what a workload sets itself is kept.
+/// Created by the workspace's owner, with her own credentials, as dry runs
+/// (admission runs all the same; nothing is scheduled).
+#[tokio::test]
+async fn workloads_get_the_workspace_time_zone_and_the_plans_run_timeout() {
+    let Opening { admin, scope, .. } = opening("wl-defaults").await;
+    let org = scope.id.clone();
+    apply_yaml(
+        &admin,
+        &format!(
+            "apiVersion: workspaces.dev/v1alpha1\nkind: Organization\nmetadata: {{name: {org}}}\nspec:\n  admins: [{{kind: User, name: alice}}]\n  defaults: {{plan: timed}}\n  plans:\n    timed: {{quota: {{pods: 5}}, runTimeout: 2h}}\n"
+        ),
+    )
+    .await;
+    wait_organization_ready(&admin, &org).await;
+    workspace(
+        &admin,
+        &org,
+        "cron",
+        "{owner: {kind: User, name: carol}, timeZone: Europe/Paris}",
+    )
+    .await;
+    let ns = format!("{org}--cron");
+    let info = Api::<ConfigMap>::namespaced(admin.clone(), &ns)
+        .get("workspace-info")
+        .await
+        .unwrap()
+        .data
+        .unwrap_or_default();
+    assert_eq!(
+        info.get("WORKSPACE_RUN_TIMEOUT_SECONDS")
+            .map(String::as_str),
+        Some("7200")
+    );
+    assert_eq!(
+        info.get("WORKSPACE_TIME_ZONE").map(String::as_str),
+        Some("Europe/Paris")
+    );
+
+    let carol = cluster().user("carol").await;
+    let cronjobs = Api::<CronJob>::namespaced(carol.clone(), &ns);
+    let jobs = Api::<Job>::namespaced(carol, &ns);
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let template = json!({"spec": {"restartPolicy": "Never",
+        "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}});
+    let cronjob = |name: &str, zone: Option<&str>| -> CronJob {
+        let mut v = json!({"metadata": {"name": name}, "spec": {"schedule": "0 3 * * *",
+            "jobTemplate": {"spec": {"template": template.clone()}}}});
+        if let Some(z) = zone {
+            v["spec"]["timeZone"] = json!(z);
+        }
+        serde_json::from_value(v).unwrap()
+    };
+    let job = |name: &str, deadline: Option<i64>| -> Job {
+        let mut v = json!({"metadata": {"name": name}, "spec": {"template": template.clone()}});
+        if let Some(d) = deadline {
+            v["spec"]["activeDeadlineSeconds"] = json!(d);
+        }
+        serde_json::from_value(v).unwrap()
+    };
+    if !serves_mutating_policies() {
+        // Before 1.36: no defaults, and nothing refused.
+        let made = cronjobs
+            .create(&dry, &cronjob("nightly", None))
+            .await
+            .unwrap();
+        assert_eq!(made.spec.unwrap().time_zone, None);
+        return;
+    }
+    // The API server matches by the namespace's labels and reads the
+    // ConfigMap from its own caches: wait until both know the new ones.
+    let zone = eventually(
+        "the workspace's time zone on a new CronJob",
+        LIMIT,
+        || async {
+            let made = cronjobs
+                .create(&dry, &cronjob("nightly", None))
+                .await
+                .map_err(|e| e.to_string())?;
+            match made.spec.and_then(|s| s.time_zone) {
+                Some(z) => Ok(z),
+                None => Err("no time zone yet".to_string()),
+            }
+        },
+    )
+    .await;
+    assert_eq!(zone, "Europe/Paris");
+    let own = cronjobs
+        .create(&dry, &cronjob("utc", Some("UTC")))
+        .await
+        .unwrap();
+    assert_eq!(
+        own.spec.unwrap().time_zone.as_deref(),
+        Some("UTC"),
+        "its own is kept"
+    );
+
+    let deadline = eventually("the plan's run timeout on a new Job", LIMIT, || async {
+        let made = jobs
+            .create(&dry, &job("once", None))
+            .await
+            .map_err(|e| e.to_string())?;
+        made.spec
+            .and_then(|s| s.active_deadline_seconds)
+            .ok_or_else(|| "no deadline yet".to_string())
+    })
+    .await;
+    assert_eq!(deadline, 7200);
+    let own = jobs.create(&dry, &job("short", Some(60))).await.unwrap();
+    assert_eq!(
+        own.spec.unwrap().active_deadline_seconds,
+        Some(60),
+        "its own is kept"
     );
 }

@@ -144,6 +144,38 @@ async fn roles_add_up_and_role_changes_apply_exactly() {
             .map_err(|e| e.to_string())
     })
     .await;
+    // And what each of his roles lets him do: the WorkspaceRoles he holds
+    // (deployer in team, viewer in other), by name; not one he held before
+    // (editor), not another, not the list.
+    let bobs_roles = Api::<WorkspaceRole>::namespaced(bob.clone(), &org);
+    for held in ["deployer", "viewer"] {
+        eventually(
+            &format!("bob reads WorkspaceRole {held}"),
+            LIMIT,
+            || async {
+                bobs_roles
+                    .get(held)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await;
+    }
+    for not_held in ["editor", "admin"] {
+        eventually(
+            &format!("bob refused WorkspaceRole {not_held}"),
+            LIMIT,
+            || async {
+                match bobs_roles.get(not_held).await {
+                    Err(kube::Error::Api(s)) if s.code == 403 => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
+    }
+    assert!(bobs_roles.list(&ListParams::default()).await.is_err());
 
     // A ServiceAccount member gets the same.
     member(
@@ -246,6 +278,33 @@ async fn unknown_workspace_or_role_is_reported_and_grants_nothing() {
     let (_, reason, message) = ready_condition(&m).unwrap();
     assert_eq!(reason, "UnknownRole");
     assert!(message.contains("nosuchrole"), "{message}");
+    // The columns read first say it grants nothing.
+    let status = m.status.clone().unwrap();
+    assert_eq!(
+        status.phase,
+        Some(workspace_operator::api::MemberPhase::Failed)
+    );
+    assert!(status.granted_roles.unwrap_or_default().is_empty());
+    let out = cluster.kubectl(&["get", "wsm", "-n", &org, "ghost-role"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let (header, row) = table.split_once('\n').unwrap_or_default();
+    let column = |name: &str| {
+        let at = header
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} in {header}"));
+        row[at..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(column("PHASE"), "Failed", "{table}");
+    let granted = column("GRANTED");
+    assert!(
+        granted == "<none>" || granted == "[]",
+        "GRANTED {granted}: {table}"
+    );
+    assert_eq!(column("ROLES"), r#"["nosuchrole"]"#, "{table}");
     let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &format!("{org}--real"))
         .list(&ListParams::default().labels("workspaces.dev/member=ghost-role"))
         .await

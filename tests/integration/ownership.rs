@@ -1370,18 +1370,6 @@ async fn access_follows_the_organization_even_with_a_broken_plan() {
     );
 }
 
-/// Whether the test cluster's API server serves MutatingAdmissionPolicies
-/// (Kubernetes 1.36 and later): install.sh installs the chart's then.
-fn serves_mutating_policies() -> bool {
-    let out = cluster().kubectl(&["get", "--raw", "/apis/admissionregistration.k8s.io/v1"]);
-    assert!(
-        out.status.success(),
-        "discovery of admissionregistration.k8s.io/v1: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).contains(r#""name":"mutatingadmissionpolicies""#)
-}
-
 /// The chart's MutatingAdmissionPolicy (workspaces.dev-finalizer) puts the
 /// operator's finalizer on what users create without finalizers, so the
 /// operator does not write it; not owned by whoever applied the object, so a

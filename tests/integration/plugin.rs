@@ -478,9 +478,98 @@ async fn plugin_members_shows_who_has_access_and_through_what() {
         )),
         "{err}"
     );
+    // ... in plain words first, with where to look instead.
+    assert!(
+        err.contains(&format!(
+            "who has access to {open} is shown to those who may read"
+        )) && err.contains("kubectl workspace roles"),
+        "{err}"
+    );
     // mallory cannot see the workspace at all.
     let err = Terminal::of("mallory").fails(&["members", &lab]);
     assert!(err.contains(&format!("no workspace {lab}")), "{err}");
+
+    // carol, a member, sees what each of her roles allows, the plan with
+    // what is used of it, and that lab is not archived.
+    let carol = Terminal::of("carol");
+    let shown = eventually("carol's roles in lab", LIMIT, || async {
+        let out = carol.run(&["roles", &lab, "-o", "json"]);
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+        let roles: BTreeSet<String> = v["allowed"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["role"].as_str().unwrap_or(""),
+                    a["through"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let used = &v["limits"]["pods"]["used"];
+        if roles == BTreeSet::from(["editor member".to_string(), "viewer member".to_string()])
+            && used.is_string()
+        {
+            Ok(v)
+        } else {
+            Err(v.to_string())
+        }
+    })
+    .await;
+    assert_eq!(shown["archived"], false, "{shown}");
+    assert_eq!(shown["plan"], "free", "{shown}");
+    assert_eq!(shown["limits"]["pods"]["hard"], "10", "{shown}");
+    assert!(
+        shown.get("notes").is_none(),
+        "everything was readable: {shown}"
+    );
+    let editor_writes_secrets = shown["allowed"].as_array().unwrap().iter().any(|a| {
+        a["role"] == "editor"
+            && a["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == "secrets")
+            && a["verbs"].as_array().unwrap().iter().any(|v| v == "create")
+    });
+    assert!(
+        editor_writes_secrets,
+        "the editor role's own rules: {shown}"
+    );
+    let table = carol.ok(&["roles", &lab]);
+    assert!(
+        table.starts_with(&format!("Workspace {lab}: plan free (pods "))
+            && table.contains("not archived."),
+        "{table}"
+    );
+    assert!(
+        table.contains("ROLE     THROUGH"),
+        "a kubectl-like table:\n{table}"
+    );
+    // bob, in open through the member groups only, reads the role they
+    // hold there, the open workspace's anonymous role.
+    let table = eventually("bob's roles in open", LIMIT, || async {
+        let out = bob.run(&["roles", &open]);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        let table = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && said.is_empty() {
+            Ok(table)
+        } else {
+            Err(format!("{said}{table}"))
+        }
+    })
+    .await;
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("viewer   group acme-staff")),
+        "{table}"
+    );
 }
 
 #[tokio::test]

@@ -867,3 +867,145 @@ async fn a_namespace_still_terminating_keeps_its_place_in_the_budget() {
     wait_gone(&namespaces, &ns, LIMIT).await;
     wait_reason(&workspaces, "b", "Ready").await;
 }
+
+/// An owner edits its own workspace's settings (display name, variables,
+/// time zone; closing it to the member groups) with its own credentials,
+/// and nothing the organization decides: not the plan, the owner, the
+/// isolation, the archive, the deletion protection, nor its labels;
+/// opening it is refused. Its edits reach what the workspace publishes.
+#[tokio::test]
+async fn an_owner_edits_its_workspace_settings_and_nothing_the_organization_decides() {
+    let t = tenancy(
+        "prec-owner",
+        "  memberGroups: [acme-staff]\n  defaults: {plan: small}\n  plans:\n    small: {quota: {pods: 5}}\n    large: {quota: {pods: 50}}",
+    )
+    .await;
+    let org = &t.org;
+    write_workspace(
+        &t.admin,
+        org,
+        "mine",
+        "{owner: {kind: User, name: carol}, acceptAnonymous: true}",
+    )
+    .await;
+    wait_ready(&t.workspaces, "mine", "True", LIMIT).await;
+    let carol = &Api::<Workspace>::namespaced(cluster().user("carol").await, org);
+    let merge = move |patch: serde_json::Value| async move {
+        carol
+            .patch("mine", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+    };
+
+    // Her own settings: allowed (once the operator's owner Role is there).
+    let settings = json!({"spec": {"displayName": "Carol's", "description": "mine",
+        "timeZone": "Europe/Paris", "variables": {"TEAM": "carol"}}});
+    eventually("carol edits her workspace's settings", LIMIT, || async {
+        merge(settings.clone())
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    let info = Api::<ConfigMap>::namespaced(t.admin.clone(), &format!("{org}--mine"));
+    eventually("her settings published", LIMIT, || async {
+        let data = info
+            .get("workspace-info")
+            .await
+            .map_err(|e| e.to_string())?
+            .data
+            .unwrap_or_default();
+        let want = [
+            ("TEAM", "carol"),
+            ("WORKSPACE_TIME_ZONE", "Europe/Paris"),
+            ("WORKSPACE_DISPLAY_NAME", "Carol's"),
+        ];
+        if want
+            .iter()
+            .all(|(k, v)| data.get(*k).map(String::as_str) == Some(*v))
+        {
+            Ok(())
+        } else {
+            Err(format!("{data:?}"))
+        }
+    })
+    .await;
+
+    // What the organization decides: refused, each with the reason.
+    for (what, patch) in [
+        ("the plan", json!({"spec": {"plan": "large"}})),
+        (
+            "the owner",
+            json!({"spec": {"owner": {"kind": "User", "name": "mallory"}}}),
+        ),
+        ("the isolation", json!({"spec": {"networkIsolation": true}})),
+        ("the archive", json!({"spec": {"archived": true}})),
+        (
+            "the deletion protection",
+            json!({"spec": {"deletionProtection": true}}),
+        ),
+        (
+            "the anonymous role",
+            json!({"spec": {"anonymousRole": "editor"}}),
+        ),
+    ] {
+        let said = refused(merge(patch).await, what);
+        assert!(
+            said.contains("may change only the display name, description, variables and time zone"),
+            "{what}: {said}"
+        );
+    }
+    let said = refused(
+        merge(json!({"metadata": {"labels": {"example.com/team": "carol"}}})).await,
+        "a label",
+    );
+    assert!(said.contains("not its labels"), "{said}");
+
+    // Closing to the member groups tightens: allowed; opening again is not.
+    merge(json!({"spec": {"acceptAnonymous": false}}))
+        .await
+        .expect("closing it to the member groups");
+    for reopen in [
+        json!({"spec": {"acceptAnonymous": true}}),
+        json!({"spec": {"acceptAnonymous": null}}),
+    ] {
+        let said = refused(merge(reopen.clone()).await, "opening it");
+        assert!(said.contains("not open it"), "{reopen}: {said}");
+    }
+    let ws = t.workspaces.get("mine").await.unwrap();
+    assert_eq!(ws.spec.plan, None);
+    assert_eq!(ws.spec.accept_anonymous, Some(false));
+    assert_eq!(ws.spec.owner.unwrap().name, "carol");
+
+    // An organization admin is not bound by it.
+    Api::<Workspace>::namespaced(t.alice.clone(), org)
+        .patch(
+            "mine",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"plan": "large", "acceptAnonymous": true}})),
+        )
+        .await
+        .expect("an organization admin changes the plan");
+    // Archived, the owner is read-only: its edits are refused (by the
+    // policy at once, by RBAC once the operator took its Role away).
+    Api::<Workspace>::namespaced(t.alice.clone(), org)
+        .patch(
+            "mine",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"archived": true}})),
+        )
+        .await
+        .unwrap();
+    eventually("carol read-only in the archive", LIMIT, || async {
+        match merge(json!({"spec": {"description": "still mine?"}})).await {
+            Err(kube::Error::Api(s))
+                if s.code == 403
+                    && (s.message.contains("cannot patch")
+                        || s.message.contains("is archived")) =>
+            {
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}

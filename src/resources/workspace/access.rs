@@ -9,6 +9,7 @@ use super::View;
 use crate::api::{Subject, SubjectKind};
 use crate::ownership::Component;
 use crate::ownership::names::{self, WorkspaceAccess};
+use crate::resources::tenancy::TenantPolicy;
 use crate::resources::{delegation, predefined_roles, rbac_subject};
 
 /// The access bindings of the workspace: buildable even when the spec has
@@ -84,29 +85,52 @@ pub struct WorkspaceReaders {
     /// ClusterRole earlier versions made goes (the organization's visitors
     /// binding lets the owner and open member groups read it now).
     pub visitors: Option<ClusterRoleBinding>,
-    /// The owner's Role and RoleBinding of delegated membership (member
-    /// writes, and managing this workspace as the predefined admin does);
-    /// None without an owner, delegation, or in archive mode.
+    /// The owner's Role and RoleBinding: editing its workspace's settings
+    /// and, with delegated membership, member writes and managing this
+    /// workspace as the predefined admin does; None without an owner, in
+    /// archive mode or while deleting.
     pub owner_manages: Option<(Role, RoleBinding)>,
 }
 
-/// The readers of the workspace (`delegated`: whether the platform lets
-/// owners manage their members).
-pub fn readers(v: View, delegated: bool) -> WorkspaceReaders {
+/// The readers of the workspace (`policy`: whether the platform lets owners
+/// edit their settings and manage their members).
+pub fn readers(v: View, policy: &TenantPolicy) -> WorkspaceReaders {
     let name = names::workspace_reader(&v.id.name);
     let mut finders: Vec<Subject> = v.ws.spec.owner.iter().cloned().collect();
-    if v.eff.accept_anonymous {
-        finders.extend(member_groups(v));
+    // The WorkspaceRoles they hold here, readable by name (what their
+    // roles let them do: `kubectl workspace roles`): the owner's admin,
+    // the member groups' anonymous role. One Role for both, so each may
+    // read the other's too: the owner administers the workspace anyway,
+    // and admin is the predefined role every organization has.
+    let mut held = std::collections::BTreeSet::new();
+    if v.ws.spec.owner.is_some() {
+        held.insert(predefined_roles::ADMIN.to_string());
+    }
+    let groups = member_groups(v);
+    if v.eff.accept_anonymous && !groups.is_empty() {
+        finders.extend(groups);
+        held.insert(v.eff.anonymous_role.clone());
+    }
+    let get = |resources: [&str; 2], names: Vec<String>| PolicyRule {
+        api_groups: Some(vec!["workspaces.dev".into()]),
+        resources: Some(resources.map(String::from).to_vec()),
+        resource_names: Some(names),
+        verbs: vec!["get".into(), "watch".into()],
+        non_resource_urls: None,
+    };
+    let mut rules = vec![get(
+        ["workspaces", "workspaces/status"],
+        vec![v.id.name.clone()],
+    )];
+    if !held.is_empty() {
+        rules.push(get(
+            ["workspaceroles", "workspaceroles/status"],
+            held.into_iter().collect(),
+        ));
     }
     let role = Role {
         metadata: v.meta(&name, &v.org_namespace(), Component::WorkspaceReader),
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["workspaces.dev".into()]),
-            resources: Some(vec!["workspaces".into(), "workspaces/status".into()]),
-            resource_names: Some(vec![v.id.name.clone()]),
-            verbs: vec!["get".into(), "watch".into()],
-            non_resource_urls: None,
-        }]),
+        rules: Some(rules),
     };
     let binding = (!finders.is_empty()).then(|| role_binding(v, &name, &finders));
     WorkspaceReaders {
@@ -115,7 +139,7 @@ pub fn readers(v: View, delegated: bool) -> WorkspaceReaders {
         // The Organization is read through the organization's one visitors
         // binding; one per workspace, made by earlier versions, goes.
         visitors: None,
-        owner_manages: owner_manages(v, delegated),
+        owner_manages: owner_manages(v, policy),
     }
 }
 
@@ -141,27 +165,45 @@ fn sorted(subjects: &[Subject]) -> Vec<RbacSubject> {
     out
 }
 
-/// The owner (admin in its workspace) manages its members as the
+/// The owner's Role: where the platform lets it (`owners_edit_settings`), it
+/// edits its workspace's own settings (the admission policy
+/// `workspaces.dev-owners-edit-settings` bounds which fields) and, with
+/// delegated membership, manages its members as the
 /// predefined admin does: it may send writes on WorkspaceMembers, which the
 /// admission policy limits to this workspace and the roles admin may give.
-/// Member groups never do (anonymous access manages nobody), nor anyone in
-/// archive mode (viewer only), nor anyone while the workspace waits for its
-/// deletion (a new member would hold it open).
-fn owner_manages(v: View, delegated: bool) -> Option<(Role, RoleBinding)> {
+/// Member groups never do either, nor anyone in archive mode (read-only),
+/// nor anyone while the workspace waits for its deletion (a new member
+/// would hold it open).
+fn owner_manages(v: View, policy: &TenantPolicy) -> Option<(Role, RoleBinding)> {
     let owner = v.ws.spec.owner.as_ref()?;
-    if !delegated || v.eff.archived || v.ws.meta().deletion_timestamp.is_some() {
+    let (edits, delegated) = (policy.owners_edit_settings, policy.delegated_membership);
+    if !(edits || delegated) || v.eff.archived || v.ws.meta().deletion_timestamp.is_some() {
         return None;
     }
     let name = names::workspace_owner(&v.id.name);
-    let assignable = predefined_roles::admin()
-        .manage_members
-        .map(|m| m.assignable_roles);
+    let mut rules = vec![];
+    if edits {
+        rules.push(PolicyRule {
+            api_groups: Some(vec!["workspaces.dev".into()]),
+            resources: Some(vec!["workspaces".into()]),
+            resource_names: Some(vec![v.id.name.clone()]),
+            verbs: vec!["update".into(), "patch".into()],
+            non_resource_urls: None,
+        });
+    }
+    if delegated {
+        let assignable = predefined_roles::admin()
+            .manage_members
+            .map(|m| m.assignable_roles);
+        rules.push(delegation::member_writes());
+        rules.push(delegation::managing_rule(
+            &v.id.name,
+            assignable.iter().flatten().map(String::as_str),
+        ));
+    }
     let role = Role {
         metadata: v.meta(&name, &v.org_namespace(), Component::WorkspaceReader),
-        rules: Some(vec![
-            delegation::member_writes(),
-            delegation::managing_rule(&v.id.name, assignable.iter().flatten().map(String::as_str)),
-        ]),
+        rules: Some(rules),
     };
     let binding = role_binding(v, &name, std::slice::from_ref(owner));
     Some((role, binding))

@@ -200,7 +200,7 @@ pub fn build(
 
 /// The readers of `ws` in `org`, its view derived here: for callers
 /// outside a reconcile (the benchmark's floor, the fault suite's model).
-pub fn readers_of(ws: &Workspace, org: &Organization, delegated: bool) -> WorkspaceReaders {
+pub fn readers_of(ws: &Workspace, org: &Organization, policy: &TenantPolicy) -> WorkspaceReaders {
     let (id, eff) = (Identity::of_workspace(ws), effective(ws, org));
     let v = View {
         ws,
@@ -208,7 +208,7 @@ pub fn readers_of(ws: &Workspace, org: &Organization, delegated: bool) -> Worksp
         id: &id,
         eff: &eff,
     };
-    readers(v, delegated)
+    readers(v, policy)
 }
 
 /// Whether `ws` reports that its namespace is held by someone else.
@@ -492,7 +492,7 @@ fn planned(
         namespace: namespace(v, policy, plan.as_ref(), &input.live),
         role_bindings,
         settings: settings(v, policy, &input.reaches, plan.as_ref()),
-        readers: readers(v, policy.delegated_membership),
+        readers: readers(v, policy),
         shares: workspace_shares(ws),
     });
     Planned {

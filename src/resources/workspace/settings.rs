@@ -194,6 +194,18 @@ fn info(v: View, plan: Option<&PlanInEffect>) -> Option<ConfigMap> {
         if let Some(p) = plan.map_or(v.eff.plan.clone(), |p| p.name.clone()) {
             data.insert("WORKSPACE_PLAN".into(), p);
         }
+        // Read by the MutatingAdmissionPolicy workspaces.dev-workload-defaults
+        // (a Job's default activeDeadlineSeconds).
+        let run_timeout = plan
+            .and_then(|p| p.plan)
+            .and_then(|p| p.run_timeout.as_deref())
+            .and_then(guardrails::parse_duration);
+        if let Some(timeout) = run_timeout {
+            data.insert(
+                "WORKSPACE_RUN_TIMEOUT_SECONDS".into(),
+                timeout.as_secs().to_string(),
+            );
+        }
         for (k, value) in v.ws.spec.variables.iter().flatten() {
             data.insert(k.clone(), value.clone());
         }

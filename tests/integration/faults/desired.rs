@@ -211,7 +211,7 @@ pub async fn desired_state(client: &Client, world: &World) -> Result<BTreeMap<Ke
             s.info.iter().for_each(|i| put(&mut desired, i));
             // Who may find it: its reader, and the Organization's for its
             // owner and open member groups.
-            let readers = ws_build::readers_of(ws, org, true);
+            let readers = ws_build::readers_of(ws, org, &operator_policy());
             put(&mut desired, &readers.role);
             readers.binding.iter().for_each(|b| put(&mut desired, b));
             if let Some((role, binding)) = &readers.owner_manages {
@@ -437,11 +437,12 @@ pub async fn check_access(client: &Client, checks: &[AccessCheck]) -> Vec<String
 }
 
 /// The platform settings the tests' operator runs with
-/// (support/operator.rs turns both delegations on).
+/// (support/operator.rs turns both delegations and owners' settings on).
 fn operator_policy() -> workspace_operator::resources::tenancy::TenantPolicy {
     workspace_operator::resources::tenancy::TenantPolicy {
         delegated_membership: true,
         organization_admins_manage_admins: true,
+        owners_edit_settings: true,
         ..Default::default()
     }
 }

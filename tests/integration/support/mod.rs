@@ -657,3 +657,15 @@ impl Drop for OperatorPaused {
         unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGCONT) };
     }
 }
+
+/// Whether the test cluster's API server serves MutatingAdmissionPolicies
+/// (Kubernetes 1.36 and later): install.sh installs the chart's then.
+pub fn serves_mutating_policies() -> bool {
+    let out = cluster().kubectl(&["get", "--raw", "/apis/admissionregistration.k8s.io/v1"]);
+    assert!(
+        out.status.success(),
+        "discovery of admissionregistration.k8s.io/v1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).contains(r#""name":"mutatingadmissionpolicies""#)
+}

@@ -120,13 +120,15 @@ fn spawn_operator(dir: &Path, binary: &Path, env: &[(String, String)]) -> io::Re
     let log = OpenOptions::new().create(true).append(true).open(&path)?;
     let mut cmd = Command::new(binary);
     // The test control plane installs every admission policy, so both
-    // delegations are on (the chart's default turns on only the first).
+    // delegations and owners' settings are on (the chart's default turns
+    // on all but organization admins managing admins).
     // Pod Security as the chart's default; the cluster network is the
     // control plane's service range.
     cmd.args([
         "run",
         "--delegated-membership",
         "--organization-admins-manage-admins",
+        "--owners-edit-settings",
         "--pod-security-enforce=baseline",
         "--cluster-network=10.0.0.0/24",
     ])
