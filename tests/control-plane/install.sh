@@ -23,3 +23,16 @@ install=(kubectl apply --server-side --force-conflicts --field-manager=workspace
 "${install[@]}" -f "$REPO/deploy/operator-rbac.yaml" >/dev/null
 "$HERE/admission-policies.sh" | "${install[@]}" -f - >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+# Established is not yet served: the API server's discovery (what kubectl
+# maps a kind to a resource with) follows a moment later, and an apply
+# meanwhile fails with "Resource kind ... not found". Wait for it.
+for _ in $(seq 60); do
+  if kubectl get --raw /apis/workspaces.dev/v1alpha1 2>/dev/null |
+    grep -q '"name":"workspacemembers"' &&
+    kubectl get --raw /apis 2>/dev/null | grep -q '"name":"workspaces.dev"'; then
+    exit 0
+  fi
+  sleep 1
+done
+echo "install.sh: the API server does not serve workspaces.dev/v1alpha1 after 60 s" >&2
+exit 1

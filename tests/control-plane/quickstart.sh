@@ -41,7 +41,7 @@ if [[ -f "$pidfile" ]]; then
 fi
 "$HERE/install.sh" "$DIR"
 KUBECONFIG="$DIR/operator.kubeconfig" RUST_LOG="${RUST_LOG:-info,kube=warn}" \
-  setsid "$bin" run --delegated-membership --pod-security-enforce=baseline \
+  setsid "$bin" run --delegated-membership --owners-edit-settings --pod-security-enforce=baseline \
   --cluster-network=10.0.0.0/24 >>"$DIR/logs/workspace-operator.log" 2>&1 </dev/null &
 echo $! >"$pidfile"
 sleep 0.5
@@ -53,7 +53,12 @@ fi
 log "operator running (pid $(cat "$pidfile")); logs in $DIR/logs/workspace-operator.log"
 
 log "applying examples/: the organization first (the operator makes its namespace)"
-kubectl apply -f "$REPO/examples/01-organization.yaml" >/dev/null
+# kubectl's own discovery cache can lag the API server's by a moment.
+for attempt in $(seq 10); do
+  kubectl apply -f "$REPO/examples/01-organization.yaml" >/dev/null && break
+  [[ $attempt == 10 ]] && exit 1
+  sleep 2
+done
 kubectl wait --for=condition=Ready organization/acme --timeout=120s >/dev/null
 log "then roles, workspaces and members"
 kubectl apply -f "$REPO/examples/02-roles.yaml" -f "$REPO/examples/03-workspaces.yaml" \

@@ -349,6 +349,8 @@ fn deploy_admission_policies_are_the_charts() {
         "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
         "--set",
         "operatorUser=workspace-operator",
+        "--set",
+        "admissionPolicies.exemptUsers[0]=wsop-admin",
     ]));
     assert_eq!(
         documents(
