@@ -19,7 +19,7 @@ use kube::{Client, Resource};
 use super::error::StartupError;
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::ownership::{self, Kind};
-use crate::resources::guardrails::{KeptNamespace, kept_namespace};
+use crate::resources::guardrails::{self, KeptNamespace, kept_namespace};
 use crate::resources::tenancy::TenantPolicy;
 use crate::runtime::informer::{self, Cacheable, Informer};
 use crate::runtime::metrics::Metrics;
@@ -312,8 +312,14 @@ impl Context {
     }
 
     /// The namespaces of organization `organization`'s deleted workspaces
-    /// kept until their purge (or retained), as the cache holds them.
+    /// kept until their purge (or retained), as the cache holds them:
+    /// only those carrying a keeping mark are made into objects.
     pub fn kept_namespaces(&self, organization: &str) -> Vec<KeptNamespace> {
-        Self::kept_of(&self.organization_namespaces(organization), organization)
+        let marked = self.children.namespaces.all_marked(
+            ownership::ORGANIZATION,
+            organization,
+            Some(&[guardrails::PURGE_AT, guardrails::RETAINED_AT]),
+        );
+        Self::kept_of(&marked, organization)
     }
 }

@@ -136,6 +136,14 @@ impl Record {
             .map(|(_, v)| v)
     }
 
+    /// The value of annotation `key` (not the two held as numbers).
+    pub fn annotation(&self, key: &str) -> Option<&Arc<str>> {
+        self.annotations
+            .iter()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v)
+    }
+
     /// The same record, marked as being deleted (if it was not already).
     pub fn deleted(&self, at: Time) -> Record {
         Record {
