@@ -758,6 +758,22 @@ mod tests {
         );
     }
 
+    /// A compact cache of RoleBindings fed by `events`, once it is ready.
+    async fn compact_of(
+        events: impl Stream<Item = Result<watcher::Event<RoleBinding>, watcher::Error>> + Send + 'static,
+    ) -> Informer<RoleBinding> {
+        let compact = Informer::<RoleBinding>::run(
+            events,
+            crate::runtime::compare::compact::<RoleBinding>,
+            Some((Records::default(), record::shell::<RoleBinding>)),
+        );
+        compact
+            .ready()
+            .await
+            .expect("a test stream's list completes");
+        compact
+    }
+
     #[tokio::test]
     async fn a_compact_cache_answers_like_a_whole_one() {
         let events = futures::stream::iter(vec![
@@ -767,12 +783,7 @@ mod tests {
             Ok(watcher::Event::Apply(named("added"))),
         ])
         .chain(futures::stream::pending());
-        let compact = Informer::<RoleBinding>::run(
-            events,
-            crate::runtime::compare::compact::<RoleBinding>,
-            Some((Records::default(), record::shell::<RoleBinding>)),
-        );
-        compact.ready().await.unwrap();
+        let compact = compact_of(events).await;
         for _ in 0..100 {
             if compact.get(Some("ns"), "added").is_some() {
                 break;
@@ -822,12 +833,7 @@ mod tests {
             Ok(watcher::Event::InitDone),
         ])
         .chain(futures::stream::pending());
-        let compact = Informer::<RoleBinding>::run(
-            events,
-            crate::runtime::compare::compact::<RoleBinding>,
-            Some((Records::default(), record::shell::<RoleBinding>)),
-        );
-        compact.ready().await.unwrap();
+        let compact = compact_of(events).await;
         let names = |found: Vec<Arc<RoleBinding>>| {
             let mut n: Vec<String> = found
                 .iter()
