@@ -73,6 +73,10 @@ pub struct Args {
     /// Keep the control plane running afterwards (its directory is printed).
     #[arg(long)]
     pub keep: bool,
+    /// Stop after this phase (create, latency, idle or restart), for
+    /// profiling one phase; prints what was measured and never writes docs.
+    #[arg(long)]
+    pub until: Option<phases::Phase>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -109,6 +113,10 @@ async fn run(args: Args) -> Result<()> {
     let keep = args.keep || result.is_err();
     cluster.stop(keep);
     let figures = result?;
+    if args.until.is_some() {
+        println!("\n{figures:#?}");
+        return Ok(());
+    }
     let table = report::table(&args, &figures);
     println!("\n{table}");
     if !args.no_docs {

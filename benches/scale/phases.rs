@@ -25,6 +25,15 @@ use crate::{Args, Result, existing_is_fine, progress, with_retries};
 
 pub const PREFIX: &str = "bench-";
 
+/// The phases a partial run (`--until`) may stop after, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Phase {
+    Create,
+    Latency,
+    Idle,
+    Restart,
+}
+
 #[derive(Debug, Default)]
 pub struct Figures {
     pub expected: Option<Expected>,
@@ -106,10 +115,23 @@ pub async fn all(args: &Args, cluster: &Cluster) -> Result<Figures> {
         ..Default::default()
     };
     let tracker = Tracker::start(&cluster.admin);
+    let done = |phase| args.until.is_some_and(|until| until <= phase);
     figures.create = create(args, cluster, &tracker).await?;
+    if done(Phase::Create) {
+        return Ok(figures);
+    }
     figures.latency = latency(args, cluster).await?;
+    if done(Phase::Latency) {
+        return Ok(figures);
+    }
     figures.idle = idle(args, cluster).await?;
+    if done(Phase::Idle) {
+        return Ok(figures);
+    }
     figures.restart = restart(args, cluster, figures.latency.samples).await?;
+    if done(Phase::Restart) {
+        return Ok(figures);
+    }
     figures.churn = churn(args, cluster, &tracker).await?;
     figures.plugin = plugin_list(args, cluster).await?;
     figures.footprint = crate::footprint::measure(&cluster.admin).await?;

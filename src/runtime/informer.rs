@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use super::owner_index;
 use super::record::{self, Record};
+use super::record_table::RecordTable;
 
 /// What a kind needs to be cached and watched.
 pub trait Cacheable:
@@ -112,7 +113,7 @@ type Subscribers<K> = Arc<Mutex<Vec<UnboundedSender<Sent<K>>>>>;
 type Key = owner_index::Key;
 type OwnerIndex = Arc<RwLock<owner_index::OwnerIndex>>;
 /// Compact records by namespace ("" for cluster-scoped) and name.
-type Records = Arc<RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>>>>;
+type Records = Arc<RwLock<RecordTable>>;
 
 fn key_of<K: Resource>(obj: &K) -> Key {
     (
@@ -161,8 +162,7 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Kept<K> {
             Kept::Compact { records, shell } => records
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
-                .get(namespace.unwrap_or_default())?
-                .get(name)
+                .get(namespace.unwrap_or_default(), name)
                 .map(|r| Sent::Record(r.clone(), *shell)),
         }
     }
@@ -175,7 +175,6 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Kept<K> {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
                 .values()
-                .flat_map(HashMap::values)
                 .map(|r| Sent::Record(r.clone(), *shell))
                 .collect(),
         }
@@ -196,7 +195,6 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Kept<K> {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
                 .values()
-                .flat_map(HashMap::values)
                 .filter(|r| wanted(r.as_ref()))
                 .map(|r| Sent::Record(r.clone(), *shell))
                 .collect(),
@@ -209,25 +207,6 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Kept<K> {
         match self.get(ns, &key.1)? {
             Sent::Object(o) => owner_of(o.as_ref()).map(|s| record::intern(s)),
             Sent::Record(r, _) => r.label(crate::ownership::OWNER_UID).cloned(),
-        }
-    }
-}
-
-fn insert_record(
-    records: &mut HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>>,
-    record: Arc<Record>,
-) {
-    records
-        .entry(record.namespace.clone())
-        .or_default()
-        .insert(record.name.clone(), record);
-}
-
-fn remove_record(records: &mut HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>>, key: &Key) {
-    if let Some(names) = records.get_mut(&key.0) {
-        names.remove(&key.1);
-        if names.is_empty() {
-            records.remove(&key.0);
         }
     }
 }
@@ -405,7 +384,7 @@ async fn feed<K>(
     // the watch was down have no Delete event of their own.
     let mut before_relist: Vec<Sent<K>> = vec![];
     // The records of a (re)list in progress (compact caches).
-    let mut relisted: HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>> = HashMap::new();
+    let mut relisted = RecordTable::default();
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
@@ -462,7 +441,7 @@ async fn feed<K>(
 fn apply_event<K>(
     kept: &Kept<K>,
     writer: &mut reflector::store::Writer<K>,
-    relisted: &mut HashMap<Arc<str>, HashMap<Arc<str>, Arc<Record>>>,
+    relisted: &mut RecordTable,
     index: &mut owner_index::OwnerIndex,
     event: &watcher::Event<K>,
 ) -> Option<Sent<K>>
@@ -493,11 +472,15 @@ where
             match event {
                 watcher::Event::Apply(obj) => {
                     let record = Arc::new(Record::of(obj.clone()));
-                    insert_record(&mut records, record.clone());
+                    records.insert(record.clone());
                     Some(Sent::Record(record, *shell))
                 }
                 watcher::Event::Delete(obj) => {
-                    remove_record(&mut records, &key_of(obj));
+                    let meta = obj.meta();
+                    records.remove(
+                        meta.namespace.as_deref().unwrap_or_default(),
+                        meta.name.as_deref().unwrap_or_default(),
+                    );
                     None
                 }
                 watcher::Event::Init => {
@@ -506,7 +489,7 @@ where
                     None
                 }
                 watcher::Event::InitApply(obj) => {
-                    insert_record(relisted, Arc::new(Record::of(obj.clone())));
+                    relisted.insert(Arc::new(Record::of(obj.clone())));
                     None
                 }
                 watcher::Event::InitDone => {
@@ -599,7 +582,7 @@ fn vanished<K: Resource + Clone>(before: Vec<Sent<K>>, after: &[Sent<K>]) -> Vec
 /// Remembers each object's last signature: passes an object seen for the
 /// first time, one whose signature changed, and one being deleted.
 pub struct Changes<K> {
-    seen: HashMap<String, u64>,
+    seen: HashMap<record::Uid, u64>,
     signature: fn(&K) -> u64,
 }
 
@@ -617,14 +600,14 @@ impl<K: Resource> Changes<K> {
             _ if meta.deletion_timestamp.is_some() => {
                 // Forgotten, so deleted objects leave nothing behind.
                 if let Some(uid) = &meta.uid {
-                    self.seen.remove(uid);
+                    self.seen.remove(&record::Uid::key(uid));
                 }
                 true
             }
             None => true,
             Some(uid) => {
                 let sig = (self.signature)(obj);
-                self.seen.insert(uid.clone(), sig) != Some(sig)
+                self.seen.insert(record::Uid::key(uid), sig) != Some(sig)
             }
         }
     }
@@ -707,7 +690,7 @@ mod tests {
             "still being deleted, final delete"
         );
         assert!(
-            !changes.seen.contains_key("a"),
+            !changes.seen.contains_key(&record::Uid::key("a")),
             "nothing kept of a deleted object"
         );
     }

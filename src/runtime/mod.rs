@@ -15,6 +15,7 @@ pub mod metrics;
 mod owner_index;
 pub mod pipeline;
 pub mod record;
+mod record_table;
 pub mod report;
 pub mod throttle;
 pub mod writes;

@@ -32,7 +32,7 @@ pub struct Reporter {
     backoff: Backoff,
     failures: Mutex<HashMap<String, u32>>,
     /// The last status written per object UID (see `writes::write_status`).
-    statuses: Mutex<HashMap<String, u64>>,
+    statuses: Mutex<HashMap<super::record::Uid, u64>>,
 }
 
 impl Reporter {
@@ -76,15 +76,15 @@ impl Reporter {
         self.statuses
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(uid)
+            .get(&super::record::Uid::key(uid))
             == Some(&fingerprint)
     }
 
-    pub fn status_written(&self, uid: String, fingerprint: u64) {
+    pub fn status_written(&self, uid: &str, fingerprint: u64) {
         self.statuses
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(uid, fingerprint);
+            .insert(super::record::Uid::key(uid), fingerprint);
     }
 
     /// The object's life with this operator ended: nothing kept of it.
@@ -92,7 +92,7 @@ impl Reporter {
         self.statuses
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&obj.uid().unwrap_or_default());
+            .remove(&super::record::Uid::key(&obj.uid().unwrap_or_default()));
         self.succeeded(obj);
     }
 

@@ -190,7 +190,7 @@ where
     let ((), written) = futures::join!(announcement, write);
     match written {
         Ok(_) => {
-            report.status_written(uid, fingerprint);
+            report.status_written(&uid, fingerprint);
             Ok(())
         }
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
