@@ -121,6 +121,11 @@ struct RunArgs {
     /// description, variables and time zone.
     #[arg(long, env = "WSOP_OWNERS_EDIT_SETTINGS", default_value_t = false)]
     owners_edit_settings: bool,
+    /// Do not export the usage gauges (`workspace_operator_workspace_quota`
+    /// and the organization ones): a series per workspace and resource,
+    /// computed on each scrape; for very large clusters.
+    #[arg(long, env = "WSOP_NO_USAGE_METRICS", default_value_t = false)]
+    no_usage_metrics: bool,
     /// Pod Security level enforced in workspace namespaces whose plan and
     /// Organization set none (privileged, baseline or restricted; left out:
     /// no label, the cluster's default applies).
@@ -217,6 +222,13 @@ async fn run(args: RunArgs) -> Result<ExitCode, StartupError> {
         serve_metrics(addr, &metrics, &fence, lease.duration);
     }
     let ctx = controllers::Context::new(client.clone(), settings(&args), metrics.clone()).await?;
+    if !args.no_usage_metrics {
+        let gauges = controllers::usage_metrics::UsageGauges {
+            ctx: Arc::downgrade(&ctx),
+        };
+        // The only late collector: added once.
+        let _ = metrics.add_late(Box::new(gauges));
+    }
     metrics.ready.store(true, Ordering::Relaxed);
 
     let terminated = workspace_operator::runtime::pipeline::termination_signal()

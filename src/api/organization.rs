@@ -274,6 +274,11 @@ pub struct OrganizationStatus {
     #[schemars(length(max = 100000))]
     pub retained_namespaces: Vec<RetainedNamespace>,
 
+    /// What its workspaces hold and use, summed from the quotas of their
+    /// namespaces, and what is left of its budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<OrganizationUsage>,
+
     /// The latest observations of the organization's state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
@@ -282,6 +287,52 @@ pub struct OrganizationStatus {
     /// The `metadata.generation` this status describes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+}
+
+/// What an organization's workspaces hold and use: the quotas of their
+/// namespaces summed. Taken at most once a minute, and written only when a
+/// figure changed (`observedAt` says when they were taken).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationUsage {
+    /// Workspace namespaces with a quota: its workspaces' and those kept
+    /// for deleted ones (what `spec.budget.maxWorkspaces` counts, but for
+    /// namespaces whose plan sets no quota).
+    pub namespaces: i32,
+
+    /// By resource, the sum of the quotas' limits (what the plans give).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 64))]
+    pub hard: BTreeMap<String, QuantityValue>,
+
+    /// By resource, the sum of what is used of them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 64))]
+    pub used: BTreeMap<String, QuantityValue>,
+
+    /// What is left of `spec.budget`; absent without a budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_remaining: Option<BudgetRemaining>,
+
+    /// When these figures were taken (RFC 3339).
+    pub observed_at: String,
+}
+
+/// What is left of an organization's budget.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetRemaining {
+    /// How many more workspaces may get a namespace (`maxWorkspaces` less
+    /// the namespaces counted); absent when the budget sets no maximum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspaces: Option<i32>,
+
+    /// By key of the budget's quota, what is not given to a namespace yet
+    /// (the budget less the sum of the quotas' limits; negative when the
+    /// budget was lowered below what namespaces already hold).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32))]
+    pub quota: BTreeMap<String, QuantityValue>,
 }
 
 /// The namespace of a deleted workspace, kept until its purge.

@@ -18,9 +18,11 @@ use kube::{Client, Resource};
 
 use super::error::StartupError;
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
-use crate::ownership::{self, Kind};
+use crate::ownership::{self, Component, Kind};
 use crate::resources::guardrails::{self, KeptNamespace, kept_namespace};
 use crate::resources::tenancy::TenantPolicy;
+use crate::resources::usage::QuotaUse;
+use crate::runtime::compare::CACHED_KEPT;
 use crate::runtime::informer::{self, Cacheable, Informer};
 use crate::runtime::metrics::Metrics;
 use crate::runtime::pipeline::Runtime;
@@ -65,6 +67,29 @@ pub struct Children {
 }
 
 impl Children {
+    /// Starts watching every kind of child the operator makes.
+    fn start(client: &Client) -> Children {
+        Children {
+            // Only the namespaces' marks are read (their spec and status
+            // never): compact like every other child.
+            namespaces: compact_children_informer(client),
+            roles: compact_children_informer(client),
+            role_bindings: compact_children_informer(client),
+            cluster_roles: compact_children_informer(client),
+            cluster_role_bindings: compact_children_informer(client),
+            // A workspace quota's limits and use are kept too: its
+            // organization's usage and the usage metrics read them.
+            quotas: Informer::start_compact_keeping(
+                Api::all(client.clone()),
+                watcher::Config::default().labels(&ownership::managed_selector()),
+                crate::resources::usage::kept_of_quota,
+            ),
+            limit_ranges: compact_children_informer(client),
+            network_policies: compact_children_informer(client),
+            config_maps: compact_children_informer(client),
+        }
+    }
+
     /// Changes to the operator's objects of `kinds`, each mapped by `owner`
     /// to whom it concerns: what a controller watches of its children.
     /// Namespaces and Secrets are not here: their watches map more than
@@ -224,19 +249,7 @@ impl Context {
                 .fields(&format!("metadata.name={}", settings.tenancy.ceiling)),
             informer::trim::<ClusterRole>,
         );
-        let children = Children {
-            // Only the namespaces' marks are read (their spec and status
-            // never): compact like every other child.
-            namespaces: compact_children_informer(&client),
-            roles: compact_children_informer(&client),
-            role_bindings: compact_children_informer(&client),
-            cluster_roles: compact_children_informer(&client),
-            cluster_role_bindings: compact_children_informer(&client),
-            quotas: compact_children_informer(&client),
-            limit_ranges: compact_children_informer(&client),
-            network_policies: compact_children_informer(&client),
-            config_maps: compact_children_informer(&client),
-        };
+        let children = Children::start(&client);
         let secrets = secrets_informer(&client);
         // Every cache is complete before the first reconcile: a missing role
         // or child would otherwise look like one to revoke or to create.
@@ -299,6 +312,58 @@ impl Context {
         self.children
             .namespaces
             .all_labelled(ownership::ORGANIZATION, organization)
+    }
+
+    /// The quotas of the workspace namespaces of organization `only` (of
+    /// every organization for None) as the cache holds them, with their
+    /// organization.
+    pub fn quota_uses(&self, only: Option<&str>) -> Vec<(String, QuotaUse)> {
+        let mut kept = vec![];
+        self.children.quotas.visit_marks(&mut |marks| {
+            let organization = marks.label(ownership::ORGANIZATION);
+            if marks.label(ownership::COMPONENT) == Some(Component::Quota.as_str())
+                && organization.is_some()
+                && only.is_none_or(|o| organization == Some(o))
+                && let Some(text) = marks.annotation(CACHED_KEPT)
+            {
+                kept.push((
+                    organization.unwrap_or_default().to_string(),
+                    marks
+                        .label(ownership::WORKSPACE)
+                        .unwrap_or_default()
+                        .to_string(),
+                    text.to_string(),
+                ));
+            }
+        });
+        // Read outside the cache's lock.
+        kept.into_iter()
+            .filter_map(|(org, ws, text)| {
+                let status = serde_json::from_str(&text).ok()?;
+                Some((org, QuotaUse::of_status(&ws, &status)))
+            })
+            .collect()
+    }
+
+    /// How many workspace namespaces each organization has, those kept for
+    /// deleted workspaces included (one pass over the cache).
+    pub fn workspace_namespaces_by_organization(
+        &self,
+    ) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        self.children.namespaces.visit_marks(&mut |marks| {
+            if marks.label(ownership::COMPONENT) == Some(Component::WorkspaceNamespace.as_str())
+                && let Some(org) = marks.label(ownership::ORGANIZATION)
+            {
+                match counts.get_mut(org) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(org.to_string(), 1);
+                    }
+                }
+            }
+        });
+        counts
     }
 
     /// The namespaces of organization `organization`'s deleted workspaces

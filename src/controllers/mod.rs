@@ -11,6 +11,7 @@ pub mod member;
 pub mod organization;
 pub mod role;
 pub mod teardown;
+pub mod usage_metrics;
 pub mod workspace;
 mod workspace_children;
 

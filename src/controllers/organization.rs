@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use futures::future::{BoxFuture, Shared};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::api::Api;
 use kube::core::DeserializeGuard;
@@ -33,7 +34,9 @@ use crate::resources::organization::{
 };
 use crate::resources::predefined_roles;
 use crate::resources::teardown::Step;
+use crate::resources::usage;
 use crate::runtime::apply::{Owned, apply_unless_contained, apply_unless_current, delete_if};
+use crate::runtime::compare::CACHED_KEPT;
 use crate::runtime::informer::{self, valid};
 use crate::runtime::pipeline::{self, Reconciler, Runtime};
 use crate::runtime::throttle;
@@ -91,6 +94,15 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         .watches_shared_stream(ctx.secrets.subscribe(), move |s| {
             organization_sharing_secret(&by_secret, &s.metadata)
         })
+        // What its workspaces' quotas give and use: at most once per
+        // usage period (it reports them no more often).
+        .reconcile_on(throttle::throttled(
+            cached
+                .quotas
+                .subscribe_changes(kept_use)
+                .filter_map(|q| futures::future::ready(organization_of_quota(&q))),
+            usage::USAGE_PERIOD,
+        ))
         .graceful_shutdown_on(shutdown)
         .run(
             pipeline::reconcile::<Organizations>,
@@ -98,6 +110,23 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
             Arc::new(Organizations { ctx: ctx.clone() }),
         );
     pipeline::drain("Organization", controller).await;
+}
+
+/// What a quota's organization reports of it: its limits and use as the
+/// cache keeps them (`usage::kept_of_quota`), and its being deleted.
+fn kept_use(quota: &ResourceQuota) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    quota.annotations().get(CACHED_KEPT).hash(&mut h);
+    h.finish()
+}
+
+/// The organization of a workspace quota, as a trigger (never urgent).
+fn organization_of_quota(quota: &ResourceQuota) -> Option<(ObjectRef<Guard>, bool)> {
+    (ownership::component_of(quota.meta()) == Some(ownership::Component::Quota))
+        .then(|| quota.labels().get(ownership::ORGANIZATION))
+        .flatten()
+        .map(|org| (ObjectRef::new(org), false))
 }
 
 /// The organization whose namespace holds `object`.
@@ -180,6 +209,28 @@ fn predefined_signature(role: &DeserializeGuard<WorkspaceRole>) -> u64 {
 }
 
 impl Organizations {
+    /// Its usage as the caches hold it now.
+    fn usage_of(
+        &self,
+        org: &Organization,
+        now: jiff::Timestamp,
+    ) -> crate::api::organization::OrganizationUsage {
+        let name = org.name_any();
+        let quotas: Vec<usage::QuotaUse> = self
+            .ctx
+            .quota_uses(Some(&name))
+            .into_iter()
+            .map(|(_, q)| q)
+            .collect();
+        let namespaces = self
+            .ctx
+            .workspace_namespaces_by_organization()
+            .get(&name)
+            .copied()
+            .unwrap_or(0);
+        usage::summarize(org, namespaces, &quotas, now)
+    }
+
     /// The namespaces of its deleted workspaces waiting for their purge.
     fn kept_namespaces(
         &self,
@@ -421,15 +472,22 @@ impl Reconciler for Organizations {
             Some(_) if workspaces.is_empty() => Some(self.namespaces_now(org).await?),
             _ => None,
         };
+        let now = jiff::Timestamp::now();
+        let reported = org.status.as_ref().and_then(|s| s.usage.as_ref());
+        // Taken at most once per period (from the caches only).
+        let usage = usage::due_in(reported, now)
+            .is_none()
+            .then(|| self.usage_of(org, now));
         Ok(OrganizationInput {
             namespaces_now,
+            usage,
             kept: self.kept_namespaces(org, &workspaces),
             workspaces,
             members: self
                 .ctx
                 .members
                 .shared_in(&organization_namespace(&org.name_any())),
-            now: jiff::Timestamp::now(),
+            now,
         })
     }
 
@@ -480,6 +538,7 @@ impl Reconciler for Organizations {
             pending_purges: facts.pending_purges.clone(),
             retained_namespaces: facts.retained.clone(),
             effective_defaults: Some(defaults::organization_defaults(org)),
+            usage: facts.usage.clone(),
             conditions,
             observed_generation: org.meta().generation,
         }

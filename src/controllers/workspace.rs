@@ -168,9 +168,11 @@ fn woken_by_workspace(ctx: &Context, target: &Guard) -> Vec<ObjectRef<Guard>> {
 fn sharers_of(ctx: &Context, org: &str, target: &str) -> Vec<ObjectRef<Guard>> {
     ctx.workspaces
         .refs_in(&names::organization_namespace(org), |w| {
-            workspace_shares(w)
-                .iter()
-                .any(|s| s.targets.iter().any(|t| t == target))
+            // Most share nothing: asked without building their shares.
+            w.spec.shared_credentials.is_some()
+                && workspace_shares(w)
+                    .iter()
+                    .any(|s| s.targets.iter().any(|t| t == target))
         })
 }
 

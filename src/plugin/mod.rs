@@ -19,6 +19,7 @@ pub mod roles;
 pub mod state;
 pub mod subject;
 pub mod switch;
+pub mod usage;
 
 use std::path::PathBuf;
 
@@ -34,7 +35,7 @@ use switch::WorkspaceRef;
     name = "kubectl-workspace",
     bin_name = "kubectl workspace",
     version,
-    after_help = "Examples:\n  kubectl workspace list\n  kubectl workspace use acme/payments\n  kubectl workspace use -\n  kubectl workspace members\n  kubectl workspace roles\n  kubectl workspace invite user:bob --role editor --expires 7d\n  kubectl workspace remove user:bob"
+    after_help = "Examples:\n  kubectl workspace list\n  kubectl workspace use acme/payments\n  kubectl workspace use -\n  kubectl workspace members\n  kubectl workspace roles\n  kubectl workspace usage\n  kubectl workspace usage --organization\n  kubectl workspace invite user:bob --role editor --expires 7d\n  kubectl workspace remove user:bob"
 )]
 pub struct Cli {
     /// Path to the kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
@@ -83,6 +84,17 @@ pub enum Command {
         /// ORG/WS or WS (default: the current namespace's workspace).
         #[arg(value_name = "ORG/WS|WS")]
         workspace: Option<String>,
+    },
+    /// What a workspace's plan gives and what is used of it; with
+    /// --organization, the organization's totals, what is left of its
+    /// budget and each workspace's use (organization admins).
+    Usage {
+        /// ORG/WS or WS (default: the current namespace's workspace).
+        #[arg(value_name = "ORG/WS|WS", conflicts_with = "organization")]
+        workspace: Option<String>,
+        /// An organization's usage (default: the current namespace's organization).
+        #[arg(long, value_name = "ORG", num_args = 0..=1, default_missing_value = "")]
+        organization: Option<String>,
     },
     /// Make someone a member of a workspace (creates or updates its
     /// WorkspaceMember).
@@ -171,6 +183,23 @@ pub async fn run(cli: Cli) -> Result<()> {
             let client = target.client().await?;
             let ws = resolve(&target, &client, workspace.as_deref()).await?;
             roles::print(format, &roles::roles(&client, &ws).await?)
+        }
+        Command::Usage {
+            workspace,
+            organization: Some(org),
+        } if workspace.is_none() => {
+            let client = target.client().await?;
+            let org = match org.as_str() {
+                "" => resolve(&target, &client, None).await?.organization,
+                named => named.to_string(),
+            };
+            usage::print_organization(format, &usage::organization(&client, &org).await?)
+        }
+        Command::Usage { workspace, .. } => {
+            let client = target.client().await?;
+            let ws = resolve(&target, &client, workspace.as_deref()).await?;
+            let rows = usage::workspace(&client, &ws).await?;
+            output::print(format, &rows, &format!("The quota of {ws} limits nothing."))
         }
         Command::Invite {
             subject,

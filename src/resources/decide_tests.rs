@@ -990,6 +990,7 @@ fn organization_decisions() {
             members: vec![],
             kept: vec![],
             namespaces_now: Some(vec![]),
+            usage: None,
             now: NOW.parse().unwrap(),
         };
         let (got, children, _) =
@@ -1622,6 +1623,7 @@ fn organization_member_and_role_teardowns() {
             members: vec![],
             kept: vec![],
             namespaces_now: Some(live),
+            usage: None,
             now: NOW.parse().unwrap(),
         }
     };

@@ -20,6 +20,7 @@ mod properties;
 pub mod role;
 pub mod teardown;
 pub mod tenancy;
+pub mod usage;
 pub mod workspace;
 
 use k8s_openapi::api::rbac::v1::Subject as RbacSubject;

@@ -295,6 +295,9 @@ pub struct OrganizationInput {
     /// None: not read (its teardown then waits rather than take that for
     /// "none").
     pub namespaces_now: Option<Vec<ObjectMeta>>,
+    /// Its usage taken now from the caches (`usage::summarize`); None when
+    /// the figures its status reports are not due yet (`usage::due_in`).
+    pub usage: Option<crate::api::organization::OrganizationUsage>,
     pub now: jiff::Timestamp,
 }
 
@@ -334,6 +337,8 @@ pub struct OrganizationFacts {
     pub pending_purges: Vec<crate::api::organization::PendingPurge>,
     /// Namespaces of deleted workspaces retained (no purge time), by workspace.
     pub retained: Vec<crate::api::organization::RetainedNamespace>,
+    /// What its workspaces hold and use (`usage::reported`).
+    pub usage: Option<crate::api::organization::OrganizationUsage>,
 }
 
 /// Most subjects in one visitor shard: a rewrite stays small (tens of KB)
@@ -507,11 +512,26 @@ pub fn decide(
     policy: &TenantPolicy,
 ) -> Decision<OrganizationWrites, OrganizationFacts> {
     let pending = pending_purges(input);
-    let facts = organization_facts(input, &pending);
+    let reported = org.status.as_ref().and_then(|s| s.usage.as_ref());
+    let facts = OrganizationFacts {
+        usage: super::usage::reported(reported, input.usage.clone()),
+        ..organization_facts(input, &pending)
+    };
     if org.meta().deletion_timestamp.is_some() {
         return deletion(org, input, facts);
     }
-    converge(org, input, policy, facts, next_purge(&pending, input.now))
+    // Figures not taken now because they were taken a moment ago are
+    // taken when due (a change meanwhile is then reported).
+    let usage_due = input
+        .usage
+        .is_none()
+        .then(|| super::usage::due_in(reported, input.now))
+        .flatten();
+    let next_look = next_purge(&pending, input.now)
+        .into_iter()
+        .chain(usage_due)
+        .min();
+    converge(org, input, policy, facts, next_look)
 }
 
 /// The kept namespaces whose purge time has come.
@@ -571,6 +591,7 @@ fn organization_facts(
             })
             .collect(),
         retained: retained_namespaces(input),
+        usage: None,
     }
 }
 
@@ -641,7 +662,7 @@ fn converge(
     input: &OrganizationInput,
     policy: &TenantPolicy,
     facts: OrganizationFacts,
-    next_purge: Option<std::time::Duration>,
+    next_look: Option<std::time::Duration>,
 ) -> Decision<OrganizationWrites, OrganizationFacts> {
     let ns = organization_namespace(&org.name_any());
     let (workspaces, members) = (input.workspaces(), input.members());
@@ -660,10 +681,11 @@ fn converge(
             "namespace {ns}, admin access, roles and the default workspace are in place"
         )),
         facts,
-        // The next purge is a moment to look again, like a member's expiry.
+        // The next purge (or usage due) is a moment to look again, like a
+        // member's expiry.
         next: next_expiry(&members, input.now)
             .into_iter()
-            .chain(next_purge)
+            .chain(next_look)
             .min()
             .map_or(Next::Resync, Next::ResyncAtMost),
     })

@@ -115,7 +115,7 @@ pub fn server_owned(kind: &str) -> &'static [&'static str] {
 
 /// Whether annotation `key` is one of the cache's own marks (never on the server).
 pub fn is_cache_mark(key: &str) -> bool {
-    key == CACHED_BODY || key == CACHED_IMMUTABLE
+    key == CACHED_BODY || key == CACHED_IMMUTABLE || key == CACHED_KEPT
 }
 
 /// Removes the cache's marks from an object read from the API server: only
@@ -154,12 +154,31 @@ where
     }
 }
 
+/// `compact`, keeping what `keep` takes of the whole object, before its
+/// body is dropped, as the `CACHED_KEPT` mark (a quota's use).
+pub fn compact_keeping<K>(obj: &mut K, keep: fn(&K) -> Option<String>)
+where
+    K: kube::Resource<DynamicType = ()> + serde::Serialize + Default,
+{
+    strip_cache_marks(obj);
+    let kept = keep(obj);
+    compact(obj);
+    if let Some(kept) = kept {
+        obj.meta_mut()
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(CACHED_KEPT.into(), kept);
+    }
+}
+
 /// An annotation only ever held in the operator's own cache, never
 /// written: the `body_fingerprint` of a cached child whose body was dropped
 /// (`compact`).
 pub const CACHED_BODY: &str = "workspaces.dev/cached-body";
 /// Ditto: the dropped body had `immutable: true`.
 pub const CACHED_IMMUTABLE: &str = "workspaces.dev/cached-immutable";
+/// Ditto: what a kind keeps of the dropped body, as text (`compact_keeping`).
+pub const CACHED_KEPT: &str = "workspaces.dev/cached-kept";
 
 /// A hash of what `is_exact` compares of an object besides its labels and
 /// annotations: every top-level field but `NOT_COMPARED` and `server_owned`,

@@ -114,6 +114,8 @@ type Key = owner_index::Key;
 type OwnerIndex = Arc<RwLock<owner_index::OwnerIndex>>;
 /// Compact records by namespace ("" for cluster-scoped) and name.
 type Records = Arc<RwLock<RecordTable>>;
+/// Whole objects by namespace and name: the same objects as kube's store.
+type Namespaced<K> = Arc<RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Arc<K>>>>>;
 
 fn key_of<K: Resource>(obj: &K) -> Key {
     (
@@ -129,8 +131,9 @@ fn owner_of<K: Resource>(obj: &K) -> Option<&String> {
 /// How an informer keeps its objects.
 enum Kept<K: Resource<DynamicType = ()> + Clone + 'static> {
     /// Whole, in kube's store (the reconciled kinds, Secrets'
-    /// metadata): what the controllers' own machinery reads.
-    Whole(Store<K>),
+    /// metadata): what the controllers' own machinery reads; and by
+    /// namespace, for the reads of one organization's objects.
+    Whole(Store<K>, Namespaced<K>),
     /// As compact records, each made back into an object when read.
     Compact { records: Records, shell: Shell<K> },
 }
@@ -138,7 +141,7 @@ enum Kept<K: Resource<DynamicType = ()> + Clone + 'static> {
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Kept<K> {
     fn clone(&self) -> Self {
         match self {
-            Kept::Whole(store) => Kept::Whole(store.clone()),
+            Kept::Whole(store, by_namespace) => Kept::Whole(store.clone(), by_namespace.clone()),
             Kept::Compact { records, shell } => Kept::Compact {
                 records: records.clone(),
                 shell: *shell,
@@ -150,7 +153,7 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Kept<K> {
 impl<K: Resource<DynamicType = ()> + Clone + 'static> Kept<K> {
     fn get(&self, namespace: Option<&str>, name: &str) -> Option<Sent<K>> {
         match self {
-            Kept::Whole(store) => {
+            Kept::Whole(store, _) => {
                 let r = ObjectRef::new(name);
                 store
                     .get(&match namespace {
@@ -170,7 +173,7 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Kept<K> {
     /// Everything cached, without building an object of a record.
     fn snapshot(&self) -> Vec<Sent<K>> {
         match self {
-            Kept::Whole(store) => store.state().into_iter().map(Sent::Object).collect(),
+            Kept::Whole(store, _) => store.state().into_iter().map(Sent::Object).collect(),
             Kept::Compact { records, shell } => records
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -185,7 +188,7 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Kept<K> {
     /// call was most of an organization's reconcile at 10,000 namespaces).
     fn matching(&self, wanted: &dyn Fn(&dyn Marks) -> bool) -> Vec<Sent<K>> {
         match self {
-            Kept::Whole(store) => store
+            Kept::Whole(store, _) => store
                 .state()
                 .into_iter()
                 .filter(|o| wanted(o.meta()))
@@ -198,6 +201,39 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> Kept<K> {
                 .filter(|r| wanted(r.as_ref()))
                 .map(|r| Sent::Record(r.clone(), *shell))
                 .collect(),
+        }
+    }
+
+    /// Calls `f` with every cached object in `namespace`: found by the
+    /// namespace index of whole kinds (one organization's objects among
+    /// all organizations'), by a scan of compact ones.
+    fn each_in(&self, namespace: &str, f: &mut dyn FnMut(&Arc<K>)) {
+        match self {
+            Kept::Whole(_, by_namespace) => by_namespace
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(namespace)
+                .into_iter()
+                .flat_map(HashMap::values)
+                .for_each(f),
+            Kept::Compact { .. } => self
+                .snapshot()
+                .into_iter()
+                .map(Sent::object)
+                .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
+                .for_each(|o| f(&o)),
+        }
+    }
+
+    /// Calls `f` with the marks of every cached object, in place.
+    fn visit(&self, f: &mut dyn FnMut(&dyn Marks)) {
+        match self {
+            Kept::Whole(store, _) => store.state().iter().for_each(|o| f(o.meta())),
+            Kept::Compact { records, .. } => records
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .for_each(|r| f(r.as_ref())),
         }
     }
 
@@ -240,10 +276,23 @@ where
     where
         K: serde::Serialize + Default,
     {
+        Self::start_compact_keeping(api, config, |_| None)
+    }
+
+    /// `start_compact`, and in each record what `keep` takes of the whole
+    /// object (read back as the annotation `compare::CACHED_KEPT`).
+    pub fn start_compact_keeping(
+        api: Api<K>,
+        config: watcher::Config,
+        keep: fn(&K) -> Option<String>,
+    ) -> Self
+    where
+        K: serde::Serialize + Default,
+    {
         let records = Records::default();
         Self::run(
             watcher(api, config),
-            super::compare::compact::<K>,
+            move |obj: &mut K| super::compare::compact_keeping(obj, keep),
             Some((records, record::shell::<K>)),
         )
     }
@@ -258,13 +307,13 @@ where
 
     fn run(
         events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
-        trim: fn(&mut K),
+        trim: impl FnMut(&mut K) + Send + 'static,
         compact: Option<(Records, Shell<K>)>,
     ) -> Self {
         let (store, writer) = reflector::store();
         let kept = match compact {
             Some((records, shell)) => Kept::Compact { records, shell },
-            None => Kept::Whole(store.clone()),
+            None => Kept::Whole(store.clone(), Namespaced::default()),
         };
         let subscribers: Subscribers<K> = Arc::default();
         let by_owner: OwnerIndex = Arc::default();
@@ -342,6 +391,13 @@ where
             .into_iter()
             .map(Sent::object)
             .collect()
+    }
+
+    /// Calls `f` with the labels and annotations of every cached object,
+    /// read in place (nothing is copied; `f` runs under the cache's lock,
+    /// so it should only take what it needs).
+    pub fn visit_marks(&self, f: &mut dyn FnMut(&dyn Marks)) {
+        self.kept.visit(f);
     }
 
     /// Whether any cached object carries owner-uid `owner_uid`.
@@ -457,14 +513,41 @@ where
         }
     }
     match kept {
-        Kept::Whole(_) => {
+        Kept::Whole(store, by_namespace) => {
             writer.apply_watcher_event(event);
+            let mut by_namespace = by_namespace.write().unwrap_or_else(PoisonError::into_inner);
             match event {
                 watcher::Event::Apply(obj) => {
                     let key = key_of(obj);
-                    kept.get((!key.0.is_empty()).then_some(key.0.as_ref()), &key.1)
+                    let cached = kept.get((!key.0.is_empty()).then_some(key.0.as_ref()), &key.1);
+                    if let Some(Sent::Object(o)) = &cached {
+                        by_namespace
+                            .entry(key.0)
+                            .or_default()
+                            .insert(key.1, o.clone());
+                    }
+                    cached
                 }
-                _ => None,
+                watcher::Event::Delete(obj) => {
+                    let (ns, name) = key_of(obj);
+                    if let Some(names) = by_namespace.get_mut(&ns) {
+                        names.remove(&name);
+                        if names.is_empty() {
+                            by_namespace.remove(&ns);
+                        }
+                    }
+                    None
+                }
+                // A (re)list lands in the store at once at its end.
+                watcher::Event::InitDone => {
+                    by_namespace.clear();
+                    for o in store.state() {
+                        let (ns, name) = key_of(o.as_ref());
+                        by_namespace.entry(ns).or_default().insert(name, o);
+                    }
+                    None
+                }
+                watcher::Event::Init | watcher::Event::InitApply(_) => None,
             }
         }
         Kept::Compact { records, shell } => {
@@ -522,21 +605,24 @@ where
     pub fn valid_where(&self, namespace: &str, wanted: impl Fn(&K) -> bool) -> Vec<K> {
         // Filtered before cloning: a clone of every cached object per call
         // was most of the operator's allocations at 10,000 members.
-        self.store
-            .state()
-            .iter()
-            .filter(|g| g.meta().namespace.as_deref() == Some(namespace))
-            .filter_map(|g| valid(g).filter(|k| wanted(k)).cloned())
-            .collect()
+        let mut out = vec![];
+        self.kept.each_in(namespace, &mut |g| {
+            if let Some(k) = valid(g).filter(|k| wanted(k)) {
+                out.push(k.clone());
+            }
+        });
+        out
     }
 
     /// The cached objects in `namespace` that decode, shared (no copy).
     pub fn shared_in(&self, namespace: &str) -> Vec<Arc<kube::core::DeserializeGuard<K>>> {
-        self.store
-            .state()
-            .into_iter()
-            .filter(|g| g.meta().namespace.as_deref() == Some(namespace) && valid(g).is_some())
-            .collect()
+        let mut out = vec![];
+        self.kept.each_in(namespace, &mut |g| {
+            if valid(g).is_some() {
+                out.push(g.clone());
+            }
+        });
+        out
     }
 
     /// References to the decodable objects in `namespace` for which
@@ -546,23 +632,24 @@ where
         namespace: &str,
         wanted: impl Fn(&K) -> bool,
     ) -> Vec<ObjectRef<kube::core::DeserializeGuard<K>>> {
-        self.store
-            .state()
-            .iter()
-            .filter(|g| g.meta().namespace.as_deref() == Some(namespace))
-            .filter(|g| valid(g).is_some_and(&wanted))
-            .map(|g| ObjectRef::from_obj(g.as_ref()))
-            .collect()
+        let mut out = vec![];
+        self.kept.each_in(namespace, &mut |g| {
+            if valid(g).is_some_and(&wanted) {
+                out.push(ObjectRef::from_obj(g.as_ref()));
+            }
+        });
+        out
     }
 
     /// How many decodable objects in `namespace` `counted` holds for.
     pub fn count_in(&self, namespace: &str, counted: impl Fn(&K) -> bool) -> usize {
-        self.store
-            .state()
-            .iter()
-            .filter(|g| g.meta().namespace.as_deref() == Some(namespace))
-            .filter(|g| valid(g).is_some_and(&counted))
-            .count()
+        let mut count = 0;
+        self.kept.each_in(namespace, &mut |g| {
+            if valid(g).is_some_and(&counted) {
+                count += 1;
+            }
+        });
+        count
     }
 }
 

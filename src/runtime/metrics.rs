@@ -8,8 +8,8 @@
 //! is prefixed `workspace_operator_`.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -97,8 +97,24 @@ pub struct Metrics {
     objects: Family<KindLabels, Gauge>,
     stalled: Family<KindLabels, Gauge>,
     leader_status: Family<NameLabels, Gauge>,
+    /// Metrics of what the runtime does not know (the usage gauges),
+    /// added once the caches they read exist (`add_late`).
+    late: Arc<OnceLock<Box<dyn Collector>>>,
     /// Caches filled: `/readyz` answers 200.
     pub ready: AtomicBool,
+}
+
+/// A collector added after the registry was made: empty until then.
+#[derive(Debug)]
+struct Late(Arc<OnceLock<Box<dyn Collector>>>);
+
+impl Collector for Late {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        match self.0.get() {
+            Some(collector) => collector.encode(encoder),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The name of the lease, as the `name` label of `leader_election_master_status`.
@@ -183,6 +199,8 @@ impl Metrics {
             .set(0);
         registry.register_collector(Box::new(BuildInfo));
         registry.register_collector(Box::new(ProcessCollector::new()));
+        let late = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(Late(late.clone())));
         Arc::new(Metrics {
             registry,
             reconciles,
@@ -196,6 +214,7 @@ impl Metrics {
             objects,
             stalled,
             leader_status,
+            late,
             ready: AtomicBool::new(false),
         })
     }
@@ -288,6 +307,12 @@ impl Metrics {
         self.stalled
             .get_or_create(&label)
             .set(i64::try_from(stalled).unwrap_or(i64::MAX));
+    }
+
+    /// Adds `collector`, encoded on every scrape from now on (one only:
+    /// a second is refused and returned).
+    pub fn add_late(&self, collector: Box<dyn Collector>) -> Result<(), Box<dyn Collector>> {
+        self.late.set(collector)
     }
 
     pub fn set_leader(&self, leading: bool) {

@@ -33,3 +33,4 @@ mod plugin;
 mod precedence;
 mod release;
 mod tampering;
+mod usage;

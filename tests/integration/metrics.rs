@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::support::*;
 
 /// Scrapes the shared operator.
-async fn scrape() -> String {
+pub async fn scrape() -> String {
     let port = operator_metrics_port();
     eventually("/metrics answers", Duration::from_secs(30), || async move {
         match http_get(port, "/metrics") {
@@ -22,7 +22,7 @@ async fn scrape() -> String {
 }
 
 /// Samples as "name{labels}" → value.
-fn samples(text: &str) -> BTreeMap<String, f64> {
+pub fn samples(text: &str) -> BTreeMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {
@@ -43,7 +43,7 @@ fn sum(samples: &BTreeMap<String, f64>, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
-fn promtool_check(text: &str) -> (bool, String) {
+pub fn promtool_check(text: &str) -> (bool, String) {
     let mut child = Command::new(cluster().bin_dir.join("promtool"))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
