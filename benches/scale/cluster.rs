@@ -178,13 +178,20 @@ impl Cluster {
             .is_ok_and(|body| body.trim() == "ok")
     }
 
-    /// The operator's metrics as (name{labels}) → value.
-    pub async fn metrics(&self) -> Result<BTreeMap<String, f64>> {
+    /// The operator's /metrics as served.
+    pub async fn metrics_text(&self) -> Result<String> {
         let body = self.http.get(&self.metrics_addr, "/metrics").await?;
         if body.is_empty() {
             return Err("empty /metrics".into());
         }
-        Ok(body
+        Ok(body)
+    }
+
+    /// The operator's metrics as (name{labels}) → value.
+    pub async fn metrics(&self) -> Result<BTreeMap<String, f64>> {
+        Ok(self
+            .metrics_text()
+            .await?
             .lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| {

@@ -75,6 +75,21 @@ pub struct Idle {
     pub requests: BTreeMap<String, u64>,
     pub mutating: u64,
     pub cpu_seconds: f64,
+    pub scrape: Scrape,
+}
+
+/// What one /metrics scrape of the converged operator costs, the usage
+/// gauges (computed from the caches on each scrape) included.
+#[derive(Debug, Default)]
+pub struct Scrape {
+    pub runs: usize,
+    pub median_ms: f64,
+    /// The operator's CPU seconds per scrape.
+    pub cpu_seconds: f64,
+    pub bytes: usize,
+    pub series: usize,
+    /// Of `series`, the usage gauges'.
+    pub usage_series: usize,
 }
 
 #[derive(Debug, Default)]
@@ -343,9 +358,52 @@ async fn idle(args: &Args, cluster: &Cluster) -> Result<Idle> {
         mutating: cluster::mutating(&requests),
         cpu_seconds: proc_stats(pid)?.cpu_seconds - cpu_before,
         requests,
+        scrape: scrape_cost(cluster, pid).await?,
     };
-    progress(format!("idle: {} mutating requests", figures.mutating));
+    progress(format!(
+        "idle: {} mutating requests; one scrape {:.0} ms ({} series, {} of them usage gauges)",
+        figures.mutating,
+        figures.scrape.median_ms,
+        figures.scrape.series,
+        figures.scrape.usage_series
+    ));
     Ok(figures)
+}
+
+/// Scrapes /metrics a few times after the idle window (so its CPU is not
+/// in the idle figure): time, CPU and size of one scrape.
+async fn scrape_cost(cluster: &Cluster, pid: u32) -> Result<Scrape> {
+    const RUNS: usize = 11;
+    let cpu_before = proc_stats(pid)?.cpu_seconds;
+    let mut times = vec![];
+    let mut body = String::new();
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        body = cluster.metrics_text().await?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    let cpu = proc_stats(pid)?.cpu_seconds - cpu_before;
+    times.sort_by(f64::total_cmp);
+    let samples = body
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let (mut series, mut usage_series) = (0, 0);
+    for line in samples {
+        series += 1;
+        if line.starts_with("workspace_operator_workspace_quota")
+            || line.starts_with("workspace_operator_organization_")
+        {
+            usage_series += 1;
+        }
+    }
+    Ok(Scrape {
+        runs: RUNS,
+        median_ms: times[RUNS / 2],
+        cpu_seconds: cpu / RUNS as f64,
+        bytes: body.len(),
+        series,
+        usage_series,
+    })
 }
 
 /// Restarts the operator on the converged cluster: time until it has
@@ -377,7 +435,9 @@ async fn restart(args: &Args, cluster: &Cluster, latency_members: usize) -> Resu
         if process_age(pid)? > timeout(args).as_secs_f64() {
             return Err(format!("restart: only {done:?} of {want:?} reconciled").into());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Not more often: each scrape computes the usage gauges too (the
+        // idle phase's scrape figure says what one costs).
+        tokio::time::sleep(Duration::from_millis(200)).await;
     };
     // Anything the re-check sets off has time to show before counting writes.
     tokio::time::sleep(Duration::from_secs(10)).await;

@@ -240,6 +240,21 @@ pub fn table(args: &Args, f: &Figures) -> String {
         ),
         &format!("0: {}", met(f.idle.mutating == 0)),
     );
+    let sc = &f.idle.scrape;
+    row(
+        "idle",
+        "one /metrics scrape, the usage gauges included (computed from the caches on each scrape): median time / operator CPU",
+        format!(
+            "{:.0} ms / {:.0} ms CPU ({} series, {} of them usage gauges; {} KiB; {} scrapes)",
+            sc.median_ms,
+            sc.cpu_seconds * 1000.0,
+            sc.series,
+            sc.usage_series,
+            sc.bytes / 1024,
+            sc.runs
+        ),
+        "",
+    );
     row(
         "restart",
         "time until every object re-checked",

@@ -725,9 +725,18 @@ pub fn is_deleting<K: Resource>(obj: &K) -> bool {
     obj.meta().deletion_timestamp.is_some()
 }
 
-/// Drops managed fields: never read here, and most of an object's size.
+/// kubectl's copy of the whole object as it was last applied: as large as
+/// the object itself, and never read here.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops managed fields and kubectl's last-applied copy: never read here,
+/// and most of an object's size.
 pub fn trim<K: Resource>(obj: &mut K) {
-    obj.meta_mut().managed_fields = None;
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
     super::compare::strip_cache_marks(obj);
 }
 
@@ -779,6 +788,28 @@ mod tests {
         assert!(
             !changes.seen.contains_key(&record::Uid::key("a")),
             "nothing kept of a deleted object"
+        );
+    }
+
+    #[test]
+    fn trim_drops_managed_fields_and_kubectls_last_applied_copy_only() {
+        let mut b = binding("a", 1, None);
+        b.metadata.managed_fields = Some(vec![Default::default()]);
+        b.metadata.annotations = Some(
+            [
+                (
+                    LAST_APPLIED.to_string(),
+                    "{\"kind\":\"RoleBinding\"}".to_string(),
+                ),
+                ("team".to_string(), "blue".to_string()),
+            ]
+            .into(),
+        );
+        trim(&mut b);
+        assert_eq!(b.metadata.managed_fields, None);
+        assert_eq!(
+            b.metadata.annotations,
+            Some([("team".to_string(), "blue".to_string())].into())
         );
     }
 
