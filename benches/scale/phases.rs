@@ -338,9 +338,14 @@ async fn latency(args: &Args, cluster: &Cluster) -> Result<Latency> {
 }
 
 /// Nothing changes. The window starts once the last change's follow-ups
-/// (the last latency member's status, counts) have had time to land.
+/// (the last latency member's status, counts, and the organizations' usage
+/// summaries, written at most once a minute: up to a minute after the last
+/// change of create) have had time to land.
 async fn idle(args: &Args, cluster: &Cluster) -> Result<Idle> {
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    tokio::time::sleep(
+        workspace_operator::resources::usage::USAGE_PERIOD + Duration::from_secs(10),
+    )
+    .await;
     progress(format!(
         "idle: watching the operator for {} s",
         args.idle_seconds

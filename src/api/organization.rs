@@ -302,12 +302,12 @@ pub struct OrganizationUsage {
 
     /// By resource, the sum of the quotas' limits (what the plans give).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 64))]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub hard: BTreeMap<String, QuantityValue>,
 
     /// By resource, the sum of what is used of them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 64))]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub used: BTreeMap<String, QuantityValue>,
 
     /// What is left of `spec.budget`; absent without a budget.
@@ -329,9 +329,10 @@ pub struct BudgetRemaining {
 
     /// By key of the budget's quota, what is not given to a namespace yet
     /// (the budget less the sum of the quotas' limits; negative when the
-    /// budget was lowered below what namespaces already hold).
+    /// budget was lowered below what namespaces already hold, so not a
+    /// quantity a spec accepts).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 32))]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub quota: BTreeMap<String, QuantityValue>,
 }
 

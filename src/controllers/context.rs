@@ -317,7 +317,21 @@ impl Context {
     /// The quotas of the workspace namespaces of organization `only` (of
     /// every organization for None) as the cache holds them, with their
     /// organization.
+    /// Only quotas in a namespace that still carries the operator's marks
+    /// as that organization's workspace namespace count: a namespace
+    /// released with its organization keeps its quota (and its labels), and
+    /// a later organization of the same name must not count it.
     pub fn quota_uses(&self, only: Option<&str>) -> Vec<(String, QuotaUse)> {
+        let mut live = std::collections::HashSet::<(String, String)>::new();
+        self.children.namespaces.visit_marks(&mut |marks| {
+            if marks.label(ownership::COMPONENT) == Some(Component::WorkspaceNamespace.as_str())
+                && let Some(org) = marks.label(ownership::ORGANIZATION)
+                && only.is_none_or(|o| o == org)
+                && let Some(ws) = marks.label(ownership::WORKSPACE)
+            {
+                live.insert((org.to_string(), ws.to_string()));
+            }
+        });
         let mut kept = vec![];
         self.children.quotas.visit_marks(&mut |marks| {
             let organization = marks.label(ownership::ORGANIZATION);
@@ -336,6 +350,10 @@ impl Context {
                 ));
             }
         });
+        // In one order whatever the cache's: sums of fractions come out the
+        // same after a restart, so the same figures are no new write.
+        kept.retain(|(org, ws, _)| live.contains(&(org.clone(), ws.clone())));
+        kept.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         // Read outside the cache's lock.
         kept.into_iter()
             .filter_map(|(org, ws, text)| {

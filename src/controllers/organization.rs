@@ -3,7 +3,8 @@
 //! (decided in `resources::organization`); on deletion, waits for its
 //! workspaces.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
 use futures::future::{BoxFuture, Shared};
@@ -46,6 +47,10 @@ type Guard = DeserializeGuard<Organization>;
 
 pub struct Organizations {
     ctx: Arc<Context>,
+    /// When each organization's usage was last taken (by UID), written or
+    /// not: unchanged figures are not written, so the status alone would
+    /// call them due on every reconcile after a period.
+    usage_taken: Mutex<HashMap<String, jiff::Timestamp>>,
 }
 
 fn organization_ref(owner: Owner) -> Option<ObjectRef<Guard>> {
@@ -107,7 +112,10 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         .run(
             pipeline::reconcile::<Organizations>,
             pipeline::error_policy::<Organizations>,
-            Arc::new(Organizations { ctx: ctx.clone() }),
+            Arc::new(Organizations {
+                ctx: ctx.clone(),
+                usage_taken: Mutex::default(),
+            }),
         );
     pipeline::drain("Organization", controller).await;
 }
@@ -209,6 +217,33 @@ fn predefined_signature(role: &DeserializeGuard<WorkspaceRole>) -> u64 {
 }
 
 impl Organizations {
+    /// Its usage taken now, at most once per period (from the caches only);
+    /// else how long until it is due.
+    fn usage_if_due(
+        &self,
+        org: &Organization,
+        now: jiff::Timestamp,
+    ) -> (
+        Option<crate::api::organization::OrganizationUsage>,
+        Option<std::time::Duration>,
+    ) {
+        let uid = org.uid().unwrap_or_default();
+        let reported = usage::taken_at(org.status.as_ref().and_then(|s| s.usage.as_ref()));
+        let mut taken = self
+            .usage_taken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let since = reported.max(taken.get(&uid).copied());
+        match usage::due_since(since, now) {
+            Some(wait) => (None, Some(wait)),
+            None => {
+                taken.insert(uid, now);
+                drop(taken);
+                (Some(self.usage_of(org, now)), None)
+            }
+        }
+    }
+
     /// Its usage as the caches hold it now.
     fn usage_of(
         &self,
@@ -464,6 +499,13 @@ impl Reconciler for Organizations {
         Api::all(self.ctx.client().clone())
     }
 
+    fn forget(&self, org: &Organization) {
+        self.usage_taken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&org.uid().unwrap_or_default());
+    }
+
     async fn read(&self, org: &Organization) -> Result<OrganizationInput> {
         let workspaces = self.workspaces_of(org);
         // Going with no workspace left: its namespaces as the API server
@@ -473,14 +515,11 @@ impl Reconciler for Organizations {
             _ => None,
         };
         let now = jiff::Timestamp::now();
-        let reported = org.status.as_ref().and_then(|s| s.usage.as_ref());
-        // Taken at most once per period (from the caches only).
-        let usage = usage::due_in(reported, now)
-            .is_none()
-            .then(|| self.usage_of(org, now));
+        let (usage, usage_due_in) = self.usage_if_due(org, now);
         Ok(OrganizationInput {
             namespaces_now,
             usage,
+            usage_due_in,
             kept: self.kept_namespaces(org, &workspaces),
             workspaces,
             members: self

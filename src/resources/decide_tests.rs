@@ -991,6 +991,7 @@ fn organization_decisions() {
             kept: vec![],
             namespaces_now: Some(vec![]),
             usage: None,
+            usage_due_in: None,
             now: NOW.parse().unwrap(),
         };
         let (got, children, _) =
@@ -1624,6 +1625,7 @@ fn organization_member_and_role_teardowns() {
             kept: vec![],
             namespaces_now: Some(live),
             usage: None,
+            usage_due_in: None,
             now: NOW.parse().unwrap(),
         }
     };

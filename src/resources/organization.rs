@@ -296,8 +296,10 @@ pub struct OrganizationInput {
     /// "none").
     pub namespaces_now: Option<Vec<ObjectMeta>>,
     /// Its usage taken now from the caches (`usage::summarize`); None when
-    /// the figures its status reports are not due yet (`usage::due_in`).
+    /// figures were taken less than a period ago (`usage::due_since`).
     pub usage: Option<crate::api::organization::OrganizationUsage>,
+    /// When `usage` is None: how long until figures are due again.
+    pub usage_due_in: Option<std::time::Duration>,
     pub now: jiff::Timestamp,
 }
 
@@ -525,7 +527,7 @@ pub fn decide(
     let usage_due = input
         .usage
         .is_none()
-        .then(|| super::usage::due_in(reported, input.now))
+        .then_some(input.usage_due_in)
         .flatten();
     let next_look = next_purge(&pending, input.now)
         .into_iter()

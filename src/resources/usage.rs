@@ -116,8 +116,10 @@ pub fn summarize(
     now: jiff::Timestamp,
 ) -> OrganizationUsage {
     let (hard, used) = totals(quotas);
+    // A limit too large for a number (`1e400`) has no sum to report.
     let quantities = |m: &BTreeMap<String, f64>| {
         m.iter()
+            .filter(|(_, v)| v.is_finite())
             .map(|(k, v)| (k.clone(), format_quantity(*v)))
             .collect()
     };
@@ -138,8 +140,18 @@ pub fn summarize(
 /// When the figures in `reported` are due to be taken again, seen at
 /// `now`: None when they are due (or there are none), else how long until.
 pub fn due_in(reported: Option<&OrganizationUsage>, now: jiff::Timestamp) -> Option<Duration> {
-    let taken: jiff::Timestamp = reported?.observed_at.parse().ok()?;
-    let age = now.duration_since(taken);
+    due_since(taken_at(reported), now)
+}
+
+/// When the figures in `reported` were taken (None: never, or unreadable).
+pub fn taken_at(reported: Option<&OrganizationUsage>) -> Option<jiff::Timestamp> {
+    reported?.observed_at.parse().ok()
+}
+
+/// When figures last taken at `taken` are due to be taken again, seen at
+/// `now`: None when they are due (or were never taken), else how long until.
+pub fn due_since(taken: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Option<Duration> {
+    let age = now.duration_since(taken?);
     let period = jiff::SignedDuration::try_from(USAGE_PERIOD).ok()?;
     // A time ahead of now (a clock stepped back) counts as due.
     (age >= jiff::SignedDuration::ZERO && age < period)

@@ -230,6 +230,29 @@ async fn usage_is_summed_per_organization_exported_and_shown_to_those_who_may_se
     for want in ["lab 1", "web 0"] {
         assert!(each.contains(&want.to_string()), "{want}: {report}");
     }
+    // The platform lowers the budget below what the plans already give:
+    // what is left is negative, and the status says so (a figure no spec
+    // quantity could hold).
+    Api::<Organization>::all(admin.clone())
+        .patch(
+            org,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"budget": {"quota": {"pods": "20"}}}})),
+        )
+        .await
+        .expect("the budget is lowered");
+    eventually("the status shows the budget overdrawn", LIMIT, || async {
+        let o = Api::<Organization>::all(admin.clone())
+            .get(org)
+            .await
+            .map_err(|e| e.to_string())?;
+        let usage = serde_json::to_value(o.status.and_then(|s| s.usage)).unwrap();
+        (usage["budgetRemaining"]["quota"]["pods"] == "-10")
+            .then_some(())
+            .ok_or(usage.to_string())
+    })
+    .await;
+
     // carol reads the totals (she may read the Organization) but not the
     // other workspaces' use: said in a note.
     let out = plugin("carol", &["usage", "--organization", org]);
