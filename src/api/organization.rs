@@ -295,9 +295,8 @@ pub struct OrganizationStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrganizationUsage {
-    /// Workspace namespaces with a quota: its workspaces' and those kept
-    /// for deleted ones (what `spec.budget.maxWorkspaces` counts, but for
-    /// namespaces whose plan sets no quota).
+    /// Workspace namespaces: its workspaces' and those kept for deleted
+    /// ones (what `spec.budget.maxWorkspaces` counts).
     pub namespaces: i32,
 
     /// By resource, the sum of the quotas' limits (what the plans give).

@@ -19,7 +19,7 @@ use tracing::info;
 
 use super::{Context, credentials};
 use crate::api::common::Condition;
-use crate::api::organization::OrganizationStatus;
+use crate::api::organization::{OrganizationStatus, OrganizationUsage};
 use crate::api::{Organization, Workspace, WorkspaceMember, WorkspaceRole};
 use crate::conditions::{Aspect, Outcome};
 use crate::ownership::names::{self, ORGANIZATION_ADMINS_BINDING, organization_namespace};
@@ -47,10 +47,12 @@ type Guard = DeserializeGuard<Organization>;
 
 pub struct Organizations {
     ctx: Arc<Context>,
-    /// When each organization's usage was last taken (by UID), written or
-    /// not: unchanged figures are not written, so the status alone would
-    /// call them due on every reconcile after a period.
-    usage_taken: Mutex<HashMap<String, jiff::Timestamp>>,
+    /// Each organization's usage as last taken (by UID), written or not:
+    /// unchanged figures are not written, so the status alone would call
+    /// them due on every reconcile after a period; and a status read from a
+    /// cache that has not seen the last write must not bring older figures
+    /// back.
+    usage_taken: Mutex<HashMap<String, OrganizationUsage>>,
 }
 
 fn organization_ref(owner: Owner) -> Option<ObjectRef<Guard>> {
@@ -102,10 +104,7 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
         // What its workspaces' quotas give and use: at most once per
         // usage period (it reports them no more often).
         .reconcile_on(throttle::throttled(
-            cached
-                .quotas
-                .subscribe_changes(kept_use)
-                .filter_map(|q| futures::future::ready(organization_of_quota(&q))),
+            usage_triggers(cached),
             usage::USAGE_PERIOD,
         ))
         .graceful_shutdown_on(shutdown)
@@ -127,6 +126,32 @@ fn kept_use(quota: &ResourceQuota) -> u64 {
     let mut h = DefaultHasher::new();
     quota.annotations().get(CACHED_KEPT).hash(&mut h);
     h.finish()
+}
+
+/// What changes an organization's usage: its workspaces' quotas (their
+/// limits and use as the cache keeps them), and a workspace namespace
+/// appearing or going (the count, with or without a quota).
+fn usage_triggers(
+    cached: &super::context::Children,
+) -> impl futures::Stream<Item = (ObjectRef<Guard>, bool)> + Send + 'static {
+    futures::stream::select(
+        cached
+            .quotas
+            .subscribe_changes(kept_use)
+            .filter_map(|q| futures::future::ready(organization_of_quota(&q))),
+        cached
+            .namespaces
+            .subscribe_changes(|_| 0)
+            .filter_map(|n| futures::future::ready(organization_of_workspace_namespace(&n))),
+    )
+}
+
+/// The organization of a workspace namespace, as a trigger (never urgent).
+fn organization_of_workspace_namespace(namespace: &Namespace) -> Option<(ObjectRef<Guard>, bool)> {
+    (ownership::component_of(&namespace.metadata) == Some(ownership::Component::WorkspaceNamespace))
+        .then(|| namespace.labels().get(ownership::ORGANIZATION))
+        .flatten()
+        .map(|org| (ObjectRef::new(org), false))
 }
 
 /// The organization of a workspace quota, as a trigger (never urgent).
@@ -223,33 +248,34 @@ impl Organizations {
         &self,
         org: &Organization,
         now: jiff::Timestamp,
-    ) -> (
-        Option<crate::api::organization::OrganizationUsage>,
-        Option<std::time::Duration>,
-    ) {
+    ) -> (Option<OrganizationUsage>, Option<std::time::Duration>) {
         let uid = org.uid().unwrap_or_default();
-        let reported = usage::taken_at(org.status.as_ref().and_then(|s| s.usage.as_ref()));
+        let reported = org.status.as_ref().and_then(|s| s.usage.as_ref());
         let mut taken = self
             .usage_taken
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let since = reported.max(taken.get(&uid).copied());
+        let remembered = taken.get(&uid);
+        let since = usage::taken_at(reported).max(usage::taken_at(remembered));
         match usage::due_since(since, now) {
-            Some(wait) => (None, Some(wait)),
+            // Not due: the latest figures stand (those remembered when they
+            // are newer than the status read).
+            Some(wait) => {
+                let latest = remembered
+                    .filter(|r| usage::taken_at(Some(*r)) > usage::taken_at(reported))
+                    .cloned();
+                (latest, Some(wait))
+            }
             None => {
-                taken.insert(uid, now);
-                drop(taken);
-                (Some(self.usage_of(org, now)), None)
+                let fresh = self.usage_of(org, now);
+                taken.insert(uid, fresh.clone());
+                (Some(fresh), None)
             }
         }
     }
 
     /// Its usage as the caches hold it now.
-    fn usage_of(
-        &self,
-        org: &Organization,
-        now: jiff::Timestamp,
-    ) -> crate::api::organization::OrganizationUsage {
+    fn usage_of(&self, org: &Organization, now: jiff::Timestamp) -> OrganizationUsage {
         let name = org.name_any();
         let quotas: Vec<usage::QuotaUse> = self
             .ctx

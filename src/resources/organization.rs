@@ -295,10 +295,11 @@ pub struct OrganizationInput {
     /// None: not read (its teardown then waits rather than take that for
     /// "none").
     pub namespaces_now: Option<Vec<ObjectMeta>>,
-    /// Its usage taken now from the caches (`usage::summarize`); None when
-    /// figures were taken less than a period ago (`usage::due_since`).
+    /// Its usage to report: taken now from the caches (`usage::summarize`),
+    /// or, when taken less than a period ago (`usage::due_since`), those
+    /// figures if they are newer than the status's; None: the status's stand.
     pub usage: Option<crate::api::organization::OrganizationUsage>,
-    /// When `usage` is None: how long until figures are due again.
+    /// When `usage` was not taken now: how long until figures are due again.
     pub usage_due_in: Option<std::time::Duration>,
     pub now: jiff::Timestamp,
 }
@@ -524,11 +525,7 @@ pub fn decide(
     }
     // Figures not taken now because they were taken a moment ago are
     // taken when due (a change meanwhile is then reported).
-    let usage_due = input
-        .usage
-        .is_none()
-        .then_some(input.usage_due_in)
-        .flatten();
+    let usage_due = input.usage_due_in;
     let next_look = next_purge(&pending, input.now)
         .into_iter()
         .chain(usage_due)
