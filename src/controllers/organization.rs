@@ -71,30 +71,21 @@ pub async fn controller(ctx: &Arc<Context>, shutdown: Shared<BoxFuture<'static, 
     let (sharing, by_secret) = (ctx.clone(), ctx.clone());
     let cached = &ctx.children;
     let controller = pipeline::controller_of(&ctx.organizations, ctx.runtime.concurrency)
-        // Who may read the Organization follows its members' grants and
-        // its workspaces (an owner, the member groups of an open one); the
-        // count follows its workspaces, and their deletion unblocks ours.
-        // A change that may take access away or unblock a deletion wakes it
-        // at once; grants given and new workspaces wake it at once when it
-        // was quiet, else at most once per recount period, members and
-        // workspaces together (each wake may rewrite a visitor shard of
-        // hundreds of subjects: at 10,000 workspaces one per new workspace
-        // was most of the operator's ClusterRoleBinding writes).
-        .reconcile_on(throttle::throttled(
-            futures::stream::select(
-                throttle::triggers(
-                    ctx.members.subscribe_changes(grant_signature),
-                    organization_of_namespaced,
-                    super::member::revoking_or_deleting,
-                ),
-                throttle::triggers(
-                    ctx.workspaces
-                        .subscribe_changes(super::workspace::generation_and_conflict),
-                    organization_of_namespaced,
-                    may_take_access_away,
-                ),
-            ),
-            throttle::RECOUNT_PERIOD,
+        // Workspaces change the count and who may read the Organization
+        // (an owner), and their deletion unblocks ours: never held back.
+        .watches_shared_stream(
+            ctx.workspaces
+                .subscribe_changes(super::workspace::generation_and_conflict),
+            |ws| organization_of_namespaced(ws.as_ref()),
+        )
+        // Who may read the Organization follows its members' grants: a
+        // member losing its access wakes it at once; grants given wake it
+        // at once when it was quiet, else at most once per recount period
+        // (each wake may rewrite a visitor shard of hundreds of subjects).
+        .reconcile_on(throttle::recounts(
+            ctx.members.subscribe_changes(grant_signature),
+            organization_of_namespaced,
+            super::member::revoking_or_deleting,
         ))
         .watches_shared_stream(ctx.roles.subscribe_changes(predefined_signature), |r| {
             organization_of_predefined_role(&r)
@@ -219,15 +210,6 @@ fn organization_sharing_secret(
     meta: &kube::api::ObjectMeta,
 ) -> Option<ObjectRef<Guard>> {
     organization_ref(credentials::sharer_of_secret(ctx, meta)?)
-}
-
-/// Whether a change of a workspace may take access away or unblock its
-/// organization's deletion: anything but a new workspace being first seen
-/// (or its namespace conflict coming or going), which only grants.
-fn may_take_access_away(ws: &DeserializeGuard<Workspace>) -> bool {
-    valid(ws).is_none_or(|w| {
-        w.meta().deletion_timestamp.is_some() || w.meta().generation.is_none_or(|g| g > 1)
-    })
 }
 
 /// What the organization reads of a member: its subject and workspace
@@ -629,34 +611,5 @@ impl Reconciler for Organizations {
 
     async fn carry_out(&self, org: &Organization, steps: Vec<Step>) -> Result<()> {
         super::teardown::carry_out(&self.ctx, org, steps).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
-    fn workspace(generation: Option<i64>, deleting: bool) -> DeserializeGuard<Workspace> {
-        let mut ws = Workspace::new(
-            "lab",
-            serde_json::from_value(serde_json::json!({})).expect("an empty spec"),
-        );
-        ws.metadata.namespace = Some("acme".into());
-        ws.metadata.generation = generation;
-        if deleting {
-            ws.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
-        }
-        DeserializeGuard(Ok(ws))
-    }
-
-    #[test]
-    fn only_a_new_workspace_may_wait_for_the_next_recount() {
-        assert!(!may_take_access_away(&workspace(Some(1), false)));
-        // An owner changed, the workspace closed, or anything else in its
-        // spec: who may read the Organization may shrink.
-        assert!(may_take_access_away(&workspace(Some(2), false)));
-        assert!(may_take_access_away(&workspace(Some(1), true)));
-        assert!(may_take_access_away(&workspace(None, false)));
     }
 }

@@ -140,27 +140,12 @@ where
     K: Resource<DynamicType = ()> + 'static,
     I: IntoIterator<Item = ObjectRef<K>>,
 {
-    throttled(triggers(changes, mapper, urgent), RECOUNT_PERIOD)
-}
-
-/// The objects `changes` concern (`mapper`), each with whether the change
-/// is `urgent`: what `throttled` takes, for several sources that share one
-/// window per object.
-pub fn triggers<O, K, I>(
-    changes: impl Stream<Item = std::sync::Arc<O>> + Send + 'static,
-    mapper: impl Fn(&O) -> I + Send + 'static,
-    urgent: fn(&O) -> bool,
-) -> impl Stream<Item = (ObjectRef<K>, bool)> + Send + 'static
-where
-    O: Send + Sync + 'static,
-    K: Resource<DynamicType = ()> + 'static,
-    I: IntoIterator<Item = ObjectRef<K>>,
-{
-    changes.flat_map(move |changed| {
+    let triggers = changes.flat_map(move |changed| {
         let urgent = urgent(&changed);
         let targets: Vec<_> = mapper(&changed).into_iter().map(|r| (r, urgent)).collect();
         futures::stream::iter(targets)
-    })
+    });
+    throttled(triggers, RECOUNT_PERIOD)
 }
 
 #[cfg(test)]
