@@ -52,6 +52,9 @@ impl Default for Settings {
     }
 }
 
+/// Workspace namespaces by (organization, workspace) (`Context::workspace_namespaces`).
+pub type WorkspaceNamespaces = std::collections::BTreeSet<(String, String)>;
+
 /// Caches of what this operator made (objects with its managed-by label),
 /// one watch per kind: reconciles read children here, never with a GET.
 pub struct Children {
@@ -314,45 +317,53 @@ impl Context {
             .all_labelled(ownership::ORGANIZATION, organization)
     }
 
-    /// The quotas of the workspace namespaces of organization `only` (of
-    /// every organization for None) as the cache holds them, with their
-    /// organization.
-    /// Only quotas in a namespace that still carries the operator's marks
-    /// as that organization's workspace namespace count: a namespace
-    /// released with its organization keeps its quota (and its labels), and
-    /// a later organization of the same name must not count it.
-    pub fn quota_uses(&self, only: Option<&str>) -> Vec<(String, QuotaUse)> {
-        let mut live = std::collections::HashSet::<(String, String)>::new();
+    /// The (organization, workspace) of every namespace the cache holds
+    /// with the operator's marks as a workspace namespace, those kept for
+    /// deleted workspaces included: of organization `only` (of every one
+    /// for None). One pass over the cache.
+    pub fn workspace_namespaces(&self, only: Option<&str>) -> WorkspaceNamespaces {
+        let mut found = WorkspaceNamespaces::new();
         self.children.namespaces.visit_marks(&mut |marks| {
             if marks.label(ownership::COMPONENT) == Some(Component::WorkspaceNamespace.as_str())
                 && let Some(org) = marks.label(ownership::ORGANIZATION)
                 && only.is_none_or(|o| o == org)
                 && let Some(ws) = marks.label(ownership::WORKSPACE)
             {
-                live.insert((org.to_string(), ws.to_string()));
+                found.insert((org.to_string(), ws.to_string()));
             }
         });
+        found
+    }
+
+    /// The quotas of the workspace namespaces of organization `only` (of
+    /// every organization for None) as the cache holds them, with their
+    /// organization. Only quotas of `namespaces` (`workspace_namespaces`)
+    /// count: a namespace released with its organization keeps its quota
+    /// (and its labels), and a later organization of the same name must not
+    /// count it.
+    pub fn quota_uses(
+        &self,
+        namespaces: &WorkspaceNamespaces,
+        only: Option<&str>,
+    ) -> Vec<(String, QuotaUse)> {
         let mut kept = vec![];
         self.children.quotas.visit_marks(&mut |marks| {
-            let organization = marks.label(ownership::ORGANIZATION);
             if marks.label(ownership::COMPONENT) == Some(Component::Quota.as_str())
-                && organization.is_some()
-                && only.is_none_or(|o| organization == Some(o))
+                && let Some(organization) = marks.label(ownership::ORGANIZATION)
+                && only.is_none_or(|o| organization == o)
                 && let Some(text) = marks.annotation(CACHED_KEPT)
             {
+                let workspace = marks.label(ownership::WORKSPACE).unwrap_or_default();
                 kept.push((
-                    organization.unwrap_or_default().to_string(),
-                    marks
-                        .label(ownership::WORKSPACE)
-                        .unwrap_or_default()
-                        .to_string(),
+                    organization.to_string(),
+                    workspace.to_string(),
                     text.to_string(),
                 ));
             }
         });
         // In one order whatever the cache's: sums of fractions come out the
         // same after a restart, so the same figures are no new write.
-        kept.retain(|(org, ws, _)| live.contains(&(org.clone(), ws.clone())));
+        kept.retain(|(org, ws, _)| namespaces.contains(&(org.clone(), ws.clone())));
         kept.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         // Read outside the cache's lock.
         kept.into_iter()
@@ -361,27 +372,6 @@ impl Context {
                 Some((org, QuotaUse::of_status(&ws, &status)))
             })
             .collect()
-    }
-
-    /// How many workspace namespaces each organization has, those kept for
-    /// deleted workspaces included (one pass over the cache).
-    pub fn workspace_namespaces_by_organization(
-        &self,
-    ) -> std::collections::BTreeMap<String, usize> {
-        let mut counts = std::collections::BTreeMap::<String, usize>::new();
-        self.children.namespaces.visit_marks(&mut |marks| {
-            if marks.label(ownership::COMPONENT) == Some(Component::WorkspaceNamespace.as_str())
-                && let Some(org) = marks.label(ownership::ORGANIZATION)
-            {
-                match counts.get_mut(org) {
-                    Some(n) => *n += 1,
-                    None => {
-                        counts.insert(org.to_string(), 1);
-                    }
-                }
-            }
-        });
-        counts
     }
 
     /// The namespaces of organization `organization`'s deleted workspaces

@@ -277,19 +277,14 @@ impl Organizations {
     /// Its usage as the caches hold it now.
     fn usage_of(&self, org: &Organization, now: jiff::Timestamp) -> OrganizationUsage {
         let name = org.name_any();
+        let namespaces = self.ctx.workspace_namespaces(Some(&name));
         let quotas: Vec<usage::QuotaUse> = self
             .ctx
-            .quota_uses(Some(&name))
+            .quota_uses(&namespaces, Some(&name))
             .into_iter()
             .map(|(_, q)| q)
             .collect();
-        let namespaces = self
-            .ctx
-            .workspace_namespaces_by_organization()
-            .get(&name)
-            .copied()
-            .unwrap_or(0);
-        usage::summarize(org, namespaces, &quotas, now)
+        usage::summarize(org, namespaces.len(), &quotas, now)
     }
 
     /// The namespaces of its deleted workspaces waiting for their purge.

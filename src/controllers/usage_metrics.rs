@@ -58,7 +58,8 @@ impl Collector for UsageGauges {
         let Some(ctx) = self.ctx.upgrade() else {
             return Ok(());
         };
-        let uses = ctx.quota_uses(None);
+        let namespaces = ctx.workspace_namespaces(None);
+        let uses = ctx.quota_uses(&namespaces, None);
         family(
             &mut encoder,
             "workspace_operator_workspace_quota",
@@ -79,7 +80,11 @@ impl Collector for UsageGauges {
             "The quotas of an organization's workspace namespaces summed, by resource (type hard or used)",
             organization_samples(&totals),
         )?;
-        let budgets = Budgets::of(&ctx, &totals);
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for (org, _) in &namespaces {
+            *counts.entry(org.as_str()).or_default() += 1;
+        }
+        let budgets = Budgets::of(&ctx, &counts, &totals);
         family(
             &mut encoder,
             "workspace_operator_organization_namespaces",
@@ -146,8 +151,11 @@ struct Budgets {
 }
 
 impl Budgets {
-    fn of(ctx: &Context, totals: &BTreeMap<&str, Totals>) -> Budgets {
-        let counts = ctx.workspace_namespaces_by_organization();
+    fn of(
+        ctx: &Context,
+        counts: &BTreeMap<&str, usize>,
+        totals: &BTreeMap<&str, Totals>,
+    ) -> Budgets {
         let mut out = Budgets {
             namespaces: vec![],
             workspaces: vec![],

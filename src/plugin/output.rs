@@ -109,6 +109,39 @@ pub fn print_one<T: Serialize>(format: Format, value: &T, line: &str) -> Result<
     Ok(())
 }
 
+/// A report in `format`. As a table: its `summary` line, its `tables`
+/// (one left out when it has no rows, a blank line before each after the
+/// first), and its `notes` on stderr.
+pub fn print_report<T: Serialize>(
+    format: Format,
+    report: &T,
+    summary: &str,
+    tables: &[Option<String>],
+    notes: &[String],
+) -> Result<()> {
+    if format != Format::Table {
+        return print_one(format, report, "");
+    }
+    println!("{}", printable(summary));
+    for (i, table) in tables.iter().enumerate() {
+        if let Some(table) = table {
+            if i > 0 {
+                println!();
+            }
+            print!("{table}");
+        }
+    }
+    for note in notes {
+        eprintln!("{}", printable(note));
+    }
+    Ok(())
+}
+
+/// `table(rows)`, or None when there are no rows (for `print_report`).
+pub fn table_of<R: Row>(rows: &[R]) -> Option<String> {
+    (!rows.is_empty()).then(|| table(rows))
+}
+
 #[cfg(test)]
 mod tests {
 

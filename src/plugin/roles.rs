@@ -231,19 +231,13 @@ pub fn summary(roles: &Roles) -> String {
 
 /// Prints `roles` in `format`.
 pub fn print(format: Format, roles: &Roles) -> Result<()> {
-    match format {
-        Format::Table => {
-            println!("{}", output::printable(&summary(roles)));
-            if !roles.allowed.is_empty() {
-                print!("{}", output::table(&roles.allowed));
-            }
-            for note in &roles.notes {
-                eprintln!("{}", output::printable(note));
-            }
-            Ok(())
-        }
-        _ => output::print_one(format, roles, ""),
-    }
+    output::print_report(
+        format,
+        roles,
+        &summary(roles),
+        &[output::table_of(&roles.allowed)],
+        &roles.notes,
+    )
 }
 
 #[cfg(test)]

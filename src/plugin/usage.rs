@@ -268,23 +268,16 @@ pub fn summary(report: &OrganizationReport) -> String {
 
 /// Prints an organization's report in `format`.
 pub fn print_organization(format: Format, report: &OrganizationReport) -> Result<()> {
-    match format {
-        Format::Table => {
-            println!("{}", output::printable(&summary(report)));
-            if !report.totals.is_empty() {
-                print!("{}", output::table(&report.totals));
-            }
-            if !report.workspaces.is_empty() {
-                println!();
-                print!("{}", output::table(&report.workspaces));
-            }
-            for note in &report.notes {
-                eprintln!("{}", output::printable(note));
-            }
-            Ok(())
-        }
-        _ => output::print_one(format, report, ""),
-    }
+    output::print_report(
+        format,
+        report,
+        &summary(report),
+        &[
+            output::table_of(&report.totals),
+            output::table_of(&report.workspaces),
+        ],
+        &report.notes,
+    )
 }
 
 #[cfg(test)]

@@ -137,12 +137,6 @@ pub fn summarize(
     }
 }
 
-/// When the figures in `reported` are due to be taken again, seen at
-/// `now`: None when they are due (or there are none), else how long until.
-pub fn due_in(reported: Option<&OrganizationUsage>, now: jiff::Timestamp) -> Option<Duration> {
-    due_since(taken_at(reported), now)
-}
-
 /// When the figures in `reported` were taken (None: never, or unreadable).
 pub fn taken_at(reported: Option<&OrganizationUsage>) -> Option<jiff::Timestamp> {
     reported?.observed_at.parse().ok()
@@ -356,15 +350,21 @@ mod tests {
         let quotas = [quota("a", json!({"pods": "20"}), json!({"pods": "1"}))];
         let first = summarize(&org, 1, &quotas, at("2026-12-07T10:00:00Z"));
         // Nothing reported yet: due.
-        assert_eq!(due_in(None, at("2026-12-07T10:00:00Z")), None);
+        assert_eq!(due_since(None, at("2026-12-07T10:00:00Z")), None);
         // Taken 20 s ago: due in 40 s.
         assert_eq!(
-            due_in(Some(&first), at("2026-12-07T10:00:20Z")),
+            due_since(taken_at(Some(&first)), at("2026-12-07T10:00:20Z")),
             Some(Duration::from_secs(40))
         );
-        assert_eq!(due_in(Some(&first), at("2026-12-07T10:01:00Z")), None);
+        assert_eq!(
+            due_since(taken_at(Some(&first)), at("2026-12-07T10:01:00Z")),
+            None
+        );
         // A clock stepped back: due rather than waiting an hour.
-        assert_eq!(due_in(Some(&first), at("2026-12-07T09:00:00Z")), None);
+        assert_eq!(
+            due_since(taken_at(Some(&first)), at("2026-12-07T09:00:00Z")),
+            None
+        );
 
         // The same figures a minute later: the old time is kept (no write).
         let same = summarize(&org, 1, &quotas, at("2026-12-07T10:01:00Z"));

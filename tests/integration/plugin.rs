@@ -30,13 +30,13 @@ pub fn plugin_binary() -> PathBuf {
 
 /// A test user at a terminal of its own: a copy of its kubeconfig, and a
 /// state directory for `use -`.
-struct Terminal {
+pub struct Terminal {
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
 }
 
 impl Terminal {
-    fn of(user: &str) -> Terminal {
+    pub fn of(user: &str) -> Terminal {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let kubeconfig = dir.path().join("config");
         std::fs::copy(cluster().user_kubeconfig(user), &kubeconfig).expect("copy the kubeconfig");
@@ -53,8 +53,17 @@ impl Terminal {
             .expect("the plugin runs")
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub fn run(&self, args: &[&str]) -> Output {
         self.run_with(&self.kubeconfig.clone().into_os_string(), args)
+    }
+
+    /// The JSON a run printed, or what it said on failure.
+    pub fn json(&self, args: &[&str]) -> Result<serde_json::Value, String> {
+        let out = self.run(args);
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("not JSON: {e}"))
     }
 
     /// Stdout of a run that must succeed.

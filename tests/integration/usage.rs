@@ -4,40 +4,20 @@
 //! `kubectl workspace usage` shows a member their workspace's use and an
 //! organization admin every workspace's, each with their own credentials.
 
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
+use serde_json::json;
 use workspace_operator::api::Organization;
 
 use crate::metrics::{promtool_check, samples, scrape};
 use crate::organizations::workspace;
-use crate::plugin::plugin_binary;
+use crate::plugin::Terminal;
 use crate::support::*;
 
 /// Figures are taken at most once a minute: two periods, and some.
 const LIMIT: Duration = Duration::from_secs(150);
-
-fn plugin(user: &str, args: &[&str]) -> Output {
-    let state = tempfile::tempdir().expect("a temporary directory");
-    Command::new(plugin_binary())
-        .args(args)
-        .env("KUBECONFIG", cluster().user_kubeconfig(user))
-        .env("XDG_STATE_HOME", state.path())
-        .output()
-        .expect("the plugin runs")
-}
-
-/// The JSON a plugin run printed, or what it said on failure.
-fn plugin_json(user: &str, args: &[&str]) -> Result<Value, String> {
-    let out = plugin(user, args);
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| format!("not JSON: {e}"))
-}
 
 #[tokio::test]
 async fn usage_is_summed_per_organization_exported_and_shown_to_those_who_may_see_it() {
@@ -170,7 +150,9 @@ async fn usage_is_summed_per_organization_exported_and_shown_to_those_who_may_se
     // carol, a member of lab, sees its use; mallory, nobody there, is told
     // so in words.
     let lab = format!("{org}/lab");
-    let rows = plugin_json("carol", &["usage", &lab, "-o", "json"]).unwrap();
+    let rows = Terminal::of("carol")
+        .json(&["usage", &lab, "-o", "json"])
+        .unwrap();
     let pods = rows
         .as_array()
         .into_iter()
@@ -183,7 +165,8 @@ async fn usage_is_summed_per_organization_exported_and_shown_to_those_who_may_se
         (json!("1"), json!("10")),
         "{rows}"
     );
-    let table = String::from_utf8_lossy(&plugin("carol", &["usage", &lab]).stdout).into_owned();
+    let table =
+        String::from_utf8_lossy(&Terminal::of("carol").run(&["usage", &lab]).stdout).into_owned();
     assert!(
         table.starts_with("WORKSPACE   RESOURCE")
             && table
@@ -191,7 +174,7 @@ async fn usage_is_summed_per_organization_exported_and_shown_to_those_who_may_se
                 .any(|l| l.starts_with("lab") && l.contains("pods") && l.ends_with("10%")),
         "a kubectl-like table:\n{table}"
     );
-    let refused = plugin("mallory", &["usage", &lab]);
+    let refused = Terminal::of("mallory").run(&["usage", &lab]);
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(
         !refused.status.success() && said.contains("not readable to you"),
@@ -200,7 +183,9 @@ async fn usage_is_summed_per_organization_exported_and_shown_to_those_who_may_se
 
     // alice, an organization admin, sees the totals, the budget and each
     // workspace's use.
-    let report = plugin_json("alice", &["usage", "--organization", org, "-o", "json"]).unwrap();
+    let report = Terminal::of("alice")
+        .json(&["usage", "--organization", org, "-o", "json"])
+        .unwrap();
     assert_eq!(report["namespaces"], 3, "{report}");
     assert_eq!(report["workspacesLeft"], 1, "{report}");
     let total = |resource: &str| {
@@ -255,7 +240,7 @@ async fn usage_is_summed_per_organization_exported_and_shown_to_those_who_may_se
 
     // carol reads the totals (she may read the Organization) but not the
     // other workspaces' use: said in a note.
-    let out = plugin("carol", &["usage", "--organization", org]);
+    let out = Terminal::of("carol").run(&["usage", "--organization", org]);
     let (table, notes) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
